@@ -1,0 +1,54 @@
+"""Audio files and sample conversion: anything in, mono float32 at the model rate out."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import torch
+import torchaudio
+
+
+class AudioError(ValueError):
+    """Audio that cannot be used, with a message meant for the user."""
+
+
+def to_mono_float(samples: np.ndarray) -> np.ndarray:
+    """(S,) or (S, C) samples of any numeric dtype -> (S,) float32 in [-1, 1].
+
+    >>> to_mono_float(np.array([[16384, 16384], [-32768, 0]], dtype=np.int16)).tolist()
+    [0.5, -0.5]
+    """
+    x = np.asarray(samples)
+    if np.issubdtype(x.dtype, np.integer):
+        x = x.astype(np.float32) / float(-np.iinfo(x.dtype).min)
+    x = x.astype(np.float32, copy=False)
+    if x.ndim == 2:
+        x = x.mean(axis=1)
+    if x.ndim != 1:
+        raise AudioError(f"expected (samples,) or (samples, channels) audio, got shape {x.shape}")
+    if not np.isfinite(x).all():
+        raise AudioError("audio contains NaN or infinite samples")
+    return np.clip(x, -1.0, 1.0)
+
+
+def resample(samples: np.ndarray, rate: int, target: int) -> np.ndarray:
+    """(S,) float32 at ``rate`` -> (S',) float32 at ``target``."""
+    if rate <= 0:
+        raise AudioError(f"invalid sample rate {rate}")
+    if rate == target:
+        return samples
+    return torchaudio.functional.resample(torch.from_numpy(samples), rate, target).numpy()
+
+
+def load_audio(path: str | Path, target_rate: int = 16000) -> np.ndarray:
+    """Read a WAV/FLAC/OGG file of any rate and channel count -> (S,) float32 mono at ``target_rate``."""
+    path = Path(path)
+    if not path.is_file():
+        raise AudioError(f"no such audio file: {path}")
+    try:
+        data, rate = sf.read(str(path), dtype="float32", always_2d=True)  # (S, C)
+    except (sf.LibsndfileError, RuntimeError) as e:
+        raise AudioError(f"cannot read {path}: {e}") from None
+    return resample(to_mono_float(data), rate, target_rate)

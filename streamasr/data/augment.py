@@ -1,0 +1,99 @@
+"""Waveform and feature augmentation. Each function is pure given its generator."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torchaudio
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    p_speed: float = 0.5  # chance of speed perturbation
+    speeds: tuple[float, ...] = (0.9, 1.1)  # factors to choose from
+    p_noise: float = 0.5  # chance of additive noise
+    snr_db: tuple[float, float] = (5.0, 30.0)  # SNR range for noise
+    p_reverb: float = 0.3  # chance of simulated reverberation
+    p_telephone: float = 0.3  # chance of the 8 kHz mu-law round trip
+    p_gain: float = 0.5  # chance of a random gain
+    gain_db: tuple[float, float] = (-20.0, 3.0)  # gain range
+
+
+def speed(x: np.ndarray, factor: float, rate: int = 16000) -> np.ndarray:
+    """Change speed and pitch together by resampling, as Kaldi's speed perturbation does."""
+    y = torchaudio.functional.resample(torch.from_numpy(x), int(rate * factor), rate)
+    return y.numpy()
+
+
+def coloured_noise(n: int, rng: np.random.Generator) -> np.ndarray:
+    """White, pink-ish or brown-ish noise of n samples, unit RMS."""
+    white = rng.standard_normal(n).astype(np.float32)
+    kind = rng.integers(3)
+    if kind == 0:
+        y = white
+    else:
+        spec = np.fft.rfft(white)
+        f = np.arange(1, len(spec) + 1, dtype=np.float32)
+        y = np.fft.irfft(spec / (f ** (0.5 * kind)), n).astype(np.float32)
+    return y / (np.sqrt(np.mean(y**2)) + 1e-9)
+
+
+def add_noise(x: np.ndarray, snr_db: float, rng: np.random.Generator) -> np.ndarray:
+    rms = np.sqrt(np.mean(x**2)) + 1e-9
+    return x + coloured_noise(len(x), rng) * rms / (10 ** (snr_db / 20))
+
+
+def reverb(x: np.ndarray, rng: np.random.Generator, rate: int = 16000) -> np.ndarray:
+    """Convolve with an exponentially decaying noise impulse response (RT60 0.2-0.8 s)."""
+    rt60 = rng.uniform(0.2, 0.8)
+    n = int(rate * rt60)
+    t = np.arange(n) / rate
+    ir = rng.standard_normal(n).astype(np.float32) * np.exp(-6.9 * t / rt60).astype(np.float32)
+    ir[0] = 1.0
+    ir /= np.sqrt(np.sum(ir**2))
+    y = torchaudio.functional.fftconvolve(torch.from_numpy(x), torch.from_numpy(ir))[: len(x)]
+    return y.numpy()
+
+
+def telephone(x: np.ndarray, rate: int = 16000) -> np.ndarray:
+    """Band-limit to 8 kHz and round-trip through mu-law, as call audio arrives."""
+    y = torchaudio.functional.resample(torch.from_numpy(x), rate, 8000)
+    y = torchaudio.functional.mu_law_decoding(torchaudio.functional.mu_law_encoding(y.clamp(-1, 1), 256), 256)
+    return torchaudio.functional.resample(y, 8000, rate).numpy()
+
+
+def augment_waveform(x: np.ndarray, cfg: AugmentConfig, rng: np.random.Generator) -> np.ndarray:
+    """(S,) float32 -> (S',) float32 with a random chain of the above."""
+    if rng.random() < cfg.p_speed:
+        x = speed(x, float(rng.choice(cfg.speeds)))
+    if rng.random() < cfg.p_reverb:
+        x = reverb(x, rng)
+    if rng.random() < cfg.p_noise:
+        x = add_noise(x, rng.uniform(*cfg.snr_db), rng)
+    if rng.random() < cfg.p_gain:
+        x = x * 10 ** (rng.uniform(*cfg.gain_db) / 20)
+    x = np.clip(x, -1.0, 1.0).astype(np.float32)
+    if rng.random() < cfg.p_telephone:
+        x = telephone(x)
+    return x
+
+
+def spec_augment(feats: torch.Tensor, lengths: torch.Tensor, gen: torch.Generator,
+                 freq_masks: int = 2, freq_width: int = 15, time_masks: int = 2, time_frac: float = 0.05
+                 ) -> torch.Tensor:
+    """Mask random mel bands and time spans of each utterance; feats (B, T, F) are CMVN-normalized."""
+    feats = feats.clone()
+    b, t, f = feats.shape
+    for i in range(b):
+        for _ in range(freq_masks):
+            w = int(torch.randint(0, freq_width + 1, (1,), generator=gen))
+            s = int(torch.randint(0, max(1, f - w), (1,), generator=gen))
+            feats[i, :, s : s + w] = 0.0
+        n = int(lengths[i])
+        for _ in range(time_masks):
+            w = int(torch.randint(0, max(1, int(n * time_frac)) + 1, (1,), generator=gen))
+            s = int(torch.randint(0, max(1, n - w), (1,), generator=gen))
+            feats[i, s : s + w, :] = 0.0
+    return feats

@@ -1,0 +1,224 @@
+"""CTC prefix beam search, carried across chunks, with KenLM shallow fusion.
+
+``state = decoder.step(log_probs, state)`` consumes frames; the search runs a
+frame at a time, so any split of the frames into chunks gives the same result.
+A hypothesis' score is its CTC prefix log-probability plus, for each finished
+word, ``alpha * ln P_lm(word | history) + beta`` (plus ``unk_offset`` in log10
+for out-of-vocabulary words, as pyctcdecode does), plus a penalty for a partial
+last word that begins no known word, plus hotword bonuses.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from streamasr.decoder.lm import LN10, LanguageModel
+from streamasr.tokens import Tokenizer
+
+NEG_INF = float("-inf")
+
+
+def logaddexp(a: float, b: float) -> float:
+    """log(exp(a) + exp(b)) for Python floats.
+
+    >>> round(logaddexp(math.log(0.25), math.log(0.5)), 6) == round(math.log(0.75), 6)
+    True
+    >>> logaddexp(NEG_INF, -1.0)
+    -1.0
+    """
+    if a < b:
+        a, b = b, a
+    if b == NEG_INF:
+        return a
+    return a + math.log1p(math.exp(b - a))
+
+
+@dataclass(frozen=True)
+class DecoderConfig:
+    beam: int = 10  # hypotheses kept after each frame
+    token_min_logp: float = -6.0  # tokens below this log-probability in a frame are not tried
+    beam_prune_logp: float = -12.0  # hypotheses this far below the best are dropped
+    alpha: float = 0.5  # LM weight (on natural-log probabilities)
+    beta: float = 1.0  # bonus per finished word
+    unk_offset: float = -10.0  # log10 penalty for a word outside the LM vocabulary
+    hotword_weight: float = 5.0  # bonus for a finished hotword, shared out over its letters while partial
+
+
+@dataclass(frozen=True)
+class Hyp:
+    tokens: tuple[int, ...]  # emitted tokens, blanks and repeats collapsed
+    frames: tuple[int, ...]  # frame at which each token was first emitted
+    probs: tuple[float, ...]  # its posterior at that frame
+    p_b: float  # log P(prefix, path ends in blank)
+    p_nb: float  # log P(prefix, path ends in its last token)
+    lm: float  # fused score of finished words
+    lm_state: object  # KenLM state after the finished words (None without LM)
+    word: str  # letters of the unfinished last word
+    partial: float  # score of the unfinished word (OOV-prefix penalty, hotword bonus)
+
+    @property
+    def acoustic(self) -> float:
+        return logaddexp(self.p_b, self.p_nb)
+
+    @property
+    def score(self) -> float:
+        return self.acoustic + self.lm + self.partial
+
+
+@dataclass(frozen=True)
+class BeamState:
+    hyps: tuple[Hyp, ...]  # best first
+    frame: int  # frames consumed so far
+
+
+@dataclass(frozen=True)
+class WordInfo:
+    word: str
+    start: int  # first frame of the word
+    end: int  # one past its last frame
+    conf: float  # mean posterior of its tokens at emission, in [0, 1]
+
+
+@dataclass(frozen=True)
+class Hypothesis:
+    text: str
+    words: tuple[WordInfo, ...]
+    score: float = field(default=0.0)
+
+
+class CTCPrefixDecoder:
+    """Shared, read-only search settings; all per-stream data lives in BeamState."""
+
+    def __init__(self, cfg: DecoderConfig, tokenizer: Tokenizer, lm: LanguageModel | None = None,
+                 hotwords: tuple[str, ...] = ()):
+        if tokenizer.space_id is None:
+            raise ValueError("the CTC prefix decoder needs a word-separator token")
+        self.cfg = cfg
+        self.tok = tokenizer
+        self.lm = lm
+        self.hot_full = frozenset(w for h in hotwords for w in h.lower().split())
+        self.hot_prefix: dict[str, float] = {}
+        for w in self.hot_full:
+            for i in range(1, len(w) + 1):
+                self.hot_prefix[w[:i]] = max(self.hot_prefix.get(w[:i], 0.0), i / len(w))
+        self._text = [t for t in tokenizer.tokens]
+
+    def init_state(self) -> BeamState:
+        root = Hyp((), (), (), 0.0, NEG_INF, 0.0, self.lm.begin() if self.lm else None, "", 0.0)
+        return BeamState((root,), 0)
+
+    # --- scoring of words -------------------------------------------------
+    def _partial_score(self, word: str) -> float:
+        s = 0.0
+        if self.lm is not None and word not in self.lm.prefixes:
+            s += self.cfg.unk_offset * max(1.0, len(word) / 6)
+        if self.hot_prefix:
+            s += self.cfg.hotword_weight * self.hot_prefix.get(word, 0.0)
+        return s
+
+    def _word_score(self, lm_state, word: str) -> tuple[float, object]:
+        s, state = 0.0, lm_state
+        if self.lm is not None:
+            logp, state, oov = self.lm.score(lm_state, word)
+            if oov:
+                logp += self.cfg.unk_offset
+            s = self.cfg.alpha * logp * LN10 + self.cfg.beta
+        if word in self.hot_full:
+            s += self.cfg.hotword_weight
+        return s, state
+
+    def _extend(self, h: Hyp, token: int, frame: int, prob: float) -> Hyp | None:
+        """The prefix h + token with its language scores; probabilities left at -inf."""
+        ch = self._text[token]
+        if token == self.tok.space_id:
+            if not h.word:
+                return None  # no empty words: no leading or doubled spaces
+            ws, state = self._word_score(h.lm_state, h.word)
+            return Hyp(h.tokens + (token,), h.frames + (frame,), h.probs + (prob,), NEG_INF, NEG_INF,
+                       h.lm + ws, state, "", 0.0)
+        word = h.word + ch
+        return Hyp(h.tokens + (token,), h.frames + (frame,), h.probs + (prob,), NEG_INF, NEG_INF,
+                   h.lm, h.lm_state, word, self._partial_score(word))
+
+    # --- the search -----------------------------------------------------------
+    def step(self, log_probs: np.ndarray, state: BeamState) -> BeamState:
+        """Consume frames. log_probs: (T, V) natural-log CTC posteriors."""
+        cfg = self.cfg
+        hyps, frame = state.hyps, state.frame
+        for row in np.asarray(log_probs, dtype=np.float64):
+            cands = [c for c in np.nonzero(row[1:] >= cfg.token_min_logp)[0].tolist()]
+            lp = row.tolist()
+            cands = [c + 1 for c in cands]
+            blank = lp[0]
+            # prefix -> [hyp, p_b, p_nb]; surviving prefixes first, so they keep their emission times
+            nxt: dict[tuple[int, ...], list] = {h.tokens: [h, NEG_INF, NEG_INF] for h in hyps}
+            for h in hyps:
+                total = h.acoustic
+                s = nxt[h.tokens]
+                s[1] = logaddexp(s[1], total + blank)
+                last = h.tokens[-1] if h.tokens else None
+                for c in cands:
+                    p = lp[c]
+                    if c == last:
+                        s[2] = logaddexp(s[2], h.p_nb + p)  # repeat collapses into the same prefix
+                        from_prev = h.p_b + p  # a blank between makes a new token
+                    else:
+                        from_prev = total + p
+                    if from_prev == NEG_INF:
+                        continue
+                    key = h.tokens + (c,)
+                    t = nxt.get(key)
+                    if t is None:
+                        ext = self._extend(h, c, frame, math.exp(p))
+                        if ext is None:
+                            continue
+                        t = nxt[key] = [ext, NEG_INF, NEG_INF]
+                    t[2] = logaddexp(t[2], from_prev)
+            scored = [Hyp(h.tokens, h.frames, h.probs, p_b, p_nb, h.lm, h.lm_state, h.word, h.partial)
+                      for h, p_b, p_nb in nxt.values() if p_b > NEG_INF or p_nb > NEG_INF]
+            scored.sort(key=lambda h: h.score, reverse=True)
+            best = scored[0].score
+            hyps = tuple(h for h in scored[: cfg.beam] if h.score >= best + cfg.beam_prune_logp)
+            frame += 1
+        return BeamState(hyps, frame)
+
+    # --- results ------------------------------------------------------------------
+    def best_text(self, state: BeamState) -> str:
+        return self.tok.decode(state.hyps[0].tokens)
+
+    def finalize(self, state: BeamState) -> Hypothesis:
+        """Best hypothesis once the last word is scored as finished and the sentence end is added."""
+        ranked = []
+        for h in state.hyps:
+            score, lm_state = h.acoustic + h.lm, h.lm_state
+            if h.word:
+                ws, lm_state = self._word_score(h.lm_state, h.word)
+                score += ws
+            if self.lm is not None:
+                score += self.cfg.alpha * self.lm.end(lm_state) * LN10
+            ranked.append((score, h))
+        score, h = max(ranked, key=lambda x: x[0])
+        return Hypothesis(self.tok.decode(h.tokens).strip(), words_of(h, self.tok), score)
+
+
+def words_of(h: Hyp, tok: Tokenizer) -> tuple[WordInfo, ...]:
+    """Split a hypothesis into words with first/last frames and mean token posterior."""
+    words, cur = [], []
+    for t, fr, pr in zip(h.tokens, h.frames, h.probs):
+        if t == tok.space_id:
+            if cur:
+                words.append(_word(cur, tok))
+            cur = []
+        else:
+            cur.append((t, fr, pr))
+    if cur:
+        words.append(_word(cur, tok))
+    return tuple(words)
+
+
+def _word(cur: list[tuple[int, int, float]], tok: Tokenizer) -> WordInfo:
+    text = "".join(tok.tokens[t] for t, _, _ in cur)
+    return WordInfo(text, cur[0][1], cur[-1][1] + 1, round(sum(p for _, _, p in cur) / len(cur), 3))

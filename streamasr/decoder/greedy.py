@@ -1,0 +1,50 @@
+"""Best-path CTC decoding, with the same interface as the prefix beam search."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from streamasr.decoder.ctc_prefix import Hyp, Hypothesis, WordInfo, words_of
+from streamasr.tokens import Tokenizer
+
+
+@dataclass(frozen=True)
+class GreedyState:
+    tokens: tuple[int, ...]  # collapsed best path
+    frames: tuple[int, ...]  # frame of each token
+    probs: tuple[float, ...]  # its posterior
+    last: int  # argmax of the previous frame (0 = blank)
+    frame: int  # frames consumed
+
+
+class GreedyDecoder:
+    def __init__(self, tokenizer: Tokenizer):
+        self.tok = tokenizer
+
+    def init_state(self) -> GreedyState:
+        return GreedyState((), (), (), 0, 0)
+
+    def step(self, log_probs: np.ndarray, state: GreedyState) -> GreedyState:
+        # log_probs: (T, V)
+        toks, frames, probs, last, frame = list(state.tokens), list(state.frames), list(state.probs), \
+            state.last, state.frame
+        best = np.asarray(log_probs).argmax(-1)  # (T,)
+        for t, c in enumerate(best.tolist()):
+            if c != 0 and c != last:
+                toks.append(c)
+                frames.append(frame + t)
+                probs.append(float(np.exp(log_probs[t, c])))
+            last = c
+        return GreedyState(tuple(toks), tuple(frames), tuple(probs), last, frame + len(best))
+
+    def best_text(self, state: GreedyState) -> str:
+        return self.tok.decode(state.tokens)
+
+    def finalize(self, state: GreedyState) -> Hypothesis:
+        h = Hyp(state.tokens, state.frames, state.probs, 0.0, 0.0, 0.0, None, "", 0.0)
+        return Hypothesis(" ".join(self.tok.decode(state.tokens).split()), words_of(h, self.tok), 0.0)
+
+
+__all__ = ["GreedyDecoder", "GreedyState", "WordInfo"]

@@ -1,0 +1,239 @@
+"""Conformer encoder with chunk-hopping attention and per-stream caches.
+
+Two entry points share the weights:
+
+* ``forward(feats, lengths, chunk, left_chunks)`` for training and offline use
+  under a chosen chunk mask;
+* ``forward_chunk(feats, state) -> (out, state)`` for streaming, where ``state``
+  carries the attention key/value cache (bounded to ``left_chunks`` chunks),
+  the causal convolution cache, and the stream offset.
+
+Positions are rotary (RoPE) with angles computed in float64 from the absolute
+frame index, so a stream of hours neither overflows a table nor loses
+precision, and relative positions are what attention sees.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from streamasr.encoder.masks import chunk_mask, padding_mask, subsampled_length
+
+
+@dataclass(frozen=True)
+class EncoderConfig:
+    input_dim: int = 80  # feature bins per frame
+    d_model: int = 144  # width of every layer
+    n_heads: int = 4  # attention heads
+    n_layers: int = 8  # conformer blocks
+    ff_mult: int = 4  # feed-forward hidden = ff_mult * d_model
+    conv_kernel: int = 15  # causal depthwise convolution kernel (frames after subsampling)
+    subsample_channels: int = 64  # channels of the 2-D subsampling convolutions
+    dropout: float = 0.1  # dropout in training
+    vocab_size: int = 29  # CTC output size, blank at index 0
+
+    @property
+    def head_dim(self) -> int:
+        return self.d_model // self.n_heads
+
+
+@dataclass
+class EncoderState:
+    """Everything a stream carries from one chunk to the next."""
+
+    offset: int  # encoder frames already emitted for this stream
+    attn_k: torch.Tensor  # (N, B, H, Tc, Dh) rotated keys of the last frames, N layers
+    attn_v: torch.Tensor  # (N, B, H, Tc, Dh) values of the same frames
+    conv: torch.Tensor  # (N, B, D, K-1) inputs of the depthwise conv, last K-1 frames
+    left_chunks: int  # attention left context in chunks; < 0 keeps everything
+    chunk: int  # chunk size in encoder frames, fixes the cache bound
+
+
+class Subsampling(nn.Module):
+    """Two 3x3 stride-2 convolutions: (B, T, F) -> (B, T', D), T' = ((T-1)//2-1)//2."""
+
+    def __init__(self, cfg: EncoderConfig):
+        super().__init__()
+        c = cfg.subsample_channels
+        self.conv = nn.Sequential(nn.Conv2d(1, c, 3, 2), nn.ReLU(), nn.Conv2d(c, c, 3, 2), nn.ReLU())
+        f_out = ((cfg.input_dim - 1) // 2 - 1) // 2
+        self.proj = nn.Linear(c * f_out, cfg.d_model)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.conv(x.unsqueeze(1))  # (B, C, T', F')
+        b, c, t, f = x.shape
+        return self.proj(x.transpose(1, 2).reshape(b, t, c * f))  # (B, T', D)
+
+
+def rotary(x: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+    """Rotate pairs of channels of x (B, H, T, Dh) by angles of absolute positions (T,)."""
+    dh = x.shape[-1]
+    inv_freq = 1.0 / (10000.0 ** (torch.arange(0, dh, 2, dtype=torch.float64) / dh))  # (Dh/2,)
+    angles = positions.to(torch.float64).unsqueeze(1) * inv_freq.unsqueeze(0)  # (T, Dh/2)
+    cos = angles.cos().to(x.dtype)
+    sin = angles.sin().to(x.dtype)
+    x1, x2 = x[..., 0::2], x[..., 1::2]  # (B, H, T, Dh/2) each
+    out = torch.stack([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1)  # (B, H, T, Dh/2, 2)
+    return out.flatten(-2)  # (B, H, T, Dh)
+
+
+class SelfAttention(nn.Module):
+    def __init__(self, cfg: EncoderConfig):
+        super().__init__()
+        self.h, self.dh = cfg.n_heads, cfg.head_dim
+        self.qkv = nn.Linear(cfg.d_model, 3 * cfg.d_model)
+        self.out = nn.Linear(cfg.d_model, cfg.d_model)
+        self.dropout = cfg.dropout
+
+    def project(self, x: torch.Tensor, positions: torch.Tensor):
+        # x: (B, T, D) -> q, k, v: (B, H, T, Dh), q and k rotated
+        b, t, _ = x.shape
+        q, k, v = self.qkv(x).view(b, t, 3, self.h, self.dh).permute(2, 0, 3, 1, 4)  # 3 x (B, H, T, Dh)
+        return rotary(q, positions), rotary(k, positions), v
+
+    def attend(self, q, k, v, mask: torch.Tensor) -> torch.Tensor:
+        # q: (B, H, Tq, Dh); k, v: (B, H, Tk, Dh); mask: broadcastable to (B, H, Tq, Tk), True = keep
+        p = self.dropout if self.training else 0.0
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p)  # (B, H, Tq, Dh)
+        b, h, t, dh = y.shape
+        return self.out(y.transpose(1, 2).reshape(b, t, h * dh))  # (B, Tq, D)
+
+
+class ConvModule(nn.Module):
+    """Pointwise GLU -> causal depthwise conv -> LayerNorm -> SiLU -> pointwise."""
+
+    def __init__(self, cfg: EncoderConfig):
+        super().__init__()
+        d = cfg.d_model
+        self.k = cfg.conv_kernel
+        self.pw1 = nn.Linear(d, 2 * d)
+        self.dw = nn.Conv1d(d, d, cfg.conv_kernel, groups=d)
+        self.norm = nn.LayerNorm(d)
+        self.pw2 = nn.Linear(d, d)
+        self.drop = nn.Dropout(cfg.dropout)
+
+    def forward(self, x: torch.Tensor, cache: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        # x: (B, T, D); cache: (B, D, K-1) of the frames before x (zeros at stream start)
+        y = F.glu(self.pw1(x), dim=-1).transpose(1, 2)  # (B, D, T)
+        y = torch.cat([cache, y], dim=2)  # (B, D, K-1+T)
+        new_cache = y[:, :, y.shape[2] - (self.k - 1) :]  # (B, D, K-1)
+        y = self.dw(y).transpose(1, 2)  # (B, T, D)
+        y = self.pw2(F.silu(self.norm(y)))
+        return self.drop(y), new_cache
+
+
+class FeedForward(nn.Sequential):
+    def __init__(self, cfg: EncoderConfig):
+        d = cfg.d_model
+        super().__init__(
+            nn.LayerNorm(d), nn.Linear(d, cfg.ff_mult * d), nn.SiLU(), nn.Dropout(cfg.dropout),
+            nn.Linear(cfg.ff_mult * d, d), nn.Dropout(cfg.dropout),
+        )
+
+
+class ConformerBlock(nn.Module):
+    def __init__(self, cfg: EncoderConfig):
+        super().__init__()
+        self.ff1 = FeedForward(cfg)
+        self.attn_norm = nn.LayerNorm(cfg.d_model)
+        self.attn = SelfAttention(cfg)
+        self.conv_norm = nn.LayerNorm(cfg.d_model)
+        self.conv = ConvModule(cfg)
+        self.ff2 = FeedForward(cfg)
+        self.final_norm = nn.LayerNorm(cfg.d_model)
+        self.drop = nn.Dropout(cfg.dropout)
+
+    def forward(self, x, positions, mask, k_cache, v_cache, conv_cache):
+        # x: (B, T, D); positions: (T,); mask: (B or 1, 1, T, Tc+T);
+        # k_cache, v_cache: (B, H, Tc, Dh); conv_cache: (B, D, K-1)
+        x = x + 0.5 * self.ff1(x)
+        q, k, v = self.attn.project(self.attn_norm(x), positions)
+        k = torch.cat([k_cache, k], dim=2)  # (B, H, Tc+T, Dh)
+        v = torch.cat([v_cache, v], dim=2)
+        x = x + self.drop(self.attn.attend(q, k, v, mask))
+        y, conv_cache = self.conv(self.conv_norm(x), conv_cache)
+        x = x + y
+        x = x + 0.5 * self.ff2(x)
+        return self.final_norm(x), k, v, conv_cache
+
+
+class ConformerEncoder(nn.Module):
+    """Features (B, T, F) -> CTC log-probabilities (B, T', V) at 4x subsampling."""
+
+    def __init__(self, cfg: EncoderConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.subsample = Subsampling(cfg)
+        self.layers = nn.ModuleList(ConformerBlock(cfg) for _ in range(cfg.n_layers))
+        self.ctc = nn.Linear(cfg.d_model, cfg.vocab_size)
+
+    # --- offline / training -------------------------------------------------
+    def forward(
+        self, feats: torch.Tensor, lengths: torch.Tensor, chunk: int = 0, left_chunks: int = -1
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """feats (B, T, F), lengths (B,) -> log-probs (B, T', V), out lengths (B,).
+
+        ``chunk`` is in encoder frames (<= 0: full context)."""
+        x = self.subsample(feats)  # (B, T', D)
+        b, t, _ = x.shape
+        out_len = torch.tensor([subsampled_length(int(n)) for n in lengths], device=x.device)
+        mask = chunk_mask(t, chunk, left_chunks).to(x.device).unsqueeze(0)  # (1, T', T')
+        mask = mask & padding_mask(out_len, t).to(x.device).unsqueeze(1)  # (B, T', T') keys valid
+        mask = mask.unsqueeze(1)  # (B, 1, T', T')
+        positions = torch.arange(t, device=x.device)
+        n, h, dh, k = self.cfg.n_layers, self.cfg.n_heads, self.cfg.head_dim, self.cfg.conv_kernel
+        empty = x.new_zeros(b, h, 0, dh)
+        conv0 = x.new_zeros(b, self.cfg.d_model, k - 1)
+        for layer in self.layers:
+            x, _, _, _ = layer(x, positions, mask, empty, empty, conv0)
+        return self.ctc(x).log_softmax(-1), out_len
+
+    # --- streaming ------------------------------------------------------------
+    def init_state(self, batch: int = 1, chunk: int = 16, left_chunks: int = -1) -> EncoderState:
+        c = self.cfg
+        p = next(self.parameters())
+        kv = p.new_zeros(c.n_layers, batch, c.n_heads, 0, c.head_dim)
+        return EncoderState(
+            offset=0, attn_k=kv, attn_v=kv.clone(),
+            conv=p.new_zeros(c.n_layers, batch, c.d_model, c.conv_kernel - 1),
+            left_chunks=left_chunks, chunk=chunk,
+        )
+
+    @staticmethod
+    def chunk_window(chunk: int) -> tuple[int, int]:
+        """(frames to feed, frames to advance) for one chunk of ``chunk`` encoder frames.
+
+        >>> ConformerEncoder.chunk_window(16)
+        (67, 64)
+        """
+        return 4 * chunk + 3, 4 * chunk
+
+    @torch.no_grad()
+    def forward_chunk(self, feats: torch.Tensor, state: EncoderState) -> tuple[torch.Tensor, EncoderState]:
+        """feats (B, 4n+3, F) -> log-probs (B, n, V), new state.
+
+        Feeding ``chunk_window(chunk)`` frames per call, advancing by its second
+        value, reproduces ``forward(..., chunk, left_chunks)`` exactly; the last
+        call of a stream may hold fewer frames (a partial chunk)."""
+        x = self.subsample(feats)  # (B, n, D)
+        b, t, _ = x.shape
+        tc = state.attn_k.shape[3]
+        positions = torch.arange(state.offset, state.offset + t, device=x.device)
+        mask = x.new_ones(1, 1, t, tc + t, dtype=torch.bool)  # whole chunk + cache visible
+        keep = tc + t if state.left_chunks < 0 else state.left_chunks * state.chunk
+        ks, vs, cs = [], [], []
+        for i, layer in enumerate(self.layers):
+            x, k, v, conv = layer(x, positions, mask, state.attn_k[i], state.attn_v[i], state.conv[i])
+            ks.append(k[:, :, max(0, k.shape[2] - keep) :])
+            vs.append(v[:, :, max(0, v.shape[2] - keep) :])
+            cs.append(conv)
+        new_state = EncoderState(
+            offset=state.offset + t, attn_k=torch.stack(ks), attn_v=torch.stack(vs), conv=torch.stack(cs),
+            left_chunks=state.left_chunks, chunk=state.chunk,
+        )
+        return self.ctc(x).log_softmax(-1), new_state

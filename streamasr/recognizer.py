@@ -1,0 +1,173 @@
+"""The network-free core: a Recognizer holds the shared model; a Session holds one stream.
+
+    rec = Recognizer.from_pretrained()            # bundled model and LM
+    s = rec.session(chunk_ms=320, hotwords=["jerusalem"])
+    events = s.accept(samples)                     # float32 mono at 16 kHz, any length
+    events += s.finish()
+
+No I/O happens here: samples in, events out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from streamasr.decoder import CTCPrefixDecoder, DecoderConfig, LanguageModel
+from streamasr.decoder.greedy import GreedyDecoder
+from streamasr.endpoint import EndpointConfig, is_endpoint
+from streamasr.events import Event, Final, Partial, Word
+from streamasr.features import FeatureState, StreamingLogMel
+from streamasr.model import DEFAULT_LM, DEFAULT_MODEL, AcousticModel, load_model
+from streamasr.tokens import Tokenizer
+
+SUBSAMPLING = 4
+
+
+@dataclass(frozen=True)
+class SessionConfig:
+    chunk_ms: int = 320  # audio per encoder chunk; 0 = whole utterance at once (no partials)
+    left_chunks: int = -1  # attention left context in chunks (-1: all; keep it bounded for hour-long streams)
+    search: str = "beam"  # "beam" (prefix beam search, with the LM if any) or "greedy"
+    hotwords: tuple[str, ...] = ()  # words to favour in this stream
+    endpoint: EndpointConfig = field(default_factory=EndpointConfig)  # when a segment ends
+
+
+class Recognizer:
+    """Shared, read-only: model weights, tokens, language model, search settings."""
+
+    def __init__(self, model: AcousticModel, tokenizer: Tokenizer, lm: LanguageModel | None = None,
+                 decoder: DecoderConfig = DecoderConfig()):
+        self.model = model.eval()
+        self.tokenizer = tokenizer
+        self.lm = lm
+        self.decoder_cfg = decoder
+        self.features = StreamingLogMel(model.feature_cfg)
+        self.frame_ms = model.feature_cfg.hop_ms * SUBSAMPLING  # one encoder frame
+
+    @classmethod
+    def from_pretrained(cls, model_dir: str | Path | None = None, lm: str | Path | None = "default",
+                        decoder: DecoderConfig = DecoderConfig()) -> "Recognizer":
+        """Load a model folder (default: bundled). ``lm``: a KenLM path, "default" for the bundled one, None for none."""
+        model, tok = load_model(Path(model_dir) if model_dir else DEFAULT_MODEL)
+        if lm == "default":
+            lm = DEFAULT_LM if DEFAULT_LM.is_file() else None
+        return cls(model, tok, LanguageModel(lm) if lm else None, decoder)
+
+    @property
+    def sample_rate(self) -> int:
+        return self.model.feature_cfg.sample_rate
+
+    def session(self, chunk_ms: int = 320, left_chunks: int = -1, search: str = "beam",
+                hotwords: tuple[str, ...] | list[str] = (), endpoint: EndpointConfig = EndpointConfig()) -> "Session":
+        return Session(self, SessionConfig(chunk_ms, left_chunks, search, tuple(hotwords), endpoint))
+
+
+class Session:
+    """All per-stream state. ``accept`` and ``finish`` return events; nothing else is shared."""
+
+    def __init__(self, rec: Recognizer, cfg: SessionConfig):
+        if cfg.chunk_ms < 0 or (cfg.chunk_ms and cfg.chunk_ms % int(rec.frame_ms)):
+            raise ValueError(f"chunk_ms must be a multiple of {int(rec.frame_ms)} ms (or 0), got {cfg.chunk_ms}")
+        if cfg.search not in ("beam", "greedy"):
+            raise ValueError(f"search must be 'beam' or 'greedy', got {cfg.search!r}")
+        self.rec, self.cfg = rec, cfg
+        self.chunk = cfg.chunk_ms // int(rec.frame_ms)  # encoder frames per chunk, 0 = offline
+        if cfg.search == "greedy":
+            self.decoder = GreedyDecoder(rec.tokenizer)
+        else:
+            self.decoder = CTCPrefixDecoder(rec.decoder_cfg, rec.tokenizer, rec.lm, cfg.hotwords)
+        self.feat_state = FeatureState()
+        self.feats = torch.zeros(0, rec.model.feature_cfg.n_mels)  # (T, F) normalized, not yet encoded
+        self.enc_state = rec.model.encoder.init_state(1, max(self.chunk, 1), cfg.left_chunks)
+        self.frames_done = 0  # encoder frames of the whole stream
+        self.segment = 0
+        self._new_segment()
+        self.finished = False
+
+    def _new_segment(self) -> None:
+        self.beam = self.decoder.init_state()
+        self.seg_start = self.frames_done  # first encoder frame of this segment
+        self.last_speech = -1  # last non-silent frame within the segment (-1: none)
+        self.last_text = ""
+
+    # --- public API -----------------------------------------------------------------
+    def accept(self, samples: np.ndarray) -> list[Event]:
+        """Feed (S,) float32 mono samples at the model rate; return the events they produce."""
+        if self.finished:
+            raise RuntimeError("session already finished")
+        x = np.asarray(samples, dtype=np.float32)
+        if x.ndim != 1:
+            raise ValueError(f"expected mono samples of shape (S,), got {x.shape}")
+        if not np.isfinite(x).all():
+            raise ValueError("samples contain NaN or infinity")
+        frames, self.feat_state = self.rec.features.accept(torch.from_numpy(np.clip(x, -1.0, 1.0)), self.feat_state)
+        self.feats = torch.cat([self.feats, self.rec.model.normalize(frames)])  # (T, F)
+        if self.chunk == 0:
+            return []
+        events: list[Event] = []
+        win, hop = self.rec.model.encoder.chunk_window(self.chunk)
+        while self.feats.shape[0] >= win:
+            events += self._encode(self.feats[:win])
+            self.feats = self.feats[hop:]
+        return events
+
+    def finish(self) -> list[Event]:
+        """Flush the last partial chunk and close the stream with a final for the open segment."""
+        if self.finished:
+            return []
+        self.finished = True
+        events: list[Event] = []
+        if self.chunk == 0:
+            if self.feats.shape[0] >= 7:
+                with torch.no_grad():
+                    logp, _ = self.rec.model(self.feats[None], torch.tensor([self.feats.shape[0]]))
+                self._decode(logp[0].numpy())
+        elif self.feats.shape[0] >= 7:
+            events += self._encode(self.feats)
+        self.feats = self.feats[:0]
+        events.append(self._final())
+        return events
+
+    # --- internals ------------------------------------------------------------------------
+    def _encode(self, feats: torch.Tensor) -> list[Event]:
+        # feats: (4n+3, F) -> n encoder frames decoded
+        logp, self.enc_state = self.rec.model.encoder.forward_chunk(feats[None], self.enc_state)  # (1, n, V)
+        return self._decode(logp[0].numpy())
+
+    def _decode(self, logp: np.ndarray) -> list[Event]:
+        # logp: (n, V); endpoints are checked frame by frame so a segment ends where its silence does
+        events: list[Event] = []
+        ep, fms = self.cfg.endpoint, self.rec.frame_ms / 1000
+        start, base = 0, self.frames_done
+        for i, p_blank in enumerate(np.exp(logp[:, 0]).tolist()):
+            frame = base + i + 1  # frames of the stream through this one
+            if p_blank < ep.blank_threshold:
+                self.last_speech = frame - self.seg_start
+            seg_len = frame - self.seg_start
+            silence = seg_len - max(self.last_speech, 0)
+            if self.chunk and is_endpoint(ep, silence * fms, seg_len * fms, self.last_speech >= 0):
+                self.beam = self.decoder.step(logp[start : i + 1], self.beam)
+                start = i + 1
+                self.frames_done = frame
+                if self.last_speech >= 0:
+                    events.append(self._final())
+                self._new_segment()
+        self.beam = self.decoder.step(logp[start:], self.beam)
+        self.frames_done = base + len(logp)
+        text = self.decoder.best_text(self.beam).strip()
+        if self.chunk and text != self.last_text:
+            self.last_text = text
+            events.append(Partial(text, int(self.frames_done * self.rec.frame_ms)))
+        return events
+
+    def _final(self) -> Final:
+        hyp = self.decoder.finalize(self.beam)
+        ms, off = self.rec.frame_ms, self.seg_start
+        words = tuple(Word(w.word, int((off + w.start) * ms), int((off + w.end) * ms), w.conf) for w in hyp.words)
+        final = Final(self.segment, hyp.text, int(off * ms), int(self.frames_done * ms), words)
+        self.segment += 1
+        return final

@@ -1,0 +1,55 @@
+"""Token inventories. Characters by default; sentencepiece BPE as an option."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+BLANK = "<blk>"
+SPACE = "<space>"  # how " " is written in tokens.txt
+
+_NOT_ALLOWED = re.compile(r"[^a-z' ]+")
+
+
+def normalize_text(text: str) -> str:
+    """Lower-case, keep letters and apostrophes, squeeze spaces.
+
+    >>> normalize_text("Let there be light: and there was light!")
+    'let there be light and there was light'
+    >>> normalize_text("  It's   22  o'clock ")
+    "it's o'clock"
+    """
+    text = _NOT_ALLOWED.sub(" ", text.lower().replace("’", "'"))
+    return " ".join(w.strip("'") for w in text.split() if w.strip("'"))
+
+
+class Tokenizer:
+    """Maps text to token ids and back; index 0 is the CTC blank, ``space_id`` ends a word."""
+
+    def __init__(self, tokens: list[str]):
+        if not tokens or tokens[0] != BLANK:
+            raise ValueError(f"token list must start with {BLANK!r}")
+        self.tokens = tokens
+        self.index = {t: i for i, t in enumerate(tokens)}
+        self.space_id = self.index.get(" ")
+
+    @classmethod
+    def characters(cls) -> "Tokenizer":
+        return cls([BLANK, " ", "'"] + [chr(c) for c in range(ord("a"), ord("z") + 1)])
+
+    @classmethod
+    def load(cls, path: Path) -> "Tokenizer":
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+        return cls([" " if t == SPACE else t for t in lines])
+
+    def save(self, path: Path) -> None:
+        Path(path).write_text("\n".join(SPACE if t == " " else t for t in self.tokens) + "\n", encoding="utf-8")
+
+    def __len__(self) -> int:
+        return len(self.tokens)
+
+    def encode(self, text: str) -> list[int]:
+        return [self.index[c] for c in normalize_text(text)]
+
+    def decode(self, ids) -> str:
+        return "".join(self.tokens[i] for i in ids if i != 0)

@@ -1,0 +1,207 @@
+"""`streamasr train CONFIG`: dynamic-chunk CTC training of the Conformer.
+
+Runs on one CPU, one GPU, or many through ``torchrun`` (DDP, gloo or nccl).
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+import random
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from streamasr.data.augment import spec_augment
+from streamasr.data.manifest import read_manifest
+from streamasr.metrics import error_rate
+from streamasr.model import AcousticModel, save_model
+from streamasr.tokens import Tokenizer
+from streamasr.train.config import TrainConfig
+from streamasr.train.featcache import FeatureCache, bucket_batches, build_cache
+
+
+def lr_at(step: int, cfg: TrainConfig) -> float:
+    """Linear warmup to ``peak_lr``, then inverse square root decay.
+
+    >>> cfg = TrainConfig(train_manifests=(), out="x", peak_lr=1.0, warmup_steps=100)
+    >>> lr_at(50, cfg), lr_at(100, cfg), lr_at(400, cfg)
+    (0.5, 1.0, 0.5)
+    """
+    step = max(step, 1)
+    return cfg.peak_lr * min(step / cfg.warmup_steps, math.sqrt(cfg.warmup_steps / step))
+
+
+def pick_chunk(rng: random.Random, cfg: TrainConfig) -> tuple[int, int]:
+    """(chunk, left_chunks) for one batch: full context sometimes, else a random streaming setting."""
+    if rng.random() < cfg.p_full_context:
+        return 0, -1
+    return rng.choice(cfg.chunk_choices), rng.choice(cfg.left_chunk_choices)
+
+
+def collate(cache: FeatureCache, ids: list[int], tok: Tokenizer):
+    feats = [cache.get(i) for i in ids]
+    lengths = torch.tensor([len(f) for f in feats])
+    x = torch.nn.utils.rnn.pad_sequence(feats, batch_first=True)  # (B, T, F)
+    targets = [torch.tensor(tok.encode(cache.texts[i])) for i in ids]
+    tlen = torch.tensor([len(t) for t in targets])
+    return x, lengths, torch.cat(targets), tlen
+
+
+def greedy_texts(logp: torch.Tensor, lengths: torch.Tensor, tok: Tokenizer) -> list[str]:
+    # logp: (B, T, V)
+    best = logp.argmax(-1)  # (B, T)
+    out = []
+    for b in range(best.shape[0]):
+        ids = torch.unique_consecutive(best[b, : int(lengths[b])]).tolist()
+        out.append(tok.decode(ids))
+    return out
+
+
+@torch.no_grad()
+def validate(model: AcousticModel, cache: FeatureCache, tok: Tokenizer, device, chunk: int) -> float:
+    model.eval()
+    refs, hyps = [], []
+    for ids in bucket_batches(cache.lengths, 40000, np.random.default_rng(0)):
+        x, lengths, _, _ = collate(cache, ids, tok)
+        logp, olen = model.encoder(model.normalize(x.to(device)), lengths, chunk=chunk, left_chunks=-1)
+        hyps += greedy_texts(logp.cpu(), olen.cpu(), tok)
+        refs += [cache.texts[i] for i in ids]
+    model.train()
+    return error_rate(refs, hyps, chars=True)
+
+
+def train(cfg: TrainConfig) -> Path:
+    distributed = "WORLD_SIZE" in os.environ and int(os.environ["WORLD_SIZE"]) > 1
+    if distributed:
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    rank = dist.get_rank() if distributed else 0
+    world = dist.get_world_size() if distributed else 1
+    device = torch.device(f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if torch.cuda.is_available() else "cpu")
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    torch.manual_seed(cfg.seed)
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+
+    tok = Tokenizer.characters()
+    if cfg.tokens == "bpe":
+        from streamasr.tokens_bpe import train_bpe
+
+        tok = train_bpe([u.text for m in cfg.train_manifests for u in read_manifest(m)], cfg.bpe_vocab, out)
+    utts = [u for m in cfg.train_manifests for u in read_manifest(m) if u.duration <= cfg.max_utt_seconds]
+    if rank == 0:
+        build_cache(utts, out / "feats-train", cfg.feature, cfg.augment, cfg.p_augment, cfg.seed)
+    if distributed:
+        dist.barrier()
+    cache = build_cache(utts, out / "feats-train", cfg.feature, cfg.augment, cfg.p_augment, cfg.seed)
+    valid = None
+    if cfg.valid_manifest and rank == 0:
+        vutts = read_manifest(cfg.valid_manifest)[:200]
+        valid = build_cache(vutts, out / "feats-valid", cfg.feature, cfg.augment, 0.0, cfg.seed)
+
+    enc_cfg = cfg.encoder if cfg.encoder.vocab_size == len(tok) else \
+        type(cfg.encoder)(**{**cfg.encoder.__dict__, "vocab_size": len(tok)})
+    model = AcousticModel(cfg.feature, enc_cfg).to(device)
+    mean, istd = cache.stats()
+    model.cmvn_mean.copy_(mean)
+    model.cmvn_istd.copy_(istd)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.peak_lr, betas=(0.9, 0.98), weight_decay=cfg.weight_decay)
+    step, epoch = 0, 0
+    ckpts = sorted(out.glob("ckpt-*.pt"))
+    if ckpts:  # resume
+        state = torch.load(ckpts[-1], map_location=device, weights_only=True)
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["opt"])
+        step, epoch = int(state["step"]), int(state["epoch"])
+        if rank == 0:
+            print(f"resumed from {ckpts[-1].name} at step {step}")
+    net = torch.nn.parallel.DistributedDataParallel(model) if distributed else model
+    n_params = sum(p.numel() for p in model.parameters())
+    if rank == 0:
+        print(f"{len(cache)} utterances, {sum(cache.lengths) / 360000:.1f} h; model {n_params / 1e6:.2f} M params")
+
+    log = open(out / "log.csv", "a", newline="") if rank == 0 else None
+    writer = csv.writer(log) if log else None
+    if log and log.tell() == 0:
+        writer.writerow(["step", "epoch", "lr", "loss", "chunk", "left", "seconds", "valid_cer"])
+    rng = random.Random(cfg.seed + step)
+    gen = torch.Generator().manual_seed(cfg.seed + step)
+    amp = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else torch.autocast("cpu", enabled=False)
+    start = time.time()
+    model.train()
+    done = False
+    bar = tqdm(total=cfg.max_steps, initial=step, desc="train", disable=rank != 0)
+    while not done:
+        batches = bucket_batches(cache.lengths, cfg.max_frames, np.random.default_rng(cfg.seed + epoch))
+        batches = batches[rank::world]
+        for ids in batches:
+            chunk, left = pick_chunk(rng, cfg)
+            x, lengths, targets, tlen = collate(cache, ids, tok)
+            x = model.normalize(x)
+            if cfg.spec_augment:
+                x = spec_augment(x, lengths, gen)
+            for g in opt.param_groups:
+                g["lr"] = lr_at(step + 1, cfg)
+            with amp:
+                logp, olen = net(x.to(device), lengths, chunk, left)
+            loss = F.ctc_loss(logp.float().transpose(0, 1), targets.to(device), olen, tlen.to(device),
+                              blank=0, reduction="sum", zero_infinity=True) / len(ids)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            opt.step()
+            step += 1
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss.item():.2f}", chunk=chunk)
+            elapsed = time.time() - start
+            done = step >= cfg.max_steps or (cfg.max_minutes and elapsed > cfg.max_minutes * 60)
+            cer = ""
+            if step % cfg.checkpoint_every == 0 or done:
+                if rank == 0:
+                    _checkpoint(out, model, opt, step, epoch, cfg.keep_checkpoints)
+                    if valid is not None:
+                        cer = f"{validate(model, valid, tok, device, chunk=8):.4f}"
+                        print(f"step {step}: valid CER (320 ms chunks, greedy) {cer}")
+            if writer and (step % 10 == 0 or cer):
+                writer.writerow([step, epoch, f"{lr_at(step, cfg):.6f}", f"{loss.item():.4f}", chunk, left,
+                                 f"{elapsed:.0f}", cer])
+                log.flush()
+            if done:
+                break
+        epoch += 1
+    bar.close()
+    final = out / "model"
+    if rank == 0:
+        model.load_state_dict(average_checkpoints(sorted(out.glob("ckpt-*.pt"))[-cfg.average_last :]))
+        save_model(final, model.cpu(), tok)
+        print(f"wrote {final}")
+    if distributed:
+        dist.destroy_process_group()
+    return final
+
+
+def _checkpoint(out: Path, model, opt, step: int, epoch: int, keep: int) -> None:
+    torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step, "epoch": epoch},
+               out / f"ckpt-{step:08d}.pt")
+    for old in sorted(out.glob("ckpt-*.pt"))[:-keep]:
+        old.unlink()
+
+
+def average_checkpoints(paths: list[Path]) -> dict[str, torch.Tensor]:
+    """Element-wise mean of the model weights in ``paths``."""
+    avg = None
+    for p in paths:
+        state = torch.load(p, map_location="cpu", weights_only=True)["model"]
+        if avg is None:
+            avg = {k: v.clone().float() for k, v in state.items()}
+        else:
+            for k, v in state.items():
+                avg[k] += v.float()
+    return {k: v / len(paths) for k, v in avg.items()}

@@ -1,0 +1,70 @@
+import numpy as np
+import pytest
+
+from streamasr.decoder import CTCPrefixDecoder, DecoderConfig
+from streamasr.decoder.greedy import GreedyDecoder
+from streamasr.tokens import Tokenizer
+
+TOK = Tokenizer.characters()
+
+
+def peaky_log_probs(text: str, rng: np.random.Generator, frames_per_char: int = 3, noise: float = 1.5) -> np.ndarray:
+    """Log-probs of a noisy CTC model saying ``text``: (T, V)."""
+    rows = []
+    for c in TOK.encode(text):
+        for k in range(frames_per_char):
+            logits = rng.normal(0, noise, len(TOK))
+            logits[c if k == 0 else 0] += 6.0
+            rows.append(logits)
+    logits = np.array(rows)
+    return logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_chunk_by_chunk_equals_all_at_once(seed):
+    rng = np.random.default_rng(seed)
+    logp = peaky_log_probs("the lord is my shepherd i shall not want", rng)
+    dec = CTCPrefixDecoder(DecoderConfig(beam=6), TOK)
+    whole = dec.step(logp, dec.init_state())
+    state, pos = dec.init_state(), 0
+    while pos < len(logp):
+        n = int(rng.integers(1, 9))
+        state = dec.step(logp[pos : pos + n], state)
+        pos += n
+    assert state == whole
+    assert dec.finalize(state) == dec.finalize(whole)
+
+
+def test_clean_input_is_decoded_with_word_times():
+    rng = np.random.default_rng(0)
+    logp = peaky_log_probs("in the beginning", rng)
+    dec = CTCPrefixDecoder(DecoderConfig(), TOK)
+    hyp = dec.finalize(dec.step(logp, dec.init_state()))
+    assert hyp.text == "in the beginning"
+    assert [w.word for w in hyp.words] == ["in", "the", "beginning"]
+    starts = [w.start for w in hyp.words]
+    assert starts == sorted(starts) and all(w.end > w.start for w in hyp.words)
+    assert all(0.0 < w.conf <= 1.0 for w in hyp.words)
+
+
+def test_greedy_agrees_on_clean_input():
+    rng = np.random.default_rng(1)
+    logp = peaky_log_probs("and there was light", rng, noise=0.5)
+    g = GreedyDecoder(TOK)
+    assert g.finalize(g.step(logp, g.init_state())).text == "and there was light"
+
+
+def test_hotword_flips_an_ambiguous_word():
+    """Frames equally split between 'cat' and 'cot': the hotword decides."""
+    rows = []
+    for letters in (["c"], ["a", "o"], ["t"]):
+        p = np.full(len(TOK), 1e-4)
+        for ch in letters:
+            p[TOK.index[ch]] = 0.8 / len(letters) + (0.01 if ch == "a" else 0.0)
+        p[0] = 0.2
+        rows += [p / p.sum(), np.eye(len(TOK))[0] * 0.98 + 0.02 / len(TOK)]
+    logp = np.log(np.array(rows))
+    plain = CTCPrefixDecoder(DecoderConfig(), TOK)
+    boosted = CTCPrefixDecoder(DecoderConfig(), TOK, hotwords=("cot",))
+    assert plain.finalize(plain.step(logp, plain.init_state())).text == "cat"
+    assert boosted.finalize(boosted.step(logp, boosted.init_state())).text == "cot"
