@@ -30,7 +30,7 @@ SUBSAMPLING = 4
 @dataclass(frozen=True)
 class SessionConfig:
     chunk_ms: int = 320  # audio per encoder chunk; 0 = whole utterance at once (no partials)
-    left_chunks: int = -1  # attention left context in chunks (-1: all; keep it bounded for hour-long streams)
+    left_chunks: int = 8  # attention left context in chunks; bounded so a chunk costs the same at any hour (-1: all)
     search: str = "beam"  # "beam" (prefix beam search, with the LM if any) or "greedy"
     hotwords: tuple[str, ...] = ()  # words to favour in this stream
     endpoint: EndpointConfig = field(default_factory=EndpointConfig)  # when a segment ends
@@ -61,7 +61,7 @@ class Recognizer:
     def sample_rate(self) -> int:
         return self.model.feature_cfg.sample_rate
 
-    def session(self, chunk_ms: int = 320, left_chunks: int = -1, search: str = "beam",
+    def session(self, chunk_ms: int = 320, left_chunks: int = 8, search: str = "beam",
                 hotwords: tuple[str, ...] | list[str] = (), endpoint: EndpointConfig = EndpointConfig()) -> "Session":
         return Session(self, SessionConfig(chunk_ms, left_chunks, search, tuple(hotwords), endpoint))
 

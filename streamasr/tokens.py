@@ -6,7 +6,8 @@ import re
 from pathlib import Path
 
 BLANK = "<blk>"
-SPACE = "<space>"  # how " " is written in tokens.txt
+SPACE = "<space>"  # how the character tokenizer's " " is written in tokens.txt
+WORD_START = "\u2581"  # sentencepiece's "▁": in tokens.txt, a piece that begins a word
 
 _NOT_ALLOWED = re.compile(r"[^a-z' ]+")
 
@@ -24,14 +25,17 @@ def normalize_text(text: str) -> str:
 
 
 class Tokenizer:
-    """Maps text to token ids and back; index 0 is the CTC blank, ``space_id`` ends a word."""
+    """Maps text to token ids and back; index 0 is the CTC blank.
+
+    In memory every token is its text, and a token whose text begins with " " begins a
+    new word: the character tokenizer's " ", or a BPE piece such as " the"."""
 
     def __init__(self, tokens: list[str]):
         if not tokens or tokens[0] != BLANK:
             raise ValueError(f"token list must start with {BLANK!r}")
         self.tokens = tokens
         self.index = {t: i for i, t in enumerate(tokens)}
-        self.space_id = self.index.get(" ")
+        self.word_start = [t.startswith(" ") for t in tokens]  # True where a token begins a word
 
     @classmethod
     def characters(cls) -> "Tokenizer":
@@ -40,10 +44,11 @@ class Tokenizer:
     @classmethod
     def load(cls, path: Path) -> "Tokenizer":
         lines = Path(path).read_text(encoding="utf-8").splitlines()
-        return cls([" " if t == SPACE else t for t in lines])
+        return cls([" " if t == SPACE else t.replace(WORD_START, " ") for t in lines])
 
     def save(self, path: Path) -> None:
-        Path(path).write_text("\n".join(SPACE if t == " " else t for t in self.tokens) + "\n", encoding="utf-8")
+        lines = [SPACE if t == " " else t.replace(" ", WORD_START) for t in self.tokens]
+        Path(path).write_text("\n".join(lines) + "\n", encoding="utf-8")
 
     def __len__(self) -> int:
         return len(self.tokens)
@@ -52,4 +57,9 @@ class Tokenizer:
         return [self.index[c] for c in normalize_text(text)]
 
     def decode(self, ids) -> str:
-        return "".join(self.tokens[i] for i in ids if i != 0)
+        """Text of token ids, blanks dropped, spaces squeezed.
+
+        >>> Tokenizer([BLANK, " the", " l", "ord", "'", "s"]).decode([1, 0, 2, 3, 4, 5])
+        "the lord's"
+        """
+        return " ".join("".join(self.tokens[i] for i in ids if i != 0).split())

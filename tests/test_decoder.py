@@ -68,3 +68,22 @@ def test_hotword_flips_an_ambiguous_word():
     boosted = CTCPrefixDecoder(DecoderConfig(), TOK, hotwords=("cot",))
     assert plain.finalize(plain.step(logp, plain.init_state())).text == "cat"
     assert boosted.finalize(boosted.step(logp, boosted.init_state())).text == "cot"
+
+
+def test_bpe_pieces_give_words_and_times(tmp_path):
+    from streamasr.tokens_bpe import train_bpe
+
+    texts = ["the lord is my shepherd", "the lord said unto moses", "and there was light"] * 20
+    tok = train_bpe(texts, 40, tmp_path)
+    ids = tok.encode("the lord is my shepherd")
+    assert tok.decode(ids) == "the lord is my shepherd"
+    assert any(len(tok.tokens[i].strip()) > 1 for i in ids)  # real multi-letter pieces
+    rows = []
+    for i in ids:
+        rows += [np.eye(len(tok))[i] * 0.9 + 0.1 / len(tok), np.eye(len(tok))[0] * 0.9 + 0.1 / len(tok)]
+    logp = np.log(np.array(rows))
+    dec = CTCPrefixDecoder(DecoderConfig(), tok)
+    hyp = dec.finalize(dec.step(logp, dec.init_state()))
+    assert hyp.text == "the lord is my shepherd"
+    assert [w.word for w in hyp.words] == hyp.text.split()
+    assert [w.start for w in hyp.words] == sorted(w.start for w in hyp.words)

@@ -58,7 +58,7 @@ def _model_args(p: argparse.ArgumentParser) -> None:
 
 def _stream_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--chunk-ms", type=int, default=320, help="chunk length; 0 = whole utterance")
-    p.add_argument("--left-chunks", type=int, default=-1, help="attention left context in chunks (-1: all)")
+    p.add_argument("--left-chunks", type=int, default=8, help="attention left context in chunks (-1: all)")
 
 
 def cli(argv: list[str] | None = None) -> int:

@@ -94,8 +94,8 @@ class CTCPrefixDecoder:
 
     def __init__(self, cfg: DecoderConfig, tokenizer: Tokenizer, lm: LanguageModel | None = None,
                  hotwords: tuple[str, ...] = ()):
-        if tokenizer.space_id is None:
-            raise ValueError("the CTC prefix decoder needs a word-separator token")
+        if not any(tokenizer.word_start):
+            raise ValueError("the CTC prefix decoder needs tokens that begin words (a space, or BPE pieces)")
         self.cfg = cfg
         self.tok = tokenizer
         self.lm = lm
@@ -132,16 +132,19 @@ class CTCPrefixDecoder:
 
     def _extend(self, h: Hyp, token: int, frame: int, prob: float) -> Hyp | None:
         """The prefix h + token with its language scores; probabilities left at -inf."""
-        ch = self._text[token]
-        if token == self.tok.space_id:
-            if not h.word:
+        text = self._text[token]
+        lm, state = h.lm, h.lm_state
+        if self.tok.word_start[token]:
+            if not h.word and text == " ":
                 return None  # no empty words: no leading or doubled spaces
-            ws, state = self._word_score(h.lm_state, h.word)
-            return Hyp(h.tokens + (token,), h.frames + (frame,), h.probs + (prob,), NEG_INF, NEG_INF,
-                       h.lm + ws, state, "", 0.0)
-        word = h.word + ch
+            if h.word:  # the previous word is finished
+                ws, state = self._word_score(h.lm_state, h.word)
+                lm += ws
+            word = text[1:]
+        else:
+            word = h.word + text
         return Hyp(h.tokens + (token,), h.frames + (frame,), h.probs + (prob,), NEG_INF, NEG_INF,
-                   h.lm, h.lm_state, word, self._partial_score(word))
+                   lm, state, word, self._partial_score(word) if word else 0.0)
 
     # --- the search -----------------------------------------------------------
     def step(self, log_probs: np.ndarray, state: BeamState) -> BeamState:
@@ -201,24 +204,25 @@ class CTCPrefixDecoder:
                 score += self.cfg.alpha * self.lm.end(lm_state) * LN10
             ranked.append((score, h))
         score, h = max(ranked, key=lambda x: x[0])
-        return Hypothesis(self.tok.decode(h.tokens).strip(), words_of(h, self.tok), score)
+        return Hypothesis(self.tok.decode(h.tokens), words_of(h, self.tok), score)
 
 
 def words_of(h: Hyp, tok: Tokenizer) -> tuple[WordInfo, ...]:
     """Split a hypothesis into words with first/last frames and mean token posterior."""
-    words, cur = [], []
+    words, cur = [], []  # cur: (text, frame, prob) of the tokens of the open word
     for t, fr, pr in zip(h.tokens, h.frames, h.probs):
-        if t == tok.space_id:
+        text = tok.tokens[t]
+        if tok.word_start[t]:
             if cur:
-                words.append(_word(cur, tok))
-            cur = []
+                words.append(_word(cur))
+            cur = [(text[1:], fr, pr)] if text != " " else []
         else:
-            cur.append((t, fr, pr))
+            cur.append((text, fr, pr))
     if cur:
-        words.append(_word(cur, tok))
+        words.append(_word(cur))
     return tuple(words)
 
 
-def _word(cur: list[tuple[int, int, float]], tok: Tokenizer) -> WordInfo:
-    text = "".join(tok.tokens[t] for t, _, _ in cur)
+def _word(cur: list[tuple[str, int, float]]) -> WordInfo:
+    text = "".join(t for t, _, _ in cur)
     return WordInfo(text, cur[0][1], cur[-1][1] + 1, round(sum(p for _, _, p in cur) / len(cur), 3))

@@ -44,7 +44,7 @@ class GreedyDecoder:
 
     def finalize(self, state: GreedyState) -> Hypothesis:
         h = Hyp(state.tokens, state.frames, state.probs, 0.0, 0.0, 0.0, None, "", 0.0)
-        return Hypothesis(" ".join(self.tok.decode(state.tokens).split()), words_of(h, self.tok), 0.0)
+        return Hypothesis(self.tok.decode(state.tokens), words_of(h, self.tok), 0.0)
 
 
 __all__ = ["GreedyDecoder", "GreedyState", "WordInfo"]

@@ -9,6 +9,7 @@ import csv
 import math
 import os
 import random
+import shutil
 import time
 from pathlib import Path
 
@@ -140,7 +141,7 @@ def train(cfg: TrainConfig) -> Path:
     bar = tqdm(total=cfg.max_steps, initial=step, desc="train", disable=rank != 0)
     while not done:
         batches = bucket_batches(cache.lengths, cfg.max_frames, np.random.default_rng(cfg.seed + epoch))
-        batches = batches[rank::world]
+        batches = batches[rank::world][: len(batches) // world]  # the same count on every rank
         for ids in batches:
             chunk, left = pick_chunk(rng, cfg)
             x, lengths, targets, tlen = collate(cache, ids, tok)
@@ -161,7 +162,11 @@ def train(cfg: TrainConfig) -> Path:
             bar.update(1)
             bar.set_postfix(loss=f"{loss.item():.2f}", chunk=chunk)
             elapsed = time.time() - start
-            done = step >= cfg.max_steps or (cfg.max_minutes and elapsed > cfg.max_minutes * 60)
+            done = step >= cfg.max_steps or bool(cfg.max_minutes and elapsed > cfg.max_minutes * 60)
+            if distributed:  # every rank stops at the same step
+                flag = torch.tensor([float(done)])
+                dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+                done = bool(flag.item())
             cer = ""
             if step % cfg.checkpoint_every == 0 or done:
                 if rank == 0:
@@ -181,6 +186,8 @@ def train(cfg: TrainConfig) -> Path:
     if rank == 0:
         model.load_state_dict(average_checkpoints(sorted(out.glob("ckpt-*.pt"))[-cfg.average_last :]))
         save_model(final, model.cpu(), tok)
+        if (out / "bpe.model").is_file():
+            shutil.copy(out / "bpe.model", final / "bpe.model")
         print(f"wrote {final}")
     if distributed:
         dist.destroy_process_group()

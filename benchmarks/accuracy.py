@@ -1,0 +1,91 @@
+"""Accuracy table for the README: WER/CER on the test splits, full context vs streaming,
+greedy vs beam vs beam + LM. Writes benchmarks/results/accuracy.{json,md}.
+
+    python benchmarks/accuracy.py [--corpus work/corpus] [--limit N]
+
+The test splits come from `streamasr data synth --out work/corpus --hours 12 --seed 0`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+from streamasr.audio import load_audio
+from streamasr.data.manifest import read_manifest
+from streamasr.metrics import error_rate
+from streamasr.recognizer import Recognizer
+
+RESULTS = Path(__file__).parent / "results"
+SETTINGS = [  # (label, chunk_ms, search, with LM)
+    ("full context, greedy", 0, "greedy", False),
+    ("full context, beam", 0, "beam", False),
+    ("full context, beam + LM", 0, "beam", True),
+    ("640 ms chunks, greedy", 640, "greedy", False),
+    ("640 ms chunks, beam + LM", 640, "beam", True),
+    ("320 ms chunks, greedy", 320, "greedy", False),
+    ("320 ms chunks, beam", 320, "beam", False),
+    ("320 ms chunks, beam + LM", 320, "beam", True),
+]
+
+
+def run(rec: Recognizer, audio: list, refs: list[str], chunk_ms: int, search: str) -> dict:
+    hyps, t0 = [], time.process_time()
+    for samples in audio:
+        s = rec.session(chunk_ms=chunk_ms, search=search)
+        events = s.accept(samples) + s.finish()
+        hyps.append(" ".join(e.text for e in events if e.type == "final" and e.text))
+    cpu = time.process_time() - t0
+    seconds = sum(len(a) for a in audio) / rec.sample_rate
+    return {"wer": error_rate(refs, hyps), "cer": error_rate(refs, hyps, chars=True), "rtf_cpu": cpu / seconds}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--corpus", default="work/corpus", help="folder written by `streamasr data synth`")
+    p.add_argument("--limit", type=int, default=0, help="utterances per split (0: all)")
+    args = p.parse_args()
+    with_lm = Recognizer.from_pretrained()
+    no_lm = Recognizer(with_lm.model, with_lm.tokenizer, None, with_lm.decoder_cfg)
+    results = []
+    for split in ("test-seen-voices", "test-unseen-voices"):
+        utts = read_manifest(Path(args.corpus) / f"{split}.jsonl")
+        utts = utts[: args.limit] if args.limit else utts
+        audio = [load_audio(u.audio) for u in utts]
+        refs = [u.text for u in utts]
+        for label, chunk_ms, search, lm in SETTINGS:
+            r = run(with_lm if lm else no_lm, audio, refs, chunk_ms, search)
+            r |= {"split": split, "setting": label, "utterances": len(utts)}
+            results.append(r)
+            print(f"{split:20s} {label:28s} WER {100 * r['wer']:6.2f}%  CER {100 * r['cer']:6.2f}%  "
+                  f"RTF {r['rtf_cpu']:.3f}", flush=True)
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "accuracy.json").write_text(json.dumps(results, indent=1) + "\n")
+    lines = ["| setting | WER seen voices | WER unseen voices | CER seen | CER unseen |", "|---|---|---|---|---|"]
+    for label, *_ in SETTINGS:
+        seen = next(r for r in results if r["setting"] == label and r["split"] == "test-seen-voices")
+        unseen = next(r for r in results if r["setting"] == label and r["split"] == "test-unseen-voices")
+        lines.append(f"| {label} | {100 * seen['wer']:.1f}% | {100 * unseen['wer']:.1f}% | "
+                     f"{100 * seen['cer']:.1f}% | {100 * unseen['cer']:.1f}% |")
+    n = results[0]["utterances"]
+    lines.append(f"\n{n} utterances per split; produced by `python benchmarks/accuracy.py`.")
+    table = "\n".join(lines) + "\n"
+    (RESULTS / "accuracy.md").write_text(table)
+    quote_in_readme("accuracy", table)
+    print(table)
+
+
+def quote_in_readme(name: str, text: str) -> None:
+    """Replace the README's block between <!-- NAME:begin --> and <!-- NAME:end --> with ``text``."""
+    readme = Path(__file__).parent.parent / "README.md"
+    begin, end = f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
+    body = readme.read_text()
+    if begin in body and end in body:
+        head, rest = body.split(begin, 1)
+        readme.write_text(head + begin + "\n" + text + end + rest.split(end, 1)[1])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,8 @@
+"""streamasr: streaming speech recognition."""
+
+from streamasr.endpoint import EndpointConfig
+from streamasr.events import Final, Partial, Word
+from streamasr.recognizer import Recognizer, Session, SessionConfig
+
+__all__ = ["EndpointConfig", "Final", "Partial", "Recognizer", "Session", "SessionConfig", "Word"]
+__version__ = "0.1.0"

@@ -1,0 +1,34 @@
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from streamasr.audio import load_audio
+from streamasr.encoder import EncoderConfig
+from streamasr.features import FeatureConfig
+from streamasr.model import AcousticModel, save_model
+from streamasr.tokens import Tokenizer
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory) -> Path:
+    """A random-weight model folder: for equivalence and error handling, not accuracy."""
+    torch.manual_seed(0)
+    tok = Tokenizer.characters()
+    cfg = EncoderConfig(d_model=32, n_heads=2, n_layers=2, conv_kernel=5, subsample_channels=4,
+                        vocab_size=len(tok))
+    model = AcousticModel(FeatureConfig(), cfg)
+    folder = tmp_path_factory.mktemp("tiny") / "model"
+    save_model(folder, model, tok)
+    return folder
+
+
+def espeak(text: str, path: Path, voice: str = "en-us") -> np.ndarray:
+    """Speak ``text`` with espeak-ng into ``path``; return 16 kHz samples."""
+    if shutil.which("espeak-ng") is None:
+        pytest.fail("espeak-ng is not installed (the README's set-up installs it)")
+    subprocess.run(["espeak-ng", "-v", voice, "-w", str(path), text], check=True)
+    return load_audio(path)

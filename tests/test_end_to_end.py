@@ -1,0 +1,125 @@
+"""The bundled model and LM on real synthesized speech, through the library and the CLI."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from conftest import espeak
+from streamasr.metrics import error_rate
+from streamasr.recognizer import Recognizer
+
+# Held out of training and of the LM text (test-seen-voices of `data synth --seed 0`).
+SENTENCES = [
+    "and they sang together by course in praising and giving thanks unto the lord",
+    "i gave ear to your reasons whilst ye searched out what to say",
+    "go not up for the lord is not among you",
+    "or whether we be sober it is for your cause",
+]
+MAX_WER = 0.35  # on these four sentences, streaming at 320 ms with the LM
+
+
+@pytest.fixture(scope="module")
+def rec():
+    return Recognizer.from_pretrained()
+
+
+@pytest.fixture(scope="module")
+def speech(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("speech")
+    return [(espeak(s, folder / f"{i}.wav"), folder / f"{i}.wav") for i, s in enumerate(SENTENCES)]
+
+
+def transcribe(session, samples):
+    events = session.accept(samples) + session.finish()
+    return " ".join(e.text for e in events if e.type == "final" and e.text), events
+
+
+def test_streaming_recognizes_held_out_sentences(rec, speech):
+    hyps = [transcribe(rec.session(chunk_ms=320), samples)[0] for samples, _ in speech]
+    assert error_rate(SENTENCES, hyps) <= MAX_WER, hyps
+
+
+def test_final_words_have_ordered_times_inside_the_audio(rec, speech):
+    samples, _ = speech[0]
+    _, events = transcribe(rec.session(chunk_ms=320), samples)
+    words = [w for e in events if e.type == "final" for w in e.words]
+    assert len(words) >= 5
+    duration_ms = 1000 * len(samples) / 16000
+    for a, b in zip(words, words[1:]):
+        assert a.start_ms < a.end_ms <= b.start_ms
+    assert 0 <= words[0].start_ms and words[-1].end_ms <= duration_ms + 100
+    assert all(0.0 < w.conf <= 1.0 for w in words)
+
+
+def test_lm_and_search_agree_with_pyctcdecode(rec, speech):
+    """Same log-probs, same LM and weights: pyctcdecode is the reference for our best path."""
+    import torch
+    from pyctcdecode import build_ctcdecoder
+
+    cfg = rec.decoder_cfg
+    labels = [""] + rec.tokenizer.tokens[1:]
+    ref = build_ctcdecoder(labels, str(rec.lm.path), sorted(rec.lm.unigrams), alpha=cfg.alpha, beta=cfg.beta,
+                           unk_score_offset=cfg.unk_offset)
+    from streamasr.decoder import CTCPrefixDecoder
+
+    ours = CTCPrefixDecoder(cfg, rec.tokenizer, rec.lm)
+    agree = 0
+    for samples, _ in speech:
+        feats = rec.model.normalize(rec.features.logmel(torch.from_numpy(samples)))[None]
+        with torch.no_grad():
+            logp, _ = rec.model(feats, torch.tensor([feats.shape[1]]), chunk=8, left_chunks=8)
+        logp = logp[0].numpy()
+        mine = ours.finalize(ours.step(logp, ours.init_state())).text
+        theirs = ref.decode(logp, beam_width=cfg.beam, beam_prune_logp=cfg.beam_prune_logp,
+                            token_min_logp=cfg.token_min_logp)
+        agree += mine == theirs
+    assert agree >= len(speech) - 1
+
+
+def run_cli(*args):
+    return subprocess.run([sys.executable, "-m", "streamasr.cli.main", *args], capture_output=True, text=True,
+                          timeout=300)
+
+
+def test_cli_json_prints_partials_before_the_final(speech):
+    _, wav = speech[0]
+    out = run_cli("transcribe", str(wav), "--json")
+    assert out.returncode == 0, out.stderr
+    events = [json.loads(line) for line in out.stdout.splitlines()]
+    kinds = [e["type"] for e in events]
+    assert kinds.count("partial") >= 3 and kinds[-1] == "final"
+    assert kinds.index("final") > kinds.index("partial")
+    final_text = " ".join(e["text"] for e in events if e["type"] == "final")
+    assert error_rate([SENTENCES[0]], [final_text]) <= 0.5
+
+
+def test_cli_takes_any_rate_and_channel_count(speech, tmp_path):
+    samples, _ = speech[2]
+    import torchaudio
+    import torch
+
+    x48 = torchaudio.functional.resample(torch.from_numpy(samples), 16000, 48000).numpy()
+    sf.write(tmp_path / "stereo48k.wav", np.stack([x48, x48 * 0.5], axis=1), 48000)
+    x8 = torchaudio.functional.resample(torch.from_numpy(samples), 16000, 8000).numpy()
+    sf.write(tmp_path / "tel8k.flac", x8, 8000)
+    for name in ("stereo48k.wav", "tel8k.flac"):
+        out = run_cli("transcribe", str(tmp_path / name))
+        assert out.returncode == 0, out.stderr
+        assert error_rate([SENTENCES[2]], [" ".join(out.stdout.split())]) <= 0.5, (name, out.stdout)
+
+
+@pytest.mark.parametrize("args,message", [
+    (["transcribe", "/nonexistent.wav"], "no such audio file"),
+    (["transcribe", __file__], "cannot read"),
+    (["transcribe", __file__, "--model", "/nonexistent"], "model folder not found"),
+    (["transcribe", __file__, "--lm", "/nonexistent.bin"], "language model not found"),
+    (["transcribe", __file__, "--chunk-ms", "100"], "multiple of 40"),
+])
+def test_cli_errors_are_one_clear_line(args, message):
+    out = run_cli(*args)
+    assert out.returncode == 2
+    assert message in out.stderr and "Traceback" not in out.stderr

@@ -1,0 +1,112 @@
+import numpy as np
+import pytest
+
+from streamasr.endpoint import EndpointConfig
+from streamasr.events import Final, Partial
+from streamasr.recognizer import Recognizer
+
+
+@pytest.fixture(scope="module")
+def rec(tiny_model_dir):
+    return Recognizer.from_pretrained(tiny_model_dir, lm=None)
+
+
+def run(session, samples, sizes):
+    events, pos = [], 0
+    for n in sizes:
+        events += session.accept(samples[pos : pos + n])
+        pos += n
+    events += session.accept(samples[pos:])
+    return events + session.finish()
+
+
+def test_any_split_of_the_audio_gives_the_same_events(rec):
+    rng = np.random.default_rng(0)
+    samples = (rng.standard_normal(16000 * 4) * 0.1).astype(np.float32)
+    whole = run(rec.session(chunk_ms=160), samples, [])
+    sizes = rng.integers(1, 4000, 40).tolist()
+    pieces = run(rec.session(chunk_ms=160), samples, sizes)
+    assert pieces == whole
+    assert isinstance(whole[-1], Final)
+
+
+def test_session_log_probs_equal_full_forward_under_the_chunk_mask(rec):
+    """The whole path, features to encoder, streamed vs offline."""
+    import torch
+
+    rng = np.random.default_rng(1)
+    samples = (rng.standard_normal(16000 * 3) * 0.1).astype(np.float32)
+    s = rec.session(chunk_ms=160, left_chunks=2)
+    outs = []
+    orig = rec.model.encoder.forward_chunk
+
+    def spy(x, state):
+        y, st = orig(x, state)
+        outs.append(y)
+        return y, st
+
+    rec.model.encoder.forward_chunk = spy
+    try:
+        run(s, samples, rng.integers(100, 3000, 30).tolist())
+    finally:
+        rec.model.encoder.forward_chunk = orig
+    feats = rec.model.normalize(rec.features.logmel(torch.from_numpy(samples)))[None]  # (1, T, F)
+    with torch.no_grad():
+        full, _ = rec.model(feats, torch.tensor([feats.shape[1]]), chunk=4, left_chunks=2)
+    streamed = torch.cat(outs, dim=1)
+    assert streamed.shape == full.shape
+    assert (streamed - full).abs().max() <= 1e-4
+
+
+def test_partials_come_with_growing_audio_time(rec):
+    rng = np.random.default_rng(2)
+    samples = (rng.standard_normal(16000 * 3) * 0.3).astype(np.float32)
+    events = run(rec.session(chunk_ms=80), samples, [1600] * 29)
+    times = [e.audio_ms for e in events if isinstance(e, Partial)]
+    assert times == sorted(times)
+
+
+def test_endpoint_splits_a_long_stream_into_segments(rec):
+    samples = np.zeros(16000 * 10, dtype=np.float32) + 0.01
+    ep = EndpointConfig(max_utterance_s=2.0, blank_threshold=2.0)  # every frame counts as speech
+    events = run(rec.session(chunk_ms=320, endpoint=ep), samples, [1600] * 99)
+    finals = [e for e in events if isinstance(e, Final)]
+    assert len(finals) >= 5
+    assert [f.segment for f in finals] == list(range(len(finals)))
+    for a, b in zip(finals, finals[1:]):
+        assert a.end_ms == b.start_ms
+
+
+def test_empty_audio_gives_one_empty_final(rec):
+    s = rec.session()
+    assert s.accept(np.zeros(0, dtype=np.float32)) == []
+    events = s.finish()
+    assert len(events) == 1 and events[0].text == "" and events[0].words == ()
+    assert s.finish() == []
+
+
+@pytest.mark.parametrize("bad,message", [
+    (np.array([0.0, np.nan], dtype=np.float32), "NaN"),
+    (np.zeros((10, 2), dtype=np.float32), "mono"),
+])
+def test_bad_samples_are_refused_clearly(rec, bad, message):
+    with pytest.raises(ValueError, match=message):
+        rec.session().accept(bad)
+
+
+def test_clipping_is_tolerated(rec):
+    s = rec.session()
+    s.accept(np.full(16000, 5.0, dtype=np.float32))
+    assert isinstance(s.finish()[-1], Final)
+
+
+@pytest.mark.parametrize("kwargs", [{"chunk_ms": 100}, {"chunk_ms": -40}, {"search": "magic"}])
+def test_bad_session_settings_are_refused(rec, kwargs):
+    with pytest.raises(ValueError):
+        rec.session(**kwargs)
+
+
+def test_offline_mode_gives_only_a_final(rec):
+    samples = (np.random.default_rng(3).standard_normal(16000 * 2) * 0.1).astype(np.float32)
+    events = run(rec.session(chunk_ms=0), samples, [5000, 5000])
+    assert len(events) == 1 and isinstance(events[0], Final)

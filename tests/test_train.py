@@ -1,0 +1,87 @@
+"""The training recipe on a tiny corpus of real synthesized speech: one process, resume, and DDP."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import espeak
+from streamasr.model import load_model
+
+TEXTS = ["let there be light", "and there was light", "the lord is my shepherd", "in the beginning"]
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("corpus")
+    with open(folder / "train.jsonl", "w") as f:
+        for i, text in enumerate(TEXTS * 2):
+            wav = folder / f"{i}.wav"
+            samples = espeak(text, wav, voice="en-us" if i < 4 else "en-gb")
+            f.write(json.dumps({"audio": wav.name, "duration": len(samples) / 16000, "text": text}) + "\n")
+    return folder
+
+
+def write_config(corpus: Path, out: Path, steps: int, **extra) -> Path:
+    cfg = extra | {"train_manifests": [str(corpus / "train.jsonl")], "out": str(out),
+           "encoder": {"d_model": 32, "n_heads": 2, "n_layers": 1, "conv_kernel": 5, "subsample_channels": 4},
+           "max_frames": 1000, "max_steps": steps, "checkpoint_every": 2, "warmup_steps": 2, "average_last": 2,
+           "threads": 1}
+    path = out.parent / f"{out.name}-{steps}.json"
+    path.write_text(json.dumps(cfg))
+    return path
+
+
+def cli(*args, **kw):
+    return subprocess.run([sys.executable, "-m", "streamasr.cli.main", *args], capture_output=True, text=True,
+                          timeout=600, **kw)
+
+
+def test_train_resume_and_export(corpus, tmp_path):
+    out = tmp_path / "exp"
+    r = cli("train", str(write_config(corpus, out, 2)))
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert (out / "ckpt-00000002.pt").is_file()
+    r = cli("train", str(write_config(corpus, out, 4)))
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "resumed from ckpt-00000002.pt at step 2" in r.stdout
+    assert (out / "ckpt-00000004.pt").is_file()
+    model, tok = load_model(out / "model")
+    assert model.encoder.cfg.n_layers == 1 and len(tok) == 29
+    rows = (out / "log.csv").read_text().splitlines()
+    assert rows[0].startswith("step,epoch,lr,loss")
+
+
+def test_ddp_with_two_cpu_processes(corpus, tmp_path):
+    out = tmp_path / "ddp"
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                        "-m", "streamasr.cli.main", "train", str(write_config(corpus, out, 3))],
+                       capture_output=True, text=True, timeout=600, env=env)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert (out / "ckpt-00000003.pt").is_file()
+    load_model(out / "model")
+
+
+def test_bad_config_is_one_clear_line(tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"train_manifests": [], "out": "x", "learning_rate": 1}))
+    r = cli("train", str(bad))
+    assert r.returncode == 2 and "unknown training options ['learning_rate']" in r.stderr
+
+
+def test_bpe_tokens(corpus, tmp_path):
+    from streamasr.recognizer import Recognizer
+
+    out = tmp_path / "bpe"
+    r = cli("train", str(write_config(corpus, out, 2, tokens="bpe", bpe_vocab=30)))
+    assert r.returncode == 0, r.stderr[-2000:]
+    rec = Recognizer.from_pretrained(out / "model", lm=None)
+    assert (out / "model" / "bpe.model").is_file()
+    assert any(len(t.strip()) > 1 for t in rec.tokenizer.tokens[1:])
+    s = rec.session()
+    s.accept(espeak("let there be light", tmp_path / "x.wav"))
+    assert s.finish()[-1].type == "final"
