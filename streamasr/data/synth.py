@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import random
 from dataclasses import dataclass
-from multiprocessing import Pool
+import multiprocessing
 from pathlib import Path
 
 import numpy as np
@@ -86,7 +86,8 @@ def synthesize(cfg: SynthConfig) -> dict[str, int]:
     (out / "lm-text.txt").write_text("\n".join(lm_text) + "\n")
     files = {s: open(out / f"{s}.jsonl", "w") for s in SPLITS}
     counts = dict.fromkeys(SPLITS, 0)
-    with Pool(cfg.jobs) as pool:
+    # spawn, not fork: forking a process whose torch threads are running can deadlock
+    with multiprocessing.get_context("spawn").Pool(cfg.jobs) as pool:
         for row in tqdm(pool.imap(_run, [(j, out) for j in jobs], chunksize=8), total=len(jobs), desc="synth"):
             split = row.pop("split")
             files[split].write(json.dumps(row) + "\n")

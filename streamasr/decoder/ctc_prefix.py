@@ -105,6 +105,9 @@ class CTCPrefixDecoder:
             for i in range(1, len(w) + 1):
                 self.hot_prefix[w[:i]] = max(self.hot_prefix.get(w[:i], 0.0), i / len(w))
         self._text = [t for t in tokenizer.tokens]
+        # (prefix + token) -> (lm, lm_state, word, partial): the language part of an extension is a pure
+        # function of the prefix, and the same extensions are tried frame after frame.
+        self._lang_cache: dict[tuple[int, ...], tuple | None] = {}
 
     def init_state(self) -> BeamState:
         root = Hyp((), (), (), 0.0, NEG_INF, 0.0, self.lm.begin() if self.lm else None, "", 0.0)
@@ -132,6 +135,18 @@ class CTCPrefixDecoder:
 
     def _extend(self, h: Hyp, token: int, frame: int, prob: float) -> Hyp | None:
         """The prefix h + token with its language scores; probabilities left at -inf."""
+        key = h.tokens + (token,)
+        lang = self._lang_cache.get(key, False)
+        if lang is False:
+            lang = self._lang_cache[key] = self._language(h, token)
+            if len(self._lang_cache) > 100_000:
+                self._lang_cache.clear()
+        if lang is None:
+            return None
+        return Hyp(key, h.frames + (frame,), h.probs + (prob,), NEG_INF, NEG_INF, *lang)
+
+    def _language(self, h: Hyp, token: int) -> tuple | None:
+        """(lm, lm_state, word, partial) after appending ``token`` to ``h``; None if not allowed."""
         text = self._text[token]
         lm, state = h.lm, h.lm_state
         if self.tok.word_start[token]:
@@ -143,8 +158,7 @@ class CTCPrefixDecoder:
             word = text[1:]
         else:
             word = h.word + text
-        return Hyp(h.tokens + (token,), h.frames + (frame,), h.probs + (prob,), NEG_INF, NEG_INF,
-                   lm, state, word, self._partial_score(word) if word else 0.0)
+        return lm, state, word, self._partial_score(word) if word else 0.0
 
     # --- the search -----------------------------------------------------------
     def step(self, log_probs: np.ndarray, state: BeamState) -> BeamState:

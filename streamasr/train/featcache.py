@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from multiprocessing import Pool
+import multiprocessing
 from pathlib import Path
 
 import numpy as np
@@ -66,7 +66,7 @@ def build_cache(utts: list[Utterance], folder: Path, fcfg: FeatureConfig, acfg: 
     folder.mkdir(parents=True, exist_ok=True)
     args = [(str(u.audio), seed * 1_000_003 + i, fcfg, acfg, p_augment) for i, u in enumerate(utts)]
     chunks, lengths = [], []
-    with Pool(jobs) as pool:
+    with multiprocessing.get_context("spawn").Pool(jobs) as pool:  # fork + torch threads can deadlock
         for f in tqdm(pool.imap(_extract, args, chunksize=16), total=len(args), desc=f"features {folder.name}"):
             chunks.append(f)
             lengths.append(len(f))
