@@ -1,12 +1,8 @@
-import shutil
-import subprocess
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 
-from streamasr.audio import load_audio
 from streamasr.encoder import EncoderConfig
 from streamasr.features import FeatureConfig
 from streamasr.model import AcousticModel, save_model
@@ -24,11 +20,3 @@ def tiny_model_dir(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("tiny") / "model"
     save_model(folder, model, tok)
     return folder
-
-
-def espeak(text: str, path: Path, voice: str = "en-us") -> np.ndarray:
-    """Speak ``text`` with espeak-ng into ``path``; return 16 kHz samples."""
-    if shutil.which("espeak-ng") is None:
-        pytest.fail("espeak-ng is not installed (the README's set-up installs it)")
-    subprocess.run(["espeak-ng", "-v", voice, "-w", str(path), text], check=True)
-    return load_audio(path)

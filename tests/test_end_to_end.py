@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from conftest import espeak
+from speech import espeak
 from streamasr.metrics import error_rate
 from streamasr.recognizer import Recognizer
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import espeak
+from speech import espeak
 from streamasr.model import load_model
 
 TEXTS = ["let there be light", "and there was light", "the lord is my shepherd", "in the beginning"]

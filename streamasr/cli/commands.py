@@ -91,6 +91,47 @@ def evaluate(args) -> int:
     return 0
 
 
+def serve(args) -> int:
+    from streamasr.server import ServerConfig, serve as run
+
+    if bool(args.certfile) != bool(args.keyfile):
+        raise UserError("--certfile and --keyfile go together")
+    cfg = ServerConfig(host=args.host, port=args.port, max_sessions=args.max_sessions,
+                       idle_timeout_s=args.idle_timeout, token=args.token, origins=tuple(args.origin),
+                       certfile=args.certfile, keyfile=args.keyfile, workers=args.workers)
+    run(_recognizer(args), cfg)
+    return 0
+
+
+def stream(args) -> int:
+    import asyncio
+
+    from websockets.exceptions import InvalidURI, WebSocketException
+
+    from streamasr.client import stream_samples
+
+    try:
+        samples = load_audio(args.audio, 16000)
+    except AudioError as e:
+        raise UserError(str(e)) from None
+
+    def show(ev: dict) -> None:
+        if args.json:
+            print(json.dumps(ev), flush=True)
+        elif ev.get("type") == "final" and ev.get("text"):
+            print(ev["text"], flush=True)
+        elif ev.get("type") == "error":
+            print(f"server error {ev.get('code')}: {ev.get('message')}", file=sys.stderr)
+
+    speed = 1.0 if args.realtime else args.speed
+    try:
+        events = asyncio.run(stream_samples(args.server, samples, 16000, speed=speed, on_event=show,
+                                            token=args.token))
+    except (OSError, InvalidURI, WebSocketException) as e:
+        raise UserError(f"cannot stream to {args.server}: {e}") from None
+    return 1 if any(e.get("type") == "error" for e in events) else 0
+
+
 def train(args) -> int:
     from streamasr.train.config import TrainConfig
     from streamasr.train.recipe import train as run

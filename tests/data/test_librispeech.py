@@ -2,7 +2,7 @@ import json
 
 import soundfile as sf
 
-from conftest import espeak
+from speech import espeak
 from streamasr.data.librispeech import import_librispeech
 
 

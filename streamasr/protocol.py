@@ -1,0 +1,180 @@
+"""The wire protocol, defined once and shared by the server and the clients. No I/O here.
+
+Native dialect (path ``/``):
+  client → {"type": "start", "sample_rate": 8000, "encoding": "mulaw", ...}   (StartMessage)
+  client → binary audio frames of any whole number of samples
+  client → {"type": "end"}
+  server → {"type": "ready"}, {"type": "partial"}, {"type": "final"}, {"type": "error", "code", "message"}
+Vosk dialect (path ``/vosk``): {"config": {"sample_rate": N}}, int16 frames, {"eof" : 1};
+  replies {"partial": text} or {"text": text, "result": [{"word","start","end","conf"}]}, one per frame.
+Media-stream dialect (path ``/media``): telephony JSON events connected/start/media/stop with
+  base64 mu-law (or A-law) payloads at 8 kHz.
+See docs/protocol.md.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass, fields
+
+import numpy as np
+
+from streamasr.endpoint import EndpointConfig
+from streamasr.events import Event, Final
+
+SAMPLE_WIDTH = {"pcm_s16le": 2, "f32le": 4, "mulaw": 1, "alaw": 1}  # bytes per sample
+MAX_TEXT_BYTES = 64 * 1024  # a control message larger than this is refused
+MIN_RATE, MAX_RATE = 8000, 192000
+
+
+class ProtocolError(Exception):
+    """A client error: sent as {"type": "error", "code", "message"} before closing with ``close_code``."""
+
+    def __init__(self, code: str, message: str, close_code: int = 1008):
+        super().__init__(message)
+        self.code, self.message, self.close_code = code, message, close_code
+
+
+@dataclass(frozen=True)
+class StartMessage:
+    sample_rate: int = 16000  # Hz of the audio that follows
+    encoding: str = "pcm_s16le"  # pcm_s16le | f32le | mulaw | alaw
+    chunk_ms: int = 320  # decoder chunk, a multiple of 40 ms
+    left_chunks: int = 8  # attention left context in chunks
+    hotwords: tuple[str, ...] = ()  # words to favour
+    words: bool = True  # word times and confidence in finals
+    silence_after_speech_s: float = EndpointConfig.silence_after_speech_s  # endpoint after speech
+    max_utterance_s: float = EndpointConfig.max_utterance_s  # longest segment
+
+    def endpoint(self) -> EndpointConfig:
+        return EndpointConfig(silence_after_speech_s=self.silence_after_speech_s,
+                              max_utterance_s=self.max_utterance_s)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "StartMessage":
+        """Validate a start message.
+
+        >>> StartMessage.from_dict({"type": "start", "sample_rate": 8000, "encoding": "mulaw"}).encoding
+        'mulaw'
+        >>> StartMessage.from_dict({"sample_rate": 8000, "encoding": "mp3"})
+        Traceback (most recent call last):
+        streamasr.protocol.ProtocolError: unknown encoding 'mp3'; use one of pcm_s16le, f32le, mulaw, alaw
+        """
+        known = {f.name for f in fields(cls)}
+        extra = set(d) - known - {"type"}
+        if extra:
+            raise ProtocolError("bad_start", f"unknown start fields {sorted(extra)}")
+        d = {k: v for k, v in d.items() if k in known}
+        if "hotwords" in d:
+            hw = d["hotwords"]
+            if not isinstance(hw, list) or not all(isinstance(w, str) for w in hw) or len(hw) > 100:
+                raise ProtocolError("bad_start", "hotwords must be a list of at most 100 strings")
+            d["hotwords"] = tuple(hw)
+        for name, kind in (("sample_rate", int), ("chunk_ms", int), ("left_chunks", int), ("words", bool),
+                           ("silence_after_speech_s", (int, float)), ("max_utterance_s", (int, float))):
+            if name in d and (not isinstance(d[name], kind) or (kind is int and isinstance(d[name], bool))):
+                raise ProtocolError("bad_start", f"{name} must be {getattr(kind, '__name__', 'a number')}")
+        msg = cls(**d)
+        if msg.encoding not in SAMPLE_WIDTH:
+            raise ProtocolError("bad_encoding", f"unknown encoding {msg.encoding!r}; use one of "
+                                f"{', '.join(SAMPLE_WIDTH)}")
+        if not MIN_RATE <= msg.sample_rate <= MAX_RATE:
+            raise ProtocolError("bad_sample_rate", f"sample_rate {msg.sample_rate} outside {MIN_RATE}..{MAX_RATE}")
+        if msg.encoding in ("mulaw", "alaw") and msg.sample_rate != 8000:
+            raise ProtocolError("bad_sample_rate", f"{msg.encoding} audio must be 8000 Hz")
+        if not 0.1 <= msg.silence_after_speech_s <= 10 or not 1 <= msg.max_utterance_s <= 120:
+            raise ProtocolError("bad_start", "silence_after_speech_s must be 0.1..10 and max_utterance_s 1..120")
+        return msg
+
+
+def parse_json(text: str | bytes) -> dict:
+    """A JSON object from a text frame, or a ProtocolError."""
+    if len(text) > MAX_TEXT_BYTES:
+        raise ProtocolError("too_large", f"control message over {MAX_TEXT_BYTES} bytes", 1009)
+    try:
+        obj = json.loads(text)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ProtocolError("bad_json", f"not JSON: {e}", 1007) from None
+    if not isinstance(obj, dict):
+        raise ProtocolError("bad_json", "a control message must be a JSON object", 1007)
+    return obj
+
+
+def _g711_table(alaw: bool) -> np.ndarray:
+    """Float value of each of the 256 G.711 codes (ITU-T G.711 expansion)."""
+    codes = np.arange(256, dtype=np.int32)
+    if alaw:
+        c = codes ^ 0x55
+        seg = (c & 0x70) >> 4
+        mant = c & 0x0F
+        mag = np.where(seg == 0, (mant << 4) + 8, ((mant << 4) + 0x108) << np.maximum(seg - 1, 0))
+        val = np.where(c & 0x80, mag, -mag)
+    else:
+        c = ~codes & 0xFF
+        seg = (c & 0x70) >> 4
+        mant = c & 0x0F
+        mag = (((mant << 3) + 0x84) << seg) - 0x84
+        val = np.where(c & 0x80, -mag, mag)
+    return (val / 32768.0).astype(np.float32)
+
+
+_ULAW, _ALAW = _g711_table(False), _g711_table(True)
+
+
+def decode_audio(data: bytes, encoding: str) -> np.ndarray:
+    """Bytes of one frame -> (S,) float32 in [-1, 1].
+
+    >>> decode_audio(b"\\x00\\x40\\x00\\xc0", "pcm_s16le").tolist()
+    [0.5, -0.5]
+    >>> decode_audio(b"\\xff\\x7f", "mulaw").tolist()   # the two mu-law zeros
+    [0.0, 0.0]
+    """
+    width = SAMPLE_WIDTH[encoding]
+    if len(data) % width:
+        raise ProtocolError("bad_audio", f"{len(data)} bytes is not a whole number of {encoding} samples "
+                            f"({width} bytes each)", 1007)
+    if encoding == "pcm_s16le":
+        return np.frombuffer(data, dtype="<i2").astype(np.float32) / 32768.0
+    if encoding == "f32le":
+        x = np.frombuffer(data, dtype="<f4").astype(np.float32)
+        if not np.isfinite(x).all():
+            raise ProtocolError("bad_audio", "f32le audio contains NaN or infinity", 1007)
+        return np.clip(x, -1.0, 1.0)
+    table = _ULAW if encoding == "mulaw" else _ALAW
+    return table[np.frombuffer(data, dtype=np.uint8)]
+
+
+def decode_base64(payload: object) -> bytes:
+    if not isinstance(payload, str):
+        raise ProtocolError("bad_audio", "media payload must be a base64 string", 1007)
+    try:
+        return base64.b64decode(payload, validate=True)
+    except (binascii.Error, ValueError):
+        raise ProtocolError("bad_audio", "media payload is not valid base64", 1007) from None
+
+
+# --- server -> client -------------------------------------------------------------------
+def ready_message(session_id: str, start: StartMessage) -> dict:
+    return {"type": "ready", "session": session_id, "sample_rate": start.sample_rate,
+            "encoding": start.encoding, "chunk_ms": start.chunk_ms}
+
+
+def event_message(ev: Event, words: bool = True) -> dict:
+    d = ev.to_dict()
+    if isinstance(ev, Final) and not words:
+        d.pop("words")
+    return d
+
+
+def error_message(code: str, message: str) -> dict:
+    return {"type": "error", "code": code, "message": message}
+
+
+def vosk_message(ev: Event | None, partial_text: str = "") -> dict:
+    """Vosk's reply shapes: a result for a final, else the current partial."""
+    if isinstance(ev, Final):
+        return {"text": ev.text, "result": [{"word": w.word, "start": w.start_ms / 1000, "end": w.end_ms / 1000,
+                                             "conf": w.conf} for w in ev.words]}
+    return {"partial": partial_text}

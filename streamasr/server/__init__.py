@@ -1,0 +1,3 @@
+from streamasr.server.app import ServerConfig, serve
+
+__all__ = ["ServerConfig", "serve"]

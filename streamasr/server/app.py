@@ -1,0 +1,184 @@
+"""`streamasr serve`: a thin asyncio/websockets adapter over Connection.
+
+Compute runs in a thread pool, so the event loop never blocks; each connection
+handles its frames in order, so a client sending faster than the CPU is slowed by
+TCP backpressure (websockets keeps a bounded queue), never buffered without bound.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import signal
+import ssl
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from http import HTTPStatus
+from urllib.parse import parse_qs, urlsplit
+
+import prometheus_client as prom
+import torch
+from websockets.asyncio.server import ServerConnection, serve as ws_serve
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request
+
+from streamasr.protocol import ProtocolError, error_message
+from streamasr.recognizer import Recognizer
+from streamasr.server.connection import Connection
+
+log = logging.getLogger("streamasr.server")
+PATHS = {"/": "native", "/vosk": "vosk", "/media": "media"}
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    host: str = "127.0.0.1"  # interface to listen on
+    port: int = 2700  # TCP port (0: any free port)
+    max_sessions: int = 64  # concurrent streams; more are refused with close code 1013
+    max_message_bytes: int = 1 << 20  # largest frame; bigger ones close the stream with 1009
+    idle_timeout_s: float = 30.0  # a stream silent this long is closed
+    ping_interval_s: float = 20.0  # websocket keepalive pings
+    token: str | None = None  # if set, clients need "Authorization: Bearer T" or ?token=T
+    origins: tuple[str, ...] = ()  # allowed browser Origin headers (empty: any)
+    certfile: str | None = None  # TLS certificate (PEM); with keyfile, serve wss://
+    keyfile: str | None = None  # TLS private key (PEM)
+    workers: int = 2  # compute threads
+
+
+class Metrics:
+    def __init__(self):
+        self.registry = prom.CollectorRegistry()
+        self.sessions = prom.Gauge("streamasr_sessions", "open streams", registry=self.registry)
+        self.audio = prom.Counter("streamasr_audio_seconds", "audio received", registry=self.registry)
+        self.refused = prom.Counter("streamasr_refused", "connections refused at capacity", registry=self.registry)
+        self.errors = prom.Counter("streamasr_client_errors", "streams closed for bad input", ["code"],
+                                   registry=self.registry)
+        self.chunk = prom.Histogram("streamasr_chunk_seconds", "compute time per audio frame",
+                                    buckets=(0.001, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2),
+                                    registry=self.registry)
+
+
+class Server:
+    def __init__(self, rec: Recognizer, cfg: ServerConfig):
+        self.rec, self.cfg = rec, cfg
+        self.pool = ThreadPoolExecutor(cfg.workers, thread_name_prefix="streamasr")
+        self.metrics = Metrics()
+        self.open: set[Connection] = set()
+        self.stopping = asyncio.Event()
+
+    # --- HTTP before the upgrade -------------------------------------------------------
+    def process_request(self, conn: ServerConnection, request: Request):
+        url = urlsplit(request.path)
+        if url.path == "/healthz":
+            return conn.respond(HTTPStatus.OK, "ok\n")
+        if url.path == "/metrics":
+            resp = conn.respond(HTTPStatus.OK, prom.generate_latest(self.metrics.registry).decode())
+            resp.headers["Content-Type"] = prom.CONTENT_TYPE_LATEST
+            return resp
+        if url.path not in PATHS:
+            return conn.respond(HTTPStatus.NOT_FOUND, "not found\n")
+        if self.cfg.token is not None:
+            auth = request.headers.get("Authorization", "")
+            query = parse_qs(url.query).get("token", [""])[0]
+            if auth != f"Bearer {self.cfg.token}" and query != self.cfg.token:
+                return conn.respond(HTTPStatus.UNAUTHORIZED, "missing or wrong token\n")
+        return None
+
+    # --- one stream -------------------------------------------------------------------------
+    async def handle(self, ws: ServerConnection) -> None:
+        loop = asyncio.get_running_loop()
+        if len(self.open) >= self.cfg.max_sessions:
+            self.metrics.refused.inc()
+            await self._fail(ws, ProtocolError("busy", f"server at capacity ({self.cfg.max_sessions} streams)", 1013))
+            return
+        conn = Connection(self.rec, PATHS[urlsplit(ws.request.path).path], uuid.uuid4().hex[:12])
+        self.open.add(conn)
+        self.metrics.sessions.inc()
+        try:
+            while not conn.done:
+                msg = await self._next(ws)
+                if msg is None:  # shutdown or idle
+                    if not self.stopping.is_set():
+                        await self._fail(ws, ProtocolError("idle_timeout", "no message for "
+                                                           f"{self.cfg.idle_timeout_s:g} s", 1008))
+                        return
+                    for m in await loop.run_in_executor(self.pool, conn.finish):
+                        await ws.send(json.dumps(m))
+                    await ws.close(1001, "server shutting down")
+                    return
+                before = conn.audio_seconds
+                try:
+                    fn = conn.on_binary if isinstance(msg, bytes) else conn.on_text
+                    out = await loop.run_in_executor(self.pool, fn, msg)
+                except ProtocolError as e:
+                    self.metrics.errors.labels(e.code).inc()
+                    await self._fail(ws, e)
+                    return
+                self.metrics.audio.inc(conn.audio_seconds - before)
+                if isinstance(msg, bytes) or conn.audio_seconds > before:
+                    self.metrics.chunk.observe(conn.compute_seconds[-1])
+                for m in out:
+                    await ws.send(json.dumps(m))
+            await ws.close(1000, "done")
+        except ConnectionClosed:
+            pass  # the client went away; its session is simply dropped
+        except Exception:  # a bug of ours: this stream ends, the others carry on
+            log.exception("stream %s failed", conn.id)
+            await self._fail(ws, ProtocolError("internal", "internal error", 1011))
+        finally:
+            self.open.discard(conn)
+            self.metrics.sessions.dec()
+
+    async def _next(self, ws: ServerConnection):
+        """The next frame, or None on shutdown or idle timeout."""
+        recv = asyncio.ensure_future(ws.recv())
+        stop = asyncio.ensure_future(self.stopping.wait())
+        done, _ = await asyncio.wait({recv, stop}, timeout=self.cfg.idle_timeout_s,
+                                     return_when=asyncio.FIRST_COMPLETED)
+        stop.cancel()
+        if recv in done:
+            return recv.result()
+        recv.cancel()
+        return None
+
+    async def _fail(self, ws: ServerConnection, e: ProtocolError) -> None:
+        try:
+            await ws.send(json.dumps(error_message(e.code, e.message)))
+            await ws.close(e.close_code, e.message[:100])
+        except ConnectionClosed:
+            pass
+
+    # --- lifetime --------------------------------------------------------------------------------
+    async def run(self, ready: asyncio.Future | None = None) -> None:
+        ssl_ctx = None
+        if self.cfg.certfile:
+            ssl_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ssl_ctx.load_cert_chain(self.cfg.certfile, self.cfg.keyfile)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            try:
+                loop.add_signal_handler(sig, self.stopping.set)
+            except (NotImplementedError, RuntimeError):  # not the main thread
+                pass
+        async with ws_serve(self.handle, self.cfg.host, self.cfg.port, process_request=self.process_request,
+                            max_size=self.cfg.max_message_bytes, ping_interval=self.cfg.ping_interval_s,
+                            origins=list(self.cfg.origins) or None, ssl=ssl_ctx) as server:
+            port = server.sockets[0].getsockname()[1]
+            log.info("listening on %s://%s:%d", "wss" if ssl_ctx else "ws", self.cfg.host, port)
+            print(f"streamasr: listening on {'wss' if ssl_ctx else 'ws'}://{self.cfg.host}:{port}", flush=True)
+            if ready is not None:
+                ready.set_result(port)
+            await self.stopping.wait()
+            server.close(close_connections=False)  # stop accepting; open streams flush their finals
+            while self.open:
+                await asyncio.sleep(0.05)
+        self.pool.shutdown()
+
+
+def serve(rec: Recognizer, cfg: ServerConfig) -> None:
+    """Run until SIGTERM/SIGINT."""
+    torch.set_num_threads(1)  # parallelism comes from the worker threads
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    asyncio.run(Server(rec, cfg).run())

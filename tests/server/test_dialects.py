@@ -1,0 +1,82 @@
+"""Vosk-compatible and media-stream (telephony) clients against the real server."""
+
+import asyncio
+import base64
+import json
+
+import numpy as np
+import soxr
+from websockets.asyncio.client import connect
+
+from speech import espeak
+from streamasr.client import encode_pcm16
+
+
+def mulaw_encode(x: np.ndarray) -> bytes:
+    """float32 -> G.711 mu-law bytes (reference encoder, independent of the server's decoder)."""
+    import audioop  # Python 3.11 stdlib; deprecated but a fine independent reference here
+
+    return audioop.lin2ulaw(encode_pcm16(x), 2)
+
+
+def test_vosk_client_works_unchanged(tiny_server, tmp_path):
+    """The exchange a vosk-server client performs: config, frames (one reply each), eof."""
+    audio = soxr.resample(espeak("and there was light", tmp_path / "a.wav"), 16000, 8000).astype(np.float32)
+
+    async def main():
+        async with connect(tiny_server.url("/vosk")) as ws:
+            await ws.send('{ "config" : { "sample_rate" : 8000 } }')
+            frames = [encode_pcm16(audio[i : i + 4000]) for i in range(0, len(audio), 4000)]
+            for f in frames:
+                await ws.send(f)
+                reply = json.loads(await ws.recv())
+                assert set(reply) in ({"partial"}, {"text", "result"})
+            await ws.send('{"eof" : 1}')
+            final = json.loads(await ws.recv())
+            assert set(final) == {"text", "result"}
+            for w in final["result"]:
+                assert set(w) == {"word", "start", "end", "conf"} and w["start"] <= w["end"]
+            await ws.wait_closed()
+            assert ws.close_code == 1000
+
+    asyncio.run(main())
+
+
+def test_media_stream_events_with_base64_mulaw(tiny_server, tmp_path):
+    audio = soxr.resample(espeak("and there was light", tmp_path / "a.wav"), 16000, 8000).astype(np.float32)
+    payload = mulaw_encode(audio)
+
+    async def main():
+        got = []
+        async with connect(tiny_server.url("/media")) as ws:
+            await ws.send(json.dumps({"event": "connected", "protocol": "Call", "version": "1.0.0"}))
+            await ws.send(json.dumps({"event": "start", "sequenceNumber": "1", "streamSid": "MZ1",
+                                      "start": {"streamSid": "MZ1", "mediaFormat": {
+                                          "encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1}}}))
+            for i in range(0, len(payload), 160):  # 20 ms frames, as telephony platforms send
+                await ws.send(json.dumps({"event": "media", "streamSid": "MZ1", "media": {
+                    "track": "inbound", "chunk": str(i // 160), "timestamp": str(i // 8),
+                    "payload": base64.b64encode(payload[i : i + 160]).decode()}}))
+            await ws.send(json.dumps({"event": "stop", "streamSid": "MZ1"}))
+            async for msg in ws:
+                got.append(json.loads(msg))
+        assert got[0]["type"] == "ready" and got[0]["encoding"] == "mulaw"
+        assert got[-1]["type"] == "final"
+        assert not any(m["type"] == "error" for m in got)
+
+    asyncio.run(main())
+
+
+def test_media_stream_rejects_bad_base64(tiny_server):
+    async def main():
+        async with connect(tiny_server.url("/media")) as ws:
+            await ws.send(json.dumps({"event": "start", "start": {"mediaFormat": {"encoding": "audio/x-mulaw",
+                                                                                 "sampleRate": 8000}}}))
+            await ws.recv()
+            await ws.send(json.dumps({"event": "media", "media": {"payload": "@@not base64@@"}}))
+            err = json.loads(await ws.recv())
+            assert err["type"] == "error" and err["code"] == "bad_audio"
+            await ws.wait_closed()
+            assert ws.close_code == 1007
+
+    asyncio.run(main())

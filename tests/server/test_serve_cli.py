@@ -1,0 +1,48 @@
+"""`streamasr serve` as a process: SIGTERM flushes a final to every open stream and exits cleanly."""
+
+import asyncio
+import json
+import signal
+import subprocess
+import sys
+
+import numpy as np
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
+
+from streamasr.client import encode_pcm16
+
+
+def test_sigterm_flushes_finals_and_exits(tiny_model_dir):
+    proc = subprocess.Popen([sys.executable, "-m", "streamasr.cli.main", "serve", "--port", "0", "--model",
+                             str(tiny_model_dir), "--no-lm"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    try:
+        line = proc.stdout.readline()
+        assert "listening on ws://127.0.0.1:" in line, proc.stderr.read()
+        url = line.split()[-1] + "/"
+
+        async def main():
+            streams = []
+            for _ in range(3):
+                ws = await connect(url)
+                await ws.send(json.dumps({"type": "start", "sample_rate": 16000}))
+                assert json.loads(await ws.recv())["type"] == "ready"
+                await ws.send(encode_pcm16(np.zeros(8000, np.float32) + 0.01))
+                streams.append(ws)
+            await asyncio.sleep(0.5)
+            proc.send_signal(signal.SIGTERM)
+            for ws in streams:
+                got = []
+                try:
+                    async for msg in ws:
+                        got.append(json.loads(msg))
+                except ConnectionClosed:
+                    pass
+                assert got and got[-1]["type"] == "final"
+                assert ws.close_code == 1001
+
+        asyncio.run(main())
+        assert proc.wait(timeout=30) == 0
+    finally:
+        proc.kill()
