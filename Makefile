@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PACKAGES := python3-venv espeak-ng flite festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts \
-	bible-kjv bible-kjv-text g++ cmake zlib1g-dev libbz2-dev liblzma-dev libboost-program-options-dev \
+	bible-kjv bible-kjv-text chromium pulseaudio libportaudio2 libasound2-plugins g++ cmake zlib1g-dev libbz2-dev liblzma-dev libboost-program-options-dev \
 	libboost-system-dev libboost-thread-dev libboost-test-dev
 
 .PHONY: setup demo test bench clean

@@ -20,3 +20,15 @@ def tiny_model_dir(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("tiny") / "model"
     save_model(folder, model, tok)
     return folder
+
+
+@pytest.fixture(scope="module")
+def model_server():
+    """The bundled model and LM behind a real server."""
+    from streamasr.recognizer import Recognizer
+    from streamasr.server.app import ServerConfig
+    from tests_server_util import Running
+
+    srv = Running(Recognizer.from_pretrained(), ServerConfig(port=0))
+    yield srv
+    srv.stop()

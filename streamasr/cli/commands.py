@@ -38,22 +38,35 @@ def stream_file(session, samples: np.ndarray, rate: int, piece_ms: int, realtime
     yield from session.finish()
 
 
+class Display:
+    """Live partial on one terminal line, finals on lines of their own; or JSON lines."""
+
+    def __init__(self, as_json: bool):
+        self.json, self.tty = as_json, sys.stdout.isatty()
+
+    def __call__(self, ev: dict) -> None:
+        kind = ev.get("type")
+        if self.json:
+            print(json.dumps(ev), flush=True)
+        elif kind == "partial":
+            if self.tty:
+                print(f"\r\033[K{ev['text']}", end="", flush=True)
+        elif kind == "final" and (ev["text"] or self.tty):
+            print(f"\r\033[K{ev['text']}" if self.tty else ev["text"], flush=True)
+        elif kind == "error":
+            print(f"server error {ev.get('code')}: {ev.get('message')}", file=sys.stderr)
+
+
 def transcribe(args) -> int:
     rec = _recognizer(args)
     try:
-        samples = load_audio(args.audio, rec.sample_rate)
         session = rec.session(chunk_ms=args.chunk_ms, left_chunks=args.left_chunks)
+        samples = load_audio(args.audio, rec.sample_rate)
     except (AudioError, ValueError) as e:
         raise UserError(str(e)) from None
-    tty = sys.stdout.isatty()
+    show = Display(args.json)
     for ev in stream_file(session, samples, rec.sample_rate, max(args.chunk_ms, 100), args.realtime):
-        if args.json:
-            print(json.dumps(ev.to_dict()), flush=True)
-        elif ev.type == "partial":
-            if tty:
-                print(f"\r\033[K{ev.text}", end="", flush=True)
-        elif ev.text or not tty:
-            print(f"\r\033[K{ev.text}" if tty else ev.text, flush=True)
+        show(ev.to_dict())
     return 0
 
 
@@ -115,14 +128,7 @@ def stream(args) -> int:
     except AudioError as e:
         raise UserError(str(e)) from None
 
-    def show(ev: dict) -> None:
-        if args.json:
-            print(json.dumps(ev), flush=True)
-        elif ev.get("type") == "final" and ev.get("text"):
-            print(ev["text"], flush=True)
-        elif ev.get("type") == "error":
-            print(f"server error {ev.get('code')}: {ev.get('message')}", file=sys.stderr)
-
+    show = Display(args.json)
     speed = 1.0 if args.realtime else args.speed
     try:
         events = asyncio.run(stream_samples(args.server, samples, 16000, speed=speed, on_event=show,
@@ -130,6 +136,68 @@ def stream(args) -> int:
     except (OSError, InvalidURI, WebSocketException) as e:
         raise UserError(f"cannot stream to {args.server}: {e}") from None
     return 1 if any(e.get("type") == "error" for e in events) else 0
+
+
+def mic(args) -> int:
+    import queue
+
+    from streamasr.mic import microphone
+
+    device = int(args.device) if args.device and args.device.isdigit() else args.device
+    show = Display(args.json)
+    deadline = time.monotonic() + args.seconds if args.seconds else float("inf")
+
+    def blocks(q):
+        while time.monotonic() < deadline:
+            try:
+                yield q.get(timeout=0.5)
+            except queue.Empty:
+                continue
+
+    try:
+        if args.server:
+            return _mic_via_server(args, device, blocks, show)
+        rec = _recognizer(args)
+        session = rec.session()
+        with microphone(rec.sample_rate, device=device) as q:
+            for block in blocks(q):
+                for ev in session.accept(block):
+                    show(ev.to_dict())
+        for ev in session.finish():
+            show(ev.to_dict())
+    except (OSError, ImportError, ValueError) as e:  # sounddevice: PortAudio missing, no such device
+        raise UserError(f"microphone: {e}") from None
+    return 0
+
+
+def _mic_via_server(args, device, blocks, show) -> int:
+    import asyncio
+
+    from websockets.asyncio.client import connect
+
+    from streamasr.client import encode_pcm16
+    from streamasr.mic import microphone
+
+    async def main():
+        headers = {"Authorization": f"Bearer {args.token}"} if args.token else None
+        async with connect(args.server, additional_headers=headers) as ws:
+            await ws.send(json.dumps({"type": "start", "sample_rate": 16000, "encoding": "pcm_s16le"}))
+
+            async def reader():
+                async for msg in ws:
+                    show(json.loads(msg))
+
+            task = asyncio.create_task(reader())
+            loop = asyncio.get_running_loop()
+            with microphone(16000, device=device) as q:
+                it = blocks(q)
+                while (block := await loop.run_in_executor(None, next, it, None)) is not None:
+                    await ws.send(encode_pcm16(block))
+            await ws.send(json.dumps({"type": "end"}))
+            await task
+
+    asyncio.run(main())
+    return 0
 
 
 def train(args) -> int:

@@ -52,6 +52,17 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--json", action="store_true", help="print the raw JSON events")
     st.set_defaults(func=commands.stream)
 
+    mc = sub.add_parser("mic", help="live captions from the microphone")
+    where = mc.add_mutually_exclusive_group()
+    where.add_argument("--server", default=None, help="recognize on this server (ws://...)")
+    where.add_argument("--local", action="store_true", help="recognize in this process (the default)")
+    _model_args(mc)
+    mc.add_argument("--device", default=None, help="input device name or index (default: system default)")
+    mc.add_argument("--seconds", type=float, default=0.0, help="stop after this long (0: until Ctrl-C)")
+    mc.add_argument("--token", default=None, help="bearer token for --server")
+    mc.add_argument("--json", action="store_true", help="one JSON event a line")
+    mc.set_defaults(func=commands.mic)
+
     tr = sub.add_parser("train", help="train a model from a JSON config")
     tr.add_argument("config", help="training config (JSON), see recipes/")
     tr.set_defaults(func=commands.train)

@@ -8,6 +8,7 @@ TCP backpressure (websockets keeps a bounded queue), never buffered without boun
 from __future__ import annotations
 
 import asyncio
+import importlib.resources
 import json
 import logging
 import signal
@@ -30,6 +31,7 @@ from streamasr.server.connection import Connection
 
 log = logging.getLogger("streamasr.server")
 PATHS = {"/": "native", "/vosk": "vosk", "/media": "media"}
+PAGE = importlib.resources.files("streamasr.server").joinpath("page.html").read_text(encoding="utf-8")
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,10 @@ class Server:
             return resp
         if url.path not in PATHS:
             return conn.respond(HTTPStatus.NOT_FOUND, "not found\n")
+        if url.path == "/" and "websocket" not in request.headers.get("Upgrade", "").lower():
+            resp = conn.respond(HTTPStatus.OK, PAGE)  # the browser caption page, the only thing served
+            resp.headers["Content-Type"] = "text/html; charset=utf-8"
+            return resp
         if self.cfg.token is not None:
             auth = request.headers.get("Authorization", "")
             query = parse_qs(url.query).get("token", [""])[0]

@@ -1,0 +1,56 @@
+"""`streamasr mic` through a real audio device path: a PulseAudio null sink plays synthesized
+speech, its monitor is the default microphone, PortAudio reads it through ALSA's pulse plugin."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+import pytest
+
+from speech import espeak
+from streamasr.metrics import error_rate
+
+SENTENCE = "i gave ear to your reasons whilst ye searched out what to say"
+
+
+@pytest.fixture
+def pulse(tmp_path):
+    if shutil.which("pulseaudio") is None:
+        pytest.fail("pulseaudio is not installed (the README's set-up installs it)")
+    env = dict(os.environ, PULSE_RUNTIME_PATH=str(tmp_path / "pulse"), HOME=str(tmp_path))
+    os.makedirs(env["PULSE_RUNTIME_PATH"])
+    subprocess.run(["pulseaudio", "-D", "-n", "--exit-idle-time=-1",
+                    "--load=module-native-protocol-unix auth-anonymous=1",
+                    "--load=module-null-sink sink_name=virt", "--load=module-always-sink"],
+                   env=env, check=True, capture_output=True)
+    try:
+        for _ in range(50):
+            if subprocess.run(["pactl", "info"], env=env, capture_output=True).returncode == 0:
+                break
+            time.sleep(0.1)
+        subprocess.run(["pactl", "set-default-source", "virt.monitor"], env=env, check=True)
+        yield env
+    finally:
+        subprocess.run(["pulseaudio", "-k"], env=env, capture_output=True)
+
+
+@pytest.mark.parametrize("where", ["local", "server"])
+def test_mic_captions_speech_played_into_the_device(pulse, tmp_path, where, request):
+    wav = tmp_path / "speech.wav"
+    espeak(SENTENCE, wav)
+    args = [sys.executable, "-m", "streamasr.cli.main", "mic", "--json", "--seconds", "9"]
+    if where == "server":
+        srv = request.getfixturevalue("model_server")
+        args += ["--server", srv.url()]
+    mic = subprocess.Popen(args, env=pulse, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(4)  # model loading and device start
+    subprocess.run(["paplay", "-d", "virt", str(wav)], env=pulse, check=True)
+    out, err = mic.communicate(timeout=120)
+    assert mic.returncode == 0, err[-2000:]
+    events = [json.loads(line) for line in out.splitlines()]
+    text = " ".join(e["text"] for e in events if e["type"] == "final" and e["text"])
+    assert any(e["type"] == "partial" for e in events)
+    assert error_rate([SENTENCE], [text]) <= 0.5, text
