@@ -14,7 +14,7 @@ src="$here/kenlm-src"
 if [ ! -d "$src/kenlm-$version" ]; then
   mkdir -p "$src"
   # pip fetches the source distribution by name from the package registry.
-  python3 -m pip download --quiet --no-deps --no-binary :all: --no-build-isolation -d "$src" "kenlm==$version"
+  "${PYTHON:-python3}" -m pip download --quiet --no-deps --no-binary kenlm -d "$src" "kenlm==$version"
   tar -xzf "$src/kenlm-$version.tar.gz" -C "$src"
 fi
 cmake -S "$src/kenlm-$version" -B "$src/build" -DCMAKE_BUILD_TYPE=Release >/dev/null
