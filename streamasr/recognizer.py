@@ -95,6 +95,11 @@ class Session:
         self.last_text = ""
 
     # --- public API -----------------------------------------------------------------
+    @property
+    def partial_text(self) -> str:
+        """Best text of the open segment so far."""
+        return self.decoder.best_text(self.beam).strip()
+
     def accept(self, samples: np.ndarray) -> list[Event]:
         """Feed (S,) float32 mono samples at the model rate; return the events they produce."""
         if self.finished:
@@ -158,7 +163,7 @@ class Session:
                 self._new_segment()
         self.beam = self.decoder.step(logp[start:], self.beam)
         self.frames_done = base + len(logp)
-        text = self.decoder.best_text(self.beam).strip()
+        text = self.partial_text
         if self.chunk and text != self.last_text:
             self.last_text = text
             events.append(Partial(text, int(self.frames_done * self.rec.frame_ms)))

@@ -120,7 +120,7 @@ class Connection:
         finals = [e for e in events if isinstance(e, Final)]
         if finals:
             return vosk_message(_merge(finals))
-        return vosk_message(None, self.session.decoder.best_text(self.session.beam).strip())
+        return vosk_message(None, self.session.partial_text)
 
     def _media_text(self, msg: dict) -> list[dict]:
         event = msg.get("event")

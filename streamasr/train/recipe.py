@@ -6,6 +6,7 @@ Runs on one CPU, one GPU, or many through ``torchrun`` (DDP, gloo or nccl).
 from __future__ import annotations
 
 import csv
+import dataclasses
 import math
 import os
 import random
@@ -107,9 +108,7 @@ def train(cfg: TrainConfig) -> Path:
         vutts = read_manifest(cfg.valid_manifest)[:200]
         valid = build_cache(vutts, out / "feats-valid", cfg.feature, cfg.augment, 0.0, cfg.seed)
 
-    enc_cfg = cfg.encoder if cfg.encoder.vocab_size == len(tok) else \
-        type(cfg.encoder)(**{**cfg.encoder.__dict__, "vocab_size": len(tok)})
-    model = AcousticModel(cfg.feature, enc_cfg).to(device)
+    model = AcousticModel(cfg.feature, dataclasses.replace(cfg.encoder, vocab_size=len(tok))).to(device)
     mean, istd = cache.stats()
     model.cmvn_mean.copy_(mean)
     model.cmvn_istd.copy_(istd)
