@@ -146,6 +146,38 @@ def decode_audio(data: bytes, encoding: str) -> np.ndarray:
     return table[np.frombuffer(data, dtype=np.uint8)]
 
 
+def _nearest_code(table: np.ndarray):
+    order = np.argsort(table)
+    levels = table[order]
+    mids = (levels[1:] + levels[:-1]) / 2
+
+    def encode(x: np.ndarray) -> bytes:
+        return order[np.searchsorted(mids, x)].astype(np.uint8).tobytes()
+
+    return encode
+
+
+_ENCODE_G711 = {"mulaw": _nearest_code(_ULAW), "alaw": _nearest_code(_ALAW)}
+
+
+def encode_audio(samples: np.ndarray, encoding: str) -> bytes:
+    """(S,) float32 in [-1, 1] -> bytes of one frame; G.711 codes are the nearest level.
+
+    >>> decode_audio(encode_audio(np.array([0.5, -0.25], np.float32), "pcm_s16le"), "pcm_s16le").tolist()
+    [0.5, -0.25]
+    >>> float(abs(decode_audio(encode_audio(np.array([0.3], np.float32), "alaw"), "alaw")[0] - 0.3)) < 0.01
+    True
+    """
+    x = np.clip(np.asarray(samples, dtype=np.float32), -1.0, 1.0)
+    if encoding == "pcm_s16le":
+        return np.round(x * 32768).clip(-32768, 32767).astype("<i2").tobytes()
+    if encoding == "f32le":
+        return x.astype("<f4").tobytes()
+    if encoding in _ENCODE_G711:
+        return _ENCODE_G711[encoding](x)
+    raise ValueError(f"unknown encoding {encoding!r}")
+
+
 def decode_base64(payload: object) -> bytes:
     if not isinstance(payload, str):
         raise ProtocolError("bad_audio", "media payload must be a base64 string", 1007)

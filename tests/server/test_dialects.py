@@ -10,13 +10,7 @@ from websockets.asyncio.client import connect
 
 from speech import espeak
 from streamasr.client import encode_pcm16
-
-
-def mulaw_encode(x: np.ndarray) -> bytes:
-    """float32 -> G.711 mu-law bytes (reference encoder, independent of the server's decoder)."""
-    import audioop  # Python 3.11 stdlib; deprecated but a fine independent reference here
-
-    return audioop.lin2ulaw(encode_pcm16(x), 2)
+from streamasr.protocol import encode_audio
 
 
 def test_vosk_client_works_unchanged(tiny_server, tmp_path):
@@ -44,7 +38,7 @@ def test_vosk_client_works_unchanged(tiny_server, tmp_path):
 
 def test_media_stream_events_with_base64_mulaw(tiny_server, tmp_path):
     audio = soxr.resample(espeak("and there was light", tmp_path / "a.wav"), 16000, 8000).astype(np.float32)
-    payload = mulaw_encode(audio)
+    payload = encode_audio(audio, "mulaw")
 
     async def main():
         got = []

@@ -1,0 +1,34 @@
+import numpy as np
+import pytest
+
+from streamasr.protocol import ProtocolError, StartMessage, decode_audio, encode_audio
+
+
+def test_g711_tables_match_the_standard_library_reference():
+    audioop = pytest.importorskip("audioop")  # Python <= 3.12: an independent G.711 implementation
+    codes = bytes(range(256))
+    for enc, ref in (("mulaw", audioop.ulaw2lin), ("alaw", audioop.alaw2lin)):
+        expected = np.frombuffer(ref(codes, 2), "<i2") / 32768.0
+        assert np.array_equal(decode_audio(codes, enc), expected.astype(np.float32))
+
+
+@pytest.mark.parametrize("enc,tol", [("pcm_s16le", 1 / 32768), ("f32le", 0), ("mulaw", 0.032), ("alaw", 0.032)])
+def test_encode_then_decode_is_close(enc, tol):
+    x = np.linspace(-1, 1, 4001).astype(np.float32)
+    y = decode_audio(encode_audio(x, enc), enc)
+    assert np.abs(y - x).max() <= tol + 1e-7
+
+
+def test_g711_encoding_picks_the_nearest_level():
+    x = np.random.default_rng(0).uniform(-1, 1, 1000).astype(np.float32)
+    for enc in ("mulaw", "alaw"):
+        levels = decode_audio(bytes(range(256)), enc)
+        best = levels[np.abs(levels[None, :] - x[:, None]).argmin(1)]
+        assert np.allclose(np.abs(decode_audio(encode_audio(x, enc), enc) - x), np.abs(best - x))
+
+
+@pytest.mark.parametrize("bad", [{"sample_rate": True}, {"sample_rate": "8000"}, {"hotwords": "x"},
+                                 {"chunk_ms": 1.5}, {"silence_after_speech_s": 0}, {"max_utterance_s": 500}])
+def test_start_message_validation(bad):
+    with pytest.raises(ProtocolError):
+        StartMessage.from_dict({"type": "start"} | bad)
