@@ -170,7 +170,9 @@ class Server:
                 pass
         async with ws_serve(self.handle, self.cfg.host, self.cfg.port, process_request=self.process_request,
                             max_size=self.cfg.max_message_bytes, ping_interval=self.cfg.ping_interval_s,
-                            origins=list(self.cfg.origins) or None, ssl=ssl_ctx) as server:
+                            # None: clients that send no Origin (non-browsers) are not browsers to restrict
+                            origins=[*self.cfg.origins, None] if self.cfg.origins else None,
+                            ssl=ssl_ctx) as server:
             port = server.sockets[0].getsockname()[1]
             log.info("listening on %s://%s:%d", "wss" if ssl_ctx else "ws", self.cfg.host, port)
             print(f"streamasr: listening on {'wss' if ssl_ctx else 'ws'}://{self.cfg.host}:{port}", flush=True)

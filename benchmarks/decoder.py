@@ -1,0 +1,81 @@
+"""Our CTC prefix beam search against pyctcdecode on the same log-probs, LM and weights.
+
+    python benchmarks/decoder.py [--corpus work/corpus] [--beams 10,32]
+
+Log-probs come from the bundled model under the 320 ms chunk mask, once per utterance; both
+decoders then search them with the bundled KenLM model. Writes benchmarks/results/decoder.{json,md}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+import time
+from pathlib import Path
+
+import torch
+from pyctcdecode import build_ctcdecoder
+
+sys.path.insert(0, str(Path(__file__).parent))
+from accuracy import RESULTS, quote_in_readme  # noqa: E402
+
+from streamasr.audio import load_audio  # noqa: E402
+from streamasr.data.manifest import read_manifest  # noqa: E402
+from streamasr.decoder import CTCPrefixDecoder  # noqa: E402
+from streamasr.metrics import error_rate  # noqa: E402
+from streamasr.recognizer import Recognizer  # noqa: E402
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--corpus", default="work/corpus")
+    p.add_argument("--beams", default="10,32")
+    args = p.parse_args()
+    torch.set_num_threads(1)
+    rec = Recognizer.from_pretrained()
+    utts = [u for s in ("test-seen-voices", "test-unseen-voices") for u in read_manifest(Path(args.corpus) / f"{s}.jsonl")]
+    refs, logps, seconds = [], [], 0.0
+    for u in utts:
+        x = load_audio(u.audio)
+        seconds += len(x) / 16000
+        feats = rec.model.normalize(rec.features.logmel(torch.from_numpy(x)))[None]  # (1, T, F)
+        with torch.no_grad():
+            lp, _ = rec.model(feats, torch.tensor([feats.shape[1]]), chunk=8, left_chunks=8)
+        logps.append(lp[0].numpy())
+        refs.append(u.text)
+    rows = []
+    for beam in [int(b) for b in args.beams.split(",")]:
+        cfg = dataclasses.replace(rec.decoder_cfg, beam=beam)
+        ours = CTCPrefixDecoder(cfg, rec.tokenizer, rec.lm)
+        ref = build_ctcdecoder([""] + rec.tokenizer.tokens[1:], str(rec.lm.path), sorted(rec.lm.unigrams),
+                               alpha=cfg.alpha, beta=cfg.beta, unk_score_offset=cfg.unk_offset)
+        t0 = time.process_time()
+        mine = [ours.finalize(ours.step(lp, ours.init_state())).text for lp in logps]
+        t_ours = time.process_time() - t0
+        t0 = time.process_time()
+        theirs = [ref.decode(lp, beam_width=beam, beam_prune_logp=cfg.beam_prune_logp,
+                             token_min_logp=cfg.token_min_logp) for lp in logps]
+        t_ref = time.process_time() - t0
+        rows.append({"beam": beam, "utterances": len(logps), "agreement": sum(a == b for a, b in zip(mine, theirs)) / len(logps),
+                     "wer_ours": error_rate(refs, mine), "wer_pyctcdecode": error_rate(refs, theirs),
+                     "rtf_ours": t_ours / seconds, "rtf_pyctcdecode": t_ref / seconds})
+        print(json.dumps(rows[-1]), flush=True)
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "decoder.json").write_text(json.dumps(rows, indent=1) + "\n")
+    lines = ["| beam | same best path | WER ours | WER pyctcdecode | decoder RTF ours | decoder RTF pyctcdecode |",
+             "|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['beam']} | {100 * r['agreement']:.0f}% | {100 * r['wer_ours']:.1f}% | "
+                     f"{100 * r['wer_pyctcdecode']:.1f}% | {r['rtf_ours']:.4f} | {r['rtf_pyctcdecode']:.4f} |")
+    lines.append(f"\n{rows[0]['utterances']} utterances (both test splits), same log-probs and LM, one CPU thread. "
+                 "Produced by `python benchmarks/decoder.py`.")
+    table = "\n".join(lines) + "\n"
+    (RESULTS / "decoder.md").write_text(table)
+    quote_in_readme("decoder", table)
+    print(table)
+
+
+if __name__ == "__main__":
+    main()
