@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from accuracy import RESULTS, quote_in_readme  # noqa: E402
 
 from streamasr.audio import load_audio  # noqa: E402
-from streamasr.client import encode_pcm16  # noqa: E402
+from streamasr.protocol import encode_audio  # noqa: E402
 from streamasr.data.manifest import read_manifest  # noqa: E402
 
 RATE, FRAME_MS, CHUNK_MS = 16000, 40, 320
@@ -68,7 +68,7 @@ async def one_client(url: str, audio: np.ndarray, speech_ends: list[float], out:
         t0 = time.monotonic()
         for i, pos in enumerate(range(0, len(audio), step)):
             await asyncio.sleep(max(0.0, t0 + pos / RATE - time.monotonic()))
-            await ws.send(encode_pcm16(audio[pos : pos + step]))
+            await ws.send(encode_audio(audio[pos : pos + step], "pcm_s16le"))
             sent_at[(i + 1) * FRAME_MS] = time.monotonic()
         t_end = time.monotonic()
         await ws.send(json.dumps({"type": "end"}))

@@ -9,7 +9,7 @@ import sys
 from websockets.asyncio.client import connect
 
 from streamasr.audio import load_audio
-from streamasr.client import encode_pcm16
+from streamasr.protocol import encode_audio
 
 
 async def main(path: str, url: str) -> None:
@@ -17,7 +17,7 @@ async def main(path: str, url: str) -> None:
     async with connect(url.rstrip("/") + "/vosk") as ws:
         await ws.send('{ "config" : { "sample_rate" : 8000 } }')
         for pos in range(0, len(audio), 4000):
-            await ws.send(encode_pcm16(audio[pos : pos + 4000]))
+            await ws.send(encode_audio(audio[pos : pos + 4000], "pcm_s16le"))
             print(await ws.recv())
         await ws.send('{"eof" : 1}')
         print(json.dumps(json.loads(await ws.recv()), indent=1))

@@ -10,10 +10,7 @@ from collections.abc import Callable
 import numpy as np
 from websockets.asyncio.client import connect
 
-
-def encode_pcm16(samples: np.ndarray) -> bytes:
-    """(S,) float32 -> little-endian int16 bytes."""
-    return (np.clip(samples, -1.0, 1.0) * 32767).astype("<i2").tobytes()
+from streamasr.protocol import encode_audio
 
 
 async def stream_samples(url: str, samples: np.ndarray, sample_rate: int, frame_ms: int = 100,
@@ -41,7 +38,7 @@ async def stream_samples(url: str, samples: np.ndarray, sample_rate: int, frame_
         for pos in range(0, len(samples), step):
             if speed > 0:
                 await asyncio.sleep(max(0.0, t0 + pos / sample_rate / speed - time.monotonic()))
-            await ws.send(encode_pcm16(samples[pos : pos + step]))
+            await ws.send(encode_audio(samples[pos : pos + step], "pcm_s16le"))
         await ws.send(json.dumps({"type": "end"}))
         await task
     return received

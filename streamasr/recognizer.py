@@ -18,6 +18,7 @@ import torch
 
 from streamasr.decoder import CTCPrefixDecoder, DecoderConfig, LanguageModel
 from streamasr.decoder.greedy import GreedyDecoder
+from streamasr.encoder import EncoderState
 from streamasr.endpoint import EndpointConfig, is_endpoint
 from streamasr.events import Event, Final, Partial, Word
 from streamasr.features import FeatureState, StreamingLogMel
@@ -82,7 +83,7 @@ class Session:
             self.decoder = CTCPrefixDecoder(rec.decoder_cfg, rec.tokenizer, rec.lm, cfg.hotwords)
         self.feat_state = FeatureState()
         self.feats = torch.zeros(0, rec.model.feature_cfg.n_mels)  # (T, F) normalized, not yet encoded
-        self.enc_state = rec.model.encoder.init_state(1, max(self.chunk, 1), cfg.left_chunks)
+        self.enc_state = rec.model.encoder.init_state(max(self.chunk, 1), cfg.left_chunks)
         self.frames_done = 0  # encoder frames of the whole stream
         self.segment = 0
         self._new_segment()
@@ -102,6 +103,16 @@ class Session:
 
     def accept(self, samples: np.ndarray) -> list[Event]:
         """Feed (S,) float32 mono samples at the model rate; return the events they produce."""
+        self.feed(samples)
+        events: list[Event] = []
+        while (window := self.pending_window()) is not None:
+            logp, state = self.rec.model.encoder.forward_chunk(window[None], self.enc_state)  # (1, C, V)
+            events += self.advance(logp[0].numpy(), state)
+        return events
+
+    # The three steps of ``accept``, for servers that encode the chunks of many sessions in one call.
+    def feed(self, samples: np.ndarray) -> None:
+        """Turn (S,) float32 samples into features waiting for the encoder."""
         if self.finished:
             raise RuntimeError("session already finished")
         x = np.asarray(samples, dtype=np.float32)
@@ -111,14 +122,20 @@ class Session:
             raise ValueError("samples contain NaN or infinity")
         frames, self.feat_state = self.rec.features.accept(torch.from_numpy(np.clip(x, -1.0, 1.0)), self.feat_state)
         self.feats = torch.cat([self.feats, self.rec.model.normalize(frames)])  # (T, F)
+
+    def pending_window(self) -> torch.Tensor | None:
+        """Features (4C+3, F) of the next whole chunk, to run with ``self.enc_state``; None if none is ready."""
         if self.chunk == 0:
-            return []
-        events: list[Event] = []
-        win, hop = self.rec.model.encoder.chunk_window(self.chunk)
-        while self.feats.shape[0] >= win:
-            events += self._encode(self.feats[:win])
-            self.feats = self.feats[hop:]
-        return events
+            return None
+        win, _ = self.rec.model.encoder.chunk_window(self.chunk)
+        return self.feats[:win] if self.feats.shape[0] >= win else None
+
+    def advance(self, logp: np.ndarray, state: EncoderState) -> list[Event]:
+        """Take the encoder's output (C, V) and state for ``pending_window()``: consume it and decode."""
+        _, hop = self.rec.model.encoder.chunk_window(self.chunk)
+        self.feats = self.feats[hop:]
+        self.enc_state = state
+        return self._decode(logp)
 
     def finish(self) -> list[Event]:
         """Flush the last partial chunk and close the stream with a final for the open segment."""
@@ -139,7 +156,7 @@ class Session:
 
     # --- internals ------------------------------------------------------------------------
     def _encode(self, feats: torch.Tensor) -> list[Event]:
-        # feats: (4n+3, F) -> n encoder frames decoded
+        # feats: (4n+3, F) -> n encoder frames decoded (the last, partial chunk of a stream)
         logp, self.enc_state = self.rec.model.encoder.forward_chunk(feats[None], self.enc_state)  # (1, n, V)
         return self._decode(logp[0].numpy())
 

@@ -13,7 +13,7 @@ def make_encoder(seed: int = 0) -> ConformerEncoder:
 
 def stream(enc: ConformerEncoder, feats: torch.Tensor, chunk: int, left: int):
     """Run (1, T, F) features chunk by chunk; return log-probs and the states seen."""
-    state = enc.init_state(1, chunk, left)
+    state = enc.init_state(chunk, left)
     win, hop = enc.chunk_window(chunk)
     outs, states, start = [], [], 0
     while start + win <= feats.shape[1]:
@@ -77,8 +77,36 @@ def test_cache_stays_bounded_over_long_stream():
 
 def test_positions_far_into_a_stream_are_finite():
     enc = make_encoder()
-    state = enc.init_state(1, 4, 1)
+    state = enc.init_state(4, 1)
     state.offset = 25 * 3600 * 10  # ten hours of 40 ms frames
     y, state = enc.forward_chunk(torch.randn(1, 19, 80), state)
     assert torch.isfinite(y).all()
     assert state.offset == 25 * 3600 * 10 + 4
+
+
+@pytest.mark.parametrize("left", [-1, 0, 2])
+def test_batched_streams_at_different_points_equal_each_stream_alone(left):
+    """Streams that started at different times (different offsets and cache lengths) in one call."""
+    enc = make_encoder()
+    chunk = 4
+    win, hop = enc.chunk_window(chunk)
+    torch.manual_seed(1)
+    feats = [torch.randn(1, hop * k + win, 80) for k in (0, 1, 3, 6)]  # 1, 2, 4 and 7 chunks long
+    alone, states = [], []
+    for f in feats:  # run every stream alone up to its last chunk
+        state, start = enc.init_state(chunk, left), 0
+        while start + win < f.shape[1]:
+            _, state = enc.forward_chunk(f[:, start : start + win], state)
+            start += hop
+        states.append(state)
+        y, end_state = enc.forward_chunk(f[:, start : start + win], state)
+        alone.append((y, end_state))
+    batch = torch.cat([f[:, -win:] for f in feats])  # (4, win, F): every stream's last chunk
+    y, new_states = enc.forward_chunks(batch, states)
+    for i, (ya, sa) in enumerate(alone):
+        assert (y[i : i + 1] - ya).abs().max() <= 1e-5
+        assert new_states[i].offset == sa.offset
+        assert new_states[i].attn_k.shape == sa.attn_k.shape
+        assert torch.allclose(new_states[i].attn_k, sa.attn_k, atol=1e-5)
+        assert torch.allclose(new_states[i].attn_v, sa.attn_v, atol=1e-5)
+        assert torch.allclose(new_states[i].conv, sa.conv, atol=1e-5)

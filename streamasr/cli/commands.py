@@ -111,7 +111,8 @@ def serve(args) -> int:
         raise UserError("--certfile and --keyfile go together")
     cfg = ServerConfig(host=args.host, port=args.port, max_sessions=args.max_sessions,
                        idle_timeout_s=args.idle_timeout, token=args.token, origins=tuple(args.origin),
-                       certfile=args.certfile, keyfile=args.keyfile, workers=args.workers)
+                       certfile=args.certfile, keyfile=args.keyfile, workers=args.workers,
+                       max_batch=args.max_batch, max_wait_ms=args.max_wait_ms)
     run(_recognizer(args), cfg)
     return 0
 
@@ -175,7 +176,7 @@ def _mic_via_server(args, device, blocks, show) -> int:
 
     from websockets.asyncio.client import connect
 
-    from streamasr.client import encode_pcm16
+    from streamasr.protocol import encode_audio
     from streamasr.mic import microphone
 
     async def main():
@@ -192,7 +193,7 @@ def _mic_via_server(args, device, blocks, show) -> int:
             with microphone(16000, device=device) as q:
                 it = blocks(q)
                 while (block := await loop.run_in_executor(None, next, it, None)) is not None:
-                    await ws.send(encode_pcm16(block))
+                    await ws.send(encode_audio(block, "pcm_s16le"))
             await ws.send(json.dumps({"type": "end"}))
             await task
 

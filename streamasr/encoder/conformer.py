@@ -44,12 +44,12 @@ class EncoderConfig:
 
 @dataclass
 class EncoderState:
-    """Everything a stream carries from one chunk to the next."""
+    """Everything one stream carries from one chunk to the next."""
 
     offset: int  # encoder frames already emitted for this stream
-    attn_k: torch.Tensor  # (N, B, H, Tc, Dh) rotated keys of the last frames, N layers
-    attn_v: torch.Tensor  # (N, B, H, Tc, Dh) values of the same frames
-    conv: torch.Tensor  # (N, B, D, K-1) inputs of the depthwise conv, last K-1 frames
+    attn_k: torch.Tensor  # (N, 1, H, Tc, Dh) rotated keys of the last frames, N layers
+    attn_v: torch.Tensor  # (N, 1, H, Tc, Dh) values of the same frames
+    conv: torch.Tensor  # (N, 1, D, K-1) inputs of the depthwise conv, last K-1 frames
     left_chunks: int  # attention left context in chunks; < 0 keeps everything
     chunk: int  # chunk size in encoder frames, fixes the cache bound
 
@@ -71,10 +71,12 @@ class Subsampling(nn.Module):
 
 
 def rotary(x: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
-    """Rotate pairs of channels of x (B, H, T, Dh) by angles of absolute positions (T,)."""
+    """Rotate pairs of channels of x (B, H, T, Dh) by angles of absolute positions, (T,) or (B, T)."""
     dh = x.shape[-1]
-    inv_freq = 1.0 / (10000.0 ** (torch.arange(0, dh, 2, dtype=torch.float64) / dh))  # (Dh/2,)
-    angles = positions.to(torch.float64).unsqueeze(1) * inv_freq.unsqueeze(0)  # (T, Dh/2)
+    inv_freq = 1.0 / (10000.0 ** (torch.arange(0, dh, 2, dtype=torch.float64, device=x.device) / dh))  # (Dh/2,)
+    angles = positions.to(torch.float64).unsqueeze(-1) * inv_freq  # (T, Dh/2) or (B, T, Dh/2)
+    if angles.dim() == 3:
+        angles = angles.unsqueeze(1)  # (B, 1, T, Dh/2)
     cos = angles.cos().to(x.dtype)
     sin = angles.sin().to(x.dtype)
     x1, x2 = x[..., 0::2], x[..., 1::2]  # (B, H, T, Dh/2) each
@@ -194,13 +196,13 @@ class ConformerEncoder(nn.Module):
         return self.ctc(x).log_softmax(-1), out_len
 
     # --- streaming ------------------------------------------------------------
-    def init_state(self, batch: int = 1, chunk: int = 16, left_chunks: int = -1) -> EncoderState:
+    def init_state(self, chunk: int = 16, left_chunks: int = -1) -> EncoderState:
         c = self.cfg
         p = next(self.parameters())
-        kv = p.new_zeros(c.n_layers, batch, c.n_heads, 0, c.head_dim)
+        kv = p.new_zeros(c.n_layers, 1, c.n_heads, 0, c.head_dim)
         return EncoderState(
             offset=0, attn_k=kv, attn_v=kv.clone(),
-            conv=p.new_zeros(c.n_layers, batch, c.d_model, c.conv_kernel - 1),
+            conv=p.new_zeros(c.n_layers, 1, c.d_model, c.conv_kernel - 1),
             left_chunks=left_chunks, chunk=chunk,
         )
 
@@ -215,25 +217,46 @@ class ConformerEncoder(nn.Module):
 
     @torch.no_grad()
     def forward_chunk(self, feats: torch.Tensor, state: EncoderState) -> tuple[torch.Tensor, EncoderState]:
-        """feats (B, 4n+3, F) -> log-probs (B, n, V), new state.
+        """feats (1, 4n+3, F) -> log-probs (1, n, V), new state.
 
         Feeding ``chunk_window(chunk)`` frames per call, advancing by its second
         value, reproduces ``forward(..., chunk, left_chunks)`` exactly; the last
         call of a stream may hold fewer frames (a partial chunk)."""
+        y, (state,) = self.forward_chunks(feats, [state])
+        return y, state
+
+    @torch.no_grad()
+    def forward_chunks(self, feats: torch.Tensor, states: list[EncoderState]
+                       ) -> tuple[torch.Tensor, list[EncoderState]]:
+        """One step of B streams at once: feats (B, 4n+3, F) -> log-probs (B, n, V), new states.
+
+        The streams may be at different offsets with caches of different lengths (they are
+        left-padded and masked); they must share ``chunk`` and ``left_chunks``."""
         x = self.subsample(feats)  # (B, n, D)
         b, t, _ = x.shape
-        tc = state.attn_k.shape[3]
-        positions = torch.arange(state.offset, state.offset + t, device=x.device)
-        mask = x.new_ones(1, 1, t, tc + t, dtype=torch.bool)  # whole chunk + cache visible
-        keep = tc + t if state.left_chunks < 0 else state.left_chunks * state.chunk
+        lens = [s.attn_k.shape[3] for s in states]
+        tmax = max(lens)
+        k_cache = torch.cat([F.pad(s.attn_k, (0, 0, tmax - n, 0)) for s, n in zip(states, lens)], dim=1)
+        v_cache = torch.cat([F.pad(s.attn_v, (0, 0, tmax - n, 0)) for s, n in zip(states, lens)], dim=1)
+        conv = torch.cat([s.conv for s in states], dim=1)  # (N, B, D, K-1)
+        positions = torch.stack([torch.arange(s.offset, s.offset + t) for s in states]).to(x.device)  # (B, n)
+        first_valid = torch.tensor([tmax - n for n in lens], device=x.device)  # (B,)
+        mask = torch.arange(tmax + t, device=x.device)[None, :] >= first_valid[:, None]  # (B, Tmax+n)
+        mask = mask[:, None, None, :].expand(b, 1, t, tmax + t)  # (B, 1, n, Tmax+n): cache + chunk
+        left, chunk = states[0].left_chunks, states[0].chunk
         ks, vs, cs = [], [], []
         for i, layer in enumerate(self.layers):
-            x, k, v, conv = layer(x, positions, mask, state.attn_k[i], state.attn_v[i], state.conv[i])
-            ks.append(k[:, :, max(0, k.shape[2] - keep) :])
-            vs.append(v[:, :, max(0, v.shape[2] - keep) :])
-            cs.append(conv)
-        new_state = EncoderState(
-            offset=state.offset + t, attn_k=torch.stack(ks), attn_v=torch.stack(vs), conv=torch.stack(cs),
-            left_chunks=state.left_chunks, chunk=state.chunk,
-        )
-        return self.ctc(x).log_softmax(-1), new_state
+            x, k, v, c = layer(x, positions, mask, k_cache[i], v_cache[i], conv[i])  # k, v: (B, H, Tmax+n, Dh)
+            ks.append(k)
+            vs.append(v)
+            cs.append(c)
+        k_all, v_all, c_all = torch.stack(ks), torch.stack(vs), torch.stack(cs)  # (N, B, ...)
+        new_states = []
+        for r, n in enumerate(lens):
+            valid = n + t  # this stream's frames in k_all: cache then chunk
+            keep = valid if left < 0 else min(valid, left * chunk)
+            lo = tmax + t - keep
+            new_states.append(EncoderState(
+                offset=states[r].offset + t, attn_k=k_all[:, r : r + 1, :, lo:], attn_v=v_all[:, r : r + 1, :, lo:],
+                conv=c_all[:, r : r + 1], left_chunks=left, chunk=chunk))
+        return self.ctc(x).log_softmax(-1), new_states

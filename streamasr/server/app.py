@@ -27,6 +27,7 @@ from websockets.http11 import Request
 
 from streamasr.protocol import ProtocolError, error_message
 from streamasr.recognizer import Recognizer
+from streamasr.server.batcher import Batcher
 from streamasr.server.connection import Connection
 
 log = logging.getLogger("streamasr.server")
@@ -46,7 +47,9 @@ class ServerConfig:
     origins: tuple[str, ...] = ()  # allowed browser Origin headers (empty: any)
     certfile: str | None = None  # TLS certificate (PEM); with keyfile, serve wss://
     keyfile: str | None = None  # TLS private key (PEM)
-    workers: int = 2  # compute threads
+    workers: int = 2  # compute threads (without batching)
+    max_batch: int = 16  # chunks of different streams encoded in one call (1: no batching)
+    max_wait_ms: float = 5.0  # how long a ready chunk waits for others to batch with
 
 
 class Metrics:
@@ -60,12 +63,17 @@ class Metrics:
         self.chunk = prom.Histogram("streamasr_chunk_seconds", "compute time per audio frame",
                                     buckets=(0.001, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2),
                                     registry=self.registry)
+        self.batch = prom.Histogram("streamasr_batch_size", "chunks per encoder call",
+                                    buckets=(1, 2, 4, 8, 16, 32, 64), registry=self.registry)
 
 
 class Server:
     def __init__(self, rec: Recognizer, cfg: ServerConfig):
         self.rec, self.cfg = rec, cfg
-        self.pool = ThreadPoolExecutor(cfg.workers, thread_name_prefix="streamasr")
+        self.batcher = Batcher(rec.model.encoder, cfg.max_batch, cfg.max_wait_ms / 1000) if cfg.max_batch > 1 else None
+        # with batching, connection threads mostly wait on the batcher: one per stream
+        threads = cfg.max_sessions + 2 if self.batcher else cfg.workers
+        self.pool = ThreadPoolExecutor(threads, thread_name_prefix="streamasr")
         self.metrics = Metrics()
         self.open: set[Connection] = set()
         self.stopping = asyncio.Event()
@@ -76,6 +84,8 @@ class Server:
         if url.path == "/healthz":
             return conn.respond(HTTPStatus.OK, "ok\n")
         if url.path == "/metrics":
+            while self.batcher and self.batcher.sizes:
+                self.metrics.batch.observe(self.batcher.sizes.pop())
             resp = conn.respond(HTTPStatus.OK, prom.generate_latest(self.metrics.registry).decode())
             resp.headers["Content-Type"] = prom.CONTENT_TYPE_LATEST
             return resp
@@ -99,7 +109,8 @@ class Server:
             self.metrics.refused.inc()
             await self._fail(ws, ProtocolError("busy", f"server at capacity ({self.cfg.max_sessions} streams)", 1013))
             return
-        conn = Connection(self.rec, PATHS[urlsplit(ws.request.path).path], uuid.uuid4().hex[:12])
+        conn = Connection(self.rec, PATHS[urlsplit(ws.request.path).path], uuid.uuid4().hex[:12],
+                          **({"encode": self.batcher.run} if self.batcher else {}))
         self.open.add(conn)
         self.metrics.sessions.inc()
         try:
@@ -183,6 +194,8 @@ class Server:
             while self.open:
                 await asyncio.sleep(0.05)
         self.pool.shutdown()
+        if self.batcher:
+            self.batcher.close()
 
 
 def serve(rec: Recognizer, cfg: ServerConfig) -> None:

@@ -7,6 +7,7 @@ The server feeds it frames and sends back what it returns; compute happens insid
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import numpy as np
 import soxr
@@ -19,11 +20,18 @@ from streamasr.recognizer import Recognizer, Session
 DIALECTS = ("native", "vosk", "media")
 
 
+def encode_alone(session: Session) -> list[Event]:
+    """Run the chunks a session has ready by themselves (no batching)."""
+    return session.accept(np.zeros(0, np.float32))
+
+
 class Connection:
-    def __init__(self, rec: Recognizer, dialect: str, session_id: str):
+    def __init__(self, rec: Recognizer, dialect: str, session_id: str,
+                 encode: Callable[[Session], list[Event]] = encode_alone):
         if dialect not in DIALECTS:
             raise ValueError(dialect)
         self.rec, self.dialect, self.id = rec, dialect, session_id
+        self.encode = encode  # runs a session's ready chunks: alone, or batched with other sessions
         self.start: StartMessage | None = None
         self.session: Session | None = None
         self.resampler: soxr.ResampleStream | None = None
@@ -95,7 +103,8 @@ class Connection:
         self.audio_seconds += len(samples) / self.start.sample_rate
         if self.resampler is not None:
             samples = self.resampler.resample_chunk(samples)
-        events = self.session.accept(samples)
+        self.session.feed(samples)
+        events = self.encode(self.session)
         self.compute_seconds.append(time.perf_counter() - t0)
         return events
 

@@ -9,7 +9,6 @@ import soxr
 from websockets.asyncio.client import connect
 
 from speech import espeak
-from streamasr.client import encode_pcm16
 from streamasr.protocol import encode_audio
 
 
@@ -20,7 +19,7 @@ def test_vosk_client_works_unchanged(tiny_server, tmp_path):
     async def main():
         async with connect(tiny_server.url("/vosk")) as ws:
             await ws.send('{ "config" : { "sample_rate" : 8000 } }')
-            frames = [encode_pcm16(audio[i : i + 4000]) for i in range(0, len(audio), 4000)]
+            frames = [encode_audio(audio[i : i + 4000], "pcm_s16le") for i in range(0, len(audio), 4000)]
             for f in frames:
                 await ws.send(f)
                 reply = json.loads(await ws.recv())

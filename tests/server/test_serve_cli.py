@@ -10,7 +10,7 @@ import numpy as np
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from streamasr.client import encode_pcm16
+from streamasr.protocol import encode_audio
 
 
 def test_sigterm_flushes_finals_and_exits(tiny_model_dir):
@@ -28,7 +28,7 @@ def test_sigterm_flushes_finals_and_exits(tiny_model_dir):
                 ws = await connect(url)
                 await ws.send(json.dumps({"type": "start", "sample_rate": 16000}))
                 assert json.loads(await ws.recv())["type"] == "ready"
-                await ws.send(encode_pcm16(np.zeros(8000, np.float32) + 0.01))
+                await ws.send(encode_audio(np.zeros(8000, np.float32) + 0.01, "pcm_s16le"))
                 streams.append(ws)
             await asyncio.sleep(0.5)
             proc.send_signal(signal.SIGTERM)
