@@ -143,7 +143,8 @@ def main() -> None:
         lines.append(f"| {r['streams']} | {r['partial_p50_ms']:.0f} / {r['partial_p95_ms']:.0f} / "
                      f"{r['partial_p99_ms']:.0f} ms | {r['endpoint_p50_ms']:.0f} / {r['endpoint_p95_ms']:.0f} ms | "
                      f"{r['end_p50_ms']:.0f} / {r['end_p95_ms']:.0f} ms | {r['server_rss_mb']:.0f} MB |")
-    lines.append(f"\n{CHUNK_MS} ms chunks, beam search + LM, 2 worker threads; clients on the same 2-core machine. "
+    lines.append(f"\n{CHUNK_MS} ms chunks, beam search + LM, chunks batched across streams; clients on the same "
+                 "2-core machine. "
                  f"Largest tested level with p95 partial latency within chunk + 100 ms ({limit} ms): "
                  f"{max(ok) if ok else 'none'} streams. Produced by `python benchmarks/latency.py`.")
     table = "\n".join(lines) + "\n"

@@ -104,6 +104,10 @@ class Session:
     def accept(self, samples: np.ndarray) -> list[Event]:
         """Feed (S,) float32 mono samples at the model rate; return the events they produce."""
         self.feed(samples)
+        return self.encode_pending()
+
+    def encode_pending(self) -> list[Event]:
+        """Encode and decode every whole chunk that is ready, one at a time."""
         events: list[Event] = []
         while (window := self.pending_window()) is not None:
             logp, state = self.rec.model.encoder.forward_chunk(window[None], self.enc_state)  # (1, C, V)

@@ -20,14 +20,9 @@ from streamasr.recognizer import Recognizer, Session
 DIALECTS = ("native", "vosk", "media")
 
 
-def encode_alone(session: Session) -> list[Event]:
-    """Run the chunks a session has ready by themselves (no batching)."""
-    return session.accept(np.zeros(0, np.float32))
-
-
 class Connection:
     def __init__(self, rec: Recognizer, dialect: str, session_id: str,
-                 encode: Callable[[Session], list[Event]] = encode_alone):
+                 encode: Callable[[Session], list[Event]] = Session.encode_pending):
         if dialect not in DIALECTS:
             raise ValueError(dialect)
         self.rec, self.dialect, self.id = rec, dialect, session_id
