@@ -41,7 +41,19 @@ def run(rec: Recognizer, audio: list, refs: list[str], chunk_ms: int, search: st
         hyps.append(" ".join(e.text for e in events if e.type == "final" and e.text))
     cpu = time.process_time() - t0
     seconds = sum(len(a) for a in audio) / rec.sample_rate
-    return {"wer": error_rate(refs, hyps), "cer": error_rate(refs, hyps, chars=True), "rtf_cpu": cpu / seconds}
+    return {"wer": error_rate(refs, hyps), "cer": error_rate(refs, hyps, chars=True), "rtf_cpu": cpu / seconds,
+            "hyps": hyps}
+
+
+def by_engine(utts, hyps) -> dict[str, tuple[int, float]]:
+    """Utterances and WER per TTS engine (festival per voice)."""
+    groups: dict[str, tuple[list, list]] = {}
+    for u, h in zip(utts, hyps):
+        key = u.voice if u.voice.startswith("festival") else u.voice.split(":")[0]
+        groups.setdefault(key, ([], []))
+        groups[key][0].append(u.text)
+        groups[key][1].append(h)
+    return {k: (len(r), error_rate(r, h)) for k, (r, h) in sorted(groups.items())}
 
 
 def main() -> None:
@@ -52,7 +64,7 @@ def main() -> None:
     torch.set_num_threads(1)  # real-time factors are for one stream on one thread
     with_lm = Recognizer.from_pretrained()
     no_lm = Recognizer(with_lm.model, with_lm.tokenizer, None, with_lm.decoder_cfg)
-    results = []
+    results, engines = [], {}
     for split in ("test-seen-voices", "test-unseen-voices"):
         utts = read_manifest(Path(args.corpus) / f"{split}.jsonl")
         utts = utts[: args.limit] if args.limit else utts
@@ -60,12 +72,15 @@ def main() -> None:
         refs = [u.text for u in utts]
         for label, chunk_ms, search, lm in SETTINGS:
             r = run(with_lm if lm else no_lm, audio, refs, chunk_ms, search)
+            if label == SETTINGS[-1][0]:
+                engines[split] = by_engine(utts, r["hyps"])
             r |= {"split": split, "setting": label, "utterances": len(utts)}
             results.append(r)
             print(f"{split:20s} {label:28s} WER {100 * r['wer']:6.2f}%  CER {100 * r['cer']:6.2f}%  "
                   f"RTF {r['rtf_cpu']:.3f}", flush=True)
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "accuracy.json").write_text(json.dumps(results, indent=1) + "\n")
+    (RESULTS / "accuracy.json").write_text(json.dumps([{k: v for k, v in r.items() if k != "hyps"} for r in results]
+                                                       + [{"by_voice": engines}], indent=1) + "\n")
     lines = ["| setting | WER seen voices | WER unseen voices | CER seen | CER unseen | RTF (1 thread) |",
              "|---|---|---|---|---|---|"]
     for label, *_ in SETTINGS:
@@ -75,6 +90,10 @@ def main() -> None:
                      f"{100 * seen['cer']:.1f}% | {100 * unseen['cer']:.1f}% | "
                      f"{(seen['rtf_cpu'] + unseen['rtf_cpu']) / 2:.3f} |")
     n = results[0]["utterances"]
+    lines += ["", f"By voice, {SETTINGS[-1][0]}:", "", "| split | voices | utterances | WER |", "|---|---|---|---|"]
+    for split, groups in engines.items():
+        for key, (count, wer) in groups.items():
+            lines.append(f"| {split} | {key} | {count} | {100 * wer:.1f}% |")
     lines.append(f"\n{n} utterances per split; produced by `python benchmarks/accuracy.py`.")
     table = "\n".join(lines) + "\n"
     (RESULTS / "accuracy.md").write_text(table)
