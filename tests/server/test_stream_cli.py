@@ -1,0 +1,34 @@
+"""`streamasr stream FILE --server URL`, a real client process against the real server."""
+
+import json
+import subprocess
+import sys
+
+from speech import espeak
+from streamasr.metrics import error_rate
+
+SENTENCE = "go not up for the lord is not among you"
+
+
+def run(*args):
+    return subprocess.run([sys.executable, "-m", "streamasr.cli.main", "stream", *args], capture_output=True,
+                          text=True, timeout=120)
+
+
+def test_stream_a_file_at_double_speed(model_server, tmp_path):
+    espeak(SENTENCE, tmp_path / "s.wav")
+    out = run(str(tmp_path / "s.wav"), "--server", model_server.url(), "--speed", "2", "--json")
+    assert out.returncode == 0, out.stderr
+    events = [json.loads(line) for line in out.stdout.splitlines()]
+    assert events[0]["type"] == "ready" and events[-1]["type"] == "final"
+    assert [e["type"] for e in events].count("partial") >= 2
+    text = " ".join(e["text"] for e in events if e["type"] == "final")
+    assert error_rate([SENTENCE], [text]) <= 0.5, text
+
+
+def test_plain_output_and_errors(model_server, tmp_path):
+    espeak(SENTENCE, tmp_path / "s.wav")
+    out = run(str(tmp_path / "s.wav"), "--server", model_server.url())
+    assert out.returncode == 0 and error_rate([SENTENCE], [" ".join(out.stdout.split())]) <= 0.5
+    out = run(str(tmp_path / "s.wav"), "--server", "ws://127.0.0.1:9/")  # nothing listens there
+    assert out.returncode == 2 and "cannot stream to" in out.stderr and "Traceback" not in out.stderr
