@@ -9,7 +9,7 @@ The test splits come from `streamasr data synth --out work/corpus --hours 12 --s
 from __future__ import annotations
 
 import argparse
-import json
+import sys
 import time
 from pathlib import Path
 
@@ -20,7 +20,9 @@ from streamasr.data.manifest import read_manifest
 from streamasr.metrics import error_rate
 from streamasr.recognizer import Recognizer
 
-RESULTS = Path(__file__).parent / "results"
+sys.path.insert(0, str(Path(__file__).parent))
+from results_io import publish  # noqa: E402
+
 SETTINGS = [  # (label, chunk_ms, search, with LM)
     ("full context, greedy", 0, "greedy", False),
     ("full context, beam", 0, "beam", False),
@@ -78,9 +80,7 @@ def main() -> None:
             results.append(r)
             print(f"{split:20s} {label:28s} WER {100 * r['wer']:6.2f}%  CER {100 * r['cer']:6.2f}%  "
                   f"RTF {r['rtf_cpu']:.3f}", flush=True)
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "accuracy.json").write_text(json.dumps([{k: v for k, v in r.items() if k != "hyps"} for r in results]
-                                                       + [{"by_voice": engines}], indent=1) + "\n")
+    data = [{k: v for k, v in r.items() if k != "hyps"} for r in results] + [{"by_voice": engines}]
     lines = ["| setting | WER seen voices | WER unseen voices | CER seen | CER unseen | RTF (1 thread) |",
              "|---|---|---|---|---|---|"]
     for label, *_ in SETTINGS:
@@ -95,20 +95,7 @@ def main() -> None:
         for key, (count, wer) in groups.items():
             lines.append(f"| {split} | {key} | {count} | {100 * wer:.1f}% |")
     lines.append(f"\n{n} utterances per split; produced by `python benchmarks/accuracy.py`.")
-    table = "\n".join(lines) + "\n"
-    (RESULTS / "accuracy.md").write_text(table)
-    quote_in_readme("accuracy", table)
-    print(table)
-
-
-def quote_in_readme(name: str, text: str) -> None:
-    """Replace the README's block between <!-- NAME:begin --> and <!-- NAME:end --> with ``text``."""
-    readme = Path(__file__).parent.parent / "README.md"
-    begin, end = f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
-    body = readme.read_text()
-    if begin in body and end in body:
-        head, rest = body.split(begin, 1)
-        readme.write_text(head + begin + "\n" + text + end + rest.split(end, 1)[1])
+    publish("accuracy", data, "\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ import torch
 from pyctcdecode import build_ctcdecoder
 
 sys.path.insert(0, str(Path(__file__).parent))
-from accuracy import RESULTS, quote_in_readme  # noqa: E402
+from results_io import publish  # noqa: E402
 
 from streamasr.audio import load_audio  # noqa: E402
 from streamasr.data.manifest import read_manifest  # noqa: E402
@@ -62,8 +62,6 @@ def main() -> None:
                      "wer_ours": error_rate(refs, mine), "wer_pyctcdecode": error_rate(refs, theirs),
                      "rtf_ours": t_ours / seconds, "rtf_pyctcdecode": t_ref / seconds})
         print(json.dumps(rows[-1]), flush=True)
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "decoder.json").write_text(json.dumps(rows, indent=1) + "\n")
     lines = ["| beam | same best path | WER ours | WER pyctcdecode | decoder RTF ours | decoder RTF pyctcdecode |",
              "|---|---|---|---|---|---|"]
     for r in rows:
@@ -71,10 +69,7 @@ def main() -> None:
                      f"{100 * r['wer_pyctcdecode']:.1f}% | {r['rtf_ours']:.4f} | {r['rtf_pyctcdecode']:.4f} |")
     lines.append(f"\n{rows[0]['utterances']} utterances (both test splits), same log-probs and LM, one CPU thread. "
                  "Produced by `python benchmarks/decoder.py`.")
-    table = "\n".join(lines) + "\n"
-    (RESULTS / "decoder.md").write_text(table)
-    quote_in_readme("decoder", table)
-    print(table)
+    publish("decoder", rows, "\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":

@@ -27,7 +27,7 @@ import numpy as np
 from websockets.asyncio.client import connect
 
 sys.path.insert(0, str(Path(__file__).parent))
-from accuracy import RESULTS, quote_in_readme  # noqa: E402
+from results_io import publish  # noqa: E402
 
 from streamasr.audio import load_audio  # noqa: E402
 from streamasr.protocol import encode_audio  # noqa: E402
@@ -133,8 +133,6 @@ def main() -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=30)
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "latency.json").write_text(json.dumps(rows, indent=1) + "\n")
     limit = CHUNK_MS + 100
     ok = [r["streams"] for r in rows if r["partial_p95_ms"] <= limit and not r["errors"]]
     lines = ["| streams | partial p50 / p95 / p99 | endpoint final p50 / p95 | end-message final p50 / p95 | "
@@ -147,10 +145,7 @@ def main() -> None:
                  "2-core machine. "
                  f"Largest tested level with p95 partial latency within chunk + 100 ms ({limit} ms): "
                  f"{max(ok) if ok else 'none'} streams. Produced by `python benchmarks/latency.py`.")
-    table = "\n".join(lines) + "\n"
-    (RESULTS / "latency.md").write_text(table)
-    quote_in_readme("latency", table)
-    print(table)
+    publish("latency", rows, "\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import re
 import subprocess
 import sys
@@ -21,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from accuracy import RESULTS, quote_in_readme  # noqa: E402
+from results_io import publish  # noqa: E402
 from latency import one_client, program  # noqa: E402
 
 from streamasr.audio import load_audio  # noqa: E402
@@ -76,16 +75,12 @@ def main() -> None:
               "partial_p95_ms": float(np.percentile(out["partial"], 95) * 1000) if out["partial"] else None,
               "rss_mb": samples, "rss_first_mb": rss[0], "rss_max_mb": max(rss),
               "rss_second_half_growth_mb": max(half) - min(half)}
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "soak.json").write_text(json.dumps(result, indent=1) + "\n")
     text = (f"{args.streams} real-time streams for {args.minutes:g} minutes ({sessions} sessions opened and "
             f"closed): {out['errors']} errors; p95 partial latency {result['partial_p95_ms']:.0f} ms; server "
             f"memory {rss[0]:.0f} MB after start, {max(rss):.0f} MB at most, varying by "
             f"{result['rss_second_half_growth_mb']:.0f} MB over the second half. Produced by "
             f"`python benchmarks/soak.py --streams {args.streams} --minutes {args.minutes:g}`.\n")
-    (RESULTS / "soak.md").write_text(text)
-    quote_in_readme("soak", text)
-    print(text)
+    publish("soak", result, text)
 
 
 if __name__ == "__main__":

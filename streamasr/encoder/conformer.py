@@ -15,7 +15,6 @@ precision, and relative positions are what attention sees.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
@@ -188,7 +187,7 @@ class ConformerEncoder(nn.Module):
         mask = mask & padding_mask(out_len, t).to(x.device).unsqueeze(1)  # (B, T', T') keys valid
         mask = mask.unsqueeze(1)  # (B, 1, T', T')
         positions = torch.arange(t, device=x.device)
-        n, h, dh, k = self.cfg.n_layers, self.cfg.n_heads, self.cfg.head_dim, self.cfg.conv_kernel
+        h, dh, k = self.cfg.n_heads, self.cfg.head_dim, self.cfg.conv_kernel
         empty = x.new_zeros(b, h, 0, dh)
         conv0 = x.new_zeros(b, self.cfg.d_model, k - 1)
         for layer in self.layers:

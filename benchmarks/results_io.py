@@ -1,0 +1,22 @@
+"""Where benchmark results go: benchmarks/results/NAME.{json,md}, and the README's quoted block."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+RESULTS = Path(__file__).parent / "results"
+README = Path(__file__).parent.parent / "README.md"
+
+
+def publish(name: str, data: object, text: str) -> None:
+    """Write NAME.json and NAME.md, replace the README block between <!-- NAME:begin/end -->, print."""
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / f"{name}.json").write_text(json.dumps(data, indent=1) + "\n")
+    (RESULTS / f"{name}.md").write_text(text)
+    begin, end = f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
+    body = README.read_text()
+    if begin in body and end in body:
+        head, rest = body.split(begin, 1)
+        README.write_text(head + begin + "\n" + text + end + rest.split(end, 1)[1])
+    print(text)
