@@ -3,7 +3,7 @@ greedy vs beam vs beam + LM. Writes benchmarks/results/accuracy.{json,md}.
 
     python benchmarks/accuracy.py [--corpus work/corpus] [--limit N]
 
-The test splits come from `streamasr data synth --out work/corpus --hours 12 --seed 0`.
+The test splits come from `streamasr data synth --out work/corpus --hours 12 --seed 0 --voice-draw uniform`.
 """
 
 from __future__ import annotations

@@ -217,7 +217,8 @@ def synth(args) -> int:
     from streamasr.data.synth import SynthConfig, synthesize
 
     counts = synthesize(SynthConfig(out=Path(args.out), hours=args.hours, seed=args.seed,
-                                    test_sentences=args.test_sentences, jobs=args.jobs))
+                                    test_sentences=args.test_sentences, jobs=args.jobs,
+                                    voice_draw=args.voice_draw))
     print(json.dumps(counts))
     return 0
 

@@ -77,6 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--test-sentences", type=int, default=200, help="sentences per test split")
     s.add_argument("--jobs", type=int, default=2, help="parallel processes")
+    s.add_argument("--voice-draw", choices=("engine", "uniform"), default="engine",
+                   help="engine: pick an engine, then a voice (default); uniform: any voice alike")
     s.set_defaults(func=commands.synth)
     ls = dsub.add_parser("librispeech", help="write a manifest for a LibriSpeech-style folder")
     ls.add_argument("root", help="folder holding SPEAKER/CHAPTER/*.trans.txt and *.flac")

@@ -26,6 +26,7 @@ class SynthConfig:
     seed: int = 0  # everything below follows from it
     jobs: int = 2  # parallel synthesis processes
     words_per_second: float = 2.6  # rough speaking rate, to plan how many utterances make `hours`
+    voice_draw: str = "engine"  # "engine": an engine at random, then one of its voices; "uniform": any voice
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,8 @@ class Job:
 
 def plan(cfg: SynthConfig, sentences: list[str], voices: list[Voice]) -> tuple[list[Job], list[str]]:
     """All utterances to synthesize, and the LM text; a pure function of the seed."""
+    if cfg.voice_draw not in ("engine", "uniform"):
+        raise ValueError(f"voice_draw must be 'engine' or 'uniform', got {cfg.voice_draw!r}")
     rng = random.Random(cfg.seed)
     sentences = sentences[:]
     rng.shuffle(sentences)
@@ -50,8 +53,14 @@ def plan(cfg: SynthConfig, sentences: list[str], voices: list[Voice]) -> tuple[l
     jobs: list[Job] = []
 
     def add(split: str, text: str, pool: list[Voice]) -> None:
-        jobs.append(Job(split, f"{split}-{len(jobs):07d}", rng.choice(pool), text,
+        jobs.append(Job(split, f"{split}-{len(jobs):07d}", draw(pool), text,
                         rate=rng.uniform(0.8, 1.25), pitch=rng.uniform(0.0, 1.0)))
+
+    def draw(pool: list[Voice]) -> Voice:
+        if cfg.voice_draw == "uniform":  # espeak-ng's hundreds of variants then dominate
+            return rng.choice(pool)
+        engine = rng.choice(sorted({v.engine for v in pool}))
+        return rng.choice([v for v in pool if v.engine == engine])
 
     for t in seen_text:
         add("test-seen-voices", t, train_voices)

@@ -44,3 +44,19 @@ def test_every_engine_speaks(engine):
     voice = next(v for v in all_voices() if v.engine == engine)
     audio = speak(voice, "and there was light", rate=1.0, pitch=0.5)
     assert 0.5 < len(audio) / 16000 < 5 and abs(audio).max() > 0.05
+
+
+def test_engine_first_draw_balances_engines_and_uniform_draw_does_not():
+    sentences, voices = kjv_sentences()[:3000], all_voices()
+    share = {}
+    for draw in ("engine", "uniform"):
+        jobs, _ = plan(SynthConfig(out="unused", hours=0.5, test_sentences=10, voice_draw=draw), sentences, voices)
+        train = [j for j in jobs if j.split == "train"]
+        share[draw] = sum(j.voice.engine == "flite" for j in train) / len(train)
+    assert 0.4 < share["engine"] < 0.6  # espeak-ng and flite alike
+    assert share["uniform"] < 0.03  # 3 flite voices among hundreds
+
+
+def test_bad_voice_draw():
+    with pytest.raises(ValueError, match="voice_draw"):
+        plan(SynthConfig(out="unused", voice_draw="loud"), ["a b c d"] * 500, all_voices())
