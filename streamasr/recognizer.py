@@ -19,6 +19,7 @@ import torch
 from streamasr.decoder import CTCPrefixDecoder, DecoderConfig, LanguageModel
 from streamasr.decoder.greedy import GreedyDecoder
 from streamasr.encoder import EncoderState
+from streamasr.encoder.masks import subsampled_length
 from streamasr.endpoint import EndpointConfig, is_endpoint
 from streamasr.events import Event, Final, Partial, Word
 from streamasr.features import FeatureState, StreamingLogMel
@@ -147,12 +148,13 @@ class Session:
             return []
         self.finished = True
         events: list[Event] = []
-        if self.chunk == 0:
-            if self.feats.shape[0] >= 7:
-                with torch.no_grad():
-                    logp, _ = self.rec.model(self.feats[None], torch.tensor([self.feats.shape[0]]))
-                self._decode(logp[0].numpy())
-        elif self.feats.shape[0] >= 7:
+        if subsampled_length(self.feats.shape[0]) == 0:
+            pass  # too little audio left for one encoder frame
+        elif self.chunk == 0:
+            with torch.no_grad():
+                logp, _ = self.rec.model(self.feats[None], torch.tensor([self.feats.shape[0]]))
+            self._decode(logp[0].numpy())
+        else:
             events += self._encode(self.feats)
         self.feats = self.feats[:0]
         events.append(self._final())

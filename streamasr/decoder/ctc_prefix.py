@@ -104,7 +104,6 @@ class CTCPrefixDecoder:
         for w in self.hot_full:
             for i in range(1, len(w) + 1):
                 self.hot_prefix[w[:i]] = max(self.hot_prefix.get(w[:i], 0.0), i / len(w))
-        self._text = [t for t in tokenizer.tokens]
         # (prefix + token) -> (lm, lm_state, word, partial): the language part of an extension is a pure
         # function of the prefix, and the same extensions are tried frame after frame.
         self._lang_cache: dict[tuple[int, ...], tuple | None] = {}
@@ -147,7 +146,7 @@ class CTCPrefixDecoder:
 
     def _language(self, h: Hyp, token: int) -> tuple | None:
         """(lm, lm_state, word, partial) after appending ``token`` to ``h``; None if not allowed."""
-        text = self._text[token]
+        text = self.tok.tokens[token]
         lm, state = h.lm, h.lm_state
         if self.tok.word_start[token]:
             if not h.word and text == " ":

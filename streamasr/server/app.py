@@ -26,7 +26,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request
 
 from streamasr.protocol import ProtocolError, error_message
-from streamasr.recognizer import Recognizer
+from streamasr.recognizer import Recognizer, Session
 from streamasr.server.batcher import Batcher
 from streamasr.server.connection import Connection
 
@@ -70,11 +70,12 @@ class Metrics:
 class Server:
     def __init__(self, rec: Recognizer, cfg: ServerConfig):
         self.rec, self.cfg = rec, cfg
-        self.batcher = Batcher(rec.model.encoder, cfg.max_batch, cfg.max_wait_ms / 1000) if cfg.max_batch > 1 else None
+        self.metrics = Metrics()
+        self.batcher = Batcher(rec.model.encoder, cfg.max_batch, cfg.max_wait_ms / 1000,
+                               on_batch=self.metrics.batch.observe) if cfg.max_batch > 1 else None
         # with batching, connection threads mostly wait on the batcher: one per stream
         threads = cfg.max_sessions + 2 if self.batcher else cfg.workers
         self.pool = ThreadPoolExecutor(threads, thread_name_prefix="streamasr")
-        self.metrics = Metrics()
         self.open: set[Connection] = set()
         self.stopping = asyncio.Event()
 
@@ -84,8 +85,6 @@ class Server:
         if url.path == "/healthz":
             return conn.respond(HTTPStatus.OK, "ok\n")
         if url.path == "/metrics":
-            while self.batcher and self.batcher.sizes:
-                self.metrics.batch.observe(self.batcher.sizes.pop())
             resp = conn.respond(HTTPStatus.OK, prom.generate_latest(self.metrics.registry).decode())
             resp.headers["Content-Type"] = prom.CONTENT_TYPE_LATEST
             return resp
@@ -110,7 +109,7 @@ class Server:
             await self._fail(ws, ProtocolError("busy", f"server at capacity ({self.cfg.max_sessions} streams)", 1013))
             return
         conn = Connection(self.rec, PATHS[urlsplit(ws.request.path).path], uuid.uuid4().hex[:12],
-                          **({"encode": self.batcher.run} if self.batcher else {}))
+                          encode=self.batcher.run if self.batcher else Session.encode_pending)
         self.open.add(conn)
         self.metrics.sessions.inc()
         try:
@@ -135,7 +134,7 @@ class Server:
                     return
                 self.metrics.audio.inc(conn.audio_seconds - before)
                 if isinstance(msg, bytes) or conn.audio_seconds > before:
-                    self.metrics.chunk.observe(conn.compute_seconds[-1])
+                    self.metrics.chunk.observe(conn.last_compute_s)
                 for m in out:
                     await ws.send(json.dumps(m))
             await ws.close(1000, "done")

@@ -13,6 +13,7 @@ import queue
 import threading
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from concurrent.futures import Future
 
 import torch
@@ -23,10 +24,11 @@ from streamasr.recognizer import Session
 
 
 class Batcher:
-    def __init__(self, encoder: ConformerEncoder, max_batch: int = 16, max_wait_s: float = 0.005):
+    def __init__(self, encoder: ConformerEncoder, max_batch: int = 16, max_wait_s: float = 0.005,
+                 on_batch: Callable[[int], None] = lambda size: None):
         self.encoder, self.max_batch, self.max_wait_s = encoder, max_batch, max_wait_s
+        self.on_batch = on_batch  # told the size of each encoder call (metrics), from the batcher thread
         self.queue: queue.Queue = queue.Queue()
-        self.sizes: list[int] = []  # size of each encoder call, for metrics (drained by the server)
         self.thread = threading.Thread(target=self._loop, name="streamasr-batcher", daemon=True)
         self.thread.start()
 
@@ -67,7 +69,7 @@ class Batcher:
         try:
             feats = torch.stack([w for w, _, _ in group])  # (B, 4C+3, F)
             logp, states = self.encoder.forward_chunks(feats, [s for _, s, _ in group])  # (B, C, V)
-            self.sizes.append(len(group))
+            self.on_batch(len(group))
         except Exception as e:  # hand the failure to every waiting stream
             for _, _, fut in group:
                 fut.set_exception(e)

@@ -32,7 +32,7 @@ class Connection:
         self.resampler: soxr.ResampleStream | None = None
         self.done = False  # the conversation is over; the server closes normally
         self.audio_seconds = 0.0  # audio received, at its own rate
-        self.compute_seconds: list[float] = []  # time spent per audio frame (for metrics)
+        self.last_compute_s = 0.0  # time spent on the last audio frame (for metrics)
 
     # --- inputs -----------------------------------------------------------------
     def on_text(self, text: str) -> list[dict]:
@@ -100,7 +100,7 @@ class Connection:
             samples = self.resampler.resample_chunk(samples)
         self.session.feed(samples)
         events = self.encode(self.session)
-        self.compute_seconds.append(time.perf_counter() - t0)
+        self.last_compute_s = time.perf_counter() - t0
         return events
 
     def _vosk_text(self, msg: dict) -> list[dict]:
