@@ -16,9 +16,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from streamasr.backends import load_encoder
 from streamasr.decoder import CTCPrefixDecoder, DecoderConfig, LanguageModel
 from streamasr.decoder.greedy import GreedyDecoder
-from streamasr.encoder import EncoderState
+from streamasr.encoder import StreamingEncoder, StreamState
 from streamasr.encoder.masks import subsampled_length
 from streamasr.endpoint import EndpointConfig, is_endpoint
 from streamasr.events import Event, Final, Partial, Word
@@ -42,8 +43,11 @@ class Recognizer:
     """Shared, read-only: model weights, tokens, language model, search settings."""
 
     def __init__(self, model: AcousticModel, tokenizer: Tokenizer, lm: LanguageModel | None = None,
-                 decoder: DecoderConfig = DecoderConfig()):
+                 decoder: DecoderConfig = DecoderConfig(), encoder: StreamingEncoder | None = None):
         self.model = model.eval()
+        # The streaming encoder: the model's own (torch) or an OnnxEncoder with the same interface.
+        # Whole-utterance decoding (chunk_ms=0) always runs the torch model.
+        self.encoder: StreamingEncoder = encoder if encoder is not None else model.encoder
         self.tokenizer = tokenizer
         self.lm = lm
         self.decoder_cfg = decoder
@@ -52,12 +56,16 @@ class Recognizer:
 
     @classmethod
     def from_pretrained(cls, model_dir: str | Path | None = None, lm: str | Path | None = "default",
-                        decoder: DecoderConfig = DecoderConfig()) -> "Recognizer":
-        """Load a model folder (default: bundled). ``lm``: a KenLM path, "default" for the bundled one, None for none."""
-        model, tok = load_model(Path(model_dir) if model_dir else DEFAULT_MODEL)
+                        decoder: DecoderConfig = DecoderConfig(), backend: str = "torch") -> "Recognizer":
+        """Load a model folder (default: bundled). ``lm``: a KenLM path, "default" for the bundled one, None for none.
+
+        ``backend``: "torch", "onnx" or "onnx-int8" (see ``streamasr.backends``) runs the streaming encoder."""
+        folder = Path(model_dir) if model_dir else DEFAULT_MODEL
+        model, tok = load_model(folder)
+        encoder = load_encoder(backend, model, folder)
         if lm == "default":
             lm = DEFAULT_LM if DEFAULT_LM.is_file() else None
-        return cls(model, tok, LanguageModel(lm) if lm else None, decoder)
+        return cls(model, tok, LanguageModel(lm) if lm else None, decoder, encoder)
 
     @property
     def sample_rate(self) -> int:
@@ -84,7 +92,7 @@ class Session:
             self.decoder = CTCPrefixDecoder(rec.decoder_cfg, rec.tokenizer, rec.lm, cfg.hotwords)
         self.feat_state = FeatureState()
         self.feats = torch.zeros(0, rec.model.feature_cfg.n_mels)  # (T, F) normalized, not yet encoded
-        self.enc_state = rec.model.encoder.init_state(max(self.chunk, 1), cfg.left_chunks)
+        self.enc_state = rec.encoder.init_state(max(self.chunk, 1), cfg.left_chunks)
         self.frames_done = 0  # encoder frames of the whole stream
         self.segment = 0
         self._new_segment()
@@ -111,7 +119,7 @@ class Session:
         """Encode and decode every whole chunk that is ready, one at a time."""
         events: list[Event] = []
         while (window := self.pending_window()) is not None:
-            logp, state = self.rec.model.encoder.forward_chunk(window[None], self.enc_state)  # (1, C, V)
+            logp, state = self.rec.encoder.forward_chunk(window[None], self.enc_state)  # (1, C, V)
             events += self.advance(logp[0].numpy(), state)
         return events
 
@@ -132,12 +140,12 @@ class Session:
         """Features (4C+3, F) of the next whole chunk, to run with ``self.enc_state``; None if none is ready."""
         if self.chunk == 0:
             return None
-        win, _ = self.rec.model.encoder.chunk_window(self.chunk)
+        win, _ = self.rec.encoder.chunk_window(self.chunk)
         return self.feats[:win] if self.feats.shape[0] >= win else None
 
-    def advance(self, logp: np.ndarray, state: EncoderState) -> list[Event]:
+    def advance(self, logp: np.ndarray, state: StreamState) -> list[Event]:
         """Take the encoder's output (C, V) and state for ``pending_window()``: consume it and decode."""
-        _, hop = self.rec.model.encoder.chunk_window(self.chunk)
+        _, hop = self.rec.encoder.chunk_window(self.chunk)
         self.feats = self.feats[hop:]
         self.enc_state = state
         return self._decode(logp)
@@ -163,7 +171,7 @@ class Session:
     # --- internals ------------------------------------------------------------------------
     def _encode(self, feats: torch.Tensor) -> list[Event]:
         # feats: (4n+3, F) -> n encoder frames decoded (the last, partial chunk of a stream)
-        logp, self.enc_state = self.rec.model.encoder.forward_chunk(feats[None], self.enc_state)  # (1, n, V)
+        logp, self.enc_state = self.rec.encoder.forward_chunk(feats[None], self.enc_state)  # (1, n, V)
         return self._decode(logp[0].numpy())
 
     def _decode(self, logp: np.ndarray) -> list[Event]:

@@ -1,3 +1,4 @@
+import os
 from pathlib import Path
 
 import pytest
@@ -7,6 +8,14 @@ from streamasr.encoder import EncoderConfig
 from streamasr.features import FeatureConfig
 from streamasr.model import AcousticModel, save_model
 from streamasr.tokens import Tokenizer
+
+
+@pytest.fixture(scope="session", autouse=True)
+def onnx_cache(tmp_path_factory) -> Path:
+    """ONNX encoders exported on first use go here, once per test run, not into the user's cache."""
+    folder = tmp_path_factory.mktemp("streamasr-cache")
+    os.environ["STREAMASR_CACHE"] = str(folder)
+    return folder
 
 
 @pytest.fixture(scope="session")

@@ -85,3 +85,22 @@ def test_bpe_tokens(corpus, tmp_path):
     s = rec.session()
     s.accept(espeak("let there be light", tmp_path / "x.wav"))
     assert s.finish()[-1].type == "final"
+
+
+def test_fine_tune_starts_from_the_given_model(corpus, tmp_path):
+    import torch
+
+    base = tmp_path / "base"
+    assert cli("train", str(write_config(corpus, base, 2))).returncode == 0
+    # With a learning rate of 0 the fine-tuned model must be exactly the one it started from
+    # (a fresh initialisation, or CMVN recomputed from this corpus, would differ).
+    tuned = tmp_path / "tuned"
+    r = cli("train", str(write_config(corpus, tuned, 2, init_from=str(base / "model"), peak_lr=0.0)))
+    assert r.returncode == 0, r.stderr[-2000:]
+    a, _ = load_model(base / "model")
+    b, _ = load_model(tuned / "model")
+    for (k, va), vb in zip(a.state_dict().items(), b.state_dict().values()):
+        assert torch.equal(va, vb), k
+    r = cli("train", str(write_config(corpus, tmp_path / "bad", 2, init_from=str(base / "model"), tokens="bpe",
+                                      bpe_vocab=30)))
+    assert r.returncode == 2 and "its tokens differ" in r.stderr and "Traceback" not in r.stderr

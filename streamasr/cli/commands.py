@@ -22,7 +22,7 @@ def _recognizer(args):
 
     lm = None if args.no_lm else (args.lm or "default")
     try:
-        return Recognizer.from_pretrained(args.model, lm=lm)
+        return Recognizer.from_pretrained(args.model, lm=lm, backend=args.backend)
     except (ModelError, FileNotFoundError, OSError) as e:
         raise UserError(str(e)) from None
 
@@ -201,6 +201,19 @@ def _mic_via_server(args, device, blocks, show) -> int:
     return 0
 
 
+def export(args) -> int:
+    from streamasr.backends import export_model
+
+    out = Path(args.out or args.model)
+    try:
+        paths = export_model(Path(args.model), out)
+    except (ModelError, OSError) as e:
+        raise UserError(str(e)) from None
+    for p in paths:
+        print(f"wrote {p} ({p.stat().st_size / 1e6:.1f} MB)")
+    return 0
+
+
 def train(args) -> int:
     from streamasr.train.config import TrainConfig
     from streamasr.train.recipe import train as run
@@ -209,7 +222,10 @@ def train(args) -> int:
         cfg = TrainConfig.load(args.config)
     except (OSError, ValueError, TypeError) as e:
         raise UserError(f"bad training config: {e}") from None
-    run(cfg)
+    try:
+        run(cfg)
+    except ModelError as e:
+        raise UserError(str(e)) from None
     return 0
 
 

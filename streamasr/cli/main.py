@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from streamasr.backends import BACKENDS
 from streamasr.cli import commands
 
 
@@ -65,6 +66,11 @@ def build_parser() -> argparse.ArgumentParser:
     mc.add_argument("--json", action="store_true", help="one JSON event a line")
     mc.set_defaults(func=commands.mic)
 
+    ex = sub.add_parser("export", help="write a model folder's encoder as ONNX (fp32 and int8)")
+    ex.add_argument("model", help="model folder")
+    ex.add_argument("--out", default=None, help="folder for a deployable copy (default: into the model folder)")
+    ex.set_defaults(func=commands.export)
+
     tr = sub.add_parser("train", help="train a model from a JSON config")
     tr.add_argument("config", help="training config (JSON), see recipes/")
     tr.set_defaults(func=commands.train)
@@ -89,6 +95,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default=None, help="model folder (default: the bundled model)")
+    p.add_argument("--backend", choices=BACKENDS, default="torch",
+                   help="engine of the streaming encoder (onnx: onnxruntime fp32; onnx-int8: int8 weights)")
     lm = p.add_mutually_exclusive_group()
     lm.add_argument("--lm", default=None, help="KenLM model, ARPA or binary (default: the bundled LM)")
     lm.add_argument("--no-lm", action="store_true", help="decode without a language model")

@@ -1,4 +1,5 @@
 from streamasr.encoder.conformer import ConformerEncoder, EncoderConfig, EncoderState
 from streamasr.encoder.masks import chunk_mask
+from streamasr.encoder.streaming import StreamingEncoder, StreamState
 
-__all__ = ["ConformerEncoder", "EncoderConfig", "EncoderState", "chunk_mask"]
+__all__ = ["ConformerEncoder", "EncoderConfig", "EncoderState", "StreamingEncoder", "StreamState", "chunk_mask"]

@@ -71,7 +71,7 @@ class Server:
     def __init__(self, rec: Recognizer, cfg: ServerConfig):
         self.rec, self.cfg = rec, cfg
         self.metrics = Metrics()
-        self.batcher = Batcher(rec.model.encoder, cfg.max_batch, cfg.max_wait_ms / 1000,
+        self.batcher = Batcher(rec.encoder, cfg.max_batch, cfg.max_wait_ms / 1000,
                                on_batch=self.metrics.batch.observe) if cfg.max_batch > 1 else None
         # with batching, connection threads mostly wait on the batcher: one per stream
         threads = cfg.max_sessions + 2 if self.batcher else cfg.workers

@@ -18,13 +18,13 @@ from concurrent.futures import Future
 
 import torch
 
-from streamasr.encoder import ConformerEncoder
+from streamasr.encoder import StreamingEncoder
 from streamasr.events import Event
 from streamasr.recognizer import Session
 
 
 class Batcher:
-    def __init__(self, encoder: ConformerEncoder, max_batch: int = 16, max_wait_s: float = 0.005,
+    def __init__(self, encoder: StreamingEncoder, max_batch: int = 16, max_wait_s: float = 0.005,
                  on_batch: Callable[[int], None] = lambda size: None):
         self.encoder, self.max_batch, self.max_wait_s = encoder, max_batch, max_wait_s
         self.on_batch = on_batch  # told the size of each encoder call (metrics), from the batcher thread

@@ -16,6 +16,7 @@ from streamasr.features import FeatureConfig
 class TrainConfig:
     train_manifests: tuple[str, ...]  # JSON-lines manifests (audio, duration, text), paths relative to the file
     out: str  # experiment folder: features cache, checkpoints, log.csv, model/
+    init_from: str = ""  # model folder to start from (fine-tuning; its encoder, tokens and CMVN are kept)
     valid_manifest: str = ""  # optional; greedy CER on it is logged at each checkpoint
     feature: FeatureConfig = field(default_factory=FeatureConfig)
     encoder: EncoderConfig = field(default_factory=EncoderConfig)
@@ -57,7 +58,7 @@ class TrainConfig:
         unknown = set(kwargs) - names
         if unknown:
             raise ValueError(f"{path}: unknown training options {sorted(unknown)}")
-        for key in ("out", "valid_manifest"):
+        for key in ("out", "valid_manifest", "init_from"):
             if kwargs.get(key):
                 kwargs[key] = str((base / kwargs[key]).resolve())
         kwargs["train_manifests"] = tuple(str((base / m).resolve()) for m in kwargs["train_manifests"])

@@ -23,7 +23,7 @@ from tqdm import tqdm
 from streamasr.data.augment import spec_augment
 from streamasr.data.manifest import read_manifest
 from streamasr.metrics import error_rate
-from streamasr.model import AcousticModel, save_model
+from streamasr.model import AcousticModel, ModelError, load_model, save_model
 from streamasr.tokens import Tokenizer
 from streamasr.train.config import TrainConfig
 from streamasr.train.featcache import FeatureCache, bucket_batches, build_cache
@@ -97,6 +97,7 @@ def train(cfg: TrainConfig) -> Path:
         from streamasr.tokens_bpe import train_bpe
 
         tok = train_bpe([u.text for m in cfg.train_manifests for u in read_manifest(m)], cfg.bpe_vocab, out)
+    init = init_model(Path(cfg.init_from), cfg, tok) if cfg.init_from else None  # fail before the slow part
     utts = [u for m in cfg.train_manifests for u in read_manifest(m) if u.duration <= cfg.max_utt_seconds]
     if rank == 0:
         build_cache(utts, out / "feats-train", cfg.feature, cfg.augment, cfg.p_augment, cfg.seed)
@@ -108,10 +109,13 @@ def train(cfg: TrainConfig) -> Path:
         vutts = read_manifest(cfg.valid_manifest)[:200]
         valid = build_cache(vutts, out / "feats-valid", cfg.feature, cfg.augment, 0.0, cfg.seed)
 
-    model = AcousticModel(cfg.feature, dataclasses.replace(cfg.encoder, vocab_size=len(tok))).to(device)
-    mean, istd = cache.stats()
-    model.cmvn_mean.copy_(mean)
-    model.cmvn_istd.copy_(istd)
+    if init is not None:
+        model = init.to(device)
+    else:
+        model = AcousticModel(cfg.feature, dataclasses.replace(cfg.encoder, vocab_size=len(tok))).to(device)
+        mean, istd = cache.stats()
+        model.cmvn_mean.copy_(mean)
+        model.cmvn_istd.copy_(istd)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.peak_lr, betas=(0.9, 0.98), weight_decay=cfg.weight_decay)
     step, epoch = 0, 0
     ckpts = sorted(out.glob("ckpt-*.pt"))
@@ -191,6 +195,17 @@ def train(cfg: TrainConfig) -> Path:
     if distributed:
         dist.destroy_process_group()
     return final
+
+
+def init_model(folder: Path, cfg: TrainConfig, tok: Tokenizer) -> AcousticModel:
+    """The model in ``folder``, to fine-tune; its features and tokens must be the ones this run uses."""
+    model, init_tok = load_model(folder)
+    if model.feature_cfg != cfg.feature:
+        raise ModelError(f"init_from {folder}: its features {model.feature_cfg} differ from this config's "
+                         f"{cfg.feature}")
+    if init_tok.tokens != tok.tokens:
+        raise ModelError(f"init_from {folder}: its tokens differ from this run's ({cfg.tokens})")
+    return model
 
 
 def _checkpoint(out: Path, model, opt, step: int, epoch: int, keep: int) -> None:

@@ -5,6 +5,7 @@ import re
 import urllib.request
 
 import numpy as np
+import pytest
 
 from streamasr.client import stream_samples
 from streamasr.protocol import decode_audio, encode_audio
@@ -13,8 +14,9 @@ from streamasr.server.app import ServerConfig
 from tests_server_util import Running
 
 
-def test_concurrent_streams_are_batched_and_match_sessions_alone(tiny_model_dir):
-    rec = Recognizer.from_pretrained(tiny_model_dir, lm=None)
+@pytest.mark.parametrize("backend", ["torch", "onnx"])
+def test_concurrent_streams_are_batched_and_match_sessions_alone(tiny_model_dir, backend):
+    rec = Recognizer.from_pretrained(tiny_model_dir, lm=None, backend=backend)
     srv = Running(rec, ServerConfig(port=0, max_batch=8, max_wait_ms=20))
     rng = np.random.default_rng(0)
     audios = [(rng.standard_normal(16000 * 3) * 0.2).astype(np.float32) for _ in range(6)]

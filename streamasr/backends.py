@@ -1,0 +1,66 @@
+"""Which engine runs the streaming encoder: torch, or onnxruntime in fp32 or int8.
+
+A model folder may carry its exported encoders (``encoder.onnx``, ``encoder.int8.onnx``,
+written by ``streamasr export``). For a folder without them, the first use exports them
+into a cache folder keyed by the weights' hash (``$STREAMASR_CACHE``, default
+``~/.cache/streamasr``), so ``--backend onnx`` works on any model folder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+from pathlib import Path
+
+from streamasr.model import AcousticModel, ModelError
+
+BACKENDS = ("torch", "onnx", "onnx-int8")  # the choices of --backend
+ONNX_FILES = {"onnx": "encoder.onnx", "onnx-int8": "encoder.int8.onnx"}
+
+
+def load_encoder(backend: str, model: AcousticModel, model_dir: Path, threads: int = 1):
+    """The streaming encoder for ``backend``: ``model.encoder`` itself, or an ``OnnxEncoder``."""
+    if backend == "torch":
+        return model.encoder
+    if backend not in ONNX_FILES:
+        raise ModelError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    from streamasr.encoder.onnx import OnnxEncoder
+
+    path = Path(model_dir) / ONNX_FILES[backend]
+    if not path.is_file():
+        path = _cached_export(model, Path(model_dir)) / ONNX_FILES[backend]
+    return OnnxEncoder(path, model.encoder.cfg, threads=threads)
+
+
+def export_onnx_files(model: AcousticModel, out: Path) -> list[Path]:
+    """Write encoder.onnx and encoder.int8.onnx of ``model`` into the folder ``out``."""
+    from streamasr.encoder.onnx import export_onnx, quantize_int8
+
+    out.mkdir(parents=True, exist_ok=True)
+    fp32 = export_onnx(model.encoder, out / ONNX_FILES["onnx"])
+    return [fp32, quantize_int8(fp32, out / ONNX_FILES["onnx-int8"])]
+
+
+def export_model(model_dir: Path, out: Path) -> list[Path]:
+    """A deployable copy of ``model_dir`` in ``out`` (may be the same folder) with its ONNX encoders."""
+    from streamasr.model import load_model
+
+    model, _ = load_model(model_dir)
+    if out.resolve() != Path(model_dir).resolve():
+        shutil.copytree(model_dir, out, dirs_exist_ok=True)
+    return export_onnx_files(model, out)
+
+
+def _cached_export(model: AcousticModel, model_dir: Path) -> Path:
+    digest = hashlib.sha256((model_dir / "model.safetensors").read_bytes()).hexdigest()[:16]
+    root = Path(os.environ.get("STREAMASR_CACHE", Path.home() / ".cache" / "streamasr"))
+    folder = root / "onnx" / digest
+    if not all((folder / f).is_file() for f in ONNX_FILES.values()):
+        tmp = folder.with_name(f"{digest}.tmp{os.getpid()}")
+        export_onnx_files(model, tmp)
+        try:
+            tmp.rename(folder)  # whole or absent, even if two processes export at once
+        except OSError:  # another process got there first
+            shutil.rmtree(tmp, ignore_errors=True)
+    return folder

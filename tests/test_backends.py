@@ -1,0 +1,138 @@
+"""The ONNX deployment forms: fixed-cache step == torch streaming, onnxruntime == torch, int8 still recognizes."""
+
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from speech import espeak
+from streamasr.backends import load_encoder
+from streamasr.encoder.fixed_cache import FixedCacheStep, init_fixed_state
+from streamasr.encoder.onnx import OnnxEncoder
+from streamasr.metrics import error_rate
+from streamasr.model import DEFAULT_MODEL, ModelError, load_model
+from streamasr.recognizer import Recognizer
+from test_encoder import make_encoder, stream
+
+TEXT = "and god said let there be light and there was light"
+
+
+def fixed_stream(step_fn, init, feats: torch.Tensor, chunk: int):
+    """Run (1, T, F) features through a fixed-cache step chunk by chunk (the last one partial)."""
+    state = init
+    win, hop = 4 * chunk + 3, 4 * chunk
+    outs, start = [], 0
+    while start < feats.shape[1] - 6:
+        y, state = step_fn(feats[:, start : start + win], state)
+        outs.append(y)
+        start += hop
+    return torch.cat(outs, dim=1), state
+
+
+def torch_fixed_step(enc):
+    step = FixedCacheStep(enc).eval()
+
+    def run(feats, s):
+        with torch.no_grad():
+            y, k, v, c = step(feats, s.attn_k, s.attn_v, s.conv, torch.tensor([s.offset]), torch.tensor([s.cache_len]))
+        size = k.shape[3]
+        return y, type(s)(s.offset + y.shape[1], min(s.cache_len + y.shape[1], size), k, v, c, s.left_chunks, s.chunk)
+    return run
+
+
+@pytest.mark.parametrize("chunk,left", [(4, 0), (4, 2), (8, 1), (1, 3)])
+def test_fixed_cache_step_equals_streaming_forward(chunk, left):
+    enc = make_encoder()
+    feats = torch.randn(1, 4 * 37 + 5, 80)  # ends in a partial chunk
+    want, _ = stream(enc, feats, chunk, left)
+    got, state = fixed_stream(torch_fixed_step(enc), init_fixed_state(enc, chunk, left), feats, chunk)
+    assert got.shape == want.shape
+    assert (got - want).abs().max().item() <= 1e-4
+    assert state.attn_k.shape[3] == left * chunk  # the cache never grows
+
+
+@pytest.fixture(scope="module")
+def bundled():
+    model, tok = load_model(DEFAULT_MODEL)
+    return model
+
+
+@pytest.fixture(scope="module")
+def onnx_path(bundled):
+    return load_encoder("onnx", bundled, DEFAULT_MODEL).path  # exported into the test run's cache
+
+
+@pytest.fixture(scope="module")
+def speech_feats(bundled, tmp_path_factory):
+    samples = espeak(TEXT, tmp_path_factory.mktemp("wav") / "a.wav")
+    from streamasr.features import LogMel
+
+    return bundled.normalize(LogMel(bundled.feature_cfg)(torch.from_numpy(samples)))[None]  # (1, T, F)
+
+
+@pytest.mark.parametrize("chunk,left", [(8, 8), (4, 2), (16, 0)])
+def test_onnx_runtime_equals_torch_streaming(bundled, onnx_path, speech_feats, chunk, left):
+    want, _ = stream(bundled.encoder, speech_feats, chunk, left)
+    onnx = OnnxEncoder(onnx_path, bundled.encoder.cfg)
+    got, _ = stream(onnx, speech_feats, chunk, left)
+    assert got.shape == want.shape
+    assert (got - want).abs().max().item() <= 1e-4
+
+
+def test_onnx_batched_streams_at_different_points_equal_each_alone(bundled, onnx_path, speech_feats):
+    onnx = OnnxEncoder(onnx_path, bundled.encoder.cfg)
+    chunk, left = 4, 2
+    win, hop = onnx.chunk_window(chunk)
+    starts = (0, 1, 5)  # streams that have already consumed 0, 1 and 5 chunks
+    states, alone = [], []
+    for k in starts:
+        state = onnx.init_state(chunk, left)
+        for i in range(k):
+            _, state = onnx.forward_chunk(speech_feats[:, i * hop : i * hop + win], state)
+        states.append(state)
+        alone.append(onnx.forward_chunk(speech_feats[:, k * hop : k * hop + win], state))
+    batch = torch.cat([speech_feats[:, k * hop : k * hop + win] for k in starts])  # (3, win, F)
+    y, new = onnx.forward_chunks(batch, states)
+    for i, (ya, sa) in enumerate(alone):
+        assert (y[i : i + 1] - ya).abs().max().item() <= 1e-5
+        assert new[i].offset == sa.offset and new[i].cache_len == sa.cache_len
+        assert torch.allclose(new[i].attn_k, sa.attn_k, atol=1e-5)
+
+
+def test_onnx_needs_a_bounded_left_context(bundled, onnx_path):
+    with pytest.raises(ValueError, match="bounded left context"):
+        OnnxEncoder(onnx_path, bundled.encoder.cfg).init_state(8, -1)
+
+
+@pytest.mark.parametrize("backend,max_wer", [("onnx", 0.0), ("onnx-int8", 0.25)])
+def test_recognizer_backends_on_real_speech(backend, max_wer, tmp_path, onnx_cache):
+    samples = espeak(TEXT, tmp_path / "a.wav")
+    texts = {}
+    for b in ("torch", backend):
+        s = Recognizer.from_pretrained(backend=b).session()
+        texts[b] = " ".join(e.text for e in s.accept(samples) + s.finish() if e.type == "final")
+    assert error_rate([TEXT], [texts["torch"]]) <= 0.2, texts  # the model itself hears it
+    assert error_rate([texts["torch"]], [texts[backend]]) <= max_wer, texts
+    assert list((onnx_cache / "onnx").glob("*/encoder.int8.onnx"))  # exported on first use
+
+
+def test_unknown_backend_is_a_model_error(bundled):
+    with pytest.raises(ModelError, match="unknown backend 'tensorrt'"):
+        load_encoder("tensorrt", bundled, DEFAULT_MODEL)
+
+
+def test_export_cli_writes_a_deployable_folder(tmp_path):
+    out = tmp_path / "deploy"
+    r = subprocess.run([sys.executable, "-m", "streamasr.cli.main", "export", str(DEFAULT_MODEL), "--out", str(out)],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert (out / "encoder.onnx").stat().st_size > 3 * (out / "encoder.int8.onnx").stat().st_size
+    wav = tmp_path / "a.wav"
+    espeak(TEXT, wav)
+    r = subprocess.run([sys.executable, "-m", "streamasr.cli.main", "transcribe", str(wav), "--model", str(out),
+                        "--backend", "onnx-int8"], capture_output=True, text=True, timeout=300,
+                       env={"STREAMASR_CACHE": str(tmp_path / "nocache"), "PATH": "/usr/bin:/bin"})
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert error_rate([TEXT], [r.stdout.strip().splitlines()[-1]]) <= 0.3, r.stdout
+    assert not (tmp_path / "nocache").exists()  # the folder's own files were used
