@@ -2,4 +2,4 @@ from streamasr.encoder.conformer import ConformerEncoder, EncoderConfig, Encoder
 from streamasr.encoder.masks import chunk_mask
 from streamasr.encoder.streaming import StreamingEncoder, StreamState
 
-__all__ = ["ConformerEncoder", "EncoderConfig", "EncoderState", "StreamingEncoder", "StreamState", "chunk_mask"]
+__all__ = ["ConformerEncoder", "EncoderConfig", "EncoderState", "StreamState", "StreamingEncoder", "chunk_mask"]

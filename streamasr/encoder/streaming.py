@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Protocol, Union
+from typing import Protocol
 
 import torch
 
 from streamasr.encoder.conformer import EncoderConfig, EncoderState
 from streamasr.encoder.fixed_cache import FixedCacheState
 
-StreamState = Union[EncoderState, FixedCacheState]  # one stream's caches, opaque to callers
+StreamState = EncoderState | FixedCacheState  # one stream's caches, opaque to callers
 
 
 class StreamingEncoder(Protocol):
