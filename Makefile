@@ -29,8 +29,24 @@ demo: setup
 test: setup
 	$(BIN)/python -m pytest -q
 
-bench: setup
-	$(BIN)/python benchmarks/accuracy.py
+# Every figure in the README: corpus and ARPA LM if missing, then each benchmark, then the plots (~30 min).
+CORPUS := work/corpus-engines
+bench: setup $(CORPUS)/train.jsonl work/lm/kjv.arpa
+	$(BIN)/pip install -q -e '.[test,bench]'
+	$(BIN)/python benchmarks/accuracy.py --corpus $(CORPUS)
+	$(BIN)/python benchmarks/deploy.py --corpus $(CORPUS)
+	$(BIN)/python benchmarks/decoder.py --corpus $(CORPUS)
+	$(BIN)/python benchmarks/peer.py --corpus $(CORPUS) --lm-arpa work/lm/kjv.arpa
+	$(BIN)/python benchmarks/latency.py --corpus $(CORPUS)
+	$(BIN)/python benchmarks/soak.py --corpus $(CORPUS)
+	$(BIN)/python benchmarks/plots.py
+
+$(CORPUS)/train.jsonl:
+	$(BIN)/streamasr data synth --out $(CORPUS) --hours 10 --seed 0
+
+work/lm/kjv.arpa: $(CORPUS)/train.jsonl
+	mkdir -p work/lm
+	bash lm/build_lm.sh $(CORPUS)/lm-text.txt work/lm/kjv 4
 
 clean:
 	rm -rf $(VENV) .stamp-apt

@@ -1,9 +1,9 @@
 """Accuracy table for the README: WER/CER on the test splits, full context vs streaming,
 greedy vs beam vs beam + LM. Writes benchmarks/results/accuracy.{json,md}.
 
-    python benchmarks/accuracy.py [--corpus work/corpus] [--limit N]
+    python benchmarks/accuracy.py [--corpus work/corpus-engines] [--limit N]
 
-The test splits come from `streamasr data synth --out work/corpus --hours 12 --seed 0 --voice-draw uniform`.
+The test splits come from `streamasr data synth --out work/corpus-engines --hours 10 --seed 0`.
 """
 
 from __future__ import annotations
@@ -32,7 +32,9 @@ SETTINGS = [  # (label, chunk_ms, search, with LM)
     ("320 ms chunks, greedy", 320, "greedy", False),
     ("320 ms chunks, beam", 320, "beam", False),
     ("320 ms chunks, beam + LM", 320, "beam", True),
+    ("160 ms chunks, beam + LM", 160, "beam", True),
 ]
+BY_VOICE = "320 ms chunks, beam + LM"  # the setting broken down by voice
 
 
 def run(rec: Recognizer, audio: list, refs: list[str], chunk_ms: int, search: str) -> dict:
@@ -60,7 +62,7 @@ def by_engine(utts, hyps) -> dict[str, tuple[int, float]]:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--corpus", default="work/corpus", help="folder written by `streamasr data synth`")
+    p.add_argument("--corpus", default="work/corpus-engines", help="folder written by `streamasr data synth`")
     p.add_argument("--limit", type=int, default=0, help="utterances per split (0: all)")
     args = p.parse_args()
     torch.set_num_threads(1)  # real-time factors are for one stream on one thread
@@ -74,7 +76,7 @@ def main() -> None:
         refs = [u.text for u in utts]
         for label, chunk_ms, search, lm in SETTINGS:
             r = run(with_lm if lm else no_lm, audio, refs, chunk_ms, search)
-            if label == SETTINGS[-1][0]:
+            if label == BY_VOICE:
                 engines[split] = by_engine(utts, r["hyps"])
             r |= {"split": split, "setting": label, "utterances": len(utts)}
             results.append(r)
@@ -90,7 +92,7 @@ def main() -> None:
                      f"{100 * seen['cer']:.1f}% | {100 * unseen['cer']:.1f}% | "
                      f"{(seen['rtf_cpu'] + unseen['rtf_cpu']) / 2:.3f} |")
     n = results[0]["utterances"]
-    lines += ["", f"By voice, {SETTINGS[-1][0]}:", "", "| split | voices | utterances | WER |", "|---|---|---|---|"]
+    lines += ["", f"By voice, {BY_VOICE}:", "", "| split | voices | utterances | WER |", "|---|---|---|---|"]
     for split, groups in engines.items():
         for key, (count, wer) in groups.items():
             lines.append(f"| {split} | {key} | {count} | {100 * wer:.1f}% |")

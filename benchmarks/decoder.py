@@ -1,6 +1,6 @@
 """Our CTC prefix beam search against pyctcdecode on the same log-probs, LM and weights.
 
-    python benchmarks/decoder.py [--corpus work/corpus] [--beams 10,32]
+    python benchmarks/decoder.py [--corpus work/corpus-engines] [--beams 10,32]
 
 Log-probs come from the bundled model under the 320 ms chunk mask, once per utterance; both
 decoders then search them with the bundled KenLM model. Writes benchmarks/results/decoder.{json,md}.
@@ -30,7 +30,7 @@ from streamasr.recognizer import Recognizer  # noqa: E402
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--corpus", default="work/corpus")
+    p.add_argument("--corpus", default="work/corpus-engines")
     p.add_argument("--beams", default="10,32")
     args = p.parse_args()
     torch.set_num_threads(1)

@@ -1,15 +1,16 @@
 """Latency and capacity through the real server on loopback, clients pacing audio in real time.
 
-    python benchmarks/latency.py [--corpus work/corpus] [--streams 1,4,8,16,24,32] [--seconds 20]
+    python benchmarks/latency.py [--corpus work/corpus-engines] [--streams 1,8,16,24,32,40] [--backend onnx]
 
 Per level of concurrency N, N clients each stream held-out utterances back to back (with 1 s of
 silence between them) at real time, for about ``--seconds``. Measured on the client side:
+- word latency: first partial holding a word (all words before it as in the final) minus the moment the
+  audio up to the word's end, as the final times it, had been sent;
 - partial latency: arrival of a partial minus the moment the audio it covers (``audio_ms``) was sent;
 - end-message latency: arrival of the last final minus sending ``end``;
 - endpoint latency: arrival of a mid-stream final minus the moment the speech it closes had been sent.
-Also the server's compute per frame (its /metrics) and its resident memory. Writes
-benchmarks/results/latency.{json,md} and quotes the table in the README.
-"""
+Also the server's compute per frame (quantiles of its /metrics histogram, this level only) and its
+resident memory. Writes benchmarks/results/latency.{json,md} and quotes the table in the README."""
 
 from __future__ import annotations
 
@@ -28,12 +29,26 @@ from websockets.asyncio.client import connect
 
 sys.path.insert(0, str(Path(__file__).parent))
 from results_io import publish  # noqa: E402
+from speech_end import speech_end  # noqa: E402
 
 from streamasr.audio import load_audio  # noqa: E402
 from streamasr.protocol import encode_audio  # noqa: E402
 from streamasr.data.manifest import read_manifest  # noqa: E402
 
 RATE, FRAME_MS, CHUNK_MS = 16000, 40, 320
+
+
+def word_latencies(partials: list[tuple[float, list[str]]], final: dict, sent_at: dict[int, float]) -> list[float]:
+    """For each word of ``final``: first arrival of a partial whose words up to it equal the final's,
+    minus the moment the audio up to the word's end had been sent (word ends as the final times them)."""
+    words = [w["word"] for w in final["words"]]
+    out = []
+    for i, w in enumerate(final["words"]):
+        ms = -(-w["end_ms"] // FRAME_MS) * FRAME_MS  # the frame that completes the word
+        arrival = next((t for t, pw in partials if pw[: i + 1] == words[: i + 1]), None)
+        if arrival is not None and ms in sent_at:
+            out.append(max(0.0, arrival - sent_at[ms]))
+    return out
 
 
 async def one_client(url: str, audio: np.ndarray, speech_ends: list[float], out: dict) -> None:
@@ -45,13 +60,17 @@ async def one_client(url: str, audio: np.ndarray, speech_ends: list[float], out:
         t_end = 0.0
 
         async def reader():
+            partials: list[tuple[float, list[str]]] = []  # (arrival, words) of the open segment
             async for msg in ws:
                 now, ev = time.monotonic(), json.loads(msg)
                 if ev["type"] == "partial":
+                    partials.append((now, ev["text"].split()))
                     t = max((ms for ms in sent_at if ms <= ev["audio_ms"]), default=None)
                     if t is not None and t >= ev["audio_ms"] - FRAME_MS:
                         out["partial"].append(now - sent_at[t])
                 elif ev["type"] == "final":
+                    out["word"] += word_latencies(partials, ev, sent_at)
+                    partials = []
                     if t_end:
                         out["end"].append(now - t_end)
                     else:  # an endpoint: latency from the end of the speech it closes
@@ -76,15 +95,14 @@ async def one_client(url: str, audio: np.ndarray, speech_ends: list[float], out:
 
 
 def program(utts: list[np.ndarray], seconds: float, offset: int) -> tuple[np.ndarray, list[float]]:
-    """Utterances back to back with 1 s of silence after each, about ``seconds`` long."""
+    """Utterances back to back with 1 s of silence after each, about ``seconds`` long; and where speech ends."""
     parts, ends, t = [], [], 0.0
     i = offset
     while t < seconds:
         u = utts[i % len(utts)]
         parts += [u, np.zeros(RATE, np.float32)]
-        t += len(u) / RATE
-        ends.append(t)
-        t += 1.0
+        ends.append(t + speech_end(u))  # the TTS engine's trailing silence is not speech
+        t += len(u) / RATE + 1.0
         i += 1
     return np.concatenate(parts), ends
 
@@ -93,59 +111,96 @@ def pct(xs: list[float], q: float) -> float:
     return float(np.percentile(xs, q) * 1000) if xs else float("nan")
 
 
-def server_stats(port: int, pid: int) -> tuple[float, float]:
+def compute_histogram(port: int) -> tuple[list[tuple[float, float]], float]:
+    """The server's cumulative histogram of compute per frame: [(le, count)], total count."""
     body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics").read().decode()
-    s = float(re.search(r"^streamasr_chunk_seconds_sum (\S+)", body, re.M).group(1))
-    n = float(re.search(r"^streamasr_chunk_seconds_count (\S+)", body, re.M).group(1))
-    rss = int(re.search(r"VmRSS:\s+(\d+)", Path(f"/proc/{pid}/status").read_text()).group(1)) / 1024
-    return (s / n if n else 0.0), rss
+    buckets = [(float(le), float(n)) for le, n in
+               re.findall(r'^streamasr_chunk_seconds_bucket\{le="([^"+]+)"\} (\S+)', body, re.M)]
+    return buckets, float(re.search(r"^streamasr_chunk_seconds_count (\S+)", body, re.M).group(1))
+
+
+def rss_mb(pid: int) -> float:
+    return int(re.search(r"VmRSS:\s+(\d+)", Path(f"/proc/{pid}/status").read_text()).group(1)) / 1024
+
+
+def histogram_quantile(buckets: list[tuple[float, float]], total: float, q: float) -> float:
+    """Prometheus-style quantile of a cumulative histogram, linear within a bucket.
+
+    >>> histogram_quantile([(0.01, 50.0), (0.02, 100.0)], 100.0, 0.75)
+    0.015
+    """
+    if not total:
+        return float("nan")
+    rank, lo, below = q * total, 0.0, 0.0
+    for le, n in buckets:
+        if n >= rank:
+            return lo + (le - lo) * (rank - below) / max(n - below, 1e-9)
+        lo, below = le, n
+    return buckets[-1][0]
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--corpus", default="work/corpus")
-    p.add_argument("--streams", default="1,4,8,16,24,32", help="levels of concurrency")
+    p.add_argument("--corpus", default="work/corpus-engines")
+    p.add_argument("--streams", default="1,8,16,24,32,40", help="levels of concurrency")
     p.add_argument("--seconds", type=float, default=20.0, help="audio per client per level")
+    p.add_argument("--backend", default="onnx", help="the server's encoder backend")
     args = p.parse_args()
     utts = [load_audio(u.audio) for u in read_manifest(Path(args.corpus) / "test-unseen-voices.jsonl")[:40]]
-    proc = subprocess.Popen([sys.executable, "-m", "streamasr.cli.main", "serve", "--port", "0",
-                             "--max-sessions", "256", "--idle-timeout", "120"], stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([sys.executable, "-m", "streamasr.cli.main", "serve", "--port", "0", "--backend",
+                             args.backend, "--max-sessions", "256", "--idle-timeout", "120"],
+                            stdout=subprocess.PIPE, text=True)
     url = proc.stdout.readline().split()[-1] + "/"
     port = int(url.rsplit(":", 1)[1].strip("/"))
     rows = []
     try:
         for n in [int(x) for x in args.streams.split(",")]:
-            out = {"partial": [], "end": [], "endpoint": [], "errors": 0}
+            out = {"partial": [], "word": [], "end": [], "endpoint": [], "errors": 0}
             progs = [program(utts, args.seconds, 7 * i) for i in range(n)]
+            before, count0 = compute_histogram(port)
 
             async def level():
                 await asyncio.gather(*(one_client(url, a, e, out) for a, e in progs))
 
             asyncio.run(level())
-            compute, rss = server_stats(port, proc.pid)
-            row = {"streams": n, "partial_p50_ms": pct(out["partial"], 50), "partial_p95_ms": pct(out["partial"], 95),
-                   "partial_p99_ms": pct(out["partial"], 99), "endpoint_p50_ms": pct(out["endpoint"], 50),
-                   "endpoint_p95_ms": pct(out["endpoint"], 95), "end_p50_ms": pct(out["end"], 50),
-                   "end_p95_ms": pct(out["end"], 95), "errors": out["errors"],
-                   "server_compute_per_frame_ms": compute * 1000, "server_rss_mb": rss}
+            after, count1 = compute_histogram(port)
+            buckets = [(le, n1 - n0) for (le, n1), (_, n0) in zip(after, before)]  # this level only
+            row = {"streams": n, "errors": out["errors"], "server_rss_mb": rss_mb(proc.pid)}
+            row |= {f"compute_p{q}_ms": histogram_quantile(buckets, count1 - count0, q / 100) * 1000
+                    for q in (50, 95, 99)}
+            for key in ("partial", "word", "endpoint", "end"):
+                row |= {f"{key}_p{q}_ms": pct(out[key], q) for q in (50, 95, 99)}
+            row["word_samples_ms"] = [round(x * 1000) for x in out["word"]]
             rows.append(row)
-            print(json.dumps({k: round(v, 1) if isinstance(v, float) else v for k, v in row.items()}), flush=True)
+            print(json.dumps({k: round(v, 1) for k, v in row.items() if not isinstance(v, list)}), flush=True)
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+    publish("latency", {"backend": args.backend, "chunk_ms": CHUNK_MS, "levels": rows}, table(rows, args.backend))
+
+
+def table(rows: list[dict], backend: str) -> str:
     limit = CHUNK_MS + 100
     ok = [r["streams"] for r in rows if r["partial_p95_ms"] <= limit and not r["errors"]]
-    lines = ["| streams | partial p50 / p95 / p99 | endpoint final p50 / p95 | end-message final p50 / p95 | "
-             "server RSS |", "|---|---|---|---|---|"]
+    lines = ["| streams | word → partial p50 / p95 / p99 | chunk → partial p50 / p95 / p99 | "
+             "endpoint final p50 / p95 | end-message final p50 / p95 / p99 | compute per frame p50 / p95 | "
+             "server RSS |", "|---|---|---|---|---|---|---|"]
+    f = lambda r, k, qs=(50, 95, 99): " / ".join(f"{r[f'{k}_p{q}_ms']:.0f}" for q in qs) + " ms"  # noqa: E731
     for r in rows:
-        lines.append(f"| {r['streams']} | {r['partial_p50_ms']:.0f} / {r['partial_p95_ms']:.0f} / "
-                     f"{r['partial_p99_ms']:.0f} ms | {r['endpoint_p50_ms']:.0f} / {r['endpoint_p95_ms']:.0f} ms | "
-                     f"{r['end_p50_ms']:.0f} / {r['end_p95_ms']:.0f} ms | {r['server_rss_mb']:.0f} MB |")
-    lines.append(f"\n{CHUNK_MS} ms chunks, beam search + LM, chunks batched across streams; clients on the same "
-                 "2-core machine. "
-                 f"Largest tested level with p95 partial latency within chunk + 100 ms ({limit} ms): "
-                 f"{max(ok) if ok else 'none'} streams. Produced by `python benchmarks/latency.py`.")
-    publish("latency", rows, "\n".join(lines) + "\n")
+        lines.append(f"| {r['streams']} | {f(r, 'word')} | {f(r, 'partial')} | {f(r, 'endpoint', (50, 95))} | "
+                     f"{f(r, 'end')} | {r['compute_p50_ms']:.1f} / {r['compute_p95_ms']:.1f} ms | "
+                     f"{r['server_rss_mb']:.0f} MB |")
+    per_stream = (rows[-1]["server_rss_mb"] - rows[0]["server_rss_mb"]) / max(1, rows[-1]["streams"] - rows[0]["streams"])
+    lines.append(
+        f"\n{CHUNK_MS} ms chunks, beam search + LM, `--backend {backend}`, chunks batched across streams; the "
+        "clients run on the same 2-core machine. *word → partial*: from the moment the audio up to a word's end "
+        "(as the final times it) had been sent to the first partial holding that word; *chunk → partial*: from "
+        "sending the audio a partial covers to its arrival; *endpoint final*: from the end of an utterance's "
+        "speech to the final the silence rule closes. "
+        f"Largest tested level with p95 chunk → partial within chunk + 100 ms ({limit} ms): "
+        f"{max(ok) if ok else 'none'} streams. Memory per extra stream: {per_stream:.1f} MB. "
+        "Produced by `python benchmarks/latency.py`.")
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":

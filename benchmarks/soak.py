@@ -33,7 +33,7 @@ def rss_mb(pid: int) -> float:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--corpus", default="work/corpus")
+    p.add_argument("--corpus", default="work/corpus-engines")
     p.add_argument("--streams", type=int, default=16)
     p.add_argument("--minutes", type=float, default=3.0)
     args = p.parse_args()

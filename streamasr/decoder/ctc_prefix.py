@@ -132,17 +132,14 @@ class CTCPrefixDecoder:
             s += self.cfg.hotword_weight
         return s, state
 
-    def _extend(self, h: Hyp, token: int, frame: int, prob: float) -> Hyp | None:
-        """The prefix h + token with its language scores; probabilities left at -inf."""
-        key = h.tokens + (token,)
+    def _lang_of(self, h: Hyp, token: int, key: tuple[int, ...]) -> tuple | None:
+        """(lm, lm_state, word, partial) of the prefix ``key`` = h + token, cached; None if not allowed."""
         lang = self._lang_cache.get(key, False)
         if lang is False:
             lang = self._lang_cache[key] = self._language(h, token)
             if len(self._lang_cache) > 100_000:
                 self._lang_cache.clear()
-        if lang is None:
-            return None
-        return Hyp(key, h.frames + (frame,), h.probs + (prob,), NEG_INF, NEG_INF, *lang)
+        return lang
 
     def _language(self, h: Hyp, token: int) -> tuple | None:
         """(lm, lm_state, word, partial) after appending ``token`` to ``h``; None if not allowed."""
@@ -169,17 +166,18 @@ class CTCPrefixDecoder:
             lp = row.tolist()
             cands = [c + 1 for c in cands]
             blank = lp[0]
-            # prefix -> [hyp, p_b, p_nb]; surviving prefixes first, so they keep their emission times
-            nxt: dict[tuple[int, ...], list] = {h.tokens: [h, NEG_INF, NEG_INF] for h in hyps}
+            # prefix -> [hyp it extends or continues, extension or None, p_b, p_nb]; surviving prefixes
+            # first, so they keep their emission times. Extensions become Hyps only if they survive.
+            nxt: dict[tuple[int, ...], list] = {h.tokens: [h, None, NEG_INF, NEG_INF] for h in hyps}
             for h in hyps:
                 total = h.acoustic
                 s = nxt[h.tokens]
-                s[1] = logaddexp(s[1], total + blank)
+                s[2] = logaddexp(s[2], total + blank)
                 last = h.tokens[-1] if h.tokens else None
                 for c in cands:
                     p = lp[c]
                     if c == last:
-                        s[2] = logaddexp(s[2], h.p_nb + p)  # repeat collapses into the same prefix
+                        s[3] = logaddexp(s[3], h.p_nb + p)  # repeat collapses into the same prefix
                         from_prev = h.p_b + p  # a blank between makes a new token
                     else:
                         from_prev = total + p
@@ -188,16 +186,21 @@ class CTCPrefixDecoder:
                     key = h.tokens + (c,)
                     t = nxt.get(key)
                     if t is None:
-                        ext = self._extend(h, c, frame, math.exp(p))
-                        if ext is None:
+                        lang = self._lang_of(h, c, key)
+                        if lang is None:
                             continue
-                        t = nxt[key] = [ext, NEG_INF, NEG_INF]
-                    t[2] = logaddexp(t[2], from_prev)
-            scored = [Hyp(h.tokens, h.frames, h.probs, p_b, p_nb, h.lm, h.lm_state, h.word, h.partial)
-                      for h, p_b, p_nb in nxt.values() if p_b > NEG_INF or p_nb > NEG_INF]
-            scored.sort(key=lambda h: h.score, reverse=True)
-            best = scored[0].score
-            hyps = tuple(h for h in scored[: cfg.beam] if h.score >= best + cfg.beam_prune_logp)
+                        t = nxt[key] = [h, (c, p, lang), NEG_INF, NEG_INF]
+                    t[3] = logaddexp(t[3], from_prev)
+            ranked = []  # (score, entry), in insertion order before the stable sort
+            for e in nxt.values():
+                base, ext, p_b, p_nb = e
+                if p_b == NEG_INF and p_nb == NEG_INF:
+                    continue
+                lm, partial = (ext[2][0], ext[2][3]) if ext else (base.lm, base.partial)
+                ranked.append((logaddexp(p_b, p_nb) + lm + partial, e))
+            ranked.sort(key=_first, reverse=True)
+            best = ranked[0][0]
+            hyps = tuple(_hyp(e, frame) for score, e in ranked[: cfg.beam] if score >= best + cfg.beam_prune_logp)
             frame += 1
         return BeamState(hyps, frame)
 
@@ -218,6 +221,19 @@ class CTCPrefixDecoder:
             ranked.append((score, h))
         score, h = max(ranked, key=lambda x: x[0])
         return Hypothesis(self.tok.decode(h.tokens), words_of(h, self.tok), score)
+
+
+def _first(pair: tuple) -> float:
+    return pair[0]
+
+
+def _hyp(entry: list, frame: int) -> Hyp:
+    """The Hyp of a search entry [base, extension or None, p_b, p_nb] at ``frame``."""
+    base, ext, p_b, p_nb = entry
+    if ext is None:
+        return Hyp(base.tokens, base.frames, base.probs, p_b, p_nb, base.lm, base.lm_state, base.word, base.partial)
+    token, logp, lang = ext
+    return Hyp(base.tokens + (token,), base.frames + (frame,), base.probs + (math.exp(logp),), p_b, p_nb, *lang)
 
 
 def words_of(h: Hyp, tok: Tokenizer) -> tuple[WordInfo, ...]:

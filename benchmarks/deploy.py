@@ -1,0 +1,108 @@
+"""Deployment forms of the bundled model side by side: torch fp32, ONNX fp32, ONNX int8.
+
+    python benchmarks/deploy.py [--corpus work/corpus-engines] [--limit N]
+
+For each form: size on disk of the encoder weights, real-time factor of the encoder alone
+and of the whole recognizer (320 ms chunks, beam search + LM), both on one thread, and
+WER on both test splits with the change against torch fp32. All forms run in the same
+process on the same audio, one after another. Writes benchmarks/results/deploy.{json,md}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import torch  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).parent))
+from results_io import publish  # noqa: E402
+
+from streamasr.audio import load_audio  # noqa: E402
+from streamasr.backends import BACKENDS, export_onnx_files  # noqa: E402
+from streamasr.data.manifest import read_manifest  # noqa: E402
+from streamasr.encoder.onnx import OnnxEncoder  # noqa: E402
+from streamasr.metrics import error_rate  # noqa: E402
+from streamasr.model import DEFAULT_MODEL  # noqa: E402
+from streamasr.recognizer import Recognizer  # noqa: E402
+
+SPLITS = ("test-seen-voices", "test-unseen-voices")
+
+
+def encoder_seconds(rec: Recognizer, audio: list) -> float:
+    """Time in the streaming encoder alone over all utterances (features computed beforehand)."""
+    total = 0.0
+    win, hop = rec.encoder.chunk_window(8)
+    for samples in audio:
+        s = rec.session()
+        s.feed(samples)
+        feats, state = s.feats, rec.encoder.init_state(8, 8)
+        t0 = time.perf_counter()
+        for start in range(0, feats.shape[0] - win + 1, hop):
+            _, state = rec.encoder.forward_chunk(feats[None, start : start + win], state)
+        total += time.perf_counter() - t0
+    return total
+
+
+def recognize(rec: Recognizer, audio: list) -> tuple[list[str], float]:
+    hyps, t0 = [], time.perf_counter()
+    for samples in audio:
+        s = rec.session(chunk_ms=320)
+        hyps.append(" ".join(e.text for e in s.accept(samples) + s.finish() if e.type == "final" and e.text))
+    return hyps, time.perf_counter() - t0
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--corpus", default="work/corpus-engines")
+    p.add_argument("--limit", type=int, default=0, help="utterances per split (0: all)")
+    args = p.parse_args()
+    torch.set_num_threads(1)
+    data = {}
+    for split in SPLITS:
+        utts = read_manifest(Path(args.corpus) / f"{split}.jsonl")
+        utts = utts[: args.limit] if args.limit else utts
+        data[split] = ([load_audio(u.audio) for u in utts], [u.text for u in utts])
+    seconds = sum(len(a) for audio, _ in data.values() for a in audio) / 16000
+    base_rec = Recognizer.from_pretrained()
+    with tempfile.TemporaryDirectory() as tmp:
+        files = {"torch": DEFAULT_MODEL / "model.safetensors"}
+        files["onnx"], files["onnx-int8"] = export_onnx_files(base_rec.model, Path(tmp))
+        rows = []
+        for backend in BACKENDS:
+            encoder = None if backend == "torch" else OnnxEncoder(files[backend], base_rec.model.encoder.cfg)
+            rec = Recognizer(base_rec.model, base_rec.tokenizer, base_rec.lm, base_rec.decoder_cfg, encoder)
+            enc = sum(encoder_seconds(rec, audio) for audio, _ in data.values())
+            row = {"form": backend, "size_mb": files[backend].stat().st_size / 1e6, "encoder_rtf": enc / seconds}
+            total = 0.0
+            for split, (audio, refs) in data.items():
+                hyps, dt = recognize(rec, audio)
+                row[f"wer_{split}"] = error_rate(refs, hyps)
+                total += dt
+            row["rtf"] = total / seconds
+            rows.append(row)
+            print(row, flush=True)
+    base = rows[0]
+    lines = ["| form | size on disk | encoder RTF | recognizer RTF (beam + LM) | WER seen voices | WER unseen voices |",
+             "|---|---|---|---|---|---|"]
+    for r in rows:
+        rel = [(r[f"wer_{s}"] - base[f"wer_{s}"]) / base[f"wer_{s}"] * 100 for s in SPLITS]
+        lines.append(f"| {r['form']} | {r['size_mb']:.1f} MB ({base['size_mb'] / r['size_mb']:.1f}× smaller) | "
+                     f"{r['encoder_rtf']:.4f} ({base['encoder_rtf'] / r['encoder_rtf']:.1f}× faster) | "
+                     f"{r['rtf']:.3f} ({base['rtf'] / r['rtf']:.1f}×) | "
+                     f"{100 * r['wer_test-seen-voices']:.1f}% ({rel[0]:+.1f}% rel.) | "
+                     f"{100 * r['wer_test-unseen-voices']:.1f}% ({rel[1]:+.1f}% rel.) |")
+    n = len(data[SPLITS[0]][1])
+    lines.append(f"\nOne thread, 320 ms chunks, left context 8 chunks, {n} utterances per split, all forms in one run; "
+                 "ratios against torch fp32 of the same run. Produced by `python benchmarks/deploy.py`.")
+    publish("deploy", rows, "\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    main()

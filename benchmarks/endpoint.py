@@ -1,0 +1,91 @@
+"""How the endpoint silence setting trades latency against cutting sentences in two.
+
+    python benchmarks/endpoint.py [--corpus work/corpus-engines] [--utts 60]
+
+Held-out utterances are joined into one stream with 1 s of silence after each and fed to a
+Session in 320 ms pieces. For each ``silence_after_speech_s``: the audio time from the end of
+an utterance to the final that closes it (measured as audio fed when the final came out, so
+chunking and look-ahead count, compute does not) from the
+end of its speech (the TTS engine's trailing silence excluded), finals that end inside an utterance
+(a sentence cut in two), and the WER of all finals against all sentences.
+Writes benchmarks/results/endpoint.{json,md}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).parent))
+from results_io import publish  # noqa: E402
+from speech_end import speech_end  # noqa: E402
+
+from streamasr.audio import load_audio  # noqa: E402
+from streamasr.data.manifest import read_manifest  # noqa: E402
+from streamasr.endpoint import EndpointConfig  # noqa: E402
+from streamasr.metrics import error_rate  # noqa: E402
+from streamasr.recognizer import Recognizer  # noqa: E402
+
+RATE, PIECE_MS, GAP_S = 16000, 320, 1.0
+
+
+def run(rec: Recognizer, audio: np.ndarray, spans: list[tuple[float, float]], silence: float) -> dict:
+    s = rec.session(chunk_ms=320, endpoint=EndpointConfig(silence_after_speech_s=silence))
+    piece = RATE * PIECE_MS // 1000
+    finals = []  # (audio seconds fed when it came out, event)
+    for pos in range(0, len(audio), piece):
+        finals += [(min(pos + piece, len(audio)) / RATE, e) for e in s.accept(audio[pos : pos + piece])
+                   if e.type == "final"]
+    finals += [(len(audio) / RATE, e) for e in s.finish() if e.type == "final" and e.text]
+    delays, cuts = [], 0
+    for fed, e in finals:
+        end = e.end_ms / 1000  # where the segment was closed
+        if any(a + 0.2 < end < b - 0.2 for a, b in spans):
+            cuts += 1
+        closed = [b for a, b in spans if b <= end + 0.05]
+        if closed and end - closed[-1] < GAP_S:
+            delays.append(fed - closed[-1])
+    return {"silence_s": silence, "finals": len(finals), "cut_sentences": cuts,
+            "delay_p50_ms": float(np.percentile(delays, 50) * 1000), "delay_p95_ms": float(np.percentile(delays, 95) * 1000),
+            "text": " ".join(e.text for _, e in finals)}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--corpus", default="work/corpus-engines")
+    p.add_argument("--utts", type=int, default=60)
+    p.add_argument("--silences", default="0.5,0.4,0.3,0.25,0.2")
+    args = p.parse_args()
+    torch.set_num_threads(1)
+    utts = read_manifest(Path(args.corpus) / "test-seen-voices.jsonl")[: args.utts]
+    parts, spans, t = [], [], 0.0
+    for u in utts:
+        x = load_audio(u.audio)
+        parts += [x, np.zeros(int(GAP_S * RATE), np.float32)]
+        spans.append((t, t + speech_end(x)))
+        t += len(x) / RATE + GAP_S
+    audio, ref = np.concatenate(parts), " ".join(u.text for u in utts)
+    rec = Recognizer.from_pretrained()
+    rows = []
+    for silence in [float(x) for x in args.silences.split(",")]:
+        r = run(rec, audio, spans, silence)
+        r["wer"] = error_rate([ref], [r.pop("text")])
+        rows.append(r)
+        print(r, flush=True)
+    lines = ["| silence after speech | end of utterance → final p50 / p95 | finals | sentences cut in two | WER |",
+             "|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['silence_s']:.2f} s | {r['delay_p50_ms']:.0f} / {r['delay_p95_ms']:.0f} ms | "
+                     f"{r['finals']} | {r['cut_sentences']} | {100 * r['wer']:.1f}% |")
+    lines.append(f"\n{len(utts)} held-out utterances (seen voices) in one stream, {GAP_S:.0f} s of silence after each, "
+                 "320 ms chunks, beam search + LM; delay in audio time (chunking and look-ahead, not compute). "
+                 "Produced by `python benchmarks/endpoint.py`.")
+    publish("endpoint", rows, "\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    main()

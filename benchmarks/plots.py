@@ -1,0 +1,99 @@
+"""The README's plots, drawn from the results the other benchmarks wrote (no measuring here).
+
+    python benchmarks/plots.py
+
+benchmarks/results/latency_cdf.png     word → partial latency CDF per level of concurrency (latency.json)
+benchmarks/results/streams_p95.png     concurrent streams vs p95 latency, against the target (latency.json)
+benchmarks/results/wer_vs_chunk.png    WER vs chunk size, beam + LM, both test splits (accuracy.json)
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).parent))
+from results_io import RESULTS  # noqa: E402
+
+FULL = 100_000  # where full context sorts among chunk sizes
+
+
+def latency_cdf(lat: dict) -> Path:
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for row in lat["levels"]:
+        xs = np.sort(row["word_samples_ms"])
+        if len(xs):
+            ax.plot(xs, np.arange(1, len(xs) + 1) / len(xs), label=f"{row['streams']} streams")
+    ax.set_xlabel("word end → first partial holding it (ms)")
+    ax.set_ylabel("share of words")
+    ax.set_xlim(0, 2000)
+    ax.set_title(f"Partial latency, {lat['chunk_ms']} ms chunks, through the server")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    return save(fig, "latency_cdf.png")
+
+
+def streams_p95(lat: dict) -> Path:
+    rows = lat["levels"]
+    fig, ax = plt.subplots(figsize=(6, 4))
+    n = [r["streams"] for r in rows]
+    ax.plot(n, [r["partial_p95_ms"] for r in rows], "o-", label="chunk → partial, p95")
+    ax.plot(n, [r["word_p95_ms"] for r in rows], "s-", label="word end → partial, p95")
+    ax.axhline(lat["chunk_ms"] + 100, color="gray", ls="--", label="target: chunk + 100 ms")
+    ax.set_yscale("log")
+    ax.set_xlabel("concurrent real-time streams (2 cores, clients included)")
+    ax.set_ylabel("latency (ms)")
+    ax.set_title("Streams vs p95 latency")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend()
+    return save(fig, "streams_p95.png")
+
+
+def wer_vs_chunk(acc: list[dict]) -> Path:
+    fig, ax = plt.subplots(figsize=(6, 4))
+    rows = [r for r in acc if r.get("setting", "").endswith("beam + LM")]
+    for split, marker in (("test-seen-voices", "o-"), ("test-unseen-voices", "s-")):
+        pts = sorted((chunk_ms(r["setting"]), 100 * r["wer"]) for r in rows if r["split"] == split)
+        ax.plot(["full" if c == FULL else str(c) for c, _ in pts], [w for _, w in pts], marker, label=split)
+    ax.set_xlabel("chunk (ms)")
+    ax.set_ylabel("WER (%)")
+    ax.set_title("WER vs chunk size, beam search + LM")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    return save(fig, "wer_vs_chunk.png")
+
+
+def chunk_ms(setting: str) -> int:
+    """ "320 ms chunks, beam + LM" -> 320; full context sorts last.
+
+    >>> chunk_ms("320 ms chunks, beam + LM"), chunk_ms("full context, beam + LM")
+    (320, 100000)
+    """
+    return int(setting.split()[0]) if setting[0].isdigit() else FULL
+
+
+def save(fig, name: str) -> Path:
+    fig.tight_layout()
+    path = RESULTS / name
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    print(f"wrote {path}")
+    return path
+
+
+def main() -> None:
+    lat = json.loads((RESULTS / "latency.json").read_text())
+    latency_cdf(lat)
+    streams_p95(lat)
+    wer_vs_chunk(json.loads((RESULTS / "accuracy.json").read_text()))
+
+
+if __name__ == "__main__":
+    main()
