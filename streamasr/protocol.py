@@ -27,6 +27,7 @@ from streamasr.events import Event, Final
 SAMPLE_WIDTH = {"pcm_s16le": 2, "f32le": 4, "mulaw": 1, "alaw": 1}  # bytes per sample
 MAX_TEXT_BYTES = 64 * 1024  # a control message larger than this is refused
 MIN_RATE, MAX_RATE = 8000, 192000
+MAX_LEFT_CHUNKS = 64  # bounds a stream's attention cache (preallocated by the ONNX backends)
 
 
 class ProtocolError(Exception):
@@ -84,6 +85,8 @@ class StartMessage:
             raise ProtocolError("bad_sample_rate", f"sample_rate {msg.sample_rate} outside {MIN_RATE}..{MAX_RATE}")
         if msg.encoding in ("mulaw", "alaw") and msg.sample_rate != 8000:
             raise ProtocolError("bad_sample_rate", f"{msg.encoding} audio must be 8000 Hz")
+        if not -1 <= msg.left_chunks <= MAX_LEFT_CHUNKS:
+            raise ProtocolError("bad_start", f"left_chunks must be -1..{MAX_LEFT_CHUNKS}")
         if not 0.1 <= msg.silence_after_speech_s <= 10 or not 1 <= msg.max_utterance_s <= 120:
             raise ProtocolError("bad_start", "silence_after_speech_s must be 0.1..10 and max_utterance_s 1..120")
         return msg

@@ -11,6 +11,8 @@ every chunk size and left context (both are dynamic axes).
 from __future__ import annotations
 
 import dataclasses
+import logging
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -40,9 +42,14 @@ def export_onnx(encoder: ConformerEncoder, path: str | Path, opset: int = 18) ->
     shapes = ({0: batch, 1: 4 * chunk + 3}, {1: batch, 3: cache}, {1: batch, 3: cache}, {1: batch}, {0: batch},
               {0: batch})
     path = Path(path)
-    with torch.no_grad():
+    quiet = logging.getLogger("torch.onnx")  # its notes on optional packages are not the user's business
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
         program = torch.onnx.export(step, example, input_names=list(INPUTS), output_names=list(OUTPUTS),
                                     dynamic_shapes=shapes, opset_version=opset, dynamo=True, verbose=False)
+    quiet.setLevel(level)
     program.save(str(path), external_data=False)  # one self-contained file
     return path
 

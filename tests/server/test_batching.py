@@ -1,6 +1,7 @@
 """Chunks of concurrent streams are encoded together, and every stream gets what it would alone."""
 
 import asyncio
+import json
 import re
 import urllib.request
 
@@ -38,3 +39,19 @@ def test_concurrent_streams_are_batched_and_match_sessions_alone(tiny_model_dir,
         got = [e for e in events if e["type"] in ("partial", "final")]
         assert [e["text"] for e in got] == [e["text"] for e in expected]
         assert [e["type"] for e in got] == [e["type"] for e in expected]
+
+
+def test_onnx_server_refuses_an_unbounded_left_context_and_keeps_serving(tiny_model_dir):
+    from websockets.sync.client import connect
+
+    srv = Running(Recognizer.from_pretrained(tiny_model_dir, lm=None, backend="onnx"), ServerConfig(port=0))
+    try:
+        with connect(srv.url()) as ws:
+            ws.send('{"type": "start", "left_chunks": -1}')
+            err = json.loads(ws.recv())
+            assert err["type"] == "error" and err["code"] == "bad_start" and "bounded left context" in err["message"]
+        audio = (np.random.default_rng(0).standard_normal(16000) * 0.2).astype(np.float32)
+        events = asyncio.run(stream_samples(srv.url(), audio, 16000))
+        assert events[-1]["type"] == "final"
+    finally:
+        srv.stop()
