@@ -42,7 +42,7 @@ def cli(*args, **kw):
 
 def test_train_resume_and_export(corpus, tmp_path):
     out = tmp_path / "exp"
-    r = cli("train", str(write_config(corpus, out, 2)))
+    r = cli("train", str(write_config(corpus, out, 2, vtlp=[0.9, 1.2])))
     assert r.returncode == 0, r.stderr[-2000:]
     assert (out / "ckpt-00000002.pt").is_file()
     r = cli("train", str(write_config(corpus, out, 4)))

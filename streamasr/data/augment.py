@@ -97,3 +97,45 @@ def spec_augment(feats: torch.Tensor, lengths: torch.Tensor, gen: torch.Generato
             s = int(torch.randint(0, max(1, n - w), (1,), generator=gen))
             feats[i, s : s + w, :] = 0.0
     return feats
+
+
+def vtlp_matrix(n_mels: int, sample_rate: int, alpha: float) -> torch.Tensor:
+    """(F, F) interpolation that warps log-mel frames as if the vocal tract were 1/alpha as long.
+
+    Output bin i takes the energy the input had at frequency hz_i / alpha (alpha > 1 moves formants
+    up, towards a shorter vocal tract); bins are the HTK mel centres from 0 Hz to Nyquist.
+
+    >>> torch.allclose(vtlp_matrix(80, 16000, 1.0), torch.eye(80), atol=1e-6)
+    True
+    >>> w = vtlp_matrix(80, 16000, 1.2)
+    >>> int(w[40].argmax()) < 40  # bin 40 now reads from a lower frequency
+    True
+    """
+    def mel(hz):
+        return 2595.0 * torch.log10(1.0 + hz / 700.0)
+
+    def hz(m):
+        return 700.0 * (10.0 ** (m / 2595.0) - 1.0)
+
+    edges = torch.linspace(0.0, float(mel(torch.tensor(sample_rate / 2.0))), n_mels + 2, dtype=torch.float64)
+    centres = edges[1:-1]  # (F,) mel
+    src = mel(hz(centres) / alpha)  # (F,) where each output bin reads from, in mel
+    pos = torch.clamp((src - centres[0]) / (centres[1] - centres[0]), 0.0, n_mels - 1.0)  # fractional bin index
+    lo = pos.floor().long().clamp(max=n_mels - 2)
+    frac = pos - lo
+    w = torch.zeros(n_mels, n_mels, dtype=torch.float64)
+    rows = torch.arange(n_mels)
+    w[rows, lo] = 1.0 - frac
+    w[rows, lo + 1] += frac
+    return w.float()
+
+
+def vtlp(feats: torch.Tensor, lo: float, hi: float, sample_rate: int, gen: torch.Generator) -> torch.Tensor:
+    """Warp each utterance of raw log-mel feats (B, T, F) by a factor drawn from [lo, hi]."""
+    if lo == hi == 1.0:
+        return feats
+    out = torch.empty_like(feats)
+    for i in range(feats.shape[0]):
+        alpha = lo + (hi - lo) * float(torch.rand((), generator=gen))
+        out[i] = feats[i] @ vtlp_matrix(feats.shape[2], sample_rate, alpha).T  # (T, F)
+    return out

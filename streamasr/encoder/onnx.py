@@ -58,7 +58,13 @@ def quantize_int8(src: str | Path, dst: str | Path) -> Path:
     """Dynamic int8 quantization of the matrix weights (activations quantized on the fly)."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul", "Gemm"])
+    root = logging.getLogger()  # onnxruntime advises pre-processing through the root logger; it is optional
+    level = root.level
+    root.setLevel(logging.ERROR)
+    try:
+        quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul", "Gemm"])
+    finally:
+        root.setLevel(level)
     return Path(dst)
 
 

@@ -36,6 +36,7 @@ class TrainConfig:
     left_chunk_choices: tuple[int, ...] = (-1, 2, 4, 8)  # left context in chunks (-1: all)
     p_full_context: float = 0.3  # share of batches trained without a chunk mask
     spec_augment: bool = True  # mask mel bands and time spans
+    vtlp: tuple[float, float] = (1.0, 1.0)  # vocal tract length warp factor range per utterance ((1, 1): off)
     checkpoint_every: int = 500  # updates between checkpoints
     keep_checkpoints: int = 5  # newest kept; the last ones are averaged into model/
     average_last: int = 3  # checkpoints averaged for the exported model

@@ -20,7 +20,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from streamasr.data.augment import spec_augment
+from streamasr.data.augment import spec_augment, vtlp
 from streamasr.data.manifest import read_manifest
 from streamasr.metrics import error_rate
 from streamasr.model import AcousticModel, ModelError, load_model, save_model
@@ -148,6 +148,7 @@ def train(cfg: TrainConfig) -> Path:
         for ids in batches:
             chunk, left = pick_chunk(rng, cfg)
             x, lengths, targets, tlen = collate(cache, ids, tok)
+            x = vtlp(x, *cfg.vtlp, cfg.feature.sample_rate, gen)  # on raw log-mel, before CMVN
             x = model.normalize(x)
             if cfg.spec_augment:
                 x = spec_augment(x, lengths, gen)

@@ -46,3 +46,22 @@ def test_spec_augment_masks_only_inside_the_utterance():
     feats = torch.ones(2, 100, 80)
     out = spec_augment(feats, torch.tensor([100, 50]), torch.Generator().manual_seed(0), time_frac=0.2)
     assert (out == 0).any() and torch.equal(feats, torch.ones(2, 100, 80))
+
+
+def test_vtlp_moves_formants_the_right_way(tmp_path):
+    from speech import espeak
+    from streamasr.data.augment import vtlp
+    from streamasr.features import FeatureConfig, LogMel
+
+    x = espeak("she sells sea shells", tmp_path / "a.wav")
+    f = LogMel(FeatureConfig())(torch.from_numpy(x))[None]  # (1, T, F)
+    bins = torch.arange(f.shape[2]).float()
+
+    def centroid(z):  # energy-weighted mean mel bin
+        e = z.exp()
+        return float((e * bins).sum() / e.sum())
+
+    g = torch.Generator().manual_seed(0)
+    assert vtlp(f, 1.0, 1.0, 16000, g) is f  # off
+    assert centroid(vtlp(f, 1.2, 1.2, 16000, g)) > centroid(f) + 1  # shorter vocal tract: formants up
+    assert centroid(vtlp(f, 0.85, 0.85, 16000, g)) < centroid(f) - 1
