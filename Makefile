@@ -37,6 +37,7 @@ bench: setup $(CORPUS)/train.jsonl work/lm/kjv.arpa
 	$(BIN)/python benchmarks/deploy.py --corpus $(CORPUS)
 	$(BIN)/python benchmarks/decoder.py --corpus $(CORPUS)
 	$(BIN)/python benchmarks/peer.py --corpus $(CORPUS) --lm-arpa work/lm/kjv.arpa
+	$(BIN)/python benchmarks/endpoint.py --corpus $(CORPUS)
 	$(BIN)/python benchmarks/latency.py --corpus $(CORPUS)
 	$(BIN)/python benchmarks/soak.py --corpus $(CORPUS)
 	$(BIN)/python benchmarks/plots.py

@@ -36,12 +36,13 @@ def main() -> None:
     p.add_argument("--corpus", default="work/corpus-engines")
     p.add_argument("--streams", type=int, default=16)
     p.add_argument("--minutes", type=float, default=3.0)
+    p.add_argument("--backend", default="onnx", help="the server's encoder backend")
     args = p.parse_args()
     utts = [load_audio(u.audio) for u in read_manifest(Path(args.corpus) / "test-unseen-voices.jsonl")[:40]]
-    proc = subprocess.Popen([sys.executable, "-m", "streamasr.cli.main", "serve", "--port", "0",
-                             "--max-sessions", "256"], stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([sys.executable, "-m", "streamasr.cli.main", "serve", "--port", "0", "--backend",
+                             args.backend, "--max-sessions", "256"], stdout=subprocess.PIPE, text=True)
     url = proc.stdout.readline().split()[-1] + "/"
-    out = {"partial": [], "end": [], "endpoint": [], "errors": 0}
+    out = {"partial": [], "word": [], "end": [], "endpoint": [], "errors": 0}
     samples: list[tuple[float, float]] = []
     sessions = 0
     deadline = time.monotonic() + args.minutes * 60
@@ -79,7 +80,7 @@ def main() -> None:
             f"closed): {out['errors']} errors; p95 partial latency {result['partial_p95_ms']:.0f} ms; server "
             f"memory {rss[0]:.0f} MB after start, {max(rss):.0f} MB at most, varying by "
             f"{result['rss_second_half_growth_mb']:.0f} MB over the second half. Produced by "
-            f"`python benchmarks/soak.py --streams {args.streams} --minutes {args.minutes:g}`.\n")
+            f"`python benchmarks/soak.py --streams {args.streams} --minutes {args.minutes:g} --backend {args.backend}`.\n")
     publish("soak", result, text)
 
 
