@@ -194,6 +194,8 @@ def train(cfg: TrainConfig) -> Path:
             shutil.copy(out / "bpe.model", final / "bpe.model")
         print(f"wrote {final}")
     if distributed:
+        dist.barrier()  # every rank leaves together, after rank 0 has written the model
+        del net  # the DDP reducer goes before its process group does
         dist.destroy_process_group()
     return final
 
