@@ -23,7 +23,7 @@ from streamasr.encoder import StreamingEncoder, StreamState
 from streamasr.encoder.masks import subsampled_length
 from streamasr.endpoint import EndpointConfig, is_endpoint
 from streamasr.events import Event, Final, Partial, Word
-from streamasr.features import FeatureState, StreamingLogMel
+from streamasr.features import FeatureState, StreamingLogMel, num_frames
 from streamasr.model import DEFAULT_LM, DEFAULT_MODEL, AcousticModel, load_model
 from streamasr.tokens import Tokenizer
 
@@ -91,6 +91,8 @@ class Session:
         else:
             self.decoder = CTCPrefixDecoder(rec.decoder_cfg, rec.tokenizer, rec.lm, cfg.hotwords)
         self.feat_state = FeatureState()
+        self.samples: list[np.ndarray] = []  # (S,) pieces received but not yet turned into features
+        self.num_samples = 0  # samples in ``self.samples``
         self.feats = torch.zeros(0, rec.model.feature_cfg.n_mels)  # (T, F) normalized, not yet encoded
         self.enc_state = rec.encoder.init_state(max(self.chunk, 1), cfg.left_chunks)
         self.frames_done = 0  # encoder frames of the whole stream
@@ -125,7 +127,7 @@ class Session:
 
     # The three steps of ``accept``, for servers that encode the chunks of many sessions in one call.
     def feed(self, samples: np.ndarray) -> None:
-        """Turn (S,) float32 samples into features waiting for the encoder."""
+        """Take (S,) float32 samples; they become features once a chunk's worth has arrived."""
         if self.finished:
             raise RuntimeError("session already finished")
         x = np.asarray(samples, dtype=np.float32)
@@ -133,14 +135,18 @@ class Session:
             raise ValueError(f"expected mono samples of shape (S,), got {x.shape}")
         if not np.isfinite(x).all():
             raise ValueError("samples contain NaN or infinity")
-        frames, self.feat_state = self.rec.features.accept(torch.from_numpy(np.clip(x, -1.0, 1.0)), self.feat_state)
-        self.feats = torch.cat([self.feats, self.rec.model.normalize(frames)])  # (T, F)
+        self.samples.append(np.clip(x, -1.0, 1.0))
+        self.num_samples += len(x)
 
     def pending_window(self) -> torch.Tensor | None:
         """Features (4C+3, F) of the next whole chunk, to run with ``self.enc_state``; None if none is ready."""
         if self.chunk == 0:
             return None
         win, _ = self.rec.encoder.chunk_window(self.chunk)
+        if self.feats.shape[0] < win:
+            cfg = self.rec.model.feature_cfg
+            if self.feats.shape[0] + num_frames(self.feat_state.leftover.numel() + self.num_samples, cfg) >= win:
+                self._featurize()  # features in one call per chunk, not one per received piece
         return self.feats[:win] if self.feats.shape[0] >= win else None
 
     def advance(self, logp: np.ndarray, state: StreamState) -> list[Event]:
@@ -154,6 +160,7 @@ class Session:
         """Flush the last partial chunk and close the stream with a final for the open segment."""
         if self.finished:
             return []
+        self._featurize()
         self.finished = True
         events: list[Event] = []
         if subsampled_length(self.feats.shape[0]) == 0:
@@ -169,6 +176,15 @@ class Session:
         return events
 
     # --- internals ------------------------------------------------------------------------
+    def _featurize(self) -> None:
+        # every received sample -> normalized features (T, F); the same frames however the audio was split
+        if not self.samples:
+            return
+        x = torch.from_numpy(np.concatenate(self.samples))  # (S,)
+        self.samples, self.num_samples = [], 0
+        frames, self.feat_state = self.rec.features.accept(x, self.feat_state)  # (T', F)
+        self.feats = torch.cat([self.feats, self.rec.model.normalize(frames)])  # (T, F)
+
     def _encode(self, feats: torch.Tensor) -> list[Event]:
         # feats: (4n+3, F) -> n encoder frames decoded (the last, partial chunk of a stream)
         logp, self.enc_state = self.rec.encoder.forward_chunk(feats[None], self.enc_state)  # (1, n, V)

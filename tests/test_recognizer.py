@@ -30,6 +30,18 @@ def test_any_split_of_the_audio_gives_the_same_events(rec):
     assert isinstance(whole[-1], Final)
 
 
+def test_a_chunk_is_encoded_as_soon_as_its_last_sample_arrives(rec):
+    """Features are computed once per chunk, not per piece received; that must not hold a chunk back."""
+    from streamasr.features import num_frames
+
+    samples = (np.random.default_rng(2).standard_normal(16000 * 2) * 0.1).astype(np.float32)
+    s, chunk, cfg = rec.session(chunk_ms=160), 4, rec.model.feature_cfg
+    for end in range(160, len(samples) + 1, 160):  # 10 ms pieces
+        s.accept(samples[end - 160 : end])
+        ready = max(0, (num_frames(end, cfg) - 3) // (4 * chunk))  # whole windows of 4C+3 feature frames
+        assert s.frames_done == ready * chunk, end
+
+
 def test_session_log_probs_equal_full_forward_under_the_chunk_mask(rec):
     """The whole path, features to encoder, streamed vs offline."""
     import torch
