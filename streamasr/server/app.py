@@ -50,6 +50,7 @@ class ServerConfig:
     workers: int = 2  # compute threads (without batching)
     max_batch: int = 16  # chunks of different streams encoded in one call (1: no batching)
     max_wait_ms: float = 5.0  # how long a ready chunk waits for others to batch with
+    compression: bool = False  # permessage-deflate; audio barely compresses and it costs CPU on every frame
 
 
 class Metrics:
@@ -78,6 +79,7 @@ class Server:
         self.pool = ThreadPoolExecutor(threads, thread_name_prefix="streamasr")
         self.open: set[Connection] = set()
         self.stopping = asyncio.Event()
+        self.receiving: set[asyncio.Task] = set()  # stream handlers waiting for a client's next frame
 
     # --- HTTP before the upgrade -------------------------------------------------------
     def process_request(self, conn: ServerConnection, request: Request):
@@ -149,15 +151,22 @@ class Server:
 
     async def _next(self, ws: ServerConnection):
         """The next frame, or None on shutdown or idle timeout."""
-        recv = asyncio.ensure_future(ws.recv())
-        stop = asyncio.ensure_future(self.stopping.wait())
-        done, _ = await asyncio.wait({recv, stop}, timeout=self.cfg.idle_timeout_s,
-                                     return_when=asyncio.FIRST_COMPLETED)
-        stop.cancel()
-        if recv in done:
-            return recv.result()
-        recv.cancel()
-        return None
+        if self.stopping.is_set():
+            return None
+        task = asyncio.current_task()
+        self.receiving.add(task)  # shutdown cancels the wait (websockets' recv is safe to cancel)
+        try:
+            async with asyncio.timeout(self.cfg.idle_timeout_s):
+                return await ws.recv()
+        except TimeoutError:
+            return None
+        except asyncio.CancelledError:
+            if not self.stopping.is_set():
+                raise
+            task.uncancel()
+            return None
+        finally:
+            self.receiving.discard(task)
 
     async def _fail(self, ws: ServerConnection, e: ProtocolError) -> None:
         try:
@@ -182,13 +191,15 @@ class Server:
                             max_size=self.cfg.max_message_bytes, ping_interval=self.cfg.ping_interval_s,
                             # None: clients that send no Origin (non-browsers) are not browsers to restrict
                             origins=[*self.cfg.origins, None] if self.cfg.origins else None,
-                            ssl=ssl_ctx) as server:
+                            compression="deflate" if self.cfg.compression else None, ssl=ssl_ctx) as server:
             port = server.sockets[0].getsockname()[1]
             log.info("listening on %s://%s:%d", "wss" if ssl_ctx else "ws", self.cfg.host, port)
             print(f"streamasr: listening on {'wss' if ssl_ctx else 'ws'}://{self.cfg.host}:{port}", flush=True)
             if ready is not None:
                 ready.set_result(port)
             await self.stopping.wait()
+            for task in list(self.receiving):
+                task.cancel()
             server.close(close_connections=False)  # stop accepting; open streams flush their finals
             while self.open:
                 await asyncio.sleep(0.05)
