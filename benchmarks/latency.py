@@ -1,6 +1,6 @@
 """Latency and capacity through the real server on loopback, clients pacing audio in real time.
 
-    python benchmarks/latency.py [--corpus work/corpus-engines] [--streams 1,8,16,24,32,40] [--backend onnx]
+    python benchmarks/latency.py [--corpus work/corpus-engines] [--streams 1,8,16,32,48,64,80] [--backend onnx]
 
 Per level of concurrency N, N clients each stream held-out utterances back to back (with 1 s of
 silence between them) at real time, for about ``--seconds``. Measured on the client side:
@@ -142,7 +142,7 @@ def histogram_quantile(buckets: list[tuple[float, float]], total: float, q: floa
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--corpus", default="work/corpus-engines")
-    p.add_argument("--streams", default="1,8,16,24,32,40", help="levels of concurrency")
+    p.add_argument("--streams", default="1,8,16,32,48,64,80", help="levels of concurrency")
     p.add_argument("--seconds", type=float, default=20.0, help="audio per client per level")
     p.add_argument("--backend", default="onnx", help="the server's encoder backend")
     args = p.parse_args()

@@ -30,7 +30,7 @@ def latency_cdf(lat: dict) -> Path:
     for row in lat["levels"]:
         xs = np.sort(row["word_samples_ms"])
         if len(xs):
-            ax.plot(xs, np.arange(1, len(xs) + 1) / len(xs), label=f"{row['streams']} streams")
+            ax.plot(xs, np.arange(1, len(xs) + 1) / len(xs), label=f"{row['streams']} stream{'s' if row['streams'] > 1 else ''}")
     ax.set_xlabel("word end → first partial holding it (ms)")
     ax.set_ylabel("share of words")
     ax.set_xlim(0, 2000)

@@ -112,7 +112,8 @@ def serve(args) -> int:
     cfg = ServerConfig(host=args.host, port=args.port, max_sessions=args.max_sessions,
                        idle_timeout_s=args.idle_timeout, token=args.token, origins=tuple(args.origin),
                        certfile=args.certfile, keyfile=args.keyfile, workers=args.workers,
-                       max_batch=args.max_batch, max_wait_ms=args.max_wait_ms)
+                       max_batch=args.max_batch, max_wait_ms=args.max_wait_ms,
+                       compression=args.compression)
     run(_recognizer(args), cfg)
     return 0
 

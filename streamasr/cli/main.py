@@ -43,6 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--workers", type=int, default=2, help="compute threads when not batching")
     sv.add_argument("--max-batch", type=int, default=16, help="chunks of different streams per encoder call (1: off)")
     sv.add_argument("--max-wait-ms", type=float, default=5.0, help="how long a chunk waits to be batched")
+    sv.add_argument("--compression", action="store_true",
+                    help="accept permessage-deflate (off by default: audio barely compresses, and it costs CPU)")
     sv.set_defaults(func=commands.serve)
 
     st = sub.add_parser("stream", help="send an audio file to a server as a live stream")

@@ -62,7 +62,7 @@ class Metrics:
         self.errors = prom.Counter("streamasr_client_errors", "streams closed for bad input", ["code"],
                                    registry=self.registry)
         self.chunk = prom.Histogram("streamasr_chunk_seconds", "compute time per audio frame",
-                                    buckets=(0.001, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2),
+                                    buckets=(0.0001, 0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2),
                                     registry=self.registry)
         self.batch = prom.Histogram("streamasr_batch_size", "chunks per encoder call",
                                     buckets=(1, 2, 4, 8, 16, 32, 64), registry=self.registry)

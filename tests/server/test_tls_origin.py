@@ -1,4 +1,4 @@
-"""wss:// with a certificate of our own, and the browser Origin allow-list."""
+"""wss:// with a certificate of our own, the browser Origin allow-list, and per-message compression."""
 
 import asyncio
 import ssl
@@ -51,5 +51,21 @@ def test_origin_allow_list(tiny_model_dir):
                     assert '"ready"' in await ws.recv()
 
         asyncio.run(main())
+    finally:
+        srv.stop()
+
+
+@pytest.mark.parametrize("enabled", [False, True])
+def test_compression_is_negotiated_only_when_enabled(tiny_model_dir, enabled):
+    srv = Running(Recognizer.from_pretrained(tiny_model_dir, lm=None), ServerConfig(port=0, compression=enabled))
+    try:
+        async def main():
+            async with connect(srv.url()) as ws:  # the client offers permessage-deflate
+                await ws.send('{"type": "start", "sample_rate": 16000}')
+                assert '"ready"' in await ws.recv()
+                return ws.response.headers.get("Sec-WebSocket-Extensions")
+
+        ext = asyncio.run(main())
+        assert (ext is not None and "permessage-deflate" in ext) == enabled
     finally:
         srv.stop()
