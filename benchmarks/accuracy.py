@@ -1,7 +1,10 @@
 """Accuracy table for the README: WER/CER on the test splits, full context vs streaming,
 greedy vs beam vs beam + LM. Writes benchmarks/results/accuracy.{json,md}.
 
-    python benchmarks/accuracy.py [--corpus work/corpus-engines] [--limit N]
+    python benchmarks/accuracy.py [--corpus work/corpus-engines] [--limit N] [--model DIR --lm PATH]
+
+With ``--model`` (another model than the bundled one, e.g. an earlier training stage) the table is
+printed and written to benchmarks/results/accuracy-<folder name>.{json,md}; the README is left alone.
 
 The test splits come from `streamasr data synth --out work/corpus-engines --hours 10 --seed 0`.
 """
@@ -64,9 +67,11 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--corpus", default="work/corpus-engines", help="folder written by `streamasr data synth`")
     p.add_argument("--limit", type=int, default=0, help="utterances per split (0: all)")
+    p.add_argument("--model", default=None, help="model folder (default: the bundled model)")
+    p.add_argument("--lm", default="default", help="KenLM file for the LM rows (default: the bundled LM)")
     args = p.parse_args()
     torch.set_num_threads(1)  # real-time factors are for one stream on one thread
-    with_lm = Recognizer.from_pretrained()
+    with_lm = Recognizer.from_pretrained(args.model, lm=args.lm)
     no_lm = Recognizer(with_lm.model, with_lm.tokenizer, None, with_lm.decoder_cfg)
     results, engines = [], {}
     for split in ("test-seen-voices", "test-unseen-voices"):
@@ -96,8 +101,15 @@ def main() -> None:
     for split, groups in engines.items():
         for key, (count, wer) in groups.items():
             lines.append(f"| {split} | {key} | {count} | {100 * wer:.1f}% |")
-    lines.append(f"\n{n} utterances per split; produced by `python benchmarks/accuracy.py`.")
-    publish("accuracy", data, "\n".join(lines) + "\n")
+    if args.model is None:
+        lines.append(f"\n{n} utterances per split; produced by `python benchmarks/accuracy.py`.")
+        publish("accuracy", data, "\n".join(lines) + "\n")
+    else:  # another model: its own result files, not the README's table
+        folder = Path(args.model).resolve()
+        name = f"accuracy-{folder.parent.name if folder.name == 'model' else folder.name}"  # exp/NAME/model
+        lines.append(f"\n{n} utterances per split, model `{args.model}`; produced by "
+                     f"`python benchmarks/accuracy.py --model {args.model}`.")
+        publish(name, data, "\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":
