@@ -1,6 +1,6 @@
 """Soak: many clients streaming at real time for minutes; no errors, server memory flat.
 
-    python benchmarks/soak.py [--streams 16] [--minutes 3]
+    python benchmarks/soak.py [--streams 32] [--minutes 3]
 
 Each client streams held-out utterances back to back, reconnecting every ~30 s of audio so that
 sessions come and go. The server's resident memory is sampled every 10 s. Writes
@@ -34,7 +34,7 @@ def rss_mb(pid: int) -> float:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--corpus", default="work/corpus-engines")
-    p.add_argument("--streams", type=int, default=16)
+    p.add_argument("--streams", type=int, default=32)
     p.add_argument("--minutes", type=float, default=3.0)
     p.add_argument("--backend", default="onnx", help="the server's encoder backend")
     args = p.parse_args()
