@@ -28,7 +28,6 @@ from streamasr.audio import load_audio  # noqa: E402
 from streamasr.backends import BACKENDS, export_onnx_files  # noqa: E402
 from streamasr.data.manifest import read_manifest  # noqa: E402
 from streamasr.encoder.onnx import OnnxEncoder  # noqa: E402
-from streamasr.features import FeatureState  # noqa: E402
 from streamasr.metrics import error_rate  # noqa: E402
 from streamasr.model import DEFAULT_MODEL  # noqa: E402
 from streamasr.recognizer import Recognizer  # noqa: E402
@@ -38,7 +37,7 @@ SPLITS = ("test-seen-voices", "test-unseen-voices")
 
 def encoder_seconds(rec: Recognizer, audio: list, repeats: int = 3) -> float:
     """Time in the streaming encoder alone over all utterances (features computed beforehand); best of repeats."""
-    feats = [rec.model.normalize(rec.features.accept(torch.from_numpy(x), FeatureState())[0]) for x in audio]  # (T, F)
+    feats = [rec.model.normalize(rec.features.logmel(torch.from_numpy(x))) for x in audio]  # (T, F) each
     win, hop = rec.encoder.chunk_window(8)
     best = float("inf")
     for _ in range(repeats):

@@ -36,9 +36,11 @@ def test_a_chunk_is_encoded_as_soon_as_its_last_sample_arrives(rec):
 
     samples = (np.random.default_rng(2).standard_normal(16000 * 2) * 0.1).astype(np.float32)
     s, chunk, cfg = rec.session(chunk_ms=160), 4, rec.model.feature_cfg
+    win, hop = rec.encoder.chunk_window(chunk)  # feature frames per chunk window, and per step
     for end in range(160, len(samples) + 1, 160):  # 10 ms pieces
         s.accept(samples[end - 160 : end])
-        ready = max(0, (num_frames(end, cfg) - 3) // (4 * chunk))  # whole windows of 4C+3 feature frames
+        frames = num_frames(end, cfg)
+        ready = (frames - win) // hop + 1 if frames >= win else 0  # whole windows received so far
         assert s.frames_done == ready * chunk, end
 
 
