@@ -1,6 +1,6 @@
 """How the endpoint silence setting trades latency against cutting sentences in two.
 
-    python benchmarks/endpoint.py [--corpus work/corpus-engines] [--utts 60]
+    python benchmarks/endpoint.py [--corpus work/corpus-engines] [--utts 60] [--snr-db 20]
 
 Held-out utterances are joined into one stream with 1 s of silence after each and fed to a
 Session in 20 ms pieces, as a real-time client sends them (larger pieces would hold back each
@@ -8,7 +8,9 @@ Session in 20 ms pieces, as a real-time client sends them (larger pieces would h
 an utterance to the final that closes it (measured as audio fed when the final came out, so
 chunking and look-ahead count, compute does not) from the
 end of its speech (the TTS engine's trailing silence excluded), finals that end inside an utterance
-(a sentence cut in two), and the WER of all finals against all sentences.
+(a sentence cut in two), and the WER of all finals against all sentences. Each setting runs with the tail rule (quiet audio
+not yet encoded counts as silence) and, for reference, without it; the default setting also runs
+with noise added to the whole stream, where the quiet tail is not quiet and the rule must stand back.
 Writes benchmarks/results/endpoint.{json,md}.
 """
 
@@ -26,6 +28,7 @@ from results_io import publish  # noqa: E402
 from speech_end import speech_end  # noqa: E402
 
 from streamasr.audio import load_audio  # noqa: E402
+from streamasr.data.augment import coloured_noise  # noqa: E402
 from streamasr.data.manifest import read_manifest  # noqa: E402
 from streamasr.endpoint import EndpointConfig  # noqa: E402
 from streamasr.metrics import error_rate  # noqa: E402
@@ -34,8 +37,10 @@ from streamasr.recognizer import Recognizer  # noqa: E402
 RATE, PIECE_MS, GAP_S = 16000, 20, 1.0  # pieces as a real-time client sends them
 
 
-def run(rec: Recognizer, audio: np.ndarray, spans: list[tuple[float, float]], silence: float) -> dict:
-    s = rec.session(chunk_ms=320, endpoint=EndpointConfig(silence_after_speech_s=silence))
+def run(rec: Recognizer, audio: np.ndarray, spans: list[tuple[float, float]], silence: float, tail: bool) -> dict:
+    ep = EndpointConfig(silence_after_speech_s=silence)
+    ep = ep if tail else EndpointConfig(silence_after_speech_s=silence, tail_floor_db=0.0)
+    s = rec.session(chunk_ms=320, endpoint=ep)
     piece = RATE * PIECE_MS // 1000
     finals = []  # (audio seconds fed when it came out, event)
     for pos in range(0, len(audio), piece):
@@ -50,7 +55,7 @@ def run(rec: Recognizer, audio: np.ndarray, spans: list[tuple[float, float]], si
         closed = [b for a, b in spans if b <= end + 0.05]
         if closed and end - closed[-1] < GAP_S:
             delays.append(fed - closed[-1])
-    return {"silence_s": silence, "finals": len(finals), "cut_sentences": cuts,
+    return {"silence_s": silence, "tail_rule": tail, "finals": len(finals), "cut_sentences": cuts,
             "delay_p50_ms": float(np.percentile(delays, 50) * 1000), "delay_p95_ms": float(np.percentile(delays, 95) * 1000),
             "text": " ".join(e.text for _, e in finals)}
 
@@ -59,31 +64,43 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--corpus", default="work/corpus-engines")
     p.add_argument("--utts", type=int, default=60)
-    p.add_argument("--silences", default="0.5,0.4,0.3,0.25,0.2")
+    p.add_argument("--silences", default="0.5,0.4,0.3,0.2")
+    p.add_argument("--snr-db", type=float, default=20.0, help="speech-to-noise ratio of the noisy run")
     args = p.parse_args()
     torch.set_num_threads(1)
     utts = read_manifest(Path(args.corpus) / "test-seen-voices.jsonl")[: args.utts]
-    parts, spans, t = [], [], 0.0
+    parts, spans, t, speech_power = [], [], 0.0, []
     for u in utts:
         x = load_audio(u.audio)
+        end = speech_end(x)
         parts += [x, np.zeros(int(GAP_S * RATE), np.float32)]
-        spans.append((t, t + speech_end(x)))
+        spans.append((t, t + end))
+        speech_power.append(float(np.mean(x[: int(end * RATE)] ** 2)))
         t += len(x) / RATE + GAP_S
-    audio, ref = np.concatenate(parts), " ".join(u.text for u in utts)
+    clean, ref = np.concatenate(parts), " ".join(u.text for u in utts)
+    noise = coloured_noise(len(clean), np.random.default_rng(0), kind=1) * np.sqrt(np.mean(speech_power))  # pink
+    noisy = (clean + noise / 10 ** (args.snr_db / 20)).astype(np.float32)
+    default = EndpointConfig.silence_after_speech_s
+    runs = [("clean", clean, float(x), tail) for x in args.silences.split(",") for tail in (True, False)]
+    runs += [(f"pink noise, {args.snr_db:.0f} dB SNR", noisy, default, tail) for tail in (True, False)]
     rec = Recognizer.from_pretrained()
     rows = []
-    for silence in [float(x) for x in args.silences.split(",")]:
-        r = run(rec, audio, spans, silence)
+    for name, audio, silence, tail in runs:
+        r = {"audio": name, **run(rec, audio, spans, silence, tail)}
         r["wer"] = error_rate([ref], [r.pop("text")])
         rows.append(r)
         print(r, flush=True)
-    lines = ["| silence after speech | end of utterance → final p50 / p95 | finals | sentences cut in two | WER |",
-             "|---|---|---|---|---|"]
+    lines = ["| audio | silence after speech | tail rule | end of utterance → final p50 / p95 | finals | "
+             "sentences cut in two | WER |", "|---|---|---|---|---|---|---|"]
     for r in rows:
-        lines.append(f"| {r['silence_s']:.2f} s | {r['delay_p50_ms']:.0f} / {r['delay_p95_ms']:.0f} ms | "
+        lines.append(f"| {r['audio']} | {r['silence_s']:.2f} s | {'on' if r['tail_rule'] else 'off'} | "
+                     f"{r['delay_p50_ms']:.0f} / {r['delay_p95_ms']:.0f} ms | "
                      f"{r['finals']} | {r['cut_sentences']} | {100 * r['wer']:.1f}% |")
     lines.append(f"\n{len(utts)} held-out utterances (seen voices) in one stream, {GAP_S:.0f} s of silence after each, "
                  f"fed in {PIECE_MS} ms pieces, 320 ms chunks, beam search + LM; delay in audio time (chunking and look-ahead, not compute). "
+                 "*Tail rule*: audio received after the last encoded chunk counts as silence while every 10 ms of it "
+                 f"is within {EndpointConfig.tail_floor_db:.0f} dB of the segment's quietest block (and the loudest is "
+                 f"{EndpointConfig.tail_snr_db:.0f} dB above that). "
                  "Produced by `python benchmarks/endpoint.py`.")
     publish("endpoint", rows, "\n".join(lines) + "\n")
 

@@ -1,16 +1,27 @@
-"""Endpoint rules, after Kaldi/WeNet/sherpa, in seconds; silence is judged from CTC blank posteriors."""
+"""Endpoint rules, after Kaldi/WeNet/sherpa, in seconds.
+
+Silence is judged from CTC blank posteriors of the encoded frames. The audio after the last
+encoded chunk (at most one chunk of it) may add to that silence when it is quiet, judged from
+the level of its first difference (a high-pass that flattens hum and rumble, so the floor of
+most noises is steady) in 10 ms blocks against the segment's own noise floor, so a pause is not made to wait
+for the chunk that will cover it. The tail only ever ends a segment early; it never holds one open.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 
 @dataclass(frozen=True)
 class EndpointConfig:
-    silence_after_speech_s: float = 0.5  # trailing silence that ends an utterance holding speech
+    silence_after_speech_s: float = 0.4  # trailing silence that ends an utterance holding speech
     silence_no_speech_s: float = 5.0  # trailing silence that ends (and drops) a segment without speech
     max_utterance_s: float = 20.0  # an utterance is cut here whatever it holds
     blank_threshold: float = 0.9  # a frame counts as silence when P(blank) is at least this
+    tail_floor_db: float = 6.0  # not-yet-encoded audio is silence while within this of the segment's floor (0: off)
+    tail_snr_db: float = 20.0  # ... provided the segment's loudest block is this far above that floor
 
 
 def is_endpoint(cfg: EndpointConfig, trailing_silence_s: float, utterance_s: float, has_speech: bool) -> bool:
@@ -31,3 +42,50 @@ def is_endpoint(cfg: EndpointConfig, trailing_silence_s: float, utterance_s: flo
     if has_speech:
         return trailing_silence_s >= cfg.silence_after_speech_s
     return trailing_silence_s >= cfg.silence_no_speech_s
+
+
+def is_tail_endpoint(cfg: EndpointConfig, encoded_silence_s: float, quiet_tail_s: float) -> bool:
+    """Whether a pause after speech ends the segment before the encoder has seen all of it.
+
+    ``encoded_silence_s``: trailing blank frames of a segment holding speech; ``quiet_tail_s``:
+    the quiet audio received since the last encoded frame, every block of it quiet. The encoder
+    must have begun to hear the pause (at least one blank frame): quiet alone is not enough.
+
+    >>> cfg = EndpointConfig()
+    >>> is_tail_endpoint(cfg, 0.28, 0.23)   # 0.28 s of blank frames, then 0.23 s of quiet audio
+    True
+    >>> is_tail_endpoint(cfg, 0.0, 0.6)     # the last encoded frame holds speech
+    False
+    >>> is_tail_endpoint(EndpointConfig(tail_floor_db=0), 0.28, 0.23)  # rule off
+    False
+    """
+    if cfg.tail_floor_db <= 0 or encoded_silence_s <= 0:
+        return False
+    return encoded_silence_s + quiet_tail_s >= cfg.silence_after_speech_s
+
+
+def is_quiet(cfg: EndpointConfig, level_db: float, floor_db: float, peak_db: float) -> bool:
+    """Whether a block at ``level_db`` is quiet, in a segment whose quietest and loudest blocks are given.
+
+    >>> cfg = EndpointConfig()
+    >>> is_quiet(cfg, -52.0, -55.0, -12.0)   # at the noise floor of a clear recording: a pause
+    True
+    >>> is_quiet(cfg, -40.0, -55.0, -12.0)   # 15 dB over the floor: a soft consonant
+    False
+    >>> is_quiet(cfg, -30.0, -32.0, -18.0)   # speech barely above the noise: no judgement from level
+    False
+    """
+    return level_db < floor_db + cfg.tail_floor_db and peak_db - floor_db >= cfg.tail_snr_db
+
+
+def block_levels(samples: np.ndarray, block: int = 160) -> np.ndarray:
+    """Level in dB (re full scale 1.0) of each whole block (one feature hop) of (S,) samples: (S // block,).
+
+    >>> block_levels(np.full(480, 0.1, dtype=np.float32)).round(1).tolist()
+    [-20.0, -20.0, -20.0]
+    >>> block_levels(np.zeros(100, dtype=np.float32)).shape
+    (0,)
+    """
+    n = len(samples) // block
+    blocks = samples[: n * block].astype(np.float64).reshape(n, block)  # (n, block)
+    return 10 * np.log10((blocks**2).mean(axis=1) + 1e-12)

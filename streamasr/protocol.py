@@ -48,10 +48,12 @@ class StartMessage:
     words: bool = True  # word times and confidence in finals
     silence_after_speech_s: float = EndpointConfig.silence_after_speech_s  # endpoint after speech
     max_utterance_s: float = EndpointConfig.max_utterance_s  # longest segment
+    quiet_tail: bool = True  # quiet audio not yet encoded counts toward the endpoint silence
 
     def endpoint(self) -> EndpointConfig:
         return EndpointConfig(silence_after_speech_s=self.silence_after_speech_s,
-                              max_utterance_s=self.max_utterance_s)
+                              max_utterance_s=self.max_utterance_s,
+                              tail_floor_db=EndpointConfig.tail_floor_db if self.quiet_tail else 0.0)
 
     @classmethod
     def from_dict(cls, d: dict) -> "StartMessage":
@@ -73,7 +75,7 @@ class StartMessage:
             if not isinstance(hw, list) or not all(isinstance(w, str) for w in hw) or len(hw) > 100:
                 raise ProtocolError("bad_start", "hotwords must be a list of at most 100 strings")
             d["hotwords"] = tuple(hw)
-        for name, kind in (("sample_rate", int), ("chunk_ms", int), ("left_chunks", int), ("words", bool),
+        for name, kind in (("sample_rate", int), ("chunk_ms", int), ("left_chunks", int), ("words", bool), ("quiet_tail", bool),
                            ("silence_after_speech_s", (int, float)), ("max_utterance_s", (int, float))):
             if name in d and (not isinstance(d[name], kind) or (kind is int and isinstance(d[name], bool))):
                 raise ProtocolError("bad_start", f"{name} must be {getattr(kind, '__name__', 'a number')}")

@@ -21,7 +21,7 @@ from streamasr.decoder import CTCPrefixDecoder, DecoderConfig, LanguageModel
 from streamasr.decoder.greedy import GreedyDecoder
 from streamasr.encoder import StreamingEncoder, StreamState
 from streamasr.encoder.masks import subsampled_length
-from streamasr.endpoint import EndpointConfig, is_endpoint
+from streamasr.endpoint import EndpointConfig, block_levels, is_endpoint, is_quiet, is_tail_endpoint
 from streamasr.events import Event, Final, Partial, Word
 from streamasr.features import FeatureState, StreamingLogMel, num_frames
 from streamasr.model import DEFAULT_LM, DEFAULT_MODEL, AcousticModel, load_model
@@ -96,6 +96,15 @@ class Session:
         self.feats = torch.zeros(0, rec.model.feature_cfg.n_mels)  # (T, F) normalized, not yet encoded
         self.enc_state = rec.encoder.init_state(max(self.chunk, 1), cfg.left_chunks)
         self.frames_done = 0  # encoder frames of the whole stream
+        fc = rec.model.feature_cfg
+        self.block = int(fc.sample_rate * fc.hop_ms / 1000)  # samples per level block (one feature hop)
+        self.tail_rule = bool(self.chunk) and cfg.endpoint.tail_floor_db > 0
+        self.levels = np.zeros(0)  # (n,) dB of the blocks from ``levels_base`` on (only with the tail rule)
+        self.levels_base = 0  # stream block index of levels[0]
+        self.level_rest = np.zeros(0, np.float32)  # differenced samples after the last whole block
+        self.level_last = 0.0  # the last sample received, for the first difference
+        self.tail_next = 0  # the next block the tail rule judges
+        self.tail_quiet = True  # every block judged since the last encoded frame was quiet
         self.segment = 0
         self._new_segment()
         self.finished = False
@@ -105,6 +114,12 @@ class Session:
         self.seg_start = self.frames_done  # first encoder frame of this segment
         self.last_speech = -1  # last non-silent frame within the segment (-1: none)
         self.last_text = ""
+        if self.tail_rule:  # levels before the segment are no longer needed
+            drop = max(0, min(self.seg_start * SUBSAMPLING - self.levels_base, len(self.levels)))
+            self.levels, self.levels_base = self.levels[drop:], self.levels_base + drop
+            judged = self.levels[: max(0, self.tail_next - self.levels_base)]
+            self.seg_peak = float(judged.max()) if len(judged) else -np.inf  # loudest block of the segment so far
+            self.seg_floor = float(judged.min()) if len(judged) else np.inf  # quietest block of the segment so far
 
     # --- public API -----------------------------------------------------------------
     @property
@@ -114,8 +129,8 @@ class Session:
 
     def accept(self, samples: np.ndarray) -> list[Event]:
         """Feed (S,) float32 mono samples at the model rate; return the events they produce."""
-        self.feed(samples)
-        return self.encode_pending()
+        events = self.feed(samples)
+        return events + self.encode_pending()
 
     def encode_pending(self) -> list[Event]:
         """Encode and decode every whole chunk that is ready, one at a time."""
@@ -126,8 +141,10 @@ class Session:
         return events
 
     # The three steps of ``accept``, for servers that encode the chunks of many sessions in one call.
-    def feed(self, samples: np.ndarray) -> None:
-        """Take (S,) float32 samples; they become features once a chunk's worth has arrived."""
+    def feed(self, samples: np.ndarray) -> list[Event]:
+        """Take (S,) float32 samples; they become features once a chunk's worth has arrived.
+
+        Returns the final of a segment that a quiet tail ends (see ``endpoint.is_tail_endpoint``)."""
         if self.finished:
             raise RuntimeError("session already finished")
         x = np.asarray(samples, dtype=np.float32)
@@ -135,8 +152,20 @@ class Session:
             raise ValueError(f"expected mono samples of shape (S,), got {x.shape}")
         if not np.isfinite(x).all():
             raise ValueError("samples contain NaN or infinity")
-        self.samples.append(np.clip(x, -1.0, 1.0))
+        x = np.clip(x, -1.0, 1.0)
+        self.samples.append(x)
         self.num_samples += len(x)
+        if not self.tail_rule:
+            return []
+        if not len(x):
+            return []
+        d = np.diff(x, prepend=np.float32(self.level_last))  # (S,) first difference: a high-pass
+        self.level_last = float(x[-1])
+        x = np.concatenate([self.level_rest, d])
+        whole = len(x) // self.block * self.block
+        self.levels = np.concatenate([self.levels, block_levels(x[:whole], self.block)])
+        self.level_rest = x[whole:]
+        return self._judge_tail()
 
     def pending_window(self) -> torch.Tensor | None:
         """Features (4C+3, F) of the next whole chunk, to run with ``self.enc_state``; None if none is ready."""
@@ -154,7 +183,11 @@ class Session:
         _, hop = self.rec.encoder.chunk_window(self.chunk)
         self.feats = self.feats[hop:]
         self.enc_state = state
-        return self._decode(logp)
+        events = self._decode(logp)
+        if self.tail_rule:
+            self.tail_quiet = True  # a new tail begins after this chunk
+            events += self._judge_tail()
+        return events
 
     def finish(self) -> list[Event]:
         """Flush the last partial chunk and close the stream with a final for the open segment."""
@@ -184,6 +217,29 @@ class Session:
         self.samples, self.num_samples = [], 0
         frames, self.feat_state = self.rec.features.accept(x, self.feat_state)  # (T', F)
         self.feats = torch.cat([self.feats, self.rec.model.normalize(frames)])  # (T, F)
+
+    def _judge_tail(self) -> list[Event]:
+        # Each block of the next chunk's span is judged once, in order, before that chunk is
+        # encoded, so the events do not depend on how the audio was split into pieces.
+        ep, fms = self.cfg.endpoint, self.rec.frame_ms / 1000
+        first = self.frames_done * SUBSAMPLING  # first block not yet encoded
+        limit = min(self.levels_base + len(self.levels), (self.frames_done + self.chunk) * SUBSAMPLING)
+        events: list[Event] = []
+        while self.tail_next < limit:
+            b = self.tail_next
+            self.tail_next += 1
+            level = float(self.levels[b - self.levels_base])
+            self.seg_peak, self.seg_floor = max(self.seg_peak, level), min(self.seg_floor, level)
+            if b < first:
+                continue  # already encoded: counts for the segment's level only
+            self.tail_quiet = self.tail_quiet and is_quiet(ep, level, self.seg_floor, self.seg_peak)
+            if not self.tail_quiet or self.last_speech < 0:
+                continue
+            encoded_silence = (self.frames_done - self.seg_start - self.last_speech) * fms
+            if is_tail_endpoint(ep, encoded_silence, (b + 1 - first) * self.block / self.rec.sample_rate):
+                events.append(self._final())
+                self._new_segment()
+        return events
 
     def _encode(self, feats: torch.Tensor) -> list[Event]:
         # feats: (4n+3, F) -> n encoder frames decoded (the last, partial chunk of a stream)

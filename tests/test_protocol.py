@@ -29,7 +29,13 @@ def test_g711_encoding_picks_the_nearest_level():
 
 @pytest.mark.parametrize("bad", [{"sample_rate": True}, {"sample_rate": "8000"}, {"hotwords": "x"},
                                  {"chunk_ms": 1.5}, {"silence_after_speech_s": 0}, {"max_utterance_s": 500},
-                                 {"left_chunks": 100000}, {"left_chunks": -2}])
+                                 {"left_chunks": 100000}, {"left_chunks": -2}, {"quiet_tail": "no"}])
 def test_start_message_validation(bad):
     with pytest.raises(ProtocolError):
         StartMessage.from_dict({"type": "start"} | bad)
+
+
+def test_start_message_sets_the_endpoint_rules():
+    ep = StartMessage.from_dict({"type": "start", "silence_after_speech_s": 0.8, "quiet_tail": False}).endpoint()
+    assert ep.silence_after_speech_s == 0.8 and ep.tail_floor_db == 0
+    assert StartMessage.from_dict({"type": "start"}).endpoint().tail_floor_db > 0

@@ -27,10 +27,10 @@ def speed(x: np.ndarray, factor: float, rate: int = 16000) -> np.ndarray:
     return y.numpy()
 
 
-def coloured_noise(n: int, rng: np.random.Generator) -> np.ndarray:
-    """White, pink-ish or brown-ish noise of n samples, unit RMS."""
+def coloured_noise(n: int, rng: np.random.Generator, kind: int | None = None) -> np.ndarray:
+    """White (kind 0), pink-ish (1) or brown-ish (2, default: one at random) noise of n samples, unit RMS."""
     white = rng.standard_normal(n).astype(np.float32)
-    kind = rng.integers(3)
+    kind = rng.integers(3) if kind is None else kind
     if kind == 0:
         y = white
     else:

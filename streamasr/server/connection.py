@@ -98,8 +98,8 @@ class Connection:
         self.audio_seconds += len(samples) / self.start.sample_rate
         if self.resampler is not None:
             samples = self.resampler.resample_chunk(samples)
-        self.session.feed(samples)
-        events = self.encode(self.session)
+        events = self.session.feed(samples)
+        events += self.encode(self.session)
         self.last_compute_s = time.perf_counter() - t0
         return events
 
