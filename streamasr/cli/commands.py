@@ -234,8 +234,8 @@ def synth(args) -> int:
     from streamasr.data.synth import SynthConfig, synthesize
 
     counts = synthesize(SynthConfig(out=Path(args.out), hours=args.hours, seed=args.seed,
-                                    test_sentences=args.test_sentences, jobs=args.jobs,
-                                    voice_draw=args.voice_draw))
+                                    test_sentences=args.test_sentences, dev_sentences=args.dev_sentences, jobs=args.jobs,
+                                    voice_draw=args.voice_draw, dev_avoid=tuple(Path(m) for m in args.dev_avoid)))
     print(json.dumps(counts))
     return 0
 

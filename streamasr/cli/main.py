@@ -84,9 +84,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--hours", type=float, default=10.0, help="hours of training audio")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--test-sentences", type=int, default=200, help="sentences per test split")
+    s.add_argument("--dev-sentences", type=int, default=200, help="sentences in the dev split (LM weight tuning)")
     s.add_argument("--jobs", type=int, default=2, help="parallel processes")
     s.add_argument("--voice-draw", choices=("engine", "uniform"), default="engine",
                    help="engine: pick an engine, then a voice (default); uniform: any voice alike")
+    s.add_argument("--dev-avoid", nargs="+", default=[], metavar="MANIFEST",
+                   help="keep the sentences of these manifests (an earlier stage's training set) out of dev")
     s.set_defaults(func=commands.synth)
     ls = dsub.add_parser("librispeech", help="write a manifest for a LibriSpeech-style folder")
     ls.add_argument("root", help="folder holding SPEAKER/CHAPTER/*.trans.txt and *.flac")

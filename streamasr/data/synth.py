@@ -1,4 +1,10 @@
-"""`streamasr data synth`: a reproducible synthetic speech corpus with three splits."""
+"""`streamasr data synth`: a reproducible synthetic speech corpus with four splits.
+
+``train`` and ``dev`` are spoken by the training voices, ``test-seen-voices`` by them too but
+with sentences used nowhere else, ``test-unseen-voices`` by voices and an engine kept out of
+training. ``dev`` (for tuning the LM weights) takes sentences that no training utterance speaks
+and that are left out of the LM text, so the LM knows them no better than it knows the tests'.
+"""
 
 from __future__ import annotations
 
@@ -12,10 +18,11 @@ import numpy as np
 import soundfile as sf
 from tqdm import tqdm
 
+from streamasr.data.manifest import read_manifest
 from streamasr.data.text import kjv_sentences
 from streamasr.data.voices import Voice, all_voices, is_heldout, speak
 
-SPLITS = ("train", "test-seen-voices", "test-unseen-voices")
+SPLITS = ("train", "dev", "test-seen-voices", "test-unseen-voices")
 
 
 @dataclass(frozen=True)
@@ -23,10 +30,12 @@ class SynthConfig:
     out: Path  # corpus folder: wav/<split>/*.wav, <split>.jsonl, lm-text.txt
     hours: float = 10.0  # hours of training audio
     test_sentences: int = 200  # sentences in each test split
+    dev_sentences: int = 200  # sentences in the dev split (training voices; not in the LM text)
     seed: int = 0  # everything below follows from it
     jobs: int = 2  # parallel synthesis processes
     words_per_second: float = 2.6  # rough speaking rate, to plan how many utterances make `hours`
     voice_draw: str = "engine"  # "engine": an engine at random, then one of its voices; "uniform": any voice
+    dev_avoid: tuple[Path, ...] = ()  # manifests whose sentences dev must not use (an earlier stage's training set)
 
 
 @dataclass(frozen=True)
@@ -39,8 +48,9 @@ class Job:
     pitch: float
 
 
-def plan(cfg: SynthConfig, sentences: list[str], voices: list[Voice]) -> tuple[list[Job], list[str]]:
-    """All utterances to synthesize, and the LM text; a pure function of the seed."""
+def plan(cfg: SynthConfig, sentences: list[str], voices: list[Voice], avoid: frozenset[str] = frozenset()
+         ) -> tuple[list[Job], list[str]]:
+    """All utterances to synthesize, and the LM text; a pure function of the seed (and of ``avoid``, dev only)."""
     if cfg.voice_draw not in ("engine", "uniform"):
         raise ValueError(f"voice_draw must be 'engine' or 'uniform', got {cfg.voice_draw!r}")
     rng = random.Random(cfg.seed)
@@ -52,11 +62,11 @@ def plan(cfg: SynthConfig, sentences: list[str], voices: list[Voice]) -> tuple[l
     heldout = [v for v in voices if is_heldout(v)]
     jobs: list[Job] = []
 
-    def add(split: str, text: str, pool: list[Voice]) -> None:
-        jobs.append(Job(split, f"{split}-{len(jobs):07d}", draw(pool), text,
+    def add(split: str, text: str, pool: list[Voice], rng: random.Random = rng) -> None:
+        jobs.append(Job(split, f"{split}-{len(jobs):07d}", draw(pool, rng), text,
                         rate=rng.uniform(0.8, 1.25), pitch=rng.uniform(0.0, 1.0)))
 
-    def draw(pool: list[Voice]) -> Voice:
+    def draw(pool: list[Voice], rng: random.Random) -> Voice:
         if cfg.voice_draw == "uniform":  # espeak-ng's hundreds of variants then dominate
             return rng.choice(pool)
         engine = rng.choice(sorted({v.engine for v in pool}))
@@ -74,7 +84,15 @@ def plan(cfg: SynthConfig, sentences: list[str], voices: list[Voice]) -> tuple[l
         t = rng.choice(train_text)
         add("train", t, train_voices)
         words += len(t.split())
-    return jobs, train_text
+    # dev draws from its own generator, after everything else: the other splits are as they were without it
+    dev_rng = random.Random(f"{cfg.seed}:dev")
+    spoken = {j.text for j in jobs}
+    unspoken = [t for t in train_text if t not in spoken and t not in avoid]
+    dev_text = dev_rng.sample(unspoken, min(cfg.dev_sentences, len(unspoken)))
+    for t in dev_text:
+        add("dev", t, train_voices, dev_rng)
+    held = set(dev_text)
+    return jobs, [t for t in train_text if t not in held]
 
 
 def _run(args: tuple[Job, Path]) -> dict:
@@ -91,7 +109,8 @@ def synthesize(cfg: SynthConfig) -> dict[str, int]:
     out = Path(cfg.out)
     for split in SPLITS:
         (out / "wav" / split).mkdir(parents=True, exist_ok=True)
-    jobs, lm_text = plan(cfg, kjv_sentences(), all_voices())
+    avoid = frozenset(u.text for m in cfg.dev_avoid for u in read_manifest(m))
+    jobs, lm_text = plan(cfg, kjv_sentences(), all_voices(), avoid)
     (out / "lm-text.txt").write_text("\n".join(lm_text) + "\n")
     files = {s: open(out / f"{s}.jsonl", "w") for s in SPLITS}
     counts = dict.fromkeys(SPLITS, 0)

@@ -9,17 +9,23 @@ from streamasr.data.voices import all_voices, is_heldout
 
 def test_plan_is_reproducible_and_keeps_test_sentences_and_voices_apart():
     sentences, voices = kjv_sentences()[:3000], all_voices()
-    cfg = SynthConfig(out="unused", hours=0.5, test_sentences=50, seed=3)
+    cfg = SynthConfig(out="unused", hours=0.5, test_sentences=50, dev_sentences=50, seed=3)
     jobs, lm_text = plan(cfg, sentences, voices)
     again, _ = plan(cfg, sentences, voices)
     assert jobs == again
-    by_split = {s: [j for j in jobs if j.split == s] for s in ("train", "test-seen-voices", "test-unseen-voices")}
+    by_split = {s: [j for j in jobs if j.split == s] for s in ("train", "dev", "test-seen-voices", "test-unseen-voices")}
     train_text = {j.text for j in by_split["train"]}
-    for split in ("test-seen-voices", "test-unseen-voices"):
+    for split in ("dev", "test-seen-voices", "test-unseen-voices"):
         assert len(by_split[split]) == 50
         assert not train_text & {j.text for j in by_split[split]}
         assert not set(lm_text) & {j.text for j in by_split[split]}
-    assert not any(is_heldout(j.voice) for j in by_split["train"] + by_split["test-seen-voices"])
+    assert not {j.text for j in by_split["dev"]} & {j.text for s in ("test-seen-voices", "test-unseen-voices")
+                                                     for j in by_split[s]}
+    assert not any(is_heldout(j.voice) for j in by_split["train"] + by_split["dev"] + by_split["test-seen-voices"])
+    dev = {j.text for j in by_split["dev"]}
+    moved, _ = plan(cfg, sentences, voices, avoid=frozenset(list(dev)[:10]))
+    assert [j for j in moved if j.split != "dev"] == [j for j in jobs if j.split != "dev"]  # only dev changes
+    assert not {j.text for j in moved if j.split == "dev"} & set(list(dev)[:10])
     assert all(is_heldout(j.voice) for j in by_split["test-unseen-voices"])
     engines = {j.voice.engine for j in by_split["test-unseen-voices"]}
     assert "festival" in engines and "espeak-ng" in engines
@@ -27,8 +33,8 @@ def test_plan_is_reproducible_and_keeps_test_sentences_and_voices_apart():
 
 
 def test_synthesize_writes_audio_and_manifests(tmp_path):
-    counts = synthesize(SynthConfig(out=tmp_path, hours=0.005, test_sentences=2, seed=1, jobs=2))
-    assert counts["test-seen-voices"] == 2 and counts["test-unseen-voices"] == 2 and counts["train"] >= 2
+    counts = synthesize(SynthConfig(out=tmp_path, hours=0.005, test_sentences=2, dev_sentences=2, seed=1, jobs=2))
+    assert counts["test-seen-voices"] == counts["test-unseen-voices"] == counts["dev"] == 2 and counts["train"] >= 2
     for split, n in counts.items():
         rows = [json.loads(line) for line in (tmp_path / f"{split}.jsonl").read_text().splitlines()]
         assert len(rows) == n

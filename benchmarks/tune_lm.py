@@ -1,0 +1,76 @@
+"""The LM weights (alpha, beta) of the beam search, chosen on the dev split and nowhere else.
+
+    python benchmarks/tune_lm.py [--corpus work/corpus-engines] [--alphas ...] [--betas ...]
+
+Dev is spoken by the training voices, with sentences that no training utterance speaks (in either
+training stage) and that the LM text leaves out (see ``streamasr.data.synth``), so the LM knows dev no
+better than the tests. Log-probs come from the bundled model under the 320 ms chunk mask, once per
+utterance; every (alpha, beta) then searches them with the bundled LM. The test splits are not read.
+Writes benchmarks/results/tune_lm.{json,md}; the best pair is what ``DecoderConfig`` should hold.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).parent))
+from results_io import publish  # noqa: E402
+
+from streamasr.audio import load_audio  # noqa: E402
+from streamasr.data.manifest import read_manifest  # noqa: E402
+from streamasr.decoder import CTCPrefixDecoder, DecoderConfig  # noqa: E402
+from streamasr.metrics import error_rate  # noqa: E402
+from streamasr.recognizer import Recognizer  # noqa: E402
+
+
+def floats(text: str) -> list[float]:
+    return [float(x) for x in text.split(",")]
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--corpus", default="work/corpus-engines")
+    p.add_argument("--alphas", type=floats, default="0.3,0.4,0.5,0.6,0.7,0.8,1.0")
+    p.add_argument("--betas", type=floats, default="0,0.5,1,1.5,2,2.5,3")
+    args = p.parse_args()
+    torch.set_num_threads(1)
+    rec = Recognizer.from_pretrained()
+    utts = read_manifest(Path(args.corpus) / "dev.jsonl")
+    refs, logps = [u.text for u in utts], []
+    for u in utts:
+        feats = rec.model.normalize(rec.features.logmel(torch.from_numpy(load_audio(u.audio))))[None]  # (1, T, F)
+        with torch.no_grad():
+            lp, _ = rec.model(feats, torch.tensor([feats.shape[1]]), chunk=8, left_chunks=8)  # (1, T', V)
+        logps.append(lp[0].numpy())
+    rows = []
+    for alpha in args.alphas:
+        for beta in args.betas:
+            dec = CTCPrefixDecoder(dataclasses.replace(rec.decoder_cfg, alpha=alpha, beta=beta), rec.tokenizer, rec.lm)
+            hyps = [dec.finalize(dec.step(lp, dec.init_state())).text for lp in logps]
+            rows.append({"alpha": alpha, "beta": beta, "wer": error_rate(refs, hyps)})
+            print(rows[-1], flush=True)
+    best = min(rows, key=lambda r: r["wer"])
+    current = DecoderConfig()
+    now = next((r for r in rows if r["alpha"] == current.alpha and r["beta"] == current.beta), None)
+    lines = ["| alpha \\ beta | " + " | ".join(f"{b:g}" for b in args.betas) + " |",
+             "|---|" + "---|" * len(args.betas)]
+    for alpha in args.alphas:
+        cells = []
+        for r in (r for r in rows if r["alpha"] == alpha):
+            cell = f"{100 * r['wer']:.1f}%"
+            cells.append(f"**{cell}**" if r is best else cell)
+        lines.append(f"| {alpha:g} | " + " | ".join(cells) + " |")
+    lines.append(f"\nDev WER (beam {current.beam}, 320 ms chunk mask, {len(utts)} utterances of the training voices) "
+                 f"for each LM weight alpha and word bonus beta. Best: alpha {best['alpha']:g}, beta {best['beta']:g} "
+                 f"({100 * best['wer']:.1f}%); `DecoderConfig` holds alpha {current.alpha:g}, beta {current.beta:g}"
+                 + (f" ({100 * now['wer']:.1f}%)" if now else "") + ". Produced by `python benchmarks/tune_lm.py`.")
+    publish("tune_lm", {"rows": rows, "best": best}, "\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    main()
