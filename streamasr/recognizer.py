@@ -155,9 +155,7 @@ class Session:
         x = np.clip(x, -1.0, 1.0)
         self.samples.append(x)
         self.num_samples += len(x)
-        if not self.tail_rule:
-            return []
-        if not len(x):
+        if not self.tail_rule or not len(x):
             return []
         d = np.diff(x, prepend=np.float32(self.level_last))  # (S,) first difference: a high-pass
         self.level_last = float(x[-1])

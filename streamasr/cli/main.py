@@ -84,7 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--hours", type=float, default=10.0, help="hours of training audio")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--test-sentences", type=int, default=200, help="sentences per test split")
-    s.add_argument("--dev-sentences", type=int, default=200, help="sentences in the dev split (LM weight tuning)")
+    s.add_argument("--dev-sentences", type=int, default=500, help="sentences in the dev split (LM weight tuning)")
     s.add_argument("--jobs", type=int, default=2, help="parallel processes")
     s.add_argument("--voice-draw", choices=("engine", "uniform"), default="engine",
                    help="engine: pick an engine, then a voice (default); uniform: any voice alike")

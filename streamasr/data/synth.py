@@ -30,7 +30,7 @@ class SynthConfig:
     out: Path  # corpus folder: wav/<split>/*.wav, <split>.jsonl, lm-text.txt
     hours: float = 10.0  # hours of training audio
     test_sentences: int = 200  # sentences in each test split
-    dev_sentences: int = 200  # sentences in the dev split (training voices; not in the LM text)
+    dev_sentences: int = 500  # sentences in the dev split (training voices; not in the LM text)
     seed: int = 0  # everything below follows from it
     jobs: int = 2  # parallel synthesis processes
     words_per_second: float = 2.6  # rough speaking rate, to plan how many utterances make `hours`
