@@ -112,12 +112,25 @@ def test_cli_takes_any_rate_and_channel_count(speech, tmp_path):
         assert error_rate([SENTENCES[2]], [" ".join(out.stdout.split())]) <= 0.5, (name, out.stdout)
 
 
+def test_cli_silence_sets_where_a_pause_ends_a_segment(speech, tmp_path):
+    """Two sentences 0.7 s apart: one final each at the default 0.4 s, one final for both at 1.5 s."""
+    gap = np.zeros(int(0.7 * 16000), np.float32)
+    sf.write(tmp_path / "two.wav", np.concatenate([speech[0][0], gap, speech[1][0]]), 16000)
+    counts = {}
+    for silence in ("0.4", "1.5"):
+        out = run_cli("transcribe", str(tmp_path / "two.wav"), "--json", "--silence", silence)
+        assert out.returncode == 0, out.stderr
+        counts[silence] = sum(json.loads(line)["type"] == "final" for line in out.stdout.splitlines())
+    assert counts == {"0.4": 2, "1.5": 1}
+
+
 @pytest.mark.parametrize("args,message", [
     (["transcribe", "/nonexistent.wav"], "no such audio file"),
     (["transcribe", __file__], "cannot read"),
     (["transcribe", __file__, "--model", "/nonexistent"], "model folder not found"),
     (["transcribe", __file__, "--lm", "/nonexistent.bin"], "language model not found"),
     (["transcribe", __file__, "--chunk-ms", "100"], "multiple of 40"),
+    (["transcribe", __file__, "--silence", "0.01"], "--silence must be"),
 ])
 def test_cli_errors_are_one_clear_line(args, message):
     out = run_cli(*args)

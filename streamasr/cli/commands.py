@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from streamasr.audio import AudioError, load_audio
+from streamasr.endpoint import EndpointConfig
 from streamasr.model import ModelError
 
 
@@ -60,7 +61,7 @@ class Display:
 def transcribe(args) -> int:
     rec = _recognizer(args)
     try:
-        session = rec.session(chunk_ms=args.chunk_ms, left_chunks=args.left_chunks)
+        session = rec.session(chunk_ms=args.chunk_ms, left_chunks=args.left_chunks, endpoint=_endpoint(args))
         samples = load_audio(args.audio, rec.sample_rate)
     except (AudioError, ValueError) as e:
         raise UserError(str(e)) from None
@@ -85,7 +86,8 @@ def evaluate(args) -> int:
     t0 = time.process_time()
     for u in utts:
         samples = load_audio(u.audio, rec.sample_rate)
-        s = rec.session(chunk_ms=args.chunk_ms, left_chunks=args.left_chunks, search=args.decoder)
+        s = rec.session(chunk_ms=args.chunk_ms, left_chunks=args.left_chunks, search=args.decoder,
+                        endpoint=_endpoint(args))
         events = s.accept(samples) + s.finish()
         hyps.append(" ".join(e.text for e in events if e.type == "final" and e.text))
         refs.append(u.text)
@@ -134,7 +136,7 @@ def stream(args) -> int:
     speed = 1.0 if args.realtime else args.speed
     try:
         events = asyncio.run(stream_samples(args.server, samples, 16000, speed=speed, on_event=show,
-                                            token=args.token))
+                                            token=args.token, start={"silence_after_speech_s": args.silence}))
     except (OSError, InvalidURI, WebSocketException) as e:
         raise UserError(f"cannot stream to {args.server}: {e}") from None
     return 1 if any(e.get("type") == "error" for e in events) else 0
@@ -160,7 +162,7 @@ def mic(args) -> int:
         if args.server:
             return _mic_via_server(args, device, blocks, show)
         rec = _recognizer(args)
-        session = rec.session()
+        session = rec.session(endpoint=_endpoint(args))
         with microphone(rec.sample_rate, device=device) as q:
             for block in blocks(q):
                 for ev in session.accept(block):
@@ -183,7 +185,8 @@ def _mic_via_server(args, device, blocks, show) -> int:
     async def main():
         headers = {"Authorization": f"Bearer {args.token}"} if args.token else None
         async with connect(args.server, additional_headers=headers) as ws:
-            await ws.send(json.dumps({"type": "start", "sample_rate": 16000, "encoding": "pcm_s16le"}))
+            await ws.send(json.dumps({"type": "start", "sample_rate": 16000, "encoding": "pcm_s16le",
+                                      "silence_after_speech_s": args.silence}))
 
             async def reader():
                 async for msg in ws:
@@ -200,6 +203,12 @@ def _mic_via_server(args, device, blocks, show) -> int:
 
     asyncio.run(main())
     return 0
+
+
+def _endpoint(args) -> EndpointConfig:
+    if not 0.1 <= args.silence <= 10:
+        raise UserError("--silence must be 0.1..10 seconds")
+    return EndpointConfig(silence_after_speech_s=args.silence)
 
 
 def export(args) -> int:

@@ -7,6 +7,7 @@ import sys
 
 from streamasr.backends import BACKENDS
 from streamasr.cli import commands
+from streamasr.endpoint import EndpointConfig
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -54,6 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     pace.add_argument("--realtime", action="store_true", help="send at real time")
     pace.add_argument("--speed", type=float, default=0.0, help="send at this multiple of real time (0: at once)")
     st.add_argument("--token", default=None, help="bearer token")
+    _silence_arg(st)
     st.add_argument("--json", action="store_true", help="print the raw JSON events")
     st.set_defaults(func=commands.stream)
 
@@ -65,6 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     mc.add_argument("--device", default=None, help="input device name or index (default: system default)")
     mc.add_argument("--seconds", type=float, default=0.0, help="stop after this long (0: until Ctrl-C)")
     mc.add_argument("--token", default=None, help="bearer token for --server")
+    _silence_arg(mc)
     mc.add_argument("--json", action="store_true", help="one JSON event a line")
     mc.set_defaults(func=commands.mic)
 
@@ -110,6 +113,12 @@ def _model_args(p: argparse.ArgumentParser) -> None:
 def _stream_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--chunk-ms", type=int, default=320, help="chunk length; 0 = whole utterance")
     p.add_argument("--left-chunks", type=int, default=8, help="attention left context in chunks (-1: all)")
+    _silence_arg(p)
+
+
+def _silence_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--silence", type=float, default=EndpointConfig.silence_after_speech_s, metavar="SECONDS",
+                   help="silence after speech that ends a segment with a final (default: %(default)s)")
 
 
 def cli(argv: list[str] | None = None) -> int:
