@@ -5,7 +5,8 @@
 Dev is spoken by the training voices, with sentences that no training utterance speaks (in either
 training stage) and that the LM text leaves out (see ``streamasr.data.synth``), so the LM knows dev no
 better than the tests. Log-probs come from the bundled model under the 320 ms chunk mask, once per
-utterance; every (alpha, beta) then searches them with the bundled LM. The test splits are not read.
+utterance; every (alpha, beta) then searches them with the bundled LM, and at ``DecoderConfig``'s
+weights, a few beam widths show what a wider search buys and costs. The test splits are not read.
 Writes benchmarks/results/tune_lm.{json,md}; the best pair is what ``DecoderConfig`` should hold.
 """
 
@@ -14,6 +15,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
+import time
 from pathlib import Path
 
 import torch
@@ -37,6 +39,7 @@ def main() -> None:
     p.add_argument("--corpus", default="work/corpus-engines")
     p.add_argument("--alphas", type=floats, default="0.3,0.4,0.5,0.6,0.7,0.8,1.0")
     p.add_argument("--betas", type=floats, default="0,0.5,1,1.5,2,2.5,3")
+    p.add_argument("--beams", type=floats, default="10,16,24,32")
     args = p.parse_args()
     torch.set_num_threads(1)
     rec = Recognizer.from_pretrained()
@@ -56,6 +59,14 @@ def main() -> None:
             print(rows[-1], flush=True)
     best = min(rows, key=lambda r: r["wer"])
     current = DecoderConfig()
+    seconds = sum(len(lp) for lp in logps) * rec.frame_ms / 1000
+    beams = []
+    for beam in (int(b) for b in args.beams):
+        dec = CTCPrefixDecoder(dataclasses.replace(current, beam=beam), rec.tokenizer, rec.lm)
+        t0 = time.process_time()
+        hyps = [dec.finalize(dec.step(lp, dec.init_state())).text for lp in logps]
+        beams.append({"beam": beam, "wer": error_rate(refs, hyps), "decoder_rtf": (time.process_time() - t0) / seconds})
+        print(beams[-1], flush=True)
     now = next((r for r in rows if r["alpha"] == current.alpha and r["beta"] == current.beta), None)
     lines = ["| alpha \\ beta | " + " | ".join(f"{b:g}" for b in args.betas) + " |",
              "|---|" + "---|" * len(args.betas)]
@@ -68,8 +79,12 @@ def main() -> None:
     lines.append(f"\nDev WER (beam {current.beam}, 320 ms chunk mask, {len(utts)} utterances of the training voices) "
                  f"for each LM weight alpha and word bonus beta. Best: alpha {best['alpha']:g}, beta {best['beta']:g} "
                  f"({100 * best['wer']:.1f}%); `DecoderConfig` holds alpha {current.alpha:g}, beta {current.beta:g}"
-                 + (f" ({100 * now['wer']:.1f}%)" if now else "") + ". Produced by `python benchmarks/tune_lm.py`.")
-    publish("tune_lm", {"rows": rows, "best": best}, "\n".join(lines) + "\n")
+                 + (f" ({100 * now['wer']:.1f}%)" if now else "") + ".")
+    lines += ["", f"Beam width at those weights (`DecoderConfig.beam` is {current.beam}):", "",
+              "| beam | dev WER | decoder RTF (1 thread) |", "|---|---|---|"]
+    lines += [f"| {b['beam']} | {100 * b['wer']:.1f}% | {b['decoder_rtf']:.4f} |" for b in beams]
+    lines.append("\nProduced by `python benchmarks/tune_lm.py`.")
+    publish("tune_lm", {"rows": rows, "best": best, "beams": beams}, "\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":
