@@ -40,7 +40,6 @@ def main() -> None:
     p.add_argument("--alphas", type=floats, default="0.3,0.4,0.5,0.6,0.7,0.8,1.0")
     p.add_argument("--betas", type=floats, default="0,0.5,1,1.5,2,2.5,3")
     p.add_argument("--beams", type=floats, default="10,16,24,32")
-    p.add_argument("--grid-beam", type=int, default=10, help="beam width of the alpha x beta grid (10 keeps it quick)")
     args = p.parse_args()
     torch.set_num_threads(1)
     rec = Recognizer.from_pretrained()
@@ -54,8 +53,7 @@ def main() -> None:
     rows = []
     for alpha in args.alphas:
         for beta in args.betas:
-            cfg = dataclasses.replace(rec.decoder_cfg, alpha=alpha, beta=beta, beam=args.grid_beam)
-            dec = CTCPrefixDecoder(cfg, rec.tokenizer, rec.lm)
+            dec = CTCPrefixDecoder(dataclasses.replace(rec.decoder_cfg, alpha=alpha, beta=beta), rec.tokenizer, rec.lm)
             hyps = [dec.finalize(dec.step(lp, dec.init_state())).text for lp in logps]
             rows.append({"alpha": alpha, "beta": beta, "wer": error_rate(refs, hyps)})
             print(rows[-1], flush=True)
@@ -78,7 +76,7 @@ def main() -> None:
             cell = f"{100 * r['wer']:.1f}%"
             cells.append(f"**{cell}**" if r is best else cell)
         lines.append(f"| {alpha:g} | " + " | ".join(cells) + " |")
-    lines.append(f"\nDev WER (beam {args.grid_beam}, 320 ms chunk mask, {len(utts)} utterances of the training voices) "
+    lines.append(f"\nDev WER (beam {current.beam}, 320 ms chunk mask, {len(utts)} utterances of the training voices) "
                  f"for each LM weight alpha and word bonus beta. Best: alpha {best['alpha']:g}, beta {best['beta']:g} "
                  f"({100 * best['wer']:.1f}%); `DecoderConfig` holds alpha {current.alpha:g}, beta {current.beta:g}"
                  + (f" ({100 * now['wer']:.1f}%)" if now else "") + ".")

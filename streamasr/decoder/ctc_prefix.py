@@ -38,7 +38,7 @@ def logaddexp(a: float, b: float) -> float:
 
 @dataclass(frozen=True)
 class DecoderConfig:
-    beam: int = 32  # hypotheses kept after each frame; chosen on dev by benchmarks/tune_lm.py
+    beam: int = 10  # hypotheses kept after each frame
     token_min_logp: float = -6.0  # tokens below this log-probability in a frame are not tried
     beam_prune_logp: float = -12.0  # hypotheses this far below the best are dropped
     alpha: float = 0.5  # LM weight (on natural-log probabilities); chosen on dev by benchmarks/tune_lm.py
