@@ -14,6 +14,9 @@ from dataclasses import dataclass
 import numpy as np
 
 
+SILENCE_RANGE_S = (0.1, 10.0)  # what a client may ask for as silence_after_speech_s
+
+
 @dataclass(frozen=True)
 class EndpointConfig:
     silence_after_speech_s: float = 0.4  # trailing silence that ends an utterance holding speech

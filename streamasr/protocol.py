@@ -21,7 +21,7 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
-from streamasr.endpoint import EndpointConfig
+from streamasr.endpoint import SILENCE_RANGE_S, EndpointConfig
 from streamasr.events import Event, Final
 
 SAMPLE_WIDTH = {"pcm_s16le": 2, "f32le": 4, "mulaw": 1, "alaw": 1}  # bytes per sample
@@ -75,8 +75,9 @@ class StartMessage:
             if not isinstance(hw, list) or not all(isinstance(w, str) for w in hw) or len(hw) > 100:
                 raise ProtocolError("bad_start", "hotwords must be a list of at most 100 strings")
             d["hotwords"] = tuple(hw)
-        for name, kind in (("sample_rate", int), ("chunk_ms", int), ("left_chunks", int), ("words", bool), ("quiet_tail", bool),
-                           ("silence_after_speech_s", (int, float)), ("max_utterance_s", (int, float))):
+        for name, kind in (("sample_rate", int), ("chunk_ms", int), ("left_chunks", int), ("words", bool),
+                           ("quiet_tail", bool), ("silence_after_speech_s", (int, float)),
+                           ("max_utterance_s", (int, float))):
             if name in d and (not isinstance(d[name], kind) or (kind is int and isinstance(d[name], bool))):
                 raise ProtocolError("bad_start", f"{name} must be {getattr(kind, '__name__', 'a number')}")
         msg = cls(**d)
@@ -89,8 +90,10 @@ class StartMessage:
             raise ProtocolError("bad_sample_rate", f"{msg.encoding} audio must be 8000 Hz")
         if not -1 <= msg.left_chunks <= MAX_LEFT_CHUNKS:
             raise ProtocolError("bad_start", f"left_chunks must be -1..{MAX_LEFT_CHUNKS}")
-        if not 0.1 <= msg.silence_after_speech_s <= 10 or not 1 <= msg.max_utterance_s <= 120:
-            raise ProtocolError("bad_start", "silence_after_speech_s must be 0.1..10 and max_utterance_s 1..120")
+        lo, hi = SILENCE_RANGE_S
+        if not lo <= msg.silence_after_speech_s <= hi or not 1 <= msg.max_utterance_s <= 120:
+            raise ProtocolError("bad_start",
+                                f"silence_after_speech_s must be {lo:g}..{hi:g} and max_utterance_s 1..120")
         return msg
 
 

@@ -96,8 +96,7 @@ class Session:
         self.feats = torch.zeros(0, rec.model.feature_cfg.n_mels)  # (T, F) normalized, not yet encoded
         self.enc_state = rec.encoder.init_state(max(self.chunk, 1), cfg.left_chunks)
         self.frames_done = 0  # encoder frames of the whole stream
-        fc = rec.model.feature_cfg
-        self.block = int(fc.sample_rate * fc.hop_ms / 1000)  # samples per level block (one feature hop)
+        self.block = rec.model.feature_cfg.hop_length  # samples per level block (one feature hop)
         self.tail_rule = bool(self.chunk) and cfg.endpoint.tail_floor_db > 0
         self.levels = np.zeros(0)  # (n,) dB of the blocks from ``levels_base`` on (only with the tail rule)
         self.levels_base = 0  # stream block index of levels[0]

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from streamasr.audio import AudioError, load_audio
-from streamasr.endpoint import EndpointConfig
+from streamasr.endpoint import SILENCE_RANGE_S, EndpointConfig
 from streamasr.model import ModelError
 
 
@@ -83,11 +83,11 @@ def evaluate(args) -> int:
     if args.limit:
         utts = utts[: args.limit]
     refs, hyps, audio_s = [], [], 0.0
+    endpoint = _endpoint(args)
     t0 = time.process_time()
     for u in utts:
         samples = load_audio(u.audio, rec.sample_rate)
-        s = rec.session(chunk_ms=args.chunk_ms, left_chunks=args.left_chunks, search=args.decoder,
-                        endpoint=_endpoint(args))
+        s = rec.session(chunk_ms=args.chunk_ms, left_chunks=args.left_chunks, search=args.decoder, endpoint=endpoint)
         events = s.accept(samples) + s.finish()
         hyps.append(" ".join(e.text for e in events if e.type == "final" and e.text))
         refs.append(u.text)
@@ -206,8 +206,9 @@ def _mic_via_server(args, device, blocks, show) -> int:
 
 
 def _endpoint(args) -> EndpointConfig:
-    if not 0.1 <= args.silence <= 10:
-        raise UserError("--silence must be 0.1..10 seconds")
+    lo, hi = SILENCE_RANGE_S
+    if not lo <= args.silence <= hi:
+        raise UserError(f"--silence must be {lo:g}..{hi:g} seconds")
     return EndpointConfig(silence_after_speech_s=args.silence)
 
 
@@ -243,8 +244,9 @@ def synth(args) -> int:
     from streamasr.data.synth import SynthConfig, synthesize
 
     counts = synthesize(SynthConfig(out=Path(args.out), hours=args.hours, seed=args.seed,
-                                    test_sentences=args.test_sentences, dev_sentences=args.dev_sentences, jobs=args.jobs,
-                                    voice_draw=args.voice_draw, dev_avoid=tuple(Path(m) for m in args.dev_avoid)))
+                                    test_sentences=args.test_sentences, dev_sentences=args.dev_sentences,
+                                    jobs=args.jobs, voice_draw=args.voice_draw,
+                                    dev_avoid=tuple(Path(m) for m in args.dev_avoid)))
     print(json.dumps(counts))
     return 0
 
