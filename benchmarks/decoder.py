@@ -19,6 +19,7 @@ import torch
 from pyctcdecode import build_ctcdecoder
 
 sys.path.insert(0, str(Path(__file__).parent))
+from log_probs import chunk_masked_log_probs  # noqa: E402
 from results_io import publish  # noqa: E402
 
 from streamasr.audio import load_audio  # noqa: E402
@@ -40,10 +41,7 @@ def main() -> None:
     for u in utts:
         x = load_audio(u.audio)
         seconds += len(x) / 16000
-        feats = rec.model.normalize(rec.features.logmel(torch.from_numpy(x)))[None]  # (1, T, F)
-        with torch.no_grad():
-            lp, _ = rec.model(feats, torch.tensor([feats.shape[1]]), chunk=8, left_chunks=8)
-        logps.append(lp[0].numpy())
+        logps.append(chunk_masked_log_probs(rec, x))
         refs.append(u.text)
     rows = []
     for beam in [int(b) for b in args.beams.split(",")]:

@@ -17,6 +17,7 @@ Writes benchmarks/results/endpoint.{json,md}.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -39,8 +40,7 @@ RATE, PIECE_MS, GAP_S = 16000, 20, 1.0  # pieces as a real-time client sends the
 
 def run(rec: Recognizer, audio: np.ndarray, spans: list[tuple[float, float]], silence: float, tail: bool) -> dict:
     ep = EndpointConfig(silence_after_speech_s=silence)
-    ep = ep if tail else EndpointConfig(silence_after_speech_s=silence, tail_floor_db=0.0)
-    s = rec.session(chunk_ms=320, endpoint=ep)
+    s = rec.session(chunk_ms=320, endpoint=ep if tail else dataclasses.replace(ep, tail_floor_db=0.0))
     piece = RATE * PIECE_MS // 1000
     finals = []  # (audio seconds fed when it came out, event)
     for pos in range(0, len(audio), piece):

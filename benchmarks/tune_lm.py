@@ -21,6 +21,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
+from log_probs import chunk_masked_log_probs  # noqa: E402
 from results_io import publish  # noqa: E402
 
 from streamasr.audio import load_audio  # noqa: E402
@@ -44,12 +45,8 @@ def main() -> None:
     torch.set_num_threads(1)
     rec = Recognizer.from_pretrained()
     utts = read_manifest(Path(args.corpus) / "dev.jsonl")
-    refs, logps = [u.text for u in utts], []
-    for u in utts:
-        feats = rec.model.normalize(rec.features.logmel(torch.from_numpy(load_audio(u.audio))))[None]  # (1, T, F)
-        with torch.no_grad():
-            lp, _ = rec.model(feats, torch.tensor([feats.shape[1]]), chunk=8, left_chunks=8)  # (1, T', V)
-        logps.append(lp[0].numpy())
+    refs = [u.text for u in utts]
+    logps = [chunk_masked_log_probs(rec, load_audio(u.audio)) for u in utts]  # (T', V) each
     rows = []
     for alpha in args.alphas:
         for beta in args.betas:
