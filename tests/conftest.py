@@ -31,13 +31,33 @@ def tiny_model_dir(tmp_path_factory) -> Path:
     return folder
 
 
-@pytest.fixture(scope="module")
-def model_server():
-    """The bundled model and LM behind a real server."""
+@pytest.fixture(scope="session")
+def bundled_rec():
+    """The bundled model and LM, loaded once for every test that needs them (a Recognizer is read-only)."""
     from streamasr.recognizer import Recognizer
+
+    return Recognizer.from_pretrained()
+
+
+@pytest.fixture(scope="session")
+def paused_speech(tmp_path_factory):
+    """Two held-out sentences, each followed by a second of silence: (S,) float32 at 16 kHz."""
+    import numpy as np
+
+    from speech import espeak
+
+    folder = tmp_path_factory.mktemp("paused")
+    texts = ["go not up for the lord is not among you", "or whether we be sober it is for your cause"]
+    gap = np.zeros(16000, np.float32)
+    return np.concatenate([x for i, t in enumerate(texts) for x in (espeak(t, folder / f"{i}.wav"), gap)])
+
+
+@pytest.fixture(scope="module")
+def model_server(bundled_rec):
+    """The bundled model and LM behind a real server."""
     from streamasr.server.app import ServerConfig
     from tests_server_util import Running
 
-    srv = Running(Recognizer.from_pretrained(), ServerConfig(port=0))
+    srv = Running(bundled_rec, ServerConfig(port=0))
     yield srv
     srv.stop()

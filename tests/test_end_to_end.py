@@ -10,7 +10,6 @@ import soundfile as sf
 
 from speech import espeak
 from streamasr.metrics import error_rate
-from streamasr.recognizer import Recognizer
 
 # Held out of training and of the LM text (test-seen-voices of `data synth --seed 0`).
 SENTENCES = [
@@ -20,11 +19,6 @@ SENTENCES = [
     "or whether we be sober it is for your cause",
 ]
 MAX_WER = 0.35  # on these four sentences, streaming at 320 ms with the LM
-
-
-@pytest.fixture(scope="module")
-def rec():
-    return Recognizer.from_pretrained()
 
 
 @pytest.fixture(scope="module")
@@ -38,14 +32,14 @@ def transcribe(session, samples):
     return " ".join(e.text for e in events if e.type == "final" and e.text), events
 
 
-def test_streaming_recognizes_held_out_sentences(rec, speech):
-    hyps = [transcribe(rec.session(chunk_ms=320), samples)[0] for samples, _ in speech]
+def test_streaming_recognizes_held_out_sentences(bundled_rec, speech):
+    hyps = [transcribe(bundled_rec.session(chunk_ms=320), samples)[0] for samples, _ in speech]
     assert error_rate(SENTENCES, hyps) <= MAX_WER, hyps
 
 
-def test_final_words_have_ordered_times_inside_the_audio(rec, speech):
+def test_final_words_have_ordered_times_inside_the_audio(bundled_rec, speech):
     samples, _ = speech[0]
-    _, events = transcribe(rec.session(chunk_ms=320), samples)
+    _, events = transcribe(bundled_rec.session(chunk_ms=320), samples)
     words = [w for e in events if e.type == "final" for w in e.words]
     assert len(words) >= 5
     duration_ms = 1000 * len(samples) / 16000
@@ -55,23 +49,24 @@ def test_final_words_have_ordered_times_inside_the_audio(rec, speech):
     assert all(0.0 < w.conf <= 1.0 for w in words)
 
 
-def test_lm_and_search_agree_with_pyctcdecode(rec, speech):
+def test_lm_and_search_agree_with_pyctcdecode(bundled_rec, speech):
     """Same log-probs, same LM and weights: pyctcdecode is the reference for our best path."""
     import torch
     from pyctcdecode import build_ctcdecoder
 
-    cfg = rec.decoder_cfg
-    labels = [""] + rec.tokenizer.tokens[1:]
-    ref = build_ctcdecoder(labels, str(rec.lm.path), sorted(rec.lm.unigrams), alpha=cfg.alpha, beta=cfg.beta,
+    cfg = bundled_rec.decoder_cfg
+    labels = [""] + bundled_rec.tokenizer.tokens[1:]
+    lm = bundled_rec.lm
+    ref = build_ctcdecoder(labels, str(lm.path), sorted(lm.unigrams), alpha=cfg.alpha, beta=cfg.beta,
                            unk_score_offset=cfg.unk_offset)
     from streamasr.decoder import CTCPrefixDecoder
 
-    ours = CTCPrefixDecoder(cfg, rec.tokenizer, rec.lm)
+    ours = CTCPrefixDecoder(cfg, bundled_rec.tokenizer, bundled_rec.lm)
     agree = 0
     for samples, _ in speech:
-        feats = rec.model.normalize(rec.features.logmel(torch.from_numpy(samples)))[None]
+        feats = bundled_rec.model.normalize(bundled_rec.features.logmel(torch.from_numpy(samples)))[None]
         with torch.no_grad():
-            logp, _ = rec.model(feats, torch.tensor([feats.shape[1]]), chunk=8, left_chunks=8)
+            logp, _ = bundled_rec.model(feats, torch.tensor([feats.shape[1]]), chunk=8, left_chunks=8)
         logp = logp[0].numpy()
         mine = ours.finalize(ours.step(logp, ours.init_state())).text
         theirs = ref.decode(logp, beam_width=cfg.beam, beam_prune_logp=cfg.beam_prune_logp,

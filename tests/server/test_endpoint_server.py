@@ -2,19 +2,13 @@
 
 import asyncio
 
-import numpy as np
-
-from speech import espeak
 from streamasr.client import stream_samples
-from streamasr.protocol import decode_audio, encode_audio
 from streamasr.endpoint import EndpointConfig
+from streamasr.protocol import decode_audio, encode_audio
 
-TEXTS = ["go not up for the lord is not among you", "or whether we be sober it is for your cause"]
 
-
-def test_server_sends_the_same_endpoint_finals_as_a_session_alone(model_server, tmp_path):
-    gap = np.zeros(16000, np.float32)
-    audio = np.concatenate([x for i, t in enumerate(TEXTS) for x in (espeak(t, tmp_path / f"{i}.wav"), gap)])
+def test_server_sends_the_same_endpoint_finals_as_a_session_alone(model_server, paused_speech):
+    audio = paused_speech
     events = asyncio.run(stream_samples(model_server.url(), audio, 16000, frame_ms=20, speed=4.0))
     got = [e for e in events if e["type"] in ("partial", "final")]
 
