@@ -10,6 +10,7 @@ import pytest
 
 from speech import espeak
 from streamasr.model import load_model
+from streamasr.train.config import TrainConfig
 
 TEXTS = ["let there be light", "and there was light", "the lord is my shepherd", "in the beginning"]
 
@@ -53,6 +54,8 @@ def test_train_resume_and_export(corpus, tmp_path):
     assert model.encoder.cfg.n_layers == 1 and len(tok) == 29
     rows = (out / "log.csv").read_text().splitlines()
     assert rows[0].startswith("step,epoch,lr,loss")
+    # the model carries the settings that made it, in a form `streamasr train` reads back
+    assert TrainConfig.load(out / "model" / "train-config.json") == TrainConfig.load(write_config(corpus, out, 4))
 
 
 def test_ddp_with_two_cpu_processes(corpus, tmp_path):

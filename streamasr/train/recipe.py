@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import json
 import math
 import os
 import random
@@ -27,6 +28,8 @@ from streamasr.model import AcousticModel, ModelError, load_model, save_model
 from streamasr.tokens import Tokenizer
 from streamasr.train.config import TrainConfig
 from streamasr.train.featcache import FeatureCache, bucket_batches, build_cache
+
+CONFIG_NAME = "train-config.json"  # written into the experiment folder and the exported model folder
 
 
 def lr_at(step: int, cfg: TrainConfig) -> float:
@@ -91,6 +94,8 @@ def train(cfg: TrainConfig) -> Path:
     torch.manual_seed(cfg.seed)
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
+    if rank == 0:  # the resolved settings beside the results, so every model can be traced to its recipe
+        (out / CONFIG_NAME).write_text(json.dumps(dataclasses.asdict(cfg), indent=2) + "\n")
 
     tok = Tokenizer.characters()
     if cfg.tokens == "bpe":
@@ -190,6 +195,7 @@ def train(cfg: TrainConfig) -> Path:
     if rank == 0:
         model.load_state_dict(average_checkpoints(sorted(out.glob("ckpt-*.pt"))[-cfg.average_last :]))
         save_model(final, model.cpu(), tok)
+        shutil.copy(out / CONFIG_NAME, final / CONFIG_NAME)
         if (out / "bpe.model").is_file():
             shutil.copy(out / "bpe.model", final / "bpe.model")
         print(f"wrote {final}")
