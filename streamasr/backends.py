@@ -53,7 +53,10 @@ def export_model(model_dir: Path, out: Path) -> list[Path]:
 
 
 def _cached_export(model: AcousticModel, model_dir: Path) -> Path:
+    from streamasr.encoder.onnx import EXPORT_VERSION
+
     digest = hashlib.sha256((model_dir / "model.safetensors").read_bytes()).hexdigest()[:16]
+    digest = f"{digest}-v{EXPORT_VERSION}"  # a new graph layout is exported afresh
     root = Path(os.environ.get("STREAMASR_CACHE", Path.home() / ".cache" / "streamasr"))
     folder = root / "onnx" / digest
     if not all((folder / f).is_file() for f in ONNX_FILES.values()):

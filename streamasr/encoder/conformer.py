@@ -69,18 +69,38 @@ class Subsampling(nn.Module):
         return self.proj(x.transpose(1, 2).reshape(b, t, c * f))  # (B, T', D)
 
 
-def rotary(x: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
-    """Rotate pairs of channels of x (B, H, T, Dh) by angles of absolute positions, (T,) or (B, T)."""
-    dh = x.shape[-1]
-    inv_freq = 1.0 / (10000.0 ** (torch.arange(0, dh, 2, dtype=torch.float64, device=x.device) / dh))  # (Dh/2,)
+def rotary_tables(positions: torch.Tensor, dh: int, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+    """The cos and signed sin tables that ``rotary`` applies, computed once per forward for every layer.
+
+    positions: absolute frame indices, (T,) or (B, T) -> cos, sin: (T, Dh) or (B, 1, T, Dh).
+    Channel pair (2i, 2i+1) turns by angle position * 10000^(-2i/Dh), computed in float64; the sin
+    table carries the rotation's signs (-sin on even channels, +sin on odd ones).
+
+    >>> cos, sin = rotary_tables(torch.tensor([0, 1]), 4, torch.float32)
+    >>> cos.shape, cos[0].tolist(), sin[0].tolist()
+    (torch.Size([2, 4]), [1.0, 1.0, 1.0, 1.0], [-0.0, 0.0, -0.0, 0.0])
+    """
+    inv_freq = 1.0 / (10000.0 ** (torch.arange(0, dh, 2, dtype=torch.float64, device=positions.device) / dh))
     angles = positions.to(torch.float64).unsqueeze(-1) * inv_freq  # (T, Dh/2) or (B, T, Dh/2)
     if angles.dim() == 3:
         angles = angles.unsqueeze(1)  # (B, 1, T, Dh/2)
-    cos = angles.cos().to(x.dtype)
-    sin = angles.sin().to(x.dtype)
-    x1, x2 = x[..., 0::2], x[..., 1::2]  # (B, H, T, Dh/2) each
-    out = torch.stack([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1)  # (B, H, T, Dh/2, 2)
-    return out.flatten(-2)  # (B, H, T, Dh)
+    cos = angles.cos().to(dtype).repeat_interleave(2, dim=-1)  # (..., T, Dh)
+    sin = angles.sin().to(dtype)
+    sin = torch.stack([-sin, sin], dim=-1).flatten(-2)  # (..., T, Dh)
+    return cos, sin
+
+
+def rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """Rotate channel pairs (2i, 2i+1) of x (..., T, Dh) by the tables of ``rotary_tables``.
+
+    Pair (x0, x1) becomes (x0 cos - x1 sin, x1 cos + x0 sin).
+
+    >>> x = torch.tensor([[1.0, 0.0]])  # (T=1, Dh=2); a quarter turn
+    >>> rotary(x, torch.tensor([[0.0, 0.0]]), torch.tensor([[-1.0, 1.0]])).tolist()
+    [[0.0, 1.0]]
+    """
+    swapped = x.unflatten(-1, (-1, 2)).flip(-1).flatten(-2)  # (..., T, Dh): each pair as (x1, x0)
+    return x * cos + swapped * sin
 
 
 class SelfAttention(nn.Module):
@@ -91,11 +111,12 @@ class SelfAttention(nn.Module):
         self.out = nn.Linear(cfg.d_model, cfg.d_model)
         self.dropout = cfg.dropout
 
-    def project(self, x: torch.Tensor, positions: torch.Tensor):
-        # x: (B, T, D) -> q, k, v: (B, H, T, Dh), q and k rotated
+    def project(self, x: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor]):
+        # x: (B, T, D); rope: the tables of rotary_tables -> q, k, v: (B, H, T, Dh), q and k rotated
         b, t, _ = x.shape
-        q, k, v = self.qkv(x).view(b, t, 3, self.h, self.dh).permute(2, 0, 3, 1, 4)  # 3 x (B, H, T, Dh)
-        return rotary(q, positions), rotary(k, positions), v
+        qkv = self.qkv(x).view(b, t, 3, self.h, self.dh).permute(2, 0, 3, 1, 4)  # (3, B, H, T, Dh)
+        qk = rotary(qkv[:2], *rope)  # (2, B, H, T, Dh): q and k turned in one step
+        return qk[0], qk[1], qkv[2]
 
     def attend(self, q, k, v, mask: torch.Tensor) -> torch.Tensor:
         # q: (B, H, Tq, Dh); k, v: (B, H, Tk, Dh); mask: broadcastable to (B, H, Tq, Tk), True = keep
@@ -149,11 +170,11 @@ class ConformerBlock(nn.Module):
         self.final_norm = nn.LayerNorm(cfg.d_model)
         self.drop = nn.Dropout(cfg.dropout)
 
-    def forward(self, x, positions, mask, k_cache, v_cache, conv_cache):
-        # x: (B, T, D); positions: (T,); mask: (B or 1, 1, T, Tc+T);
+    def forward(self, x, rope, mask, k_cache, v_cache, conv_cache):
+        # x: (B, T, D); rope: (cos, sin) of rotary_tables; mask: (B or 1, 1, T, Tc+T);
         # k_cache, v_cache: (B, H, Tc, Dh); conv_cache: (B, D, K-1)
         x = x + 0.5 * self.ff1(x)
-        q, k, v = self.attn.project(self.attn_norm(x), positions)
+        q, k, v = self.attn.project(self.attn_norm(x), rope)
         k = torch.cat([k_cache, k], dim=2)  # (B, H, Tc+T, Dh)
         v = torch.cat([v_cache, v], dim=2)
         x = x + self.drop(self.attn.attend(q, k, v, mask))
@@ -186,12 +207,12 @@ class ConformerEncoder(nn.Module):
         mask = chunk_mask(t, chunk, left_chunks).to(x.device).unsqueeze(0)  # (1, T', T')
         mask = mask & padding_mask(out_len, t).to(x.device).unsqueeze(1)  # (B, T', T') keys valid
         mask = mask.unsqueeze(1)  # (B, 1, T', T')
-        positions = torch.arange(t, device=x.device)
         h, dh, k = self.cfg.n_heads, self.cfg.head_dim, self.cfg.conv_kernel
+        rope = rotary_tables(torch.arange(t, device=x.device), dh, x.dtype)  # 2 x (T', Dh)
         empty = x.new_zeros(b, h, 0, dh)
         conv0 = x.new_zeros(b, self.cfg.d_model, k - 1)
         for layer in self.layers:
-            x, _, _, _ = layer(x, positions, mask, empty, empty, conv0)
+            x, _, _, _ = layer(x, rope, mask, empty, empty, conv0)
         return self.ctc(x).log_softmax(-1), out_len
 
     # --- streaming ------------------------------------------------------------
@@ -239,13 +260,14 @@ class ConformerEncoder(nn.Module):
         v_cache = torch.cat([F.pad(s.attn_v, (0, 0, tmax - n, 0)) for s, n in zip(states, lens)], dim=1)
         conv = torch.cat([s.conv for s in states], dim=1)  # (N, B, D, K-1)
         positions = torch.stack([torch.arange(s.offset, s.offset + t) for s in states]).to(x.device)  # (B, n)
+        rope = rotary_tables(positions, self.cfg.head_dim, x.dtype)  # 2 x (B, 1, n, Dh)
         first_valid = torch.tensor([tmax - n for n in lens], device=x.device)  # (B,)
         mask = torch.arange(tmax + t, device=x.device)[None, :] >= first_valid[:, None]  # (B, Tmax+n)
         mask = mask[:, None, None, :].expand(b, 1, t, tmax + t)  # (B, 1, n, Tmax+n): cache + chunk
         left, chunk = states[0].left_chunks, states[0].chunk
         ks, vs, cs = [], [], []
         for i, layer in enumerate(self.layers):
-            x, k, v, c = layer(x, positions, mask, k_cache[i], v_cache[i], conv[i])  # k, v: (B, H, Tmax+n, Dh)
+            x, k, v, c = layer(x, rope, mask, k_cache[i], v_cache[i], conv[i])  # k, v: (B, H, Tmax+n, Dh)
             ks.append(k)
             vs.append(v)
             cs.append(c)

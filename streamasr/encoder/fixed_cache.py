@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from streamasr.encoder.conformer import ConformerEncoder
+from streamasr.encoder.conformer import ConformerEncoder, rotary_tables
 
 
 @dataclass
@@ -56,10 +56,11 @@ class FixedCacheStep(nn.Module):
         t = x.shape[1]
         size = attn_k.shape[3]  # L
         positions = offset[:, None] + torch.arange(t, device=x.device)[None, :]  # (B, t)
+        rope = rotary_tables(positions, self.encoder.cfg.head_dim, x.dtype)  # 2 x (B, 1, t, Dh)
         mask = cache_mask(cache_len, size, t)  # (B, 1, t, L + t)
         ks, vs, cs = [], [], []
         for i, layer in enumerate(self.encoder.layers):
-            x, k, v, c = layer(x, positions, mask, attn_k[i], attn_v[i], conv[i])  # k, v: (B, H, L + t, Dh)
+            x, k, v, c = layer(x, rope, mask, attn_k[i], attn_v[i], conv[i])  # k, v: (B, H, L + t, Dh)
             ks.append(k[:, :, t:])  # (B, H, L, Dh): the oldest t frames drop out
             vs.append(v[:, :, t:])
             cs.append(c)

@@ -21,6 +21,7 @@ import torch
 from streamasr.encoder.conformer import ConformerEncoder, EncoderConfig
 from streamasr.encoder.fixed_cache import FixedCacheState, FixedCacheStep
 
+EXPORT_VERSION = 2  # bump when the exported graph changes, so cached exports are made again
 INPUTS = ("feats", "attn_k", "attn_v", "conv", "offset", "cache_len")
 OUTPUTS = ("log_probs", "new_attn_k", "new_attn_v", "new_conv")
 
