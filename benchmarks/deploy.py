@@ -22,6 +22,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 import torch  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).parent))
+from int8_bound import int8_bound  # noqa: E402
 from results_io import publish  # noqa: E402
 
 from streamasr.audio import load_audio  # noqa: E402
@@ -88,6 +89,8 @@ def main() -> None:
             row["rtf"] = total / seconds
             rows.append(row)
             print(row, flush=True)
+        bound = int8_bound(files["onnx"], files["onnx-int8"], base_rec.model.encoder.cfg, Path(tmp))
+        print(bound, flush=True)
     base = rows[0]
     lines = ["| form | size on disk | encoder RTF | recognizer RTF (beam + LM) | WER seen voices | WER unseen voices |",
              "|---|---|---|---|---|---|"]
@@ -102,10 +105,18 @@ def main() -> None:
     rel = ", ".join(f"{s} {(int8[f'wer_{s}'] - fp32[f'wer_{s}']) / fp32[f'wer_{s}'] * 100:+.1f}%" for s in SPLITS)
     lines.append(f"\nint8 against ONNX fp32 (same runtime): {fp32['size_mb'] / int8['size_mb']:.1f}× smaller, encoder "
                  f"{fp32['encoder_rtf'] / int8['encoder_rtf']:.1f}× faster, relative WER change {rel}.")
+    lines.append(
+        f"\nWhere the int8 time goes (one 320 ms step, left context 8 chunks, one thread, `benchmarks/int8_bound.py`): "
+        f"the step takes {bound['step_fp32']:.2f} ms in fp32 and {bound['step_int8']:.2f} ms in int8. Its "
+        f"{bound['products']:.0f} weight matrix products alone take {bound['products_fp32']:.2f} ms in fp32 and "
+        f"{bound['products_int8']:.2f} ms in int8 ({bound['products_fp32'] / bound['products_int8']:.1f}× faster); "
+        f"the rest ({bound['rest_fp32']:.2f} ms: subsampling convolutions, attention, normalization, activations, "
+        f"cache bookkeeping) is not quantized. A step 2× faster in int8 than in fp32 would need that rest to take "
+        f"at most {max(bound['rest_for_2x'], 0):.2f} ms.")
     n = len(data[SPLITS[0]][1])
     lines.append(f"\nOne thread, 320 ms chunks, left context 8 chunks, {n} utterances per split, all forms in one run; "
                  "ratios against torch fp32 of the same run. Produced by `python benchmarks/deploy.py`.")
-    publish("deploy", rows, "\n".join(lines) + "\n")
+    publish("deploy", {"forms": rows, "int8_bound": bound}, "\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,97 @@
+"""How far int8 can speed up an encoder step: its weight matrix products alone, fp32 against int8.
+
+Dynamic int8 quantization changes only the products of activations with weight matrices. This
+builds a graph of exactly those products from an exported encoder (every MatMul whose right operand
+is a weight, with its shape, ``rows`` frames per call), quantizes it as ``quantize_int8`` does, and
+times it against the whole step graph on one thread. If the products take ``m32`` in fp32 and ``m8``
+in int8, and the rest of the step (not quantized) takes ``r``, int8 is ``(m32 + r) / (m8 + r)`` times
+faster: 2x needs ``r <= m32 - 2 * m8``, whatever else the graph does.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+from onnx import TensorProto, helper, numpy_helper
+
+from streamasr.encoder.conformer import EncoderConfig
+from streamasr.encoder.onnx import quantize_int8
+
+
+def weight_matmul_shapes(graph_path: Path) -> list[tuple[int, int]]:
+    """(in, out) of every MatMul of the graph whose second operand is an initializer (a weight)."""
+    graph = onnx.load(str(graph_path)).graph
+    weights = {w.name: tuple(w.dims) for w in graph.initializer}
+    return [weights[n.input[1]] for n in graph.node
+            if n.op_type == "MatMul" and len(weights.get(n.input[1], ())) == 2]
+
+
+def products_graph(shapes: list[tuple[int, int]], rows: int, path: Path) -> Path:
+    """A graph with one input (rows, in) per input width and one MatMul + bias Add per shape."""
+    rng = np.random.default_rng(0)
+    nodes, inits, outputs = [], [], []
+    widths = sorted({a for a, _ in shapes})
+    inputs = [helper.make_tensor_value_info(f"x{w}", TensorProto.FLOAT, [rows, w]) for w in widths]
+    for i, (a, b) in enumerate(shapes):
+        inits.append(numpy_helper.from_array((0.05 * rng.standard_normal((a, b))).astype(np.float32), f"w{i}"))
+        inits.append(numpy_helper.from_array(np.zeros(b, np.float32), f"b{i}"))
+        nodes.append(helper.make_node("MatMul", [f"x{a}", f"w{i}"], [f"m{i}"]))
+        nodes.append(helper.make_node("Add", [f"m{i}", f"b{i}"], [f"y{i}"]))
+        outputs.append(helper.make_tensor_value_info(f"y{i}", TensorProto.FLOAT, [rows, b]))
+    model = helper.make_model(helper.make_graph(nodes, "products", inputs, outputs, inits),
+                              opset_imports=[helper.make_opsetid("", 17)])
+    onnx.save(model, str(path))
+    return path
+
+
+def _session(path: Path) -> ort.InferenceSession:
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = 1
+    opts.inter_op_num_threads = 1
+    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+
+
+def _step_feeds(cfg: EncoderConfig, chunk: int, left_chunks: int) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(0)
+    size = chunk * left_chunks
+    kv = (cfg.n_layers, 1, cfg.n_heads, size, cfg.head_dim)  # (N, B, H, L, Dh)
+    return {"feats": rng.standard_normal((1, 4 * chunk + 3, cfg.input_dim)).astype(np.float32),
+            "attn_k": rng.standard_normal(kv).astype(np.float32),
+            "attn_v": rng.standard_normal(kv).astype(np.float32),
+            "conv": rng.standard_normal((cfg.n_layers, 1, cfg.d_model, cfg.conv_kernel - 1)).astype(np.float32),
+            "offset": np.array([1000]), "cache_len": np.array([size])}
+
+
+def best_call_seconds(runs: dict[str, tuple[ort.InferenceSession, dict]], calls: int = 50, rounds: int = 15
+                      ) -> dict[str, float]:
+    """Seconds per call of each session, best of ``rounds``; the sessions take turns, so drift hits all alike."""
+    best = dict.fromkeys(runs, float("inf"))
+    for _ in range(rounds):
+        for name, (sess, feeds) in runs.items():
+            t0 = time.perf_counter()
+            for _ in range(calls):
+                sess.run(None, feeds)
+            best[name] = min(best[name], (time.perf_counter() - t0) / calls)
+    return best
+
+
+def int8_bound(fp32: Path, int8: Path, cfg: EncoderConfig, tmp: Path, chunk: int = 8, left_chunks: int = 8
+               ) -> dict[str, float]:
+    """Per-step milliseconds of the whole graphs, of their weight products, and of the rest."""
+    shapes = weight_matmul_shapes(fp32)
+    p32 = products_graph(shapes, chunk, tmp / "products.onnx")
+    p8 = quantize_int8(p32, tmp / "products.int8.onnx")
+    rng = np.random.default_rng(1)
+    x = {f"x{w}": rng.standard_normal((chunk, w)).astype(np.float32) for w in sorted({a for a, _ in shapes})}
+    step = _step_feeds(cfg, chunk, left_chunks)
+    ms = {k: 1e3 * v for k, v in best_call_seconds({
+        "step_fp32": (_session(fp32), step), "step_int8": (_session(int8), step),
+        "products_fp32": (_session(p32), x), "products_int8": (_session(p8), x)}).items()}
+    ms["products"] = len(shapes)
+    ms["rest_fp32"] = ms["step_fp32"] - ms["products_fp32"]  # what quantization leaves alone
+    ms["rest_for_2x"] = ms["products_fp32"] - 2 * ms["products_int8"]  # the most the rest may take for 2x
+    return ms
