@@ -19,7 +19,7 @@ import onnxruntime as ort
 from onnx import TensorProto, helper, numpy_helper
 
 from streamasr.encoder.conformer import EncoderConfig
-from streamasr.encoder.onnx import quantize_int8
+from streamasr.encoder.onnx import ort_session, quantize_int8
 
 
 def weight_matmul_shapes(graph_path: Path) -> list[tuple[int, int]]:
@@ -46,13 +46,6 @@ def products_graph(shapes: list[tuple[int, int]], rows: int, path: Path) -> Path
                               opset_imports=[helper.make_opsetid("", 17)])
     onnx.save(model, str(path))
     return path
-
-
-def _session(path: Path) -> ort.InferenceSession:
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = 1
-    opts.inter_op_num_threads = 1
-    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
 
 
 def _step_feeds(cfg: EncoderConfig, chunk: int, left_chunks: int) -> dict[str, np.ndarray]:
@@ -89,8 +82,8 @@ def int8_bound(fp32: Path, int8: Path, cfg: EncoderConfig, tmp: Path, chunk: int
     x = {f"x{w}": rng.standard_normal((chunk, w)).astype(np.float32) for w in sorted({a for a, _ in shapes})}
     step = _step_feeds(cfg, chunk, left_chunks)
     ms = {k: 1e3 * v for k, v in best_call_seconds({
-        "step_fp32": (_session(fp32), step), "step_int8": (_session(int8), step),
-        "products_fp32": (_session(p32), x), "products_int8": (_session(p8), x)}).items()}
+        "step_fp32": (ort_session(fp32), step), "step_int8": (ort_session(int8), step),
+        "products_fp32": (ort_session(p32), x), "products_int8": (ort_session(p8), x)}).items()}
     ms["products"] = len(shapes)
     ms["rest_fp32"] = ms["step_fp32"] - ms["products_fp32"]  # what quantization leaves alone
     ms["rest_for_2x"] = ms["products_fp32"] - 2 * ms["products_int8"]  # the most the rest may take for 2x

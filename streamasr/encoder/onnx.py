@@ -69,18 +69,23 @@ def quantize_int8(src: str | Path, dst: str | Path) -> Path:
     return Path(dst)
 
 
+def ort_session(path: str | Path, threads: int = 1):
+    """An onnxruntime CPU session on ``threads`` intra-op threads (one inter-op thread)."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+
+
 class OnnxEncoder:
     """``ConformerEncoder``'s streaming interface (init_state, chunk_window, forward_chunk(s)) on onnxruntime."""
 
     def __init__(self, path: str | Path, cfg: EncoderConfig, threads: int = 1):
-        import onnxruntime as ort
-
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = threads
-        opts.inter_op_num_threads = 1
         self.cfg = cfg
         self.path = Path(path)
-        self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        self.session = ort_session(path, threads)
 
     chunk_window = staticmethod(ConformerEncoder.chunk_window)
 
