@@ -164,16 +164,22 @@ class Session:
         self.level_rest = x[whole:]
         return self._judge_tail()
 
+    def chunk_ready(self) -> bool:
+        """Whether the audio received makes a whole chunk (``pending_window`` has one); computes nothing."""
+        if self.chunk == 0:
+            return False
+        win, _ = self.rec.encoder.chunk_window(self.chunk)
+        cfg = self.rec.model.feature_cfg
+        return self.feats.shape[0] + num_frames(self.feat_state.leftover.numel() + self.num_samples, cfg) >= win
+
     def pending_window(self) -> torch.Tensor | None:
         """Features (4C+3, F) of the next whole chunk, to run with ``self.enc_state``; None if none is ready."""
-        if self.chunk == 0:
+        if not self.chunk_ready():
             return None
         win, _ = self.rec.encoder.chunk_window(self.chunk)
         if self.feats.shape[0] < win:
-            cfg = self.rec.model.feature_cfg
-            if self.feats.shape[0] + num_frames(self.feat_state.leftover.numel() + self.num_samples, cfg) >= win:
-                self._featurize()  # features in one call per chunk, not one per received piece
-        return self.feats[:win] if self.feats.shape[0] >= win else None
+            self._featurize()  # features in one call per chunk, not one per received piece
+        return self.feats[:win]
 
     def advance(self, logp: np.ndarray, state: StreamState) -> list[Event]:
         """Take the encoder's output (C, V) and state for ``pending_window()``: consume it and decode."""

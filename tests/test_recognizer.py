@@ -124,3 +124,19 @@ def test_offline_mode_gives_only_a_final(rec):
     samples = (np.random.default_rng(3).standard_normal(16000 * 2) * 0.1).astype(np.float32)
     events = run(rec.session(chunk_ms=0), samples, [5000, 5000])
     assert len(events) == 1 and isinstance(events[0], Final)
+
+
+def test_chunk_ready_tells_whether_a_window_is_pending(rec):
+    """The server decides from ``chunk_ready`` (which computes nothing) whether a frame needs a worker."""
+    rng = np.random.default_rng(3)
+    samples = (rng.standard_normal(16000 * 3) * 0.1).astype(np.float32)
+    s, pos, seen = rec.session(chunk_ms=160), 0, set()
+    for n in rng.integers(1, 2500, 60).tolist():
+        s.feed(samples[pos : pos + n])
+        pos += n
+        ready = s.chunk_ready()
+        assert ready == (s.pending_window() is not None)
+        seen.add(ready)
+        s.encode_pending()
+        assert not s.chunk_ready()
+    assert seen == {True, False}

@@ -128,8 +128,9 @@ class Server:
                     return
                 before = conn.audio_seconds
                 try:
-                    fn = conn.on_binary if isinstance(msg, bytes) else conn.on_text
-                    out = await loop.run_in_executor(self.pool, fn, msg)
+                    conn.receive(msg)  # parse and buffer: cheap, on the event loop
+                    # model compute (a whole chunk, or the close) in a worker; the other frames answer inline
+                    out = await loop.run_in_executor(self.pool, conn.run) if conn.busy else conn.run()
                 except ProtocolError as e:
                     self.metrics.errors.labels(e.code).inc()
                     await self._fail(ws, e)

@@ -1,7 +1,10 @@
 """One client connection as a sans-I/O state machine: messages in, messages out.
 
-The server feeds it frames and sends back what it returns; compute happens inside
-``on_binary``/``on_text``/``finish``, which the server runs in a worker thread.
+The server hands it each frame with ``receive``, which only parses, decodes and buffers, cheap
+enough for the event loop. Then it asks ``run`` for the replies: in a worker thread when ``busy``
+says there is compute to do (a whole chunk to encode, or the stream to close), inline otherwise,
+so most audio frames of a live stream (seven of eight at 40 ms frames and 320 ms chunks) never
+leave the event loop.
 """
 
 from __future__ import annotations
@@ -32,36 +35,40 @@ class Connection:
         self.resampler: soxr.ResampleStream | None = None
         self.done = False  # the conversation is over; the server closes normally
         self.audio_seconds = 0.0  # audio received, at its own rate
-        self.last_compute_s = 0.0  # time spent on the last audio frame (for metrics)
+        self.last_compute_s = 0.0  # time spent on the last audio frame, receive and run (for metrics)
+        self._replies: list[dict] = []  # replies that need no compute (ready), for the next ``run``
+        self._events: list[Event] = []  # events of the audio received since the last ``run``
+        self._audio = False  # audio arrived since the last ``run``
+        self._closing = False  # the client ended the stream: the next ``run`` closes it
 
     # --- inputs -----------------------------------------------------------------
-    def on_text(self, text: str) -> list[dict]:
-        msg = parse_json(text)
-        if self.dialect == "vosk":
-            return self._vosk_text(msg)
-        if self.dialect == "media":
-            return self._media_text(msg)
-        kind = msg.get("type")
-        if kind == "start":
-            if self.session is not None:
-                raise ProtocolError("already_started", "the stream has already started")
-            return [ready_message(self.id, self._begin(StartMessage.from_dict(msg)))]
-        if kind == "end":
-            self._require_started()
-            return self.finish()
-        raise ProtocolError("bad_message", f"unknown message type {kind!r}; expected 'start' or 'end'")
+    def receive(self, msg: str | bytes) -> None:
+        """Take one frame: parse, decode and buffer it (no model compute). Raises ProtocolError."""
+        if isinstance(msg, bytes):
+            self._binary(msg)
+        else:
+            self._text(parse_json(msg))
 
-    def on_binary(self, data: bytes) -> list[dict]:
-        if self.dialect == "media":
-            raise ProtocolError("bad_message", "the media-stream endpoint takes JSON events, not binary frames", 1003)
-        if self.session is None:
-            if self.dialect != "vosk":
-                raise ProtocolError("not_started", "binary audio before the start message")
-            self._begin(StartMessage())  # vosk clients may skip the config message
-        events = self._audio(decode_audio(data, self.start.encoding))
+    @property
+    def busy(self) -> bool:
+        """Whether ``run`` has model compute to do: a whole chunk to encode, or the stream to close."""
+        return self._closing or (self._audio and self.session.chunk_ready())
+
+    def run(self) -> list[dict]:
+        """The replies to what was received since the last call; encodes and decodes every ready chunk."""
+        replies, self._replies = self._replies, []
+        if self._closing:
+            return replies + self.finish()
+        if not self._audio:
+            return replies
+        t0 = time.perf_counter()
+        events, self._events, self._audio = self._events + self.encode(self.session), [], False
+        self.last_compute_s += time.perf_counter() - t0
         if self.dialect == "vosk":
-            return [self._vosk_reply(events)]
-        return [event_message(e, self.start.words) for e in events]
+            finals = [e for e in events if isinstance(e, Final)]
+            return replies + [vosk_message(_merge(finals)) if finals else
+                              vosk_message(None, self.session.partial_text)]
+        return replies + [event_message(e, self.start.words) for e in events]
 
     def finish(self) -> list[dict]:
         """Flush and close the stream: the last final (also on server shutdown)."""
@@ -70,12 +77,38 @@ class Connection:
             return []
         self.done = True
         tail = self.resampler.resample_chunk(np.zeros(0, np.float32), last=True) if self.resampler else None
-        events = self.session.accept(tail) if tail is not None and len(tail) else []
+        events, self._events = self._events, []
+        events += self.session.accept(tail) if tail is not None and len(tail) else []
         events += self.session.finish()
         if self.dialect == "vosk":
             finals = [e for e in events if isinstance(e, Final)]
             return [vosk_message(_merge(finals))]
         return [event_message(e, self.start.words) for e in events]
+
+    def _text(self, msg: dict) -> None:
+        if self.dialect == "vosk":
+            return self._vosk_text(msg)
+        if self.dialect == "media":
+            return self._media_text(msg)
+        kind = msg.get("type")
+        if kind == "start":
+            if self.session is not None:
+                raise ProtocolError("already_started", "the stream has already started")
+            self._replies.append(ready_message(self.id, self._begin(StartMessage.from_dict(msg))))
+        elif kind == "end":
+            self._require_started()
+            self._closing = True
+        else:
+            raise ProtocolError("bad_message", f"unknown message type {kind!r}; expected 'start' or 'end'")
+
+    def _binary(self, data: bytes) -> None:
+        if self.dialect == "media":
+            raise ProtocolError("bad_message", "the media-stream endpoint takes JSON events, not binary frames", 1003)
+        if self.session is None:
+            if self.dialect != "vosk":
+                raise ProtocolError("not_started", "binary audio before the start message")
+            self._begin(StartMessage())  # vosk clients may skip the config message
+        self._feed(decode_audio(data, self.start.encoding))
 
     # --- internals ----------------------------------------------------------------------
     def _require_started(self) -> None:
@@ -93,17 +126,16 @@ class Connection:
             self.resampler = soxr.ResampleStream(start.sample_rate, self.rec.sample_rate, 1, dtype="float32")
         return start
 
-    def _audio(self, samples: np.ndarray) -> list[Event]:
+    def _feed(self, samples: np.ndarray) -> None:
         t0 = time.perf_counter()
         self.audio_seconds += len(samples) / self.start.sample_rate
         if self.resampler is not None:
             samples = self.resampler.resample_chunk(samples)
-        events = self.session.feed(samples)
-        events += self.encode(self.session)
+        self._events += self.session.feed(samples)  # a quiet tail may close a segment here
+        self._audio = True
         self.last_compute_s = time.perf_counter() - t0
-        return events
 
-    def _vosk_text(self, msg: dict) -> list[dict]:
+    def _vosk_text(self, msg: dict) -> None:
         if "config" in msg:
             if self.session is not None:
                 raise ProtocolError("already_started", "config after audio")
@@ -113,23 +145,18 @@ class Connection:
             rate = cfg.get("sample_rate", 16000)
             rate = int(rate) if isinstance(rate, (int, float)) and not isinstance(rate, bool) else -1
             self._begin(StartMessage.from_dict({"sample_rate": rate}))
-            return []
+            return
         if "eof" in msg:
             if self.session is None:
                 self._begin(StartMessage())
-            return self.finish()
+            self._closing = True
+            return
         raise ProtocolError("bad_message", "expected {\"config\": ...} or {\"eof\": 1}")
 
-    def _vosk_reply(self, events: list[Event]) -> dict:
-        finals = [e for e in events if isinstance(e, Final)]
-        if finals:
-            return vosk_message(_merge(finals))
-        return vosk_message(None, self.session.partial_text)
-
-    def _media_text(self, msg: dict) -> list[dict]:
+    def _media_text(self, msg: dict) -> None:
         event = msg.get("event")
-        if event == "connected":
-            return []
+        if event in ("connected", "mark", "dtmf"):
+            return
         if event == "start":
             if self.session is not None:
                 raise ProtocolError("already_started", "second start event")
@@ -139,16 +166,15 @@ class Connection:
                 raise ProtocolError("bad_encoding", f"unsupported media encoding {fmt.get('encoding')!r}")
             rate = fmt.get("sampleRate", 8000)
             start = self._begin(StartMessage.from_dict({"encoding": enc, "sample_rate": rate}))
-            return [ready_message(self.id, start)]
+            self._replies.append(ready_message(self.id, start))
+            return
         if event == "media":
             self._require_started()
             payload = (msg.get("media") or {}).get("payload")
-            events = self._audio(decode_audio(decode_base64(payload), self.start.encoding))
-            return [event_message(e) for e in events]
+            return self._feed(decode_audio(decode_base64(payload), self.start.encoding))
         if event == "stop":
-            return self.finish()
-        if event in ("mark", "dtmf"):
-            return []
+            self._closing = True
+            return
         raise ProtocolError("bad_message", f"unknown media-stream event {event!r}")
 
 

@@ -1,0 +1,55 @@
+"""The sans-I/O connection: which frames need model compute (``busy``), and what ``run`` answers."""
+
+import json
+
+import numpy as np
+
+from streamasr.protocol import decode_audio, encode_audio
+from streamasr.recognizer import Recognizer
+from streamasr.server.connection import Connection
+
+FRAME = 640  # 40 ms at 16 kHz
+
+
+def frames(seconds: float, seed: int = 0) -> list[bytes]:
+    audio = (np.random.default_rng(seed).standard_normal(int(16000 * seconds)) * 0.2).astype(np.float32)
+    return [encode_audio(audio[i : i + FRAME], "pcm_s16le") for i in range(0, len(audio), FRAME)]
+
+
+def test_only_frames_that_complete_a_chunk_are_busy(tiny_model_dir):
+    rec = Recognizer.from_pretrained(tiny_model_dir, lm=None)
+    conn = Connection(rec, "native", "c1")
+    conn.receive(json.dumps({"type": "start", "sample_rate": 16000, "chunk_ms": 320}))
+    assert not conn.busy
+    assert [m["type"] for m in conn.run()] == ["ready"]
+    busy = []
+    for data in frames(3.0):
+        conn.receive(data)
+        busy.append(conn.busy)
+        conn.run()
+        assert not conn.busy  # run encoded everything that was ready
+    # about one frame in eight (320 ms chunks of 40 ms frames) needs a worker; the first waits for look-ahead
+    assert 0 < sum(busy) <= len(busy) // 8 + 1
+    assert conn.session.frames_done == 8 * sum(busy)
+    conn.receive(json.dumps({"type": "end"}))
+    assert conn.busy
+    out = conn.run()
+    assert out[-1]["type"] == "final" and conn.done
+
+
+def test_vosk_replies_equal_a_session_fed_the_same_frames(tiny_model_dir):
+    """One reply per audio frame, whether ``run`` had compute to do or answered inline."""
+    rec = Recognizer.from_pretrained(tiny_model_dir, lm=None)
+    conn, alone = Connection(rec, "vosk", "c2"), rec.session()
+    replies, expected = [], []
+    for data in frames(2.0, seed=1):
+        conn.receive(data)
+        replies += conn.run()
+        finals = [e for e in alone.accept(decode_audio(data, "pcm_s16le")) if e.type == "final"]
+        expected.append({"text": " ".join(f.text for f in finals)} if finals else {"partial": alone.partial_text})
+    assert [{k: r[k] for k in ("text", "partial") if k in r} for r in replies] == expected
+    assert any(e.get("partial") for e in expected)  # the random-weight model does say something
+    conn.receive(json.dumps({"eof": 1}))
+    (last,) = conn.run()
+    assert last["text"] == " ".join(e.text for e in alone.finish() if e.type == "final" and e.text)
+    assert conn.done
