@@ -1,6 +1,6 @@
 """Latency and capacity through the real server on loopback, clients pacing audio in real time.
 
-    python benchmarks/latency.py [--corpus work/corpus-engines] [--streams 1,8,16,32,48,64,80] [--backend onnx]
+    python benchmarks/latency.py [--corpus work/corpus-engines] [--streams 1,8,16,...,128] [--backend onnx]
 
 Per level of concurrency N, N clients each stream held-out utterances back to back (with 1 s of
 silence between them) at real time, for about ``--seconds``. Measured on the client side:
@@ -9,7 +9,7 @@ silence between them) at real time, for about ``--seconds``. Measured on the cli
 - partial latency: arrival of a partial minus the moment the audio it covers (``audio_ms``) was sent;
 - end-message latency: arrival of the last final minus sending ``end``;
 - endpoint latency: arrival of a mid-stream final minus the moment the speech it closes had been sent.
-Also the server's compute per frame (quantiles of its /metrics histogram, this level only) and its
+Also the server's compute per frame (quantiles of its /metrics histogram, this level only), its CPU use and its
 resident memory. Writes benchmarks/results/latency.{json,md} and quotes the table in the README."""
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import re
 import subprocess
 import sys
@@ -119,6 +120,12 @@ def compute_histogram(port: int) -> tuple[list[tuple[float, float]], float]:
     return buckets, float(re.search(r"^streamasr_chunk_seconds_count (\S+)", body, re.M).group(1))
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+
+
 def rss_mb(pid: int) -> float:
     return int(re.search(r"VmRSS:\s+(\d+)", Path(f"/proc/{pid}/status").read_text()).group(1)) / 1024
 
@@ -142,7 +149,7 @@ def histogram_quantile(buckets: list[tuple[float, float]], total: float, q: floa
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--corpus", default="work/corpus-engines")
-    p.add_argument("--streams", default="1,8,16,32,48,64,80", help="levels of concurrency")
+    p.add_argument("--streams", default="1,8,16,32,48,64,80,96,112,128", help="levels of concurrency")
     p.add_argument("--seconds", type=float, default=20.0, help="audio per client per level")
     p.add_argument("--backend", default="onnx", help="the server's encoder backend")
     args = p.parse_args()
@@ -158,14 +165,16 @@ def main() -> None:
             out = {"partial": [], "word": [], "end": [], "endpoint": [], "errors": 0}
             progs = [program(utts, args.seconds, 7 * i) for i in range(n)]
             before, count0 = compute_histogram(port)
+            cpu0, wall0 = cpu_seconds(proc.pid), time.monotonic()
 
             async def level():
                 await asyncio.gather(*(one_client(url, a, e, out) for a, e in progs))
 
             asyncio.run(level())
             after, count1 = compute_histogram(port)
+            cores = (cpu_seconds(proc.pid) - cpu0) / (time.monotonic() - wall0)
             buckets = [(le, n1 - n0) for (le, n1), (_, n0) in zip(after, before)]  # this level only
-            row = {"streams": n, "errors": out["errors"], "server_rss_mb": rss_mb(proc.pid)}
+            row = {"streams": n, "errors": out["errors"], "server_rss_mb": rss_mb(proc.pid), "server_cpu_cores": cores}
             row |= {f"compute_p{q}_ms": histogram_quantile(buckets, count1 - count0, q / 100) * 1000
                     for q in (50, 95, 99)}
             for key in ("partial", "word", "endpoint", "end"):
@@ -184,19 +193,20 @@ def table(rows: list[dict], backend: str) -> str:
     ok = [r["streams"] for r in rows if r["partial_p95_ms"] <= limit and not r["errors"]]
     lines = ["| streams | word → partial p50 / p95 / p99 | chunk → partial p50 / p95 / p99 | "
              "endpoint final p50 / p95 | end-message final p50 / p95 / p99 | compute per frame p50 / p95 | "
-             "server RSS |", "|---|---|---|---|---|---|---|"]
+             "server CPU | server RSS |", "|---|---|---|---|---|---|---|---|"]
     f = lambda r, k, qs=(50, 95, 99): " / ".join(f"{r[f'{k}_p{q}_ms']:.0f}" for q in qs) + " ms"  # noqa: E731
     for r in rows:
         lines.append(f"| {r['streams']} | {f(r, 'word')} | {f(r, 'partial')} | {f(r, 'endpoint', (50, 95))} | "
                      f"{f(r, 'end')} | {r['compute_p50_ms']:.1f} / {r['compute_p95_ms']:.1f} ms | "
-                     f"{r['server_rss_mb']:.0f} MB |")
+                     f"{r['server_cpu_cores']:.2f} cores | {r['server_rss_mb']:.0f} MB |")
     per_stream = (rows[-1]["server_rss_mb"] - rows[0]["server_rss_mb"]) / max(1, rows[-1]["streams"] - rows[0]["streams"])
     lines.append(
         f"\n{CHUNK_MS} ms chunks, beam search + LM, `--backend {backend}`, chunks batched across streams; the "
         "clients run on the same 2-core machine. *word → partial*: from the moment the audio up to a word's end "
         "(as the final times it) had been sent to the first partial holding that word; *chunk → partial*: from "
         "sending the audio a partial covers to its arrival; *endpoint final*: from the end of an utterance's "
-        "speech to the final the silence rule closes. "
+        "speech to the final the silence rule closes; *server CPU*: the server process's CPU time over the level's "
+        "wall time (the rest of the two cores goes to the clients). "
         f"Largest tested level with p95 chunk → partial within chunk + 100 ms ({limit} ms): "
         f"{max(ok) if ok else 'none'} streams. Memory per extra stream: {per_stream:.1f} MB. "
         "Produced by `python benchmarks/latency.py`.")
