@@ -64,10 +64,9 @@ class Connection:
         t0 = time.perf_counter()
         events, self._events, self._audio = self._events + self.encode(self.session), [], False
         self.last_compute_s += time.perf_counter() - t0
-        if self.dialect == "vosk":
+        if self.dialect == "vosk":  # one reply per audio frame: the final(s) it closed, else the partial
             finals = [e for e in events if isinstance(e, Final)]
-            return replies + [vosk_message(_merge(finals)) if finals else
-                              vosk_message(None, self.session.partial_text)]
+            return replies + [vosk_message(_merge(finals)) if finals else vosk_message(None, self.session.partial_text)]
         return replies + [event_message(e, self.start.words) for e in events]
 
     def finish(self) -> list[dict]:
@@ -85,6 +84,7 @@ class Connection:
             return [vosk_message(_merge(finals))]
         return [event_message(e, self.start.words) for e in events]
 
+    # --- internals ----------------------------------------------------------------------
     def _text(self, msg: dict) -> None:
         if self.dialect == "vosk":
             return self._vosk_text(msg)
@@ -110,7 +110,6 @@ class Connection:
             self._begin(StartMessage())  # vosk clients may skip the config message
         self._feed(decode_audio(data, self.start.encoding))
 
-    # --- internals ----------------------------------------------------------------------
     def _require_started(self) -> None:
         if self.session is None:
             raise ProtocolError("not_started", "no start message yet")
