@@ -53,4 +53,7 @@ def test_mic_captions_speech_played_into_the_device(pulse, tmp_path, where, requ
     events = [json.loads(line) for line in out.splitlines()]
     text = " ".join(e["text"] for e in events if e["type"] == "final" and e["text"])
     assert any(e["type"] == "partial" for e in events)
-    assert error_rate([SENTENCE], [text]) <= 0.5, text
+    # Device audio starts at an arbitrary point of the chunk grid, so the words come out a little differently
+    # each run (WER 0.2-0.7 seen on this sentence, "searched out" -> "serchdout" counts twice); character errors
+    # are the steadier measure (0.10-0.21 seen; an unrelated sentence scores 0.75, silence 1.0).
+    assert error_rate([SENTENCE], [text], chars=True) <= 0.3, text
