@@ -64,10 +64,7 @@ class Connection:
         t0 = time.perf_counter()
         events, self._events, self._audio = self._events + self.encode(self.session), [], False
         self.last_compute_s += time.perf_counter() - t0
-        if self.dialect == "vosk":  # one reply per audio frame: the final(s) it closed, else the partial
-            finals = [e for e in events if isinstance(e, Final)]
-            return replies + [vosk_message(_merge(finals)) if finals else vosk_message(None, self.session.partial_text)]
-        return replies + [event_message(e, self.start.words) for e in events]
+        return replies + self._messages(events)
 
     def finish(self) -> list[dict]:
         """Flush and close the stream: the last final (also on server shutdown)."""
@@ -79,12 +76,16 @@ class Connection:
         events, self._events = self._events, []
         events += self.session.accept(tail) if tail is not None and len(tail) else []
         events += self.session.finish()
-        if self.dialect == "vosk":
-            finals = [e for e in events if isinstance(e, Final)]
-            return [vosk_message(_merge(finals))]
-        return [event_message(e, self.start.words) for e in events]
+        return self._messages(events, closing=True)
 
     # --- internals ----------------------------------------------------------------------
+    def _messages(self, events: list[Event], closing: bool = False) -> list[dict]:
+        if self.dialect != "vosk":
+            return [event_message(e, self.start.words) for e in events]
+        # vosk: one reply per audio frame, the final(s) it closed, else the partial; the close always gets a final
+        finals = [e for e in events if isinstance(e, Final)]
+        return [vosk_message(_merge(finals)) if finals or closing else vosk_message(None, self.session.partial_text)]
+
     def _text(self, msg: dict) -> None:
         if self.dialect == "vosk":
             return self._vosk_text(msg)
