@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import re
 import subprocess
 import sys
 import time
@@ -21,14 +20,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 from results_io import publish  # noqa: E402
-from latency import one_client, program  # noqa: E402
+from latency import one_client, program, rss_mb  # noqa: E402
 
 from streamasr.audio import load_audio  # noqa: E402
 from streamasr.data.manifest import read_manifest  # noqa: E402
-
-
-def rss_mb(pid: int) -> float:
-    return int(re.search(r"VmRSS:\s+(\d+)", Path(f"/proc/{pid}/status").read_text()).group(1)) / 1024
 
 
 def main() -> None:
