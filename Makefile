@@ -5,7 +5,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-APT_PACKAGES := python3-venv espeak-ng flite festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts \
+APT_PACKAGES := python3-venv python3-dev espeak-ng flite festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts \
 	bible-kjv bible-kjv-text chromium pulseaudio libportaudio2 libasound2-plugins g++ cmake zlib1g-dev libbz2-dev liblzma-dev libboost-program-options-dev \
 	libboost-system-dev libboost-thread-dev libboost-test-dev
 

@@ -246,7 +246,9 @@ def synth(args) -> int:
     counts = synthesize(SynthConfig(out=Path(args.out), hours=args.hours, seed=args.seed,
                                     test_sentences=args.test_sentences, dev_sentences=args.dev_sentences,
                                     jobs=args.jobs, voice_draw=args.voice_draw,
-                                    dev_avoid=tuple(Path(m) for m in args.dev_avoid)))
+                                    dev_avoid=tuple(Path(m) for m in args.dev_avoid),
+                                    train_avoid=tuple(Path(m) for m in args.train_avoid),
+                                    engines=tuple(args.engines)))
     print(json.dumps(counts))
     return 0
 

@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from streamasr.backends import BACKENDS
+from streamasr.data.voices import DEFAULT_ENGINES, ENGINES
 from streamasr.cli import commands
 from streamasr.endpoint import EndpointConfig
 
@@ -82,7 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     d = sub.add_parser("data", help="corpus tools")
     dsub = d.add_subparsers(dest="data_command", required=True)
-    s = dsub.add_parser("synth", help="synthesize a speech corpus with espeak-ng, flite and festival")
+    s = dsub.add_parser("synth", help="synthesize a speech corpus with espeak-ng, flite, festival (and pico)")
     s.add_argument("--out", required=True, help="corpus folder")
     s.add_argument("--hours", type=float, default=10.0, help="hours of training audio")
     s.add_argument("--seed", type=int, default=0)
@@ -93,6 +94,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="engine: pick an engine, then a voice (default); uniform: any voice alike")
     s.add_argument("--dev-avoid", nargs="+", default=[], metavar="MANIFEST",
                    help="keep the sentences of these manifests (an earlier stage's training set) out of dev")
+    s.add_argument("--train-avoid", nargs="+", default=[], metavar="MANIFEST",
+                   help="keep the sentences of these manifests (an earlier corpus's dev) out of train")
+    s.add_argument("--engines", nargs="+", choices=ENGINES, default=list(DEFAULT_ENGINES),
+                   help=f"engines that speak (default: {' '.join(DEFAULT_ENGINES)}); held-out voices stay held out")
     s.set_defaults(func=commands.synth)
     ls = dsub.add_parser("librispeech", help="write a manifest for a LibriSpeech-style folder")
     ls.add_argument("root", help="folder holding SPEAKER/CHAPTER/*.trans.txt and *.flac")

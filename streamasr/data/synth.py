@@ -20,7 +20,7 @@ from tqdm import tqdm
 
 from streamasr.data.manifest import read_manifest
 from streamasr.data.text import kjv_sentences
-from streamasr.data.voices import Voice, all_voices, is_heldout, speak
+from streamasr.data.voices import DEFAULT_ENGINES, Voice, all_voices, is_heldout, speak
 
 SPLITS = ("train", "dev", "test-seen-voices", "test-unseen-voices")
 
@@ -36,6 +36,8 @@ class SynthConfig:
     words_per_second: float = 2.6  # rough speaking rate, to plan how many utterances make `hours`
     voice_draw: str = "engine"  # "engine": an engine at random, then one of its voices; "uniform": any voice
     dev_avoid: tuple[Path, ...] = ()  # manifests whose sentences dev must not use (an earlier stage's training set)
+    train_avoid: tuple[Path, ...] = ()  # manifests whose sentences train must not use (an earlier corpus's dev)
+    engines: tuple[str, ...] = DEFAULT_ENGINES  # engines whose voices speak; held-out voices stay held out
 
 
 @dataclass(frozen=True)
@@ -48,9 +50,13 @@ class Job:
     pitch: float
 
 
-def plan(cfg: SynthConfig, sentences: list[str], voices: list[Voice], avoid: frozenset[str] = frozenset()
-         ) -> tuple[list[Job], list[str]]:
-    """All utterances to synthesize, and the LM text; a pure function of the seed (and of ``avoid``, dev only)."""
+def plan(cfg: SynthConfig, sentences: list[str], voices: list[Voice], avoid: frozenset[str] = frozenset(),
+         train_avoid: frozenset[str] = frozenset()) -> tuple[list[Job], list[str]]:
+    """All utterances to synthesize, and the LM text; a pure function of the seed, the voices and the two
+    sentence sets to avoid (``avoid`` for dev, ``train_avoid`` for train).
+
+    The test sentences depend on the seed and the sentence list alone, so corpora made with the same seed
+    but other engines share them, and one can add voices to another's training set."""
     if cfg.voice_draw not in ("engine", "uniform"):
         raise ValueError(f"voice_draw must be 'engine' or 'uniform', got {cfg.voice_draw!r}")
     rng = random.Random(cfg.seed)
@@ -75,13 +81,14 @@ def plan(cfg: SynthConfig, sentences: list[str], voices: list[Voice], avoid: fro
     for t in seen_text:
         add("test-seen-voices", t, train_voices)
     engines = sorted({v.engine for v in heldout})
-    for i, t in enumerate(unseen_text):  # every held-out engine gets its share
+    for i, t in enumerate(unseen_text if engines else []):  # every held-out engine gets its share
         engine = engines[i % len(engines)]
         add("test-unseen-voices", t, [v for v in heldout if v.engine == engine])
     budget = cfg.hours * 3600 * cfg.words_per_second
     words = 0.0
+    train_pool = [t for t in train_text if t not in train_avoid] if train_avoid else train_text
     while words < budget:
-        t = rng.choice(train_text)
+        t = rng.choice(train_pool)
         add("train", t, train_voices)
         words += len(t.split())
     # dev draws from its own generator, after everything else: the other splits are as they were without it
@@ -110,7 +117,8 @@ def synthesize(cfg: SynthConfig) -> dict[str, int]:
     for split in SPLITS:
         (out / "wav" / split).mkdir(parents=True, exist_ok=True)
     avoid = frozenset(u.text for m in cfg.dev_avoid for u in read_manifest(m))
-    jobs, lm_text = plan(cfg, kjv_sentences(), all_voices(), avoid)
+    train_avoid = frozenset(u.text for m in cfg.train_avoid for u in read_manifest(m))
+    jobs, lm_text = plan(cfg, kjv_sentences(), all_voices(cfg.engines), avoid, train_avoid)
     (out / "lm-text.txt").write_text("\n".join(lm_text) + "\n")
     files = {s: open(out / f"{s}.jsonl", "w") for s in SPLITS}
     counts = dict.fromkeys(SPLITS, 0)

@@ -1,4 +1,4 @@
-"""English voices of Debian's TTS engines, and speaking text with them."""
+"""English voices of Debian's TTS engines (and SVOX Pico from PyPI), and speaking text with them."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from streamasr.audio import load_audio
+from streamasr.audio import load_audio, resample
 
 ESPEAK_ACCENTS = ["en-us", "en-gb", "en-gb-scotland", "en-gb-x-gbclan", "en-gb-x-rp", "en-gb-x-gbcwmd",
                   "en-us-nyc", "en-029"]
@@ -20,6 +20,9 @@ ESPEAK_VARIANTS = ["m1", "m2", "m3", "m4", "m5", "m6", "m7", "m8", "f1", "f2", "
                    "victor", "zac", "grandma", "grandpa"]
 FLITE_VOICES = ["kal16", "awb", "rms", "slt"]
 FESTIVAL_VOICES = ["kal_diphone", "ked_diphone", "cmu_us_slt_arctic_hts"]
+PICO_VOICES = ["en-US", "en-GB"]  # SVOX Pico's two English voices (both female), from the PyPI package ttspico
+ENGINES = ("espeak-ng", "flite", "festival", "pico")
+DEFAULT_ENGINES = ("espeak-ng", "flite", "festival")  # pico came later; corpora made without it stay reproducible
 
 # Held out of training entirely: the festival engine, one espeak accent, some
 # espeak variants, and one flite voice. They make up test-unseen-voices.
@@ -30,18 +33,27 @@ HELDOUT_FLITE = {"slt"}
 
 @dataclass(frozen=True)
 class Voice:
-    engine: str  # "espeak-ng" | "flite" | "festival"
+    engine: str  # one of ENGINES
     name: str  # accent+variant for espeak-ng, voice name otherwise
 
     def __str__(self) -> str:
         return f"{self.engine}:{self.name}"
 
 
-def all_voices() -> list[Voice]:
+def all_voices(engines: tuple[str, ...] = DEFAULT_ENGINES) -> list[Voice]:
+    """Every voice of ``engines`` that this machine has.
+
+    >>> sorted({v.engine for v in all_voices(("flite", "pico"))})
+    ['flite', 'pico']
+    """
+    unknown = set(engines) - set(ENGINES)
+    if unknown:
+        raise ValueError(f"unknown engines {sorted(unknown)}; known: {', '.join(ENGINES)}")
     voices = [Voice("espeak-ng", f"{a}+{v}") for a in ESPEAK_ACCENTS for v in ESPEAK_VARIANTS]
     voices += [Voice("flite", v) for v in FLITE_VOICES]
     voices += [Voice("festival", v) for v in FESTIVAL_VOICES if festival_has(v)]
-    return voices
+    voices += [Voice("pico", v) for v in PICO_VOICES]
+    return [v for v in voices if v.engine in engines]
 
 
 def is_heldout(v: Voice) -> bool:
@@ -49,6 +61,8 @@ def is_heldout(v: Voice) -> bool:
         return True
     if v.engine == "flite":
         return v.name in HELDOUT_FLITE
+    if v.engine == "pico":
+        return False
     accent, variant = v.name.split("+")
     return accent in HELDOUT_ACCENTS or variant in HELDOUT_VARIANTS
 
@@ -60,6 +74,8 @@ def festival_has(name: str) -> bool:
 
 def speak(voice: Voice, text: str, rate: float, pitch: float, sample_rate: int = 16000) -> np.ndarray:
     """Speak ``text``; rate is a speed factor around 1.0, pitch a value in [0, 1]. -> (S,) float32."""
+    if voice.engine == "pico":
+        return _speak_pico(voice.name, text, rate, pitch, sample_rate)
     with tempfile.TemporaryDirectory() as tmp:
         wav = os.path.join(tmp, "out.wav")
         if voice.engine == "espeak-ng":
@@ -78,3 +94,20 @@ def speak(voice: Voice, text: str, rate: float, pitch: float, sample_rate: int =
             raise ValueError(f"unknown engine {voice.engine}")
         subprocess.run(cmd, check=True, capture_output=True, timeout=120)
         return load_audio(wav, sample_rate)
+
+
+_pico_engines: dict = {}  # language -> ttspico.TtsEngine, one per process (creating one loads its lingware)
+
+
+def _speak_pico(language: str, text: str, rate: float, pitch: float, sample_rate: int) -> np.ndarray:
+    """SVOX Pico, in process: 16 kHz 16-bit PCM. Its rate and pitch are percentages of the voice's own."""
+    import ttspico
+
+    engine = _pico_engines.get(language)
+    if engine is None:
+        engine = _pico_engines[language] = ttspico.TtsEngine(language)
+    engine.rate = int(round(100 * rate))
+    engine.pitch = int(round(70 + 80 * pitch))  # 70..150 %
+    pcm = engine.speak(text) or b""
+    audio = np.frombuffer(pcm, dtype=np.int16).astype(np.float32) / 32768.0  # (S,) at 16 kHz
+    return resample(audio, 16000, sample_rate)

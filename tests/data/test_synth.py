@@ -4,7 +4,7 @@ import pytest
 
 from streamasr.data.synth import SynthConfig, plan, synthesize
 from streamasr.data.text import kjv_sentences
-from streamasr.data.voices import all_voices, is_heldout
+from streamasr.data.voices import ENGINES, all_voices, is_heldout
 
 
 def test_plan_is_reproducible_and_keeps_test_sentences_and_voices_apart():
@@ -43,13 +43,34 @@ def test_synthesize_writes_audio_and_manifests(tmp_path):
     assert (tmp_path / "lm-text.txt").stat().st_size > 1000
 
 
-@pytest.mark.parametrize("engine", ["espeak-ng", "flite", "festival"])
+@pytest.mark.parametrize("engine", ENGINES)
 def test_every_engine_speaks(engine):
     from streamasr.data.voices import speak
 
-    voice = next(v for v in all_voices() if v.engine == engine)
+    voice = next(v for v in all_voices(ENGINES) if v.engine == engine)
     audio = speak(voice, "and there was light", rate=1.0, pitch=0.5)
     assert 0.5 < len(audio) / 16000 < 5 and abs(audio).max() > 0.05
+    slow = speak(voice, "and there was light", rate=0.8, pitch=0.5)
+    assert len(slow) > len(audio) * 1.1  # the rate is obeyed
+
+
+def test_added_engines_keep_the_test_sentences_and_train_avoid_keeps_dev_out():
+    sentences = kjv_sentences()[:3000]
+    cfg = SynthConfig(out="unused", hours=0.5, test_sentences=50, dev_sentences=50, seed=3)
+    base, _ = plan(cfg, sentences, all_voices())
+    dev = frozenset(j.text for j in base if j.split == "dev")
+    more = SynthConfig(out="unused", hours=0.5, test_sentences=50, dev_sentences=50, seed=3, engines=ENGINES)
+    jobs, _ = plan(more, sentences, all_voices(more.engines), train_avoid=dev)
+    for split in ("test-seen-voices", "test-unseen-voices"):  # another corpus's training set can be added
+        assert {j.text for j in jobs if j.split == split} == {j.text for j in base if j.split == split}
+    train = [j for j in jobs if j.split == "train"]
+    assert {j.voice.engine for j in train} == {"espeak-ng", "flite", "pico"}
+    assert not {j.text for j in train} & dev
+    assert all(is_heldout(j.voice) for j in jobs if j.split == "test-unseen-voices")
+    no_heldout, _ = plan(cfg, sentences, all_voices(("pico",)))  # no held-out voices: no unseen split
+    assert not [j for j in no_heldout if j.split == "test-unseen-voices"]
+    with pytest.raises(ValueError, match="unknown engines"):
+        all_voices(("espeak-ng", "sam"))
 
 
 def test_engine_first_draw_balances_engines_and_uniform_draw_does_not():
