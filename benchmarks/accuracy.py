@@ -24,7 +24,7 @@ from streamasr.metrics import error_rate
 from streamasr.recognizer import Recognizer
 
 sys.path.insert(0, str(Path(__file__).parent))
-from results_io import publish  # noqa: E402
+from results_io import model_result_name, publish  # noqa: E402
 
 SETTINGS = [  # (label, chunk_ms, search, with LM)
     ("full context, greedy", 0, "greedy", False),
@@ -105,8 +105,7 @@ def main() -> None:
         lines.append(f"\n{n} utterances per split; produced by `python benchmarks/accuracy.py`.")
         publish("accuracy", data, "\n".join(lines) + "\n")
     else:  # another model: its own result files, not the README's table
-        folder = Path(args.model).resolve()
-        name = f"accuracy-{folder.parent.name if folder.name == 'model' else folder.name}"  # exp/NAME/model
+        name = model_result_name("accuracy", args.model)
         lines.append(f"\n{n} utterances per split, model `{args.model}`; produced by "
                      f"`python benchmarks/accuracy.py --model {args.model}`.")
         publish(name, data, "\n".join(lines) + "\n")

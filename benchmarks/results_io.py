@@ -20,3 +20,13 @@ def publish(name: str, data: object, text: str) -> None:
         head, rest = body.split(begin, 1)
         README.write_text(head + begin + "\n" + text + end + rest.split(end, 1)[1])
     print(text)
+
+
+def model_result_name(prefix: str, model_dir: str) -> str:
+    """Result name for a model other than the bundled one: PREFIX-NAME for exp/NAME/model (or folder NAME).
+
+    >>> model_result_name("accuracy", "work/exp/finetune-pico/model")
+    'accuracy-finetune-pico'
+    """
+    folder = Path(model_dir).resolve()
+    return f"{prefix}-{folder.parent.name if folder.name == 'model' else folder.name}"
