@@ -48,15 +48,16 @@ def products_graph(shapes: list[tuple[int, int]], rows: int, path: Path) -> Path
     return path
 
 
-def _step_feeds(cfg: EncoderConfig, chunk: int, left_chunks: int) -> dict[str, np.ndarray]:
+def _step_feeds(cfg: EncoderConfig, chunk: int, left_chunks: int, batch: int = 1) -> dict[str, np.ndarray]:
+    """Inputs of one step for ``batch`` streams, each with a full cache (as the server batches them)."""
     rng = np.random.default_rng(0)
     size = chunk * left_chunks
-    kv = (cfg.n_layers, 1, cfg.n_heads, size, cfg.head_dim)  # (N, B, H, L, Dh)
-    return {"feats": rng.standard_normal((1, 4 * chunk + 3, cfg.input_dim)).astype(np.float32),
+    kv = (cfg.n_layers, batch, cfg.n_heads, size, cfg.head_dim)  # (N, B, H, L, Dh)
+    return {"feats": rng.standard_normal((batch, 4 * chunk + 3, cfg.input_dim)).astype(np.float32),  # (B, T, F)
             "attn_k": rng.standard_normal(kv).astype(np.float32),
             "attn_v": rng.standard_normal(kv).astype(np.float32),
-            "conv": rng.standard_normal((cfg.n_layers, 1, cfg.d_model, cfg.conv_kernel - 1)).astype(np.float32),
-            "offset": np.array([1000]), "cache_len": np.array([size])}
+            "conv": rng.standard_normal((cfg.n_layers, batch, cfg.d_model, cfg.conv_kernel - 1)).astype(np.float32),
+            "offset": np.full(batch, 1000), "cache_len": np.full(batch, size)}
 
 
 def best_call_seconds(runs: dict[str, tuple[ort.InferenceSession, dict]], calls: int = 50, rounds: int = 15
@@ -72,9 +73,10 @@ def best_call_seconds(runs: dict[str, tuple[ort.InferenceSession, dict]], calls:
     return best
 
 
-def int8_bound(fp32: Path, int8: Path, cfg: EncoderConfig, tmp: Path, chunk: int = 8, left_chunks: int = 8
-               ) -> dict[str, float]:
-    """Per-step milliseconds of the whole graphs, of their weight products, and of the rest."""
+def int8_bound(fp32: Path, int8: Path, cfg: EncoderConfig, tmp: Path, chunk: int = 8, left_chunks: int = 8,
+               batch: int = 16) -> dict[str, float]:
+    """Per-step milliseconds of the whole graphs, of their weight products, and of the rest; and per
+    stream, of a step that carries ``batch`` streams at once."""
     shapes = weight_matmul_shapes(fp32)
     p32 = products_graph(shapes, chunk, tmp / "products.onnx")
     p8 = quantize_int8(p32, tmp / "products.int8.onnx")
@@ -84,6 +86,11 @@ def int8_bound(fp32: Path, int8: Path, cfg: EncoderConfig, tmp: Path, chunk: int
     ms = {k: 1e3 * v for k, v in best_call_seconds({
         "step_fp32": (ort_session(fp32), step), "step_int8": (ort_session(int8), step),
         "products_fp32": (ort_session(p32), x), "products_int8": (ort_session(p8), x)}).items()}
+    many = _step_feeds(cfg, chunk, left_chunks, batch)
+    for name, sec in best_call_seconds({"fp32": (ort_session(fp32), many), "int8": (ort_session(int8), many)},
+                                       calls=10).items():
+        ms[f"batched_step_{name}"] = 1e3 * sec / batch  # per stream
+    ms["batch"] = batch
     ms["products"] = len(shapes)
     ms["rest_fp32"] = ms["step_fp32"] - ms["products_fp32"]  # what quantization leaves alone
     ms["rest_for_2x"] = ms["products_fp32"] - 2 * ms["products_int8"]  # the most the rest may take for 2x
