@@ -6,8 +6,8 @@ import argparse
 import sys
 
 from streamasr.backends import BACKENDS
-from streamasr.data.voices import DEFAULT_ENGINES, ENGINES
 from streamasr.cli import commands
+from streamasr.data.voices import DEFAULT_ENGINES, ENGINES
 from streamasr.endpoint import EndpointConfig
 
 

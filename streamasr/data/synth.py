@@ -86,7 +86,7 @@ def plan(cfg: SynthConfig, sentences: list[str], voices: list[Voice], avoid: fro
         add("test-unseen-voices", t, [v for v in heldout if v.engine == engine])
     budget = cfg.hours * 3600 * cfg.words_per_second
     words = 0.0
-    train_pool = [t for t in train_text if t not in train_avoid] if train_avoid else train_text
+    train_pool = [t for t in train_text if t not in train_avoid]
     while words < budget:
         t = rng.choice(train_pool)
         add("train", t, train_voices)
@@ -112,13 +112,16 @@ def _run(args: tuple[Job, Path]) -> dict:
             "voice": str(job.voice), "split": job.split}
 
 
+def _sentences_of(manifests: tuple[Path, ...]) -> frozenset[str]:
+    return frozenset(u.text for m in manifests for u in read_manifest(m))
+
+
 def synthesize(cfg: SynthConfig) -> dict[str, int]:
     out = Path(cfg.out)
     for split in SPLITS:
         (out / "wav" / split).mkdir(parents=True, exist_ok=True)
-    avoid = frozenset(u.text for m in cfg.dev_avoid for u in read_manifest(m))
-    train_avoid = frozenset(u.text for m in cfg.train_avoid for u in read_manifest(m))
-    jobs, lm_text = plan(cfg, kjv_sentences(), all_voices(cfg.engines), avoid, train_avoid)
+    jobs, lm_text = plan(cfg, kjv_sentences(), all_voices(cfg.engines), _sentences_of(cfg.dev_avoid),
+                         _sentences_of(cfg.train_avoid))
     (out / "lm-text.txt").write_text("\n".join(lm_text) + "\n")
     files = {s: open(out / f"{s}.jsonl", "w") for s in SPLITS}
     counts = dict.fromkeys(SPLITS, 0)
