@@ -19,7 +19,7 @@ import onnxruntime as ort
 from onnx import TensorProto, helper, numpy_helper
 
 from streamasr.encoder.conformer import EncoderConfig
-from streamasr.encoder.onnx import ort_session, quantize_int8
+from streamasr.encoder.onnx import CACHES, ort_session, quantize_int8
 
 
 def weight_matmul_shapes(graph_path: Path) -> list[tuple[int, int]]:
@@ -52,12 +52,14 @@ def _step_feeds(cfg: EncoderConfig, chunk: int, left_chunks: int, batch: int = 1
     """Inputs of one step for ``batch`` streams, each with a full cache (as the server batches them)."""
     rng = np.random.default_rng(0)
     size = chunk * left_chunks
-    kv = (cfg.n_layers, batch, cfg.n_heads, size, cfg.head_dim)  # (N, B, H, L, Dh)
-    return {"feats": rng.standard_normal((batch, 4 * chunk + 3, cfg.input_dim)).astype(np.float32),  # (B, T, F)
-            "attn_k": rng.standard_normal(kv).astype(np.float32),
-            "attn_v": rng.standard_normal(kv).astype(np.float32),
-            "conv": rng.standard_normal((cfg.n_layers, batch, cfg.d_model, cfg.conv_kernel - 1)).astype(np.float32),
-            "offset": np.full(batch, 1000), "cache_len": np.full(batch, size)}
+    shapes = {"attn_k": (batch, cfg.n_heads, size, cfg.head_dim), "attn_v": (batch, cfg.n_heads, size, cfg.head_dim),
+              "conv": (batch, cfg.d_model, cfg.conv_kernel - 1)}  # one layer's (B, H, L, Dh), (B, D, K-1)
+    feeds = {"feats": rng.standard_normal((batch, 4 * chunk + 3, cfg.input_dim)).astype(np.float32),  # (B, T, F)
+             "offset": np.full(batch, 1000), "cache_len": np.full(batch, size)}
+    for name in CACHES:
+        for i in range(cfg.n_layers):
+            feeds[f"{name}.{i}"] = rng.standard_normal(shapes[name]).astype(np.float32)
+    return feeds
 
 
 def best_call_seconds(runs: dict[str, tuple[ort.InferenceSession, dict]], calls: int = 50, rounds: int = 15

@@ -5,76 +5,160 @@ frames. An exported graph is simpler with caches of a constant length L: the cac
 left-padded from the start of the stream, ``cache_len`` says how many of its frames are
 real, and each step drops the oldest ``t`` frames as it appends ``t`` new ones. The
 attention mask hides the padding, so the outputs equal ``forward_chunks``'s.
+
+The step is also written for a lean graph, because at streaming sizes (8 frames of 144
+channels) onnxruntime spends as long dispatching small nodes as multiplying weights:
+
+* each layer's caches are inputs and outputs of their own (no gather or stack of N layers);
+* constants are folded into the weights: the attention scale into the query projection, the
+  half step of each feed-forward module into its last linear layer, and the rotary pair swap
+  into extra rows of one q|k|swapped-q|swapped-k|v projection, so rotation is two products and
+  a sum;
+* attention is written out (q k^T + mask bias, softmax, times v) with an additive mask made
+  once per step, and the depthwise convolution runs as a 1 x K Conv2d, which onnxruntime's
+  blocked-layout kernels serve far faster than a grouped Conv1d.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
-from streamasr.encoder.conformer import ConformerEncoder, rotary_tables
+from streamasr.encoder.conformer import (
+    ConformerBlock,
+    ConformerEncoder,
+    EncoderConfig,
+    rotary_tables,
+)
 
 
 @dataclass
 class FixedCacheState:
-    """One stream's state for a fixed-cache step (B = 1)."""
+    """One stream's state for a fixed-cache step (B = 1); one tensor per layer in each cache tuple."""
 
     offset: int  # encoder frames already emitted for this stream
     cache_len: int  # real frames at the end of the caches (the rest is padding)
-    attn_k: torch.Tensor  # (N, 1, H, L, Dh) rotated keys, left-padded
-    attn_v: torch.Tensor  # (N, 1, H, L, Dh) values, left-padded
-    conv: torch.Tensor  # (N, 1, D, K-1) depthwise conv inputs of the last K-1 frames
+    attn_k: tuple[torch.Tensor, ...]  # N x (1, H, L, Dh) rotated keys, left-padded
+    attn_v: tuple[torch.Tensor, ...]  # N x (1, H, L, Dh) values, left-padded
+    conv: tuple[torch.Tensor, ...]  # N x (1, D, K-1) depthwise conv inputs of the last K-1 frames
     left_chunks: int  # attention left context in chunks
     chunk: int  # chunk size in encoder frames; L = left_chunks * chunk
 
 
-def cache_mask(cache_len: torch.Tensor, cache_size: int, t: int) -> torch.Tensor:
-    """Keys each query may see: (B, 1, t, L + t), True = keep; the last ``cache_len`` cache frames and the chunk.
+def mask_bias(cache_len: torch.Tensor, cache_size: int, t: int) -> torch.Tensor:
+    """Additive attention mask (B, 1, 1, L + t): 0 on the last ``cache_len`` cache frames and the chunk, -inf before.
 
-    >>> cache_mask(torch.tensor([1, 3]), 3, 2)[:, 0, 0].int().tolist()
-    [[0, 0, 1, 1, 1], [1, 1, 1, 1, 1]]
+    >>> mask_bias(torch.tensor([1, 3]), 3, 2)[:, 0, 0].tolist()
+    [[-inf, -inf, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0, 0.0]]
     """
     keys = torch.arange(cache_size + t, device=cache_len.device)  # (L + t,)
     keep = keys[None, :] >= (cache_size - cache_len)[:, None]  # (B, L + t)
-    return keep[:, None, None, :].expand(-1, 1, t, cache_size + t)
+    bias = torch.zeros(keep.shape, device=cache_len.device).masked_fill(~keep, float("-inf"))
+    return bias[:, None, None, :]  # (B, 1, 1, L + t)
+
+
+def swap_pairs(w: torch.Tensor) -> torch.Tensor:
+    """Rows (2i, 2i+1) exchanged: the projection whose output is ``rotary``'s swapped input.
+
+    >>> swap_pairs(torch.arange(4)).tolist()
+    [1, 0, 3, 2]
+    """
+    return w.unflatten(0, (-1, 2)).flip(1).flatten(0, 1)
+
+
+def _linear(weight: torch.Tensor, bias: torch.Tensor) -> nn.Linear:
+    layer = nn.Linear(weight.shape[1], weight.shape[0])
+    with torch.no_grad():
+        layer.weight.copy_(weight)
+        layer.bias.copy_(bias)
+    return layer
+
+
+class ExportBlock(nn.Module):
+    """``ConformerBlock``'s streaming step with its constants folded into copies of the weights (inference only)."""
+
+    def __init__(self, block: ConformerBlock, cfg: EncoderConfig):
+        super().__init__()
+        d, self.h, self.dh = cfg.d_model, cfg.n_heads, cfg.head_dim
+        with torch.no_grad():
+            ff1, ff2 = block.ff1, block.ff2  # LayerNorm, Linear, SiLU, Dropout, Linear, Dropout
+            self.ff1 = nn.Sequential(ff1[0], ff1[1], nn.SiLU(), _linear(0.5 * ff1[4].weight, 0.5 * ff1[4].bias))
+            self.ff2 = nn.Sequential(ff2[0], ff2[1], nn.SiLU(), _linear(0.5 * ff2[4].weight, 0.5 * ff2[4].bias))
+            w, b = block.attn.qkv.weight, block.attn.qkv.bias  # (3D, D), (3D,): q, k, v rows
+            scale = 1.0 / math.sqrt(self.dh)  # scaled_dot_product_attention's, folded into q
+            wq, wk, wv, bq, bk, bv = scale * w[:d], w[d : 2 * d], w[2 * d :], scale * b[:d], b[d : 2 * d], b[2 * d :]
+            self.proj = _linear(torch.cat([wq, wk, swap_pairs(wq), swap_pairs(wk), wv]),  # (5D, D)
+                                torch.cat([bq, bk, swap_pairs(bq), swap_pairs(bk), bv]))
+            conv = block.conv
+            self.dw = nn.Conv2d(d, d, (1, conv.k), groups=d)
+            self.dw.weight.copy_(conv.dw.weight.unsqueeze(2))  # (D, 1, K) -> (D, 1, 1, K)
+            self.dw.bias.copy_(conv.dw.bias)
+        self.attn_norm, self.out = block.attn_norm, block.attn.out
+        self.conv_norm, self.pw1, self.norm, self.pw2 = block.conv_norm, conv.pw1, conv.norm, conv.pw2
+        self.final_norm = block.final_norm
+
+    def forward(self, x, cos, sin, bias, k_cache, v_cache, conv_cache):
+        # x: (B, t, D); cos, sin: (B, t, 2D) rotary tables tiled over q's and k's heads; bias: (B, 1, 1, L+t);
+        # k_cache, v_cache: (B, H, L, Dh); conv_cache: (B, D, K-1) -> x, k, v (B, H, L, Dh), conv (B, D, K-1)
+        b, t, d = x.shape
+        x = x + self.ff1(x)
+        qk, qk_swapped, v = self.proj(self.attn_norm(x)).split([2 * d, 2 * d, d], dim=-1)
+        qk = (qk * cos + qk_swapped * sin).view(b, t, 2 * self.h, self.dh).transpose(1, 2)  # (B, 2H, t, Dh)
+        q, k = qk.split(self.h, dim=1)  # (B, H, t, Dh) each
+        k = torch.cat([k_cache, k], dim=2)  # (B, H, L+t, Dh)
+        v = torch.cat([v_cache, v.view(b, t, self.h, self.dh).transpose(1, 2)], dim=2)
+        att = (q @ k.transpose(2, 3) + bias).softmax(-1) @ v  # (B, H, t, Dh)
+        x = x + self.out(att.transpose(1, 2).reshape(b, t, d))
+        y = F.glu(self.pw1(self.conv_norm(x)), dim=-1).transpose(1, 2)  # (B, D, t)
+        y = torch.cat([conv_cache, y], dim=2)  # (B, D, K-1+t)
+        new_conv = y[:, :, t:]  # (B, D, K-1)
+        y = self.dw(y.unsqueeze(2)).squeeze(2).transpose(1, 2)  # (B, t, D)
+        x = x + self.pw2(F.silu(self.norm(y)))
+        x = x + self.ff2(x)
+        return self.final_norm(x), k[:, :, t:], v[:, :, t:], new_conv  # the oldest t frames drop out
 
 
 class FixedCacheStep(nn.Module):
-    """(feats, caches) -> (log-probs, caches), every tensor explicit: the ONNX export's signature."""
+    """(feats, offset, cache_len, caches) -> (log-probs, caches), every tensor explicit: the ONNX export's signature."""
 
     def __init__(self, encoder: ConformerEncoder):
         super().__init__()
-        self.encoder = encoder
+        self.cfg = encoder.cfg
+        self.subsample, self.ctc = encoder.subsample, encoder.ctc
+        self.layers = nn.ModuleList(ExportBlock(layer, encoder.cfg) for layer in encoder.layers)
 
-    def forward(self, feats: torch.Tensor, attn_k: torch.Tensor, attn_v: torch.Tensor, conv: torch.Tensor,
-                offset: torch.Tensor, cache_len: torch.Tensor):
-        """feats (B, 4t+3, F); attn_k, attn_v (N, B, H, L, Dh); conv (N, B, D, K-1); offset, cache_len (B,) int64
-        -> log-probs (B, t, V), attn_k, attn_v (N, B, H, L, Dh), conv (N, B, D, K-1)."""
-        x = self.encoder.subsample(feats)  # (B, t, D)
+    def forward(self, feats: torch.Tensor, offset: torch.Tensor, cache_len: torch.Tensor,
+                attn_k: list[torch.Tensor], attn_v: list[torch.Tensor], conv: list[torch.Tensor]):
+        """feats (B, 4t+3, F); offset, cache_len (B,) int64; attn_k, attn_v: N x (B, H, L, Dh); conv: N x (B, D, K-1)
+        -> log-probs (B, t, V), attn_k, attn_v: N x (B, H, L, Dh), conv: N x (B, D, K-1)."""
+        x = self.subsample(feats)  # (B, t, D)
         t = x.shape[1]
-        size = attn_k.shape[3]  # L
         positions = offset[:, None] + torch.arange(t, device=x.device)[None, :]  # (B, t)
-        rope = rotary_tables(positions, self.encoder.cfg.head_dim, x.dtype)  # 2 x (B, 1, t, Dh)
-        mask = cache_mask(cache_len, size, t)  # (B, 1, t, L + t)
+        cos, sin = rotary_tables(positions, self.cfg.head_dim, x.dtype)  # 2 x (B, 1, t, Dh)
+        heads = 2 * self.cfg.n_heads  # the tables turn q's heads and k's heads alike
+        cos, sin = cos[:, 0].repeat(1, 1, heads), sin[:, 0].repeat(1, 1, heads)  # (B, t, 2D)
+        bias = mask_bias(cache_len, attn_k[0].shape[2], t)  # (B, 1, 1, L + t)
         ks, vs, cs = [], [], []
-        for i, layer in enumerate(self.encoder.layers):
-            x, k, v, c = layer(x, rope, mask, attn_k[i], attn_v[i], conv[i])  # k, v: (B, H, L + t, Dh)
-            ks.append(k[:, :, t:])  # (B, H, L, Dh): the oldest t frames drop out
-            vs.append(v[:, :, t:])
+        for i, layer in enumerate(self.layers):
+            x, k, v, c = layer(x, cos, sin, bias, attn_k[i], attn_v[i], conv[i])
+            ks.append(k)
+            vs.append(v)
             cs.append(c)
-        logp = self.encoder.ctc(x).log_softmax(-1)  # (B, t, V)
-        return logp, torch.stack(ks), torch.stack(vs), torch.stack(cs)
+        return self.ctc(x).log_softmax(-1), ks, vs, cs  # (B, t, V), N x ...
 
 
-def init_fixed_state(encoder: ConformerEncoder, chunk: int, left_chunks: int) -> FixedCacheState:
+def init_fixed_state(cfg: EncoderConfig, chunk: int, left_chunks: int) -> FixedCacheState:
     """Zero caches of L = left_chunks * chunk frames for a new stream."""
     if left_chunks < 0:
         raise ValueError("fixed-size caches need a bounded left context (left_chunks >= 0)")
-    c = encoder.cfg
-    size = left_chunks * chunk
-    kv = torch.zeros(c.n_layers, 1, c.n_heads, size, c.head_dim)
-    return FixedCacheState(offset=0, cache_len=0, attn_k=kv, attn_v=kv.clone(),
-                           conv=torch.zeros(c.n_layers, 1, c.d_model, c.conv_kernel - 1),
+    kv = (1, cfg.n_heads, left_chunks * chunk, cfg.head_dim)  # (1, H, L, Dh)
+    n = cfg.n_layers
+    return FixedCacheState(offset=0, cache_len=0,
+                           attn_k=tuple(torch.zeros(kv) for _ in range(n)),
+                           attn_v=tuple(torch.zeros(kv) for _ in range(n)),
+                           conv=tuple(torch.zeros(1, cfg.d_model, cfg.conv_kernel - 1) for _ in range(n)),
                            left_chunks=left_chunks, chunk=chunk)
