@@ -46,7 +46,7 @@ def test_train_resume_and_export(corpus, tmp_path):
     r = cli("train", str(write_config(corpus, out, 2, vtlp=[0.9, 1.2])))
     assert r.returncode == 0, r.stderr[-2000:]
     assert (out / "ckpt-00000002.pt").is_file()
-    r = cli("train", str(write_config(corpus, out, 4)))
+    r = cli("train", str(write_config(corpus, out, 4, vtlp=[0.9, 1.2])))
     assert r.returncode == 0, r.stderr[-2000:]
     assert "resumed from ckpt-00000002.pt at step 2" in r.stdout
     assert (out / "ckpt-00000004.pt").is_file()
@@ -55,7 +55,28 @@ def test_train_resume_and_export(corpus, tmp_path):
     rows = (out / "log.csv").read_text().splitlines()
     assert rows[0].startswith("step,epoch,lr,loss")
     # the model carries the settings that made it, in a form `streamasr train` reads back
-    assert TrainConfig.load(out / "model" / "train-config.json") == TrainConfig.load(write_config(corpus, out, 4))
+    assert TrainConfig.load(out / "model" / "train-config.json") == TrainConfig.load(
+        write_config(corpus, out, 4, vtlp=[0.9, 1.2]))
+
+
+def test_resume_refuses_a_changed_recipe(corpus, tmp_path):
+    out = tmp_path / "exp"
+    assert cli("train", str(write_config(corpus, out, 2))).returncode == 0
+    # other data or settings in the same folder would silently continue the old run on the old features
+    other = corpus / "first-half.jsonl"
+    other.write_text("".join((corpus / "train.jsonl").read_text().splitlines(keepends=True)[:4]))
+    cfg = json.loads(write_config(corpus, out, 4).read_text()) | {"train_manifests": [str(other)], "peak_lr": 1e-3}
+    changed = tmp_path / "changed.json"
+    changed.write_text(json.dumps(cfg))
+    r = cli("train", str(changed))
+    assert r.returncode == 2, r.stderr[-2000:]
+    assert "holds checkpoints of a run with other settings (peak_lr, train_manifests)" in r.stderr
+    assert not (out / "ckpt-00000004.pt").exists()
+    # the features are checked too: same settings, other utterances, no checkpoints yet
+    for ckpt in out.glob("ckpt-*.pt"):
+        ckpt.unlink()
+    r = cli("train", str(changed))
+    assert r.returncode == 2 and "were made from other utterances or settings" in r.stderr, r.stderr[-2000:]
 
 
 def test_ddp_with_two_cpu_processes(corpus, tmp_path):

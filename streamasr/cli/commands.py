@@ -227,6 +227,8 @@ def export(args) -> int:
 
 def train(args) -> int:
     from streamasr.train.config import TrainConfig
+    from streamasr.train.featcache import StaleCache
+    from streamasr.train.recipe import RecipeMismatch
     from streamasr.train.recipe import train as run
 
     try:
@@ -235,7 +237,7 @@ def train(args) -> int:
         raise UserError(f"bad training config: {e}") from None
     try:
         run(cfg)
-    except ModelError as e:
+    except (ModelError, RecipeMismatch, StaleCache) as e:
         raise UserError(str(e)) from None
     return 0
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import json
 import multiprocessing
 from pathlib import Path
@@ -14,6 +16,10 @@ from streamasr.audio import load_audio
 from streamasr.data.augment import AugmentConfig, augment_waveform
 from streamasr.data.manifest import Utterance
 from streamasr.features import FeatureConfig, LogMel
+
+
+class StaleCache(ValueError):
+    """A cache folder made from other utterances or settings than the ones asked for."""
 
 
 class FeatureCache:
@@ -58,10 +64,21 @@ def _extract(args: tuple[str, int, FeatureConfig, AugmentConfig, float]) -> np.n
         return _logmel(torch.from_numpy(x)).numpy().astype(np.float16)  # (T, F)
 
 
+def _fingerprint(utts: list[Utterance], fcfg: FeatureConfig, acfg: AugmentConfig, p_augment: float, seed: int) -> str:
+    """A digest of everything the cached features depend on: the utterances, in order, and the settings."""
+    what = [[str(u.audio), u.text] for u in utts], dataclasses.asdict(fcfg), dataclasses.asdict(acfg), p_augment, seed
+    return hashlib.sha256(json.dumps(what).encode()).hexdigest()[:16]
+
+
 def build_cache(utts: list[Utterance], folder: Path, fcfg: FeatureConfig, acfg: AugmentConfig,
                 p_augment: float, seed: int, jobs: int = 2) -> FeatureCache:
     folder = Path(folder)
+    made_from = _fingerprint(utts, fcfg, acfg, p_augment, seed)
     if (folder / "index.json").is_file():
+        found = json.loads((folder / "index.json").read_text()).get("made_from", made_from)  # older caches: trusted
+        if found != made_from:
+            raise StaleCache(f"the features in {folder} were made from other utterances or settings; "
+                             "remove that folder to make them again")
         return FeatureCache(folder)
     folder.mkdir(parents=True, exist_ok=True)
     args = [(str(u.audio), seed * 1_000_003 + i, fcfg, acfg, p_augment) for i, u in enumerate(utts)]
@@ -74,7 +91,7 @@ def build_cache(utts: list[Utterance], folder: Path, fcfg: FeatureConfig, acfg: 
     np.save(folder / "feats.npy", feats)
     offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]]).tolist()
     (folder / "index.json").write_text(json.dumps({"offsets": offsets, "lengths": lengths,
-                                                   "texts": [u.text for u in utts]}))
+                                                   "texts": [u.text for u in utts], "made_from": made_from}))
     return FeatureCache(folder)
 
 

@@ -30,6 +30,23 @@ from streamasr.train.config import TrainConfig
 from streamasr.train.featcache import FeatureCache, bucket_batches, build_cache
 
 CONFIG_NAME = "train-config.json"  # written into the experiment folder and the exported model folder
+RESUMABLE = {"max_steps", "max_minutes", "threads", "checkpoint_every", "keep_checkpoints", "average_last"}  # may change
+
+
+class RecipeMismatch(ValueError):
+    """The experiment folder holds a run made with other settings: resuming it would mix two recipes."""
+
+
+def check_resumable(out: Path, settings: dict) -> None:
+    """Raise ``RecipeMismatch`` if ``out`` has checkpoints of a run whose settings differ beyond ``RESUMABLE``."""
+    saved = out / CONFIG_NAME
+    if not saved.is_file() or not any(out.glob("ckpt-*.pt")):
+        return
+    old = json.loads(saved.read_text())
+    changed = sorted(k for k in settings.keys() | old.keys() if k not in RESUMABLE and old.get(k) != settings.get(k))
+    if changed:
+        raise RecipeMismatch(f"{out} holds checkpoints of a run with other settings ({', '.join(changed)}); "
+                             "choose another 'out' folder, or remove that one to start again")
 
 
 def lr_at(step: int, cfg: TrainConfig) -> float:
@@ -93,6 +110,8 @@ def train(cfg: TrainConfig) -> Path:
         torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     out = Path(cfg.out)
+    settings = json.loads(json.dumps(dataclasses.asdict(cfg)))  # as written to and read from JSON
+    check_resumable(out, settings)
     out.mkdir(parents=True, exist_ok=True)
     if rank == 0:  # the resolved settings beside the results, so every model can be traced to its recipe
         (out / CONFIG_NAME).write_text(json.dumps(dataclasses.asdict(cfg), indent=2) + "\n")
