@@ -30,7 +30,10 @@ def load_encoder(backend: str, model: AcousticModel, model_dir: Path, threads: i
     path = Path(model_dir) / ONNX_FILES[backend]
     if not path.is_file():
         path = _cached_export(model, Path(model_dir)) / ONNX_FILES[backend]
-    return OnnxEncoder(path, model.encoder.cfg, threads=threads)
+    try:
+        return OnnxEncoder(path, model.encoder.cfg, threads=threads)
+    except ValueError as e:
+        raise ModelError(str(e)) from None
 
 
 def export_onnx_files(model: AcousticModel, out: Path) -> list[Path]:

@@ -123,6 +123,19 @@ def test_unknown_backend_is_a_model_error(bundled):
         load_encoder("tensorrt", bundled, DEFAULT_MODEL)
 
 
+def test_a_graph_of_another_layout_is_a_model_error(bundled, tmp_path):
+    """A folder exported by an older streamasr (one stacked cache input) gets a clear error, not onnxruntime's."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    old = helper.make_graph([helper.make_node("Identity", ["attn_k"], ["new_attn_k"])], "old",
+                            [helper.make_tensor_value_info("attn_k", TensorProto.FLOAT, None)],
+                            [helper.make_tensor_value_info("new_attn_k", TensorProto.FLOAT, None)])
+    onnx.save(helper.make_model(old, opset_imports=[helper.make_opsetid("", 17)]), tmp_path / "encoder.onnx")
+    with pytest.raises(ModelError, match="export it again with `streamasr export`"):
+        load_encoder("onnx", bundled, tmp_path)
+
+
 def test_export_cli_writes_a_deployable_folder(tmp_path):
     out = tmp_path / "deploy"
     r = subprocess.run([sys.executable, "-m", "streamasr.cli.main", "export", str(DEFAULT_MODEL), "--out", str(out)],

@@ -101,6 +101,10 @@ class OnnxEncoder:
         self.path = Path(path)
         self.session = ort_session(path, threads)
         self.outputs = output_names(cfg.n_layers)
+        found = [i.name for i in self.session.get_inputs()]
+        if found != input_names(cfg.n_layers):  # e.g. a folder exported by an older streamasr
+            raise ValueError(f"{path} is not this streamasr's encoder graph for a {cfg.n_layers}-layer model "
+                             f"(its inputs: {', '.join(found[:4])}, ...); export it again with `streamasr export`")
 
     chunk_window = staticmethod(ConformerEncoder.chunk_window)
 
