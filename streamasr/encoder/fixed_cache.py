@@ -154,7 +154,7 @@ class FixedCacheStep(nn.Module):
 def init_fixed_state(cfg: EncoderConfig, chunk: int, left_chunks: int) -> FixedCacheState:
     """Zero caches of L = left_chunks * chunk frames for a new stream."""
     if left_chunks < 0:
-        raise ValueError("fixed-size caches need a bounded left context (left_chunks >= 0)")
+        raise ValueError("the ONNX encoder's fixed-size caches need a bounded left context (left_chunks >= 0)")
     kv = (1, cfg.n_heads, left_chunks * chunk, cfg.head_dim)  # (1, H, L, Dh)
     n = cfg.n_layers
     return FixedCacheState(offset=0, cache_len=0,

@@ -109,8 +109,6 @@ class OnnxEncoder:
     chunk_window = staticmethod(ConformerEncoder.chunk_window)
 
     def init_state(self, chunk: int = 16, left_chunks: int = 8) -> FixedCacheState:
-        if left_chunks < 0:
-            raise ValueError("the ONNX encoder needs a bounded left context (left_chunks >= 0)")
         return init_fixed_state(self.cfg, chunk, left_chunks)
 
     def forward_chunk(self, feats: torch.Tensor, state: FixedCacheState) -> tuple[torch.Tensor, FixedCacheState]:

@@ -31,6 +31,7 @@ class FeatureCache:
         self.offsets = index["offsets"]
         self.lengths = index["lengths"]
         self.texts = index["texts"]
+        self.made_from = index.get("made_from")  # build_cache's fingerprint; None in caches made before it
         self.feats = np.load(self.folder / "feats.npy", mmap_mode="r")
 
     def __len__(self) -> int:
@@ -75,11 +76,11 @@ def build_cache(utts: list[Utterance], folder: Path, fcfg: FeatureConfig, acfg: 
     folder = Path(folder)
     made_from = _fingerprint(utts, fcfg, acfg, p_augment, seed)
     if (folder / "index.json").is_file():
-        found = json.loads((folder / "index.json").read_text()).get("made_from", made_from)  # older caches: trusted
-        if found != made_from:
+        cache = FeatureCache(folder)
+        if cache.made_from not in (None, made_from):  # caches older than the fingerprint are trusted
             raise StaleCache(f"the features in {folder} were made from other utterances or settings; "
                              "remove that folder to make them again")
-        return FeatureCache(folder)
+        return cache
     folder.mkdir(parents=True, exist_ok=True)
     args = [(str(u.audio), seed * 1_000_003 + i, fcfg, acfg, p_augment) for i, u in enumerate(utts)]
     chunks, lengths = [], []

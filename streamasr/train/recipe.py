@@ -114,7 +114,7 @@ def train(cfg: TrainConfig) -> Path:
     check_resumable(out, settings)
     out.mkdir(parents=True, exist_ok=True)
     if rank == 0:  # the resolved settings beside the results, so every model can be traced to its recipe
-        (out / CONFIG_NAME).write_text(json.dumps(dataclasses.asdict(cfg), indent=2) + "\n")
+        (out / CONFIG_NAME).write_text(json.dumps(settings, indent=2) + "\n")
 
     tok = Tokenizer.characters()
     if cfg.tokens == "bpe":
