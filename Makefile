@@ -20,7 +20,7 @@ setup: .stamp-apt $(VENV)/.stamp
 $(VENV)/.stamp: pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[test]'
+	$(BIN)/pip install -q -e '.[test,piper]'
 	touch $@
 
 demo: setup
@@ -32,7 +32,7 @@ test: setup
 # Every figure in the README: corpus and ARPA LM if missing, then each benchmark, then the plots (~30 min).
 CORPUS := work/corpus-engines
 bench: setup $(CORPUS)/train.jsonl work/lm/kjv.arpa
-	$(BIN)/pip install -q -e '.[test,bench]'
+	$(BIN)/pip install -q -e '.[test,piper,bench]'
 	$(BIN)/python benchmarks/tune_lm.py --corpus $(CORPUS)
 	$(BIN)/python benchmarks/accuracy.py --corpus $(CORPUS)
 	$(BIN)/python benchmarks/deploy.py --corpus $(CORPUS)

@@ -83,7 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     d = sub.add_parser("data", help="corpus tools")
     dsub = d.add_subparsers(dest="data_command", required=True)
-    s = dsub.add_parser("synth", help="synthesize a speech corpus with espeak-ng, flite, festival (and pico)")
+    s = dsub.add_parser("synth", help="synthesize a speech corpus with espeak-ng, flite, festival (and pico, piper)")
     s.add_argument("--out", required=True, help="corpus folder")
     s.add_argument("--hours", type=float, default=10.0, help="hours of training audio")
     s.add_argument("--seed", type=int, default=0)

