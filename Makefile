@@ -31,10 +31,11 @@ test: setup
 
 # Every figure in the README: corpus and ARPA LM if missing, then each benchmark, then the plots (~30 min).
 CORPUS := work/corpus-engines
-bench: setup $(CORPUS)/train.jsonl work/lm/kjv.arpa
+bench: setup $(CORPUS)/train.jsonl work/test-piper/test-seen-voices.jsonl work/lm/kjv.arpa
 	$(BIN)/pip install -q -e '.[test,piper,bench]'
 	$(BIN)/python benchmarks/tune_lm.py --corpus $(CORPUS)
 	$(BIN)/python benchmarks/accuracy.py --corpus $(CORPUS)
+	$(BIN)/python benchmarks/neural_voice.py --manifest work/test-piper/test-seen-voices.jsonl
 	$(BIN)/python benchmarks/deploy.py --corpus $(CORPUS)
 	$(BIN)/python benchmarks/decoder.py --corpus $(CORPUS)
 	$(BIN)/python benchmarks/peer.py --corpus $(CORPUS) --lm-arpa work/lm/kjv.arpa
@@ -49,6 +50,10 @@ work/corpus/train.jsonl:
 
 $(CORPUS)/train.jsonl: work/corpus/train.jsonl
 	$(BIN)/streamasr data synth --out $(CORPUS) --hours 10 --seed 0 --dev-avoid work/corpus/train.jsonl
+
+# The test sentences of $(CORPUS) (same seed), spoken by Piper's neural voice.
+work/test-piper/test-seen-voices.jsonl:
+	$(BIN)/streamasr data synth --out work/test-piper --hours 0.001 --seed 0 --dev-sentences 0 --engines piper
 
 work/lm/kjv.arpa: $(CORPUS)/train.jsonl
 	mkdir -p work/lm
