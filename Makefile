@@ -41,6 +41,7 @@ bench: setup $(CORPUS)/train.jsonl work/test-piper/test-seen-voices.jsonl work/l
 	$(BIN)/python benchmarks/peer.py --corpus $(CORPUS) --lm-arpa work/lm/kjv.arpa
 	$(BIN)/python benchmarks/endpoint.py --corpus $(CORPUS)
 	$(BIN)/python benchmarks/latency.py --corpus $(CORPUS)
+	$(BIN)/python benchmarks/latency.py --corpus $(CORPUS) --final-pass --streams 1,8,16,32,48,64,80
 	$(BIN)/python benchmarks/soak.py --corpus $(CORPUS)
 	$(BIN)/python benchmarks/plots.py
 

@@ -26,24 +26,25 @@ from streamasr.recognizer import Recognizer
 sys.path.insert(0, str(Path(__file__).parent))
 from results_io import model_result_name, publish  # noqa: E402
 
-SETTINGS = [  # (label, chunk_ms, search, with LM)
-    ("full context, greedy", 0, "greedy", False),
-    ("full context, beam", 0, "beam", False),
-    ("full context, beam + LM", 0, "beam", True),
-    ("640 ms chunks, greedy", 640, "greedy", False),
-    ("640 ms chunks, beam + LM", 640, "beam", True),
-    ("320 ms chunks, greedy", 320, "greedy", False),
-    ("320 ms chunks, beam", 320, "beam", False),
-    ("320 ms chunks, beam + LM", 320, "beam", True),
-    ("160 ms chunks, beam + LM", 160, "beam", True),
+SETTINGS = [  # (label, chunk_ms, search, with LM, final pass)
+    ("full context, greedy", 0, "greedy", False, False),
+    ("full context, beam", 0, "beam", False, False),
+    ("full context, beam + LM", 0, "beam", True, False),
+    ("640 ms chunks, greedy", 640, "greedy", False, False),
+    ("640 ms chunks, beam + LM", 640, "beam", True, False),
+    ("320 ms chunks, greedy", 320, "greedy", False, False),
+    ("320 ms chunks, beam", 320, "beam", False, False),
+    ("320 ms chunks, beam + LM", 320, "beam", True, False),
+    ("320 ms chunks, beam + LM, final pass", 320, "beam", True, True),
+    ("160 ms chunks, beam + LM", 160, "beam", True, False),
 ]
 BY_VOICE = "320 ms chunks, beam + LM"  # the setting broken down by voice
 
 
-def run(rec: Recognizer, audio: list, refs: list[str], chunk_ms: int, search: str) -> dict:
+def run(rec: Recognizer, audio: list, refs: list[str], chunk_ms: int, search: str, final_pass: bool) -> dict:
     hyps, t0 = [], time.process_time()
     for samples in audio:
-        s = rec.session(chunk_ms=chunk_ms, search=search)
+        s = rec.session(chunk_ms=chunk_ms, search=search, final_pass=final_pass)
         events = s.accept(samples) + s.finish()
         hyps.append(" ".join(e.text for e in events if e.type == "final" and e.text))
     cpu = time.process_time() - t0
@@ -79,8 +80,8 @@ def main() -> None:
         utts = utts[: args.limit] if args.limit else utts
         audio = [load_audio(u.audio) for u in utts]
         refs = [u.text for u in utts]
-        for label, chunk_ms, search, lm in SETTINGS:
-            r = run(with_lm if lm else no_lm, audio, refs, chunk_ms, search)
+        for label, chunk_ms, search, lm, final_pass in SETTINGS:
+            r = run(with_lm if lm else no_lm, audio, refs, chunk_ms, search, final_pass)
             if label == BY_VOICE:
                 engines[split] = by_engine(utts, r["hyps"])
             r |= {"split": split, "setting": label, "utterances": len(utts)}

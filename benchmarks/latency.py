@@ -1,6 +1,7 @@
 """Latency and capacity through the real server on loopback, clients pacing audio in real time.
 
     python benchmarks/latency.py [--corpus work/corpus-engines] [--streams 1,8,16,...,128] [--backend onnx]
+                                 [--final-pass]
 
 Per level of concurrency N, N clients each stream held-out utterances back to back (with 1 s of
 silence between them) at real time, for about ``--seconds``. Measured on the client side:
@@ -10,7 +11,8 @@ silence between them) at real time, for about ``--seconds``. Measured on the cli
 - end-message latency: arrival of the last final minus sending ``end``;
 - endpoint latency: arrival of a mid-stream final minus the moment the speech it closes had been sent.
 Also the server's compute per frame (quantiles of its /metrics histogram, this level only), its CPU use and its
-resident memory. Writes benchmarks/results/latency.{json,md} and quotes the table in the README."""
+resident memory. Writes benchmarks/results/latency.{json,md} and quotes the table in the README; with
+``--final-pass`` (every stream asks for finals re-decoded at full context) latency-final-pass.{json,md}."""
 
 from __future__ import annotations
 
@@ -52,11 +54,12 @@ def word_latencies(partials: list[tuple[float, list[str]]], final: dict, sent_at
     return out
 
 
-async def one_client(url: str, audio: np.ndarray, speech_ends: list[float], out: dict) -> None:
+async def one_client(url: str, audio: np.ndarray, speech_ends: list[float], out: dict, final_pass: bool) -> None:
     """Stream ``audio`` at real time; record latencies into ``out``."""
     sent_at: dict[int, float] = {}  # audio ms fully sent -> wall time
     async with connect(url, max_size=None) as ws:
-        await ws.send(json.dumps({"type": "start", "sample_rate": RATE, "chunk_ms": CHUNK_MS}))
+        await ws.send(json.dumps({"type": "start", "sample_rate": RATE, "chunk_ms": CHUNK_MS,
+                                  "final_pass": final_pass}))
         await ws.recv()
         t_end = 0.0
 
@@ -152,6 +155,7 @@ def main() -> None:
     p.add_argument("--streams", default="1,8,16,32,48,64,80,96,112,128", help="levels of concurrency")
     p.add_argument("--seconds", type=float, default=20.0, help="audio per client per level")
     p.add_argument("--backend", default="onnx", help="the server's encoder backend")
+    p.add_argument("--final-pass", action="store_true", help="every stream asks for finals at full context")
     args = p.parse_args()
     utts = [load_audio(u.audio) for u in read_manifest(Path(args.corpus) / "test-unseen-voices.jsonl")[:40]]
     proc = subprocess.Popen([sys.executable, "-m", "streamasr.cli.main", "serve", "--port", "0", "--backend",
@@ -168,7 +172,7 @@ def main() -> None:
             cpu0, wall0 = cpu_seconds(proc.pid), time.monotonic()
 
             async def level():
-                await asyncio.gather(*(one_client(url, a, e, out) for a, e in progs))
+                await asyncio.gather(*(one_client(url, a, e, out, args.final_pass) for a, e in progs))
 
             asyncio.run(level())
             after, count1 = compute_histogram(port)
@@ -185,10 +189,11 @@ def main() -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=30)
-    publish("latency", {"backend": args.backend, "chunk_ms": CHUNK_MS, "levels": rows}, table(rows, args.backend))
+    data = {"backend": args.backend, "chunk_ms": CHUNK_MS, "final_pass": args.final_pass, "levels": rows}
+    publish("latency-final-pass" if args.final_pass else "latency", data, table(rows, args.backend, args.final_pass))
 
 
-def table(rows: list[dict], backend: str) -> str:
+def table(rows: list[dict], backend: str, final_pass: bool = False) -> str:
     limit = CHUNK_MS + 100
     ok = [r["streams"] for r in rows if r["partial_p95_ms"] <= limit and not r["errors"]]
     lines = ["| streams | word → partial p50 / p95 / p99 | chunk → partial p50 / p95 / p99 | "
@@ -201,7 +206,9 @@ def table(rows: list[dict], backend: str) -> str:
                      f"{r['server_cpu_cores']:.2f} cores | {r['server_rss_mb']:.0f} MB |")
     per_stream = (rows[-1]["server_rss_mb"] - rows[0]["server_rss_mb"]) / max(1, rows[-1]["streams"] - rows[0]["streams"])
     lines.append(
-        f"\n{CHUNK_MS} ms chunks, beam search + LM, `--backend {backend}`, chunks batched across streams; the "
+        f"\n{CHUNK_MS} ms chunks, beam search + LM"
+        + (", finals re-decoded at full context (`\"final_pass\": true` in every start message)" if final_pass else "")
+        + f", `--backend {backend}`, chunks batched across streams; the "
         "clients run on the same 2-core machine. *word → partial*: from the moment the audio up to a word's end "
         "(as the final times it) had been sent to the first partial holding that word; *chunk → partial*: from "
         "sending the audio a partial covers to its arrival; *endpoint final*: from the end of an utterance's "
@@ -209,7 +216,7 @@ def table(rows: list[dict], backend: str) -> str:
         "wall time (the rest of the two cores goes to the clients). "
         f"Largest tested level with p95 chunk → partial within chunk + 100 ms ({limit} ms): "
         f"{max(ok) if ok else 'none'} streams. Memory per extra stream: {per_stream:.1f} MB. "
-        "Produced by `python benchmarks/latency.py`.")
+        f"Produced by `python benchmarks/latency.py{' --final-pass' if final_pass else ''}`.")
     return "\n".join(lines) + "\n"
 
 

@@ -49,6 +49,7 @@ class StartMessage:
     silence_after_speech_s: float = EndpointConfig.silence_after_speech_s  # endpoint after speech
     max_utterance_s: float = EndpointConfig.max_utterance_s  # longest segment
     quiet_tail: bool = True  # quiet audio not yet encoded counts toward the endpoint silence
+    final_pass: bool | None = None  # re-decode each segment at full context for its final (None: server default)
 
     def endpoint(self) -> EndpointConfig:
         return EndpointConfig(silence_after_speech_s=self.silence_after_speech_s,
@@ -76,7 +77,7 @@ class StartMessage:
                 raise ProtocolError("bad_start", "hotwords must be a list of at most 100 strings")
             d["hotwords"] = tuple(hw)
         for name, kind in (("sample_rate", int), ("chunk_ms", int), ("left_chunks", int), ("words", bool),
-                           ("quiet_tail", bool), ("silence_after_speech_s", (int, float)),
+                           ("quiet_tail", bool), ("final_pass", bool), ("silence_after_speech_s", (int, float)),
                            ("max_utterance_s", (int, float))):
             if name in d and (not isinstance(d[name], kind) or (kind is int and isinstance(d[name], bool))):
                 raise ProtocolError("bad_start", f"{name} must be {getattr(kind, '__name__', 'a number')}")

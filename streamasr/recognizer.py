@@ -28,6 +28,7 @@ from streamasr.model import DEFAULT_LM, DEFAULT_MODEL, AcousticModel, load_model
 from streamasr.tokens import Tokenizer
 
 SUBSAMPLING = 4
+FINAL_PASS_CHUNK_S = 20.0  # the final pass sees whole segments up to this long (EndpointConfig's max, by default)
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,7 @@ class SessionConfig:
     search: str = "beam"  # "beam" (prefix beam search, with the LM if any) or "greedy"
     hotwords: tuple[str, ...] = ()  # words to favour in this stream
     endpoint: EndpointConfig = field(default_factory=EndpointConfig)  # when a segment ends
+    final_pass: bool = False  # each final re-decodes its segment at full context (partials stay streaming)
 
 
 class Recognizer:
@@ -72,8 +74,9 @@ class Recognizer:
         return self.model.feature_cfg.sample_rate
 
     def session(self, chunk_ms: int = 320, left_chunks: int = 8, search: str = "beam",
-                hotwords: tuple[str, ...] | list[str] = (), endpoint: EndpointConfig = EndpointConfig()) -> "Session":
-        return Session(self, SessionConfig(chunk_ms, left_chunks, search, tuple(hotwords), endpoint))
+                hotwords: tuple[str, ...] | list[str] = (), endpoint: EndpointConfig = EndpointConfig(),
+                final_pass: bool = False) -> "Session":
+        return Session(self, SessionConfig(chunk_ms, left_chunks, search, tuple(hotwords), endpoint, final_pass))
 
 
 class Session:
@@ -94,6 +97,9 @@ class Session:
         self.samples: list[np.ndarray] = []  # (S,) pieces received but not yet turned into features
         self.num_samples = 0  # samples in ``self.samples``
         self.feats = torch.zeros(0, rec.model.feature_cfg.n_mels)  # (T, F) normalized, not yet encoded
+        self.final_pass = cfg.final_pass and self.chunk > 0  # whole-utterance decoding has full context already
+        self.seg_feats: list[torch.Tensor] = []  # (T_i, F) normalized features from ``seg_feats_base`` on
+        self.seg_feats_base = 0  # stream feature index of the first row of ``seg_feats``
         self.enc_state = rec.encoder.init_state(max(self.chunk, 1), cfg.left_chunks)
         self.frames_done = 0  # encoder frames of the whole stream
         self.block = rec.model.feature_cfg.hop_length  # samples per level block (one feature hop)
@@ -113,6 +119,9 @@ class Session:
         self.seg_start = self.frames_done  # first encoder frame of this segment
         self.last_speech = -1  # last non-silent frame within the segment (-1: none)
         self.last_text = ""
+        if self.final_pass and self.seg_feats:  # features before the segment's first frame are no longer needed
+            kept = torch.cat(self.seg_feats)[self.seg_start * SUBSAMPLING - self.seg_feats_base :]  # (T, F)
+            self.seg_feats, self.seg_feats_base = [kept], self.seg_start * SUBSAMPLING
         if self.tail_rule:  # levels before the segment are no longer needed
             drop = max(0, min(self.seg_start * SUBSAMPLING - self.levels_base, len(self.levels)))
             self.levels, self.levels_base = self.levels[drop:], self.levels_base + drop
@@ -219,7 +228,10 @@ class Session:
         x = torch.from_numpy(np.concatenate(self.samples))  # (S,)
         self.samples, self.num_samples = [], 0
         frames, self.feat_state = self.rec.features.accept(x, self.feat_state)  # (T', F)
-        self.feats = torch.cat([self.feats, self.rec.model.normalize(frames)])  # (T, F)
+        frames = self.rec.model.normalize(frames)
+        self.feats = torch.cat([self.feats, frames])  # (T, F)
+        if self.final_pass:
+            self.seg_feats.append(frames)
 
     def _judge_tail(self) -> list[Event]:
         # Each block of the next chunk's span is judged once, in order, before that chunk is
@@ -276,9 +288,27 @@ class Session:
         return events
 
     def _final(self) -> Final:
-        hyp = self.decoder.finalize(self.beam)
+        hyp = self.decoder.finalize(self._second_pass() if self.final_pass else self.beam)
         ms, off = self.rec.frame_ms, self.seg_start
         words = tuple(Word(w.word, int((off + w.start) * ms), int((off + w.end) * ms), w.conf) for w in hyp.words)
         final = Final(self.segment, hyp.text, int(off * ms), int(self.frames_done * ms), words)
         self.segment += 1
         return final
+
+    def _second_pass(self):
+        # The segment's frames again, encoded at full context (every frame sees the whole segment) and
+        # decoded from a fresh search state: the final that whole-utterance decoding of the segment gives.
+        # Segments longer than FINAL_PASS_CHUNK_S go in chunks of that length, each seeing the one before,
+        # so the cost stays linear in the segment (attention over a whole 2-minute segment is not).
+        n = self.frames_done - self.seg_start  # encoder frames of the segment
+        if n <= 0:
+            return self.beam
+        lo = self.seg_start * SUBSAMPLING - self.seg_feats_base
+        feats = torch.cat(self.seg_feats)[lo : lo + SUBSAMPLING * n + 3]  # (4n+3, F): exactly n frames
+        chunk = min(n, int(FINAL_PASS_CHUNK_S * 1000 / self.rec.frame_ms))  # encoder frames per chunk
+        win, hop = self.rec.encoder.chunk_window(chunk)
+        state, beam = self.rec.encoder.init_state(chunk, 1), self.decoder.init_state()
+        for start in range(0, SUBSAMPLING * n, hop):  # the session's own encoder (torch or ONNX)
+            logp, state = self.rec.encoder.forward_chunk(feats[None, start : start + win], state)  # (1, c, V)
+            beam = self.decoder.step(logp[0].numpy(), beam)
+        return beam

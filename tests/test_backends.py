@@ -101,6 +101,18 @@ def test_onnx_batched_streams_at_different_points_equal_each_alone(bundled, onnx
         assert all(torch.allclose(a, b, atol=1e-5) for a, b in zip(new[i].attn_k, sa.attn_k))
 
 
+def test_onnx_one_chunk_without_cache_is_the_full_context_forward(bundled, onnx_path, speech_feats):
+    """The final pass runs a segment as one chunk with no left context; on ONNX that must be full context."""
+    n = (speech_feats.shape[1] - 3) // 4
+    feats = speech_feats[:, : 4 * n + 3]  # (1, 4n+3, F)
+    with torch.no_grad():
+        want, _ = bundled(feats, torch.tensor([feats.shape[1]]))  # (1, n, V), no chunk mask
+    onnx = OnnxEncoder(onnx_path, bundled.encoder.cfg)
+    got, _ = onnx.forward_chunk(feats, onnx.init_state(n, 0))
+    assert got.shape == want.shape
+    assert (got - want).abs().max().item() <= 1e-4
+
+
 def test_onnx_needs_a_bounded_left_context(bundled, onnx_path):
     with pytest.raises(ValueError, match="bounded left context"):
         OnnxEncoder(onnx_path, bundled.encoder.cfg).init_state(8, -1)

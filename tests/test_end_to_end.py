@@ -119,6 +119,17 @@ def test_cli_silence_sets_where_a_pause_ends_a_segment(speech, tmp_path):
     assert counts == {"0.4": 2, "1.5": 1}
 
 
+def test_cli_final_pass_gives_the_offline_final_after_streaming_partials(speech):
+    _, wav = speech[1]
+    runs = {}
+    for name, args in (("two_pass", ["--final-pass"]), ("offline", ["--chunk-ms", "0"])):
+        out = run_cli("transcribe", str(wav), "--json", *args)
+        assert out.returncode == 0, out.stderr
+        runs[name] = [json.loads(line) for line in out.stdout.splitlines()]
+    assert [e["type"] for e in runs["two_pass"]].count("partial") >= 3
+    assert [e for e in runs["two_pass"] if e["type"] == "final"] == runs["offline"]
+
+
 @pytest.mark.parametrize("args,message", [
     (["transcribe", "/nonexistent.wav"], "no such audio file"),
     (["transcribe", __file__], "cannot read"),

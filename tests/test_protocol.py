@@ -29,7 +29,8 @@ def test_g711_encoding_picks_the_nearest_level():
 
 @pytest.mark.parametrize("bad", [{"sample_rate": True}, {"sample_rate": "8000"}, {"hotwords": "x"},
                                  {"chunk_ms": 1.5}, {"silence_after_speech_s": 0}, {"max_utterance_s": 500},
-                                 {"left_chunks": 100000}, {"left_chunks": -2}, {"quiet_tail": "no"}])
+                                 {"left_chunks": 100000}, {"left_chunks": -2}, {"quiet_tail": "no"},
+                                 {"final_pass": 1}])
 def test_start_message_validation(bad):
     with pytest.raises(ProtocolError):
         StartMessage.from_dict({"type": "start"} | bad)

@@ -140,3 +140,68 @@ def test_chunk_ready_tells_whether_a_window_is_pending(rec):
         s.encode_pending()
         assert not s.chunk_ready()
     assert seen == {True, False}
+
+
+def _segment_decode(rec, samples, final):
+    """What whole-utterance decoding of ``final``'s segment gives: its features, encoded at full context."""
+    import torch
+
+    from streamasr.recognizer import SUBSAMPLING
+
+    feats = rec.model.normalize(rec.features.logmel(torch.from_numpy(samples)))  # (T, F)
+    first, n = final.start_ms // int(rec.frame_ms), (final.end_ms - final.start_ms) // int(rec.frame_ms)
+    seg = feats[SUBSAMPLING * first : SUBSAMPLING * (first + n) + 3]  # (4n+3, F): the segment's n frames
+    with torch.no_grad():
+        logp, _ = rec.model(seg[None], torch.tensor([seg.shape[0]]))  # (1, n, V)
+    dec = rec.session(search="greedy").decoder
+    return dec.finalize(dec.step(logp[0].numpy(), dec.init_state())).text
+
+
+def test_final_pass_gives_each_segment_its_full_context_decoding(rec):
+    """Finals of a 160 ms stream with the final pass equal whole-utterance decoding of each segment;
+    partials are those of the plain stream."""
+    samples = (np.random.default_rng(4).standard_normal(16000 * 7) * 0.3).astype(np.float32)
+    ep = EndpointConfig(max_utterance_s=2.0, blank_threshold=2.0)  # every frame is speech: cut every 2 s
+    sizes = np.random.default_rng(5).integers(100, 5000, 30).tolist()
+    two_pass = run(rec.session(chunk_ms=160, search="greedy", endpoint=ep, final_pass=True), samples, sizes)
+    plain = run(rec.session(chunk_ms=160, search="greedy", endpoint=ep), samples, sizes)
+    assert [e for e in two_pass if isinstance(e, Partial)] == [e for e in plain if isinstance(e, Partial)]
+    finals = [e for e in two_pass if isinstance(e, Final)]
+    assert len(finals) == 4 and [f.start_ms for f in finals] == [f.start_ms for f in plain if isinstance(f, Final)]
+    assert [f.text for f in finals] == [_segment_decode(rec, samples, f) for f in finals]
+    assert [f.text for f in finals] != [f.text for f in plain if isinstance(f, Final)]  # the pass changed them
+    for f in finals:
+        assert all(f.start_ms <= w.start_ms <= w.end_ms <= f.end_ms for w in f.words)
+
+
+def test_final_pass_of_one_segment_equals_offline_decoding(rec):
+    samples = (np.random.default_rng(6).standard_normal(16000 * 3) * 0.3).astype(np.float32)
+    ep = EndpointConfig(blank_threshold=2.0)
+    (offline,) = run(rec.session(chunk_ms=0, search="greedy", endpoint=ep), samples, [])
+    *_, final = run(rec.session(chunk_ms=320, search="greedy", endpoint=ep, final_pass=True), samples, [777] * 50)
+    assert final == offline
+
+
+def test_final_pass_takes_a_long_segment_in_chunks_that_see_the_one_before(rec, monkeypatch):
+    """Beyond FINAL_PASS_CHUNK_S the pass is the chunk-masked forward with that chunk and one chunk of left
+    context, so its cost stays linear in the segment."""
+    import torch
+
+    import streamasr.recognizer as recognizer
+
+    monkeypatch.setattr(recognizer, "FINAL_PASS_CHUNK_S", 1.0)  # 25 encoder frames
+    samples = (np.random.default_rng(7).standard_normal(16000 * 5) * 0.3).astype(np.float32)
+    ep = EndpointConfig(blank_threshold=2.0)
+    *_, final = run(rec.session(chunk_ms=320, search="greedy", endpoint=ep, final_pass=True), samples, [4000] * 19)
+    feats = rec.model.normalize(rec.features.logmel(torch.from_numpy(samples)))[None]  # (1, T, F)
+    with torch.no_grad():
+        logp, _ = rec.model(feats, torch.tensor([feats.shape[1]]), chunk=25, left_chunks=1)  # (1, T', V)
+    dec = rec.session(search="greedy").decoder
+    chunked = dec.finalize(dec.step(logp[0].numpy(), dec.init_state()))
+    assert final.end_ms == logp.shape[1] * 40
+    assert final.text == chunked.text and final.text
+    assert [w.conf for w in final.words] == [w.conf for w in chunked.words]
+    with torch.no_grad():
+        whole, _ = rec.model(feats, torch.tensor([feats.shape[1]]))  # (1, T', V) full context
+    unchunked = dec.finalize(dec.step(whole[0].numpy(), dec.init_state()))
+    assert [w.conf for w in final.words] != [w.conf for w in unchunked.words]  # the chunking shows

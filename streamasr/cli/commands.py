@@ -61,7 +61,8 @@ class Display:
 def transcribe(args) -> int:
     rec = _recognizer(args)
     try:
-        session = rec.session(chunk_ms=args.chunk_ms, left_chunks=args.left_chunks, endpoint=_endpoint(args))
+        session = rec.session(chunk_ms=args.chunk_ms, left_chunks=args.left_chunks, endpoint=_endpoint(args),
+                              final_pass=args.final_pass)
         samples = load_audio(args.audio, rec.sample_rate)
     except (AudioError, ValueError) as e:
         raise UserError(str(e)) from None
@@ -87,7 +88,8 @@ def evaluate(args) -> int:
     t0 = time.process_time()
     for u in utts:
         samples = load_audio(u.audio, rec.sample_rate)
-        s = rec.session(chunk_ms=args.chunk_ms, left_chunks=args.left_chunks, search=args.decoder, endpoint=endpoint)
+        s = rec.session(chunk_ms=args.chunk_ms, left_chunks=args.left_chunks, search=args.decoder, endpoint=endpoint,
+                        final_pass=args.final_pass)
         events = s.accept(samples) + s.finish()
         hyps.append(" ".join(e.text for e in events if e.type == "final" and e.text))
         refs.append(u.text)
@@ -115,7 +117,7 @@ def serve(args) -> int:
                        idle_timeout_s=args.idle_timeout, token=args.token, origins=tuple(args.origin),
                        certfile=args.certfile, keyfile=args.keyfile, workers=args.workers,
                        max_batch=args.max_batch, max_wait_ms=args.max_wait_ms,
-                       compression=args.compression)
+                       compression=args.compression, final_pass=args.final_pass)
     run(_recognizer(args), cfg)
     return 0
 
@@ -136,7 +138,7 @@ def stream(args) -> int:
     speed = 1.0 if args.realtime else args.speed
     try:
         events = asyncio.run(stream_samples(args.server, samples, 16000, speed=speed, on_event=show,
-                                            token=args.token, start={"silence_after_speech_s": args.silence}))
+                                            token=args.token, start=_start_fields(args)))
     except (OSError, InvalidURI, WebSocketException) as e:
         raise UserError(f"cannot stream to {args.server}: {e}") from None
     return 1 if any(e.get("type") == "error" for e in events) else 0
@@ -162,7 +164,7 @@ def mic(args) -> int:
         if args.server:
             return _mic_via_server(args, device, blocks, show)
         rec = _recognizer(args)
-        session = rec.session(endpoint=_endpoint(args))
+        session = rec.session(endpoint=_endpoint(args), final_pass=args.final_pass)
         with microphone(rec.sample_rate, device=device) as q:
             for block in blocks(q):
                 for ev in session.accept(block):
@@ -185,8 +187,8 @@ def _mic_via_server(args, device, blocks, show) -> int:
     async def main():
         headers = {"Authorization": f"Bearer {args.token}"} if args.token else None
         async with connect(args.server, additional_headers=headers) as ws:
-            await ws.send(json.dumps({"type": "start", "sample_rate": 16000, "encoding": "pcm_s16le",
-                                      "silence_after_speech_s": args.silence}))
+            await ws.send(json.dumps({"type": "start", "sample_rate": 16000, "encoding": "pcm_s16le"}
+                                     | _start_fields(args)))
 
             async def reader():
                 async for msg in ws:
@@ -263,3 +265,8 @@ def librispeech(args) -> int:
         raise UserError(f"no *.trans.txt with audio found under {args.root}")
     print(f"wrote {n} utterances to {args.out}")
     return 0
+
+
+def _start_fields(args) -> dict:
+    """Start-message fields from ``--silence`` and ``--final-pass`` (left out when not asked: the server decides)."""
+    return {"silence_after_speech_s": args.silence} | ({"final_pass": True} if args.final_pass else {})

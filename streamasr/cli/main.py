@@ -47,6 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--max-wait-ms", type=float, default=5.0, help="how long a chunk waits to be batched")
     sv.add_argument("--compression", action="store_true",
                     help="accept permessage-deflate (off by default: audio barely compresses, and it costs CPU)")
+    _final_pass_arg(sv, "re-decode finals at full context for streams whose start message does not choose")
     sv.set_defaults(func=commands.serve)
 
     st = sub.add_parser("stream", help="send an audio file to a server as a live stream")
@@ -56,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     pace.add_argument("--realtime", action="store_true", help="send at real time")
     pace.add_argument("--speed", type=float, default=0.0, help="send at this multiple of real time (0: at once)")
     st.add_argument("--token", default=None, help="bearer token")
-    _silence_arg(st)
+    _segment_args(st)
     st.add_argument("--json", action="store_true", help="print the raw JSON events")
     st.set_defaults(func=commands.stream)
 
@@ -68,7 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     mc.add_argument("--device", default=None, help="input device name or index (default: system default)")
     mc.add_argument("--seconds", type=float, default=0.0, help="stop after this long (0: until Ctrl-C)")
     mc.add_argument("--token", default=None, help="bearer token for --server")
-    _silence_arg(mc)
+    _segment_args(mc)
     mc.add_argument("--json", action="store_true", help="one JSON event a line")
     mc.set_defaults(func=commands.mic)
 
@@ -118,12 +119,17 @@ def _model_args(p: argparse.ArgumentParser) -> None:
 def _stream_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--chunk-ms", type=int, default=320, help="chunk length; 0 = whole utterance")
     p.add_argument("--left-chunks", type=int, default=8, help="attention left context in chunks (-1: all)")
-    _silence_arg(p)
+    _segment_args(p)
 
 
-def _silence_arg(p: argparse.ArgumentParser) -> None:
+def _segment_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--silence", type=float, default=EndpointConfig.silence_after_speech_s, metavar="SECONDS",
                    help="silence after speech that ends a segment with a final (default: %(default)s)")
+    _final_pass_arg(p, "each final re-decodes its segment at full context (partials stay streaming)")
+
+
+def _final_pass_arg(p: argparse.ArgumentParser, help: str) -> None:
+    p.add_argument("--final-pass", action="store_true", help=help)
 
 
 def cli(argv: list[str] | None = None) -> int:

@@ -51,6 +51,7 @@ class ServerConfig:
     max_batch: int = 16  # chunks of different streams encoded in one call (1: no batching)
     max_wait_ms: float = 5.0  # how long a ready chunk waits for others to batch with
     compression: bool = False  # permessage-deflate; audio barely compresses and it costs CPU on every frame
+    final_pass: bool = False  # finals re-decoded at full context, for streams that do not choose (vosk, media)
 
 
 class Metrics:
@@ -111,7 +112,8 @@ class Server:
             await self._fail(ws, ProtocolError("busy", f"server at capacity ({self.cfg.max_sessions} streams)", 1013))
             return
         conn = Connection(self.rec, PATHS[urlsplit(ws.request.path).path], uuid.uuid4().hex[:12],
-                          encode=self.batcher.run if self.batcher else Session.encode_pending)
+                          encode=self.batcher.run if self.batcher else Session.encode_pending,
+                          final_pass=self.cfg.final_pass)
         self.open.add(conn)
         self.metrics.sessions.inc()
         try:

@@ -25,11 +25,12 @@ DIALECTS = ("native", "vosk", "media")
 
 class Connection:
     def __init__(self, rec: Recognizer, dialect: str, session_id: str,
-                 encode: Callable[[Session], list[Event]] = Session.encode_pending):
+                 encode: Callable[[Session], list[Event]] = Session.encode_pending, final_pass: bool = False):
         if dialect not in DIALECTS:
             raise ValueError(dialect)
         self.rec, self.dialect, self.id = rec, dialect, session_id
         self.encode = encode  # runs a session's ready chunks: alone, or batched with other sessions
+        self.final_pass = final_pass  # the server's default for streams whose start message does not say
         self.start: StartMessage | None = None
         self.session: Session | None = None
         self.resampler: soxr.ResampleStream | None = None
@@ -117,8 +118,9 @@ class Connection:
 
     def _begin(self, start: StartMessage) -> StartMessage:
         try:
+            final_pass = self.final_pass if start.final_pass is None else start.final_pass
             self.session = self.rec.session(chunk_ms=start.chunk_ms, left_chunks=start.left_chunks,
-                                            hotwords=start.hotwords, endpoint=start.endpoint())
+                                            hotwords=start.hotwords, endpoint=start.endpoint(), final_pass=final_pass)
         except ValueError as e:
             raise ProtocolError("bad_start", str(e)) from None
         self.start = start

@@ -53,3 +53,16 @@ def test_vosk_replies_equal_a_session_fed_the_same_frames(tiny_model_dir):
     (last,) = conn.run()
     assert last["text"] == " ".join(e.text for e in alone.finish() if e.type == "final" and e.text)
     assert conn.done
+
+
+def test_the_server_default_final_pass_holds_unless_the_start_message_says(tiny_model_dir):
+    rec = Recognizer.from_pretrained(tiny_model_dir, lm=None)
+    for dialect, start, want in [("vosk", {"config": {"sample_rate": 16000}}, True),
+                                 ("native", {"type": "start"}, True),
+                                 ("native", {"type": "start", "final_pass": False}, False)]:
+        conn = Connection(rec, dialect, "c3", final_pass=True)
+        conn.receive(json.dumps(start))
+        assert conn.session.cfg.final_pass is want, (dialect, start)
+    conn = Connection(rec, "native", "c4")  # the server's default default: off
+    conn.receive(json.dumps({"type": "start", "final_pass": True}))
+    assert conn.session.cfg.final_pass is True

@@ -3,6 +3,7 @@
 import asyncio
 
 from streamasr.client import stream_samples
+from streamasr.metrics import error_rate
 from streamasr.endpoint import EndpointConfig
 from streamasr.protocol import decode_audio, encode_audio
 
@@ -22,3 +23,17 @@ def test_server_sends_the_same_endpoint_finals_as_a_session_alone(model_server, 
     off = model_server.server.rec.session(endpoint=EndpointConfig(tail_floor_db=0.0))
     off_finals = [e for e in off.accept(quantized) + off.finish() if e.type == "final" and e.text]
     assert finals[0]["end_ms"] < off_finals[0].end_ms
+
+
+def test_final_pass_asked_in_the_start_message(model_server, paused_speech):
+    """Partials as usual, finals re-decoded at full context: the same events as a session alone with the pass."""
+    audio = paused_speech
+    events = asyncio.run(stream_samples(model_server.url(), audio, 16000, frame_ms=20, speed=4.0,
+                                        start={"final_pass": True}))
+    got = [(e["type"], e["text"]) for e in events if e["type"] in ("partial", "final")]
+    quantized = decode_audio(encode_audio(audio, "pcm_s16le"), "pcm_s16le")
+    alone = model_server.server.rec.session(final_pass=True)
+    assert got == [(e.type, e.text) for e in alone.accept(quantized) + alone.finish()]
+    refs = ["go not up for the lord is not among you", "or whether we be sober it is for your cause"]
+    finals = [t for kind, t in got if kind == "final" and t]
+    assert len(finals) == 2 and error_rate(refs, finals) <= 0.1, finals
