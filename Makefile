@@ -33,6 +33,7 @@ test: setup
 CORPUS := work/corpus-engines
 bench: setup $(CORPUS)/train.jsonl work/test-piper/test-seen-voices.jsonl work/lm/kjv.arpa
 	$(BIN)/pip install -q -e '.[test,piper,bench]'
+	$(BIN)/python benchmarks/machine.py
 	$(BIN)/python benchmarks/tune_lm.py --corpus $(CORPUS)
 	$(BIN)/python benchmarks/accuracy.py --corpus $(CORPUS)
 	$(BIN)/python benchmarks/neural_voice.py --manifest work/test-piper/test-seen-voices.jsonl
@@ -40,8 +41,8 @@ bench: setup $(CORPUS)/train.jsonl work/test-piper/test-seen-voices.jsonl work/l
 	$(BIN)/python benchmarks/decoder.py --corpus $(CORPUS)
 	$(BIN)/python benchmarks/peer.py --corpus $(CORPUS) --lm-arpa work/lm/kjv.arpa
 	$(BIN)/python benchmarks/endpoint.py --corpus $(CORPUS)
-	$(BIN)/python benchmarks/latency.py --corpus $(CORPUS)
-	$(BIN)/python benchmarks/latency.py --corpus $(CORPUS) --final-pass --streams 1,8,16,32,48,64,80
+	$(BIN)/python benchmarks/latency.py --corpus $(CORPUS) --streams 1,8,16,32,40,48,64
+	$(BIN)/python benchmarks/latency.py --corpus $(CORPUS) --final-pass --streams 1,8,16,24,32,40
 	$(BIN)/python benchmarks/soak.py --corpus $(CORPUS)
 	$(BIN)/python benchmarks/plots.py
 

@@ -41,7 +41,7 @@ SETTINGS = [  # (label, chunk_ms, search, with LM, final pass)
 BY_VOICE = "320 ms chunks, beam + LM"  # the setting broken down by voice
 
 
-def run(rec: Recognizer, audio: list, refs: list[str], chunk_ms: int, search: str, final_pass: bool) -> dict:
+def run(rec: Recognizer, audio: list, refs: list[str], chunk_ms: int, search: str, final_pass: bool = False) -> dict:
     hyps, t0 = [], time.process_time()
     for samples in audio:
         s = rec.session(chunk_ms=chunk_ms, search=search, final_pass=final_pass)

@@ -4,6 +4,7 @@
     s = rec.session(chunk_ms=320, hotwords=["jerusalem"])
     events = s.accept(samples)                     # float32 mono at 16 kHz, any length
     events += s.finish()
+    rec.session(final_pass=True)                  # partials as above; each final re-decoded at full context
 
 No I/O happens here: samples in, events out.
 """
