@@ -46,3 +46,37 @@ def test_sigterm_flushes_finals_and_exits(tiny_model_dir):
         assert proc.wait(timeout=30) == 0
     finally:
         proc.kill()
+
+
+def test_serve_final_pass_is_the_default_of_streams_that_cannot_choose(tiny_model_dir):
+    """`serve --final-pass`: a Vosk client (no start options) gets the finals of a session with the pass."""
+    from streamasr.protocol import decode_audio
+    from streamasr.recognizer import Recognizer
+
+    audio = (np.random.default_rng(3).standard_normal(16000 * 3) * 0.3).astype(np.float32)
+    proc = subprocess.Popen([sys.executable, "-m", "streamasr.cli.main", "serve", "--port", "0", "--model",
+                             str(tiny_model_dir), "--no-lm", "--final-pass"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline()
+        assert "listening on ws://127.0.0.1:" in line, proc.stderr.read()
+
+        async def main():
+            async with connect(line.split()[-1] + "/vosk") as ws:
+                await ws.send(json.dumps({"config": {"sample_rate": 16000}}))
+                await ws.send(encode_audio(audio, "pcm_s16le"))
+                await ws.recv()
+                await ws.send(json.dumps({"eof": 1}))
+                return json.loads(await ws.recv())["text"]
+
+        got = asyncio.run(main())
+    finally:
+        proc.kill()
+    rec = Recognizer.from_pretrained(tiny_model_dir, lm=None)
+    samples = decode_audio(encode_audio(audio, "pcm_s16le"), "pcm_s16le")
+    texts = {}
+    for final_pass in (True, False):
+        s = rec.session(final_pass=final_pass)
+        texts[final_pass] = " ".join(e.text for e in s.accept(samples) + s.finish() if e.type == "final" and e.text)
+    assert texts[True] != texts[False]  # the pass shows in this audio
+    assert got == texts[True]
