@@ -142,19 +142,27 @@ def test_chunk_ready_tells_whether_a_window_is_pending(rec):
     assert seen == {True, False}
 
 
-def _segment_decode(rec, samples, final):
-    """What whole-utterance decoding of ``final``'s segment gives: its features, encoded at full context."""
+def _greedy(rec, samples, first: int = 0, n: int | None = None, chunk: int = 0, left_chunks: int = -1):
+    """Greedy hypothesis of encoder frames ``first`` .. ``first + n`` (all by default) of ``samples``,
+    encoded alone by the model's forward under a chunk mask (``chunk`` 0: full context)."""
     import torch
 
     from streamasr.recognizer import SUBSAMPLING
 
     feats = rec.model.normalize(rec.features.logmel(torch.from_numpy(samples)))  # (T, F)
-    first, n = final.start_ms // int(rec.frame_ms), (final.end_ms - final.start_ms) // int(rec.frame_ms)
-    seg = feats[SUBSAMPLING * first : SUBSAMPLING * (first + n) + 3]  # (4n+3, F): the segment's n frames
+    if n is not None:
+        feats = feats[SUBSAMPLING * first : SUBSAMPLING * (first + n) + 3]  # (4n+3, F): exactly n frames
     with torch.no_grad():
-        logp, _ = rec.model(seg[None], torch.tensor([seg.shape[0]]))  # (1, n, V)
+        logp, _ = rec.model(feats[None], torch.tensor([feats.shape[0]]), chunk, left_chunks)  # (1, n, V)
     dec = rec.session(search="greedy").decoder
-    return dec.finalize(dec.step(logp[0].numpy(), dec.init_state())).text
+    return dec.finalize(dec.step(logp[0].numpy(), dec.init_state())), logp.shape[1]
+
+
+def _segment_decode(rec, samples, final):
+    """What whole-utterance decoding of ``final``'s segment gives: its features, encoded at full context."""
+    frame = int(rec.frame_ms)
+    hyp, _ = _greedy(rec, samples, final.start_ms // frame, (final.end_ms - final.start_ms) // frame)
+    return hyp.text
 
 
 def test_final_pass_gives_each_segment_its_full_context_decoding(rec):
@@ -185,23 +193,15 @@ def test_final_pass_of_one_segment_equals_offline_decoding(rec):
 def test_final_pass_takes_a_long_segment_in_chunks_that_see_the_one_before(rec, monkeypatch):
     """Beyond FINAL_PASS_CHUNK_S the pass is the chunk-masked forward with that chunk and one chunk of left
     context, so its cost stays linear in the segment."""
-    import torch
-
     import streamasr.recognizer as recognizer
 
     monkeypatch.setattr(recognizer, "FINAL_PASS_CHUNK_S", 1.0)  # 25 encoder frames
     samples = (np.random.default_rng(7).standard_normal(16000 * 5) * 0.3).astype(np.float32)
     ep = EndpointConfig(blank_threshold=2.0)
     *_, final = run(rec.session(chunk_ms=320, search="greedy", endpoint=ep, final_pass=True), samples, [4000] * 19)
-    feats = rec.model.normalize(rec.features.logmel(torch.from_numpy(samples)))[None]  # (1, T, F)
-    with torch.no_grad():
-        logp, _ = rec.model(feats, torch.tensor([feats.shape[1]]), chunk=25, left_chunks=1)  # (1, T', V)
-    dec = rec.session(search="greedy").decoder
-    chunked = dec.finalize(dec.step(logp[0].numpy(), dec.init_state()))
-    assert final.end_ms == logp.shape[1] * 40
+    chunked, frames = _greedy(rec, samples, chunk=25, left_chunks=1)
+    assert final.end_ms == frames * 40
     assert final.text == chunked.text and final.text
     assert [w.conf for w in final.words] == [w.conf for w in chunked.words]
-    with torch.no_grad():
-        whole, _ = rec.model(feats, torch.tensor([feats.shape[1]]))  # (1, T', V) full context
-    unchunked = dec.finalize(dec.step(whole[0].numpy(), dec.init_state()))
+    unchunked, _ = _greedy(rec, samples)  # full context
     assert [w.conf for w in final.words] != [w.conf for w in unchunked.words]  # the chunking shows
