@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 import time
@@ -18,12 +19,17 @@ class UserError(Exception):
     """Printed as one line, exit status 2."""
 
 
-def _recognizer(args):
+def _loader(args) -> functools.partial:
+    """The recognizer the arguments name, to be loaded (here, or in each server process)."""
     from streamasr.recognizer import Recognizer
 
     lm = None if args.no_lm else (args.lm or "default")
+    return functools.partial(Recognizer.from_pretrained, args.model, lm=lm, backend=args.backend)
+
+
+def _recognizer(args):
     try:
-        return Recognizer.from_pretrained(args.model, lm=lm, backend=args.backend)
+        return _loader(args)()
     except (ModelError, FileNotFoundError, OSError) as e:
         raise UserError(str(e)) from None
 
@@ -110,15 +116,21 @@ def evaluate(args) -> int:
 
 def serve(args) -> int:
     from streamasr.server import ServerConfig, serve as run
+    from streamasr.server.processes import ServerStartError
 
     if bool(args.certfile) != bool(args.keyfile):
         raise UserError("--certfile and --keyfile go together")
+    if args.processes < 1:
+        raise UserError("--processes must be at least 1")
     cfg = ServerConfig(host=args.host, port=args.port, max_sessions=args.max_sessions,
                        idle_timeout_s=args.idle_timeout, token=args.token, origins=tuple(args.origin),
                        certfile=args.certfile, keyfile=args.keyfile, workers=args.workers,
                        max_batch=args.max_batch, max_wait_ms=args.max_wait_ms,
-                       compression=args.compression, final_pass=args.final_pass)
-    run(_recognizer(args), cfg)
+                       compression=args.compression, final_pass=args.final_pass, processes=args.processes)
+    try:
+        run(_loader(args), cfg)
+    except (ModelError, FileNotFoundError, OSError, ServerStartError) as e:
+        raise UserError(str(e)) from None
     return 0
 
 

@@ -12,14 +12,17 @@ import importlib.resources
 import json
 import logging
 import signal
+import socket
 import ssl
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from http import HTTPStatus
 from urllib.parse import parse_qs, urlsplit
 
 import prometheus_client as prom
+from prometheus_client import multiprocess
 import torch
 from websockets.asyncio.server import ServerConnection, serve as ws_serve
 from websockets.exceptions import ConnectionClosed
@@ -29,6 +32,7 @@ from streamasr.protocol import ProtocolError, error_message
 from streamasr.recognizer import Recognizer, Session
 from streamasr.server.batcher import Batcher
 from streamasr.server.connection import Connection
+from streamasr.server.slots import SessionSlots
 
 log = logging.getLogger("streamasr.server")
 PATHS = {"/": "native", "/vosk": "vosk", "/media": "media"}
@@ -52,12 +56,18 @@ class ServerConfig:
     max_wait_ms: float = 5.0  # how long a ready chunk waits for others to batch with
     compression: bool = False  # permessage-deflate; audio barely compresses and it costs CPU on every frame
     final_pass: bool = False  # finals re-decoded at full context, for streams that do not choose (vosk, media)
+    processes: int = 1  # server processes sharing the port, each with its own model and GIL (up to one per core)
 
 
 class Metrics:
-    def __init__(self):
+    """The server's Prometheus metrics. With ``shared_dir`` (prometheus_client's multiprocess mode, set up
+    by ``serve_processes``), every server process writes its values there and any of them answers for all."""
+
+    def __init__(self, shared_dir: str | None = None):
+        self.shared_dir = shared_dir
         self.registry = prom.CollectorRegistry()
-        self.sessions = prom.Gauge("streamasr_sessions", "open streams", registry=self.registry)
+        self.sessions = prom.Gauge("streamasr_sessions", "open streams", registry=self.registry,
+                                   multiprocess_mode="livesum")
         self.audio = prom.Counter("streamasr_audio_seconds", "audio received", registry=self.registry)
         self.refused = prom.Counter("streamasr_refused", "connections refused at capacity", registry=self.registry)
         self.errors = prom.Counter("streamasr_client_errors", "streams closed for bad input", ["code"],
@@ -68,11 +78,21 @@ class Metrics:
         self.batch = prom.Histogram("streamasr_batch_size", "chunks per encoder call",
                                     buckets=(1, 2, 4, 8, 16, 32, 64), registry=self.registry)
 
+    def exposition(self) -> str:
+        """The text a scrape of /metrics gets."""
+        if self.shared_dir is None:
+            return prom.generate_latest(self.registry).decode()
+        registry = prom.CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry, path=self.shared_dir)
+        return prom.generate_latest(registry).decode()
+
 
 class Server:
-    def __init__(self, rec: Recognizer, cfg: ServerConfig):
+    def __init__(self, rec: Recognizer, cfg: ServerConfig, slots: SessionSlots | None = None,
+                 metrics: Metrics | None = None):
         self.rec, self.cfg = rec, cfg
-        self.metrics = Metrics()
+        self.slots = slots or SessionSlots(cfg.max_sessions)  # shared by all server processes, if several
+        self.metrics = metrics or Metrics()
         self.batcher = Batcher(rec.encoder, cfg.max_batch, cfg.max_wait_ms / 1000,
                                on_batch=self.metrics.batch.observe) if cfg.max_batch > 1 else None
         # with batching, connection threads mostly wait on the batcher: one per stream
@@ -88,7 +108,7 @@ class Server:
         if url.path == "/healthz":
             return conn.respond(HTTPStatus.OK, "ok\n")
         if url.path == "/metrics":
-            resp = conn.respond(HTTPStatus.OK, prom.generate_latest(self.metrics.registry).decode())
+            resp = conn.respond(HTTPStatus.OK, self.metrics.exposition())
             resp.headers["Content-Type"] = prom.CONTENT_TYPE_LATEST
             return resp
         if url.path not in PATHS:
@@ -107,7 +127,7 @@ class Server:
     # --- one stream -------------------------------------------------------------------------
     async def handle(self, ws: ServerConnection) -> None:
         loop = asyncio.get_running_loop()
-        if len(self.open) >= self.cfg.max_sessions:
+        if not self.slots.take():
             self.metrics.refused.inc()
             await self._fail(ws, ProtocolError("busy", f"server at capacity ({self.cfg.max_sessions} streams)", 1013))
             return
@@ -150,6 +170,7 @@ class Server:
             await self._fail(ws, ProtocolError("internal", "internal error", 1011))
         finally:
             self.open.discard(conn)
+            self.slots.release()
             self.metrics.sessions.dec()
 
     async def _next(self, ws: ServerConnection):
@@ -179,7 +200,9 @@ class Server:
             pass
 
     # --- lifetime --------------------------------------------------------------------------------
-    async def run(self, ready: asyncio.Future | None = None) -> None:
+    async def run(self, on_ready: Callable[[int], None] | None = None, sock: socket.socket | None = None) -> None:
+        """Serve until ``stopping`` is set; ``on_ready`` is told the port once listening. With ``sock``
+        (a listening socket that other server processes share) accept from it instead of binding."""
         ssl_ctx = None
         if self.cfg.certfile:
             ssl_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -190,16 +213,18 @@ class Server:
                 loop.add_signal_handler(sig, self.stopping.set)
             except (NotImplementedError, RuntimeError):  # not the main thread
                 pass
-        async with ws_serve(self.handle, self.cfg.host, self.cfg.port, process_request=self.process_request,
+        where = {"sock": sock} if sock is not None else {"host": self.cfg.host, "port": self.cfg.port}
+        async with ws_serve(self.handle, process_request=self.process_request, **where,
                             max_size=self.cfg.max_message_bytes, ping_interval=self.cfg.ping_interval_s,
                             # None: clients that send no Origin (non-browsers) are not browsers to restrict
                             origins=[*self.cfg.origins, None] if self.cfg.origins else None,
                             compression="deflate" if self.cfg.compression else None, ssl=ssl_ctx) as server:
             port = server.sockets[0].getsockname()[1]
             log.info("listening on %s://%s:%d", "wss" if ssl_ctx else "ws", self.cfg.host, port)
-            print(f"streamasr: listening on {'wss' if ssl_ctx else 'ws'}://{self.cfg.host}:{port}", flush=True)
-            if ready is not None:
-                ready.set_result(port)
+            if sock is None:  # else the process that owns the socket says so, once all processes listen
+                print(f"streamasr: listening on {'wss' if ssl_ctx else 'ws'}://{self.cfg.host}:{port}", flush=True)
+            if on_ready is not None:
+                on_ready(port)
             await self.stopping.wait()
             for task in list(self.receiving):
                 task.cancel()
@@ -211,8 +236,14 @@ class Server:
             self.batcher.close()
 
 
-def serve(rec: Recognizer, cfg: ServerConfig) -> None:
-    """Run until SIGTERM/SIGINT."""
-    torch.set_num_threads(1)  # parallelism comes from the worker threads
+def serve(load: Callable[[], Recognizer], cfg: ServerConfig) -> None:
+    """Run until SIGTERM/SIGINT. ``load`` makes the recognizer: once here, or in each of
+    ``cfg.processes`` server processes (then it must pickle, e.g. a ``functools.partial``)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    if cfg.processes > 1:
+        from streamasr.server.processes import serve_processes
+
+        return serve_processes(load, cfg)
+    rec = load()
+    torch.set_num_threads(1)  # parallelism comes from the worker threads
     asyncio.run(Server(rec, cfg).run())

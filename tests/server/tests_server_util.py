@@ -20,7 +20,7 @@ class Running:
 
     def _run(self, ready):
         asyncio.set_event_loop(self.loop)
-        self.loop.run_until_complete(self.server.run(ready))
+        self.loop.run_until_complete(self.server.run(ready.set_result))
 
     def _port(self, ready) -> int:
         import time

@@ -1,0 +1,149 @@
+"""`streamasr serve --processes N`: several server processes on one port, one session limit, one /metrics."""
+
+import asyncio
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
+
+from streamasr.protocol import decode_audio, encode_audio
+from streamasr.recognizer import Recognizer
+
+
+def start_server(*args: str) -> tuple[subprocess.Popen, str]:
+    proc = subprocess.Popen([sys.executable, "-m", "streamasr.cli.main", "serve", "--port", "0", *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    line = proc.stdout.readline()
+    if "listening on ws://127.0.0.1:" not in line:
+        proc.kill()
+        raise AssertionError(proc.stderr.read())
+    return proc, line.split()[-1]
+
+
+def server_processes(parent: int) -> list[int]:
+    """The pids of the server processes under ``parent`` (not multiprocessing's resource tracker)."""
+    pids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            cmdline = (stat.parent / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if int(fields[1]) == parent and b"resource_tracker" not in cmdline:
+            pids.append(int(stat.parent.name))
+    return sorted(pids)
+
+
+def metric(base: str, name: str) -> float:
+    body = urllib.request.urlopen(base.replace("ws://", "http://") + "/metrics").read().decode()
+    return float(re.search(rf"^{name} (\S+)", body, re.M).group(1))
+
+
+def expected_final(model_dir, audio: np.ndarray) -> str:
+    """What one in-process session makes of ``audio`` (as the server receives it: 16-bit PCM)."""
+    session = Recognizer.from_pretrained(model_dir, lm=None).session()
+    samples = decode_audio(encode_audio(audio, "pcm_s16le"), "pcm_s16le")
+    return " ".join(e.text for e in session.accept(samples) + session.finish() if e.type == "final" and e.text)
+
+
+async def open_stream(url: str):
+    ws = await connect(url)
+    await ws.send(json.dumps({"type": "start", "sample_rate": 16000}))
+    return ws, json.loads(await ws.recv())
+
+
+async def finals(ws) -> tuple[list[str], int]:
+    """The texts of the finals until the server closes, and its close code."""
+    texts = []
+    try:
+        async for msg in ws:
+            ev = json.loads(msg)
+            if ev["type"] == "final" and ev["text"]:
+                texts.append(ev["text"])
+    except ConnectionClosed:
+        pass
+    return texts, ws.close_code
+
+
+def test_processes_share_one_session_limit_one_metrics_and_stop_together(tiny_model_dir):
+    audio = [(np.random.default_rng(i).standard_normal(16000 * 2) * 0.3).astype(np.float32) for i in range(3)]
+    proc, base = start_server("--model", str(tiny_model_dir), "--no-lm", "--processes", "2", "--max-sessions", "3")
+    try:
+        assert len(server_processes(proc.pid)) == 2
+
+        async def main():
+            streams = [await open_stream(base + "/") for _ in range(3)]
+            assert all(ready["type"] == "ready" for _, ready in streams)
+            # a fourth stream is one too many for the two processes together, whichever accepts it
+            extra, refused = await open_stream(base + "/")
+            assert refused["type"] == "error" and refused["code"] == "busy"
+            await extra.wait_closed()
+            assert extra.close_code == 1013
+            assert metric(base, "streamasr_sessions") == 3.0  # the sum over both processes
+            for (ws, _), a in zip(streams, audio):
+                await ws.send(encode_audio(a, "pcm_s16le"))
+            await asyncio.sleep(1.0)
+            assert metric(base, "streamasr_audio_seconds_total") == pytest.approx(6.0)
+            proc.send_signal(signal.SIGTERM)  # every process flushes its streams' finals
+            return [await finals(ws) for ws, _ in streams]
+
+        got = asyncio.run(main())
+        assert proc.wait(timeout=60) == 0
+    finally:
+        proc.kill()
+    for (texts, code), a in zip(got, audio):
+        assert code == 1001
+        assert " ".join(texts) == expected_final(tiny_model_dir, a)
+
+
+def test_a_process_that_dies_is_replaced_and_the_others_carry_on(tiny_model_dir):
+    audio = (np.random.default_rng(7).standard_normal(16000 * 2) * 0.3).astype(np.float32)
+    proc, base = start_server("--model", str(tiny_model_dir), "--no-lm", "--processes", "2")
+    try:
+        before = server_processes(proc.pid)
+        os.kill(before[0], signal.SIGKILL)
+        for _ in range(600):
+            now = server_processes(proc.pid)
+            if len(now) == 2 and before[0] not in now:
+                break
+            time.sleep(0.1)
+        assert len(now) == 2 and before[1] in now and before[0] not in now
+
+        async def main():
+            results = []
+            for _ in range(4):  # whichever process accepts each stream
+                ws, ready = await open_stream(base + "/")
+                assert ready["type"] == "ready"
+                await ws.send(encode_audio(audio, "pcm_s16le"))
+                await ws.send(json.dumps({"type": "end"}))
+                results.append(await finals(ws))
+            return results
+
+        time.sleep(3.0)  # the new process loads its model before it accepts
+        got = asyncio.run(main())
+        assert metric(base, "streamasr_sessions") == 0.0  # the dead process's open count is gone with it
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 0
+    want = expected_final(tiny_model_dir, audio)
+    assert got == [([want] if want else [], 1000)] * 4
+
+
+def test_a_model_that_does_not_load_stops_the_server_with_a_clear_error(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "streamasr.cli.main", "serve", "--port", "0", "--processes", "2",
+                           "--model", str(tmp_path / "missing"), "--no-lm"], capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines()[-1].startswith("streamasr: error: ")
+    assert "missing" in proc.stderr.strip().splitlines()[-1]
+    assert "listening" not in proc.stdout
