@@ -1,20 +1,23 @@
-"""`streamasr serve --processes N`: N server processes accepting from one listening socket.
+"""`streamasr serve --processes N`: N server processes listening on one port.
 
 One Python process runs the Python side of every stream (beam search, features, websocket framing)
 under one GIL, on one core at a time whatever the machine has; on 2 cores a single server process
-saturated at about 1.1 cores (`benchmarks/latency.py`). Here the parent binds the socket and starts
-N processes (spawned, not forked: each imports and loads its own model), each a whole ``Server``
-with its own batcher, accepting from that socket; the kernel gives each new connection to one of
-them, and a stream stays in the process that accepted it. Shared across processes: the session
-limit (``SessionSlots`` over a counter per process in shared memory) and /metrics
-(prometheus_client's multiprocess mode: any process answers for all). The parent only supervises:
-it says "listening" once every process listens, starts another process in place of one that dies,
-and on SIGTERM/SIGINT stops them all, each flushing the finals of its open streams.
+saturated at about 1.1 cores (`benchmarks/latency.py`). Here the parent holds the port and starts N
+processes (spawned, not forked: each imports and loads its own model), each a whole ``Server`` with
+its own batcher, listening on that port with a socket of its own (SO_REUSEPORT); the kernel spreads
+new connections over them by a hash of the connection's addresses (40 connections at once split
+between 15/25 and 20/20 in a test here; one socket shared by all processes split as badly as 12/28,
+whichever process woke first taking the burst), and a stream stays in the process that accepted it.
+Shared across processes: the session limit (``SessionSlots`` over a counter per process in shared
+memory) and /metrics (prometheus_client's multiprocess mode: any process answers for all). The
+parent only supervises: it says "listening" once every process listens, starts another process in
+place of one that dies, and on SIGTERM/SIGINT stops them all, each flushing its streams' finals.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import multiprocessing as mp
 import os
@@ -46,8 +49,12 @@ class ServerStartError(RuntimeError):
 def serve_processes(load: Callable[[], Recognizer], cfg: ServerConfig) -> None:
     """Run ``cfg.processes`` server processes on one socket until SIGTERM/SIGINT."""
     ctx = mp.get_context("spawn")
-    family = socket.AF_INET6 if ":" in cfg.host else socket.AF_INET
-    sock = socket.create_server((cfg.host, cfg.port), family=family, backlog=1024)
+    # Holds the port (bound, never listening, so the kernel gives it no connections) while the
+    # processes come and go; they listen on it with sockets of their own (SO_REUSEPORT).
+    holder = socket.socket(_family(cfg.host), socket.SOCK_STREAM)
+    holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    holder.bind((cfg.host, cfg.port))
+    cfg = dataclasses.replace(cfg, port=holder.getsockname()[1])
     shared_dir = tempfile.mkdtemp(prefix="streamasr-metrics-")
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = shared_dir  # read by prometheus_client when a process imports it
     counts = ctx.Array("i", cfg.processes)  # open streams of each process
@@ -57,7 +64,7 @@ def serve_processes(load: Callable[[], Recognizer], cfg: ServerConfig) -> None:
         signal.signal(sig, lambda *_: stopping.set())
 
     def start(i: int) -> mp.Process:
-        p = ctx.Process(target=_process, args=(i, load, cfg, sock, counts, ready), name=f"streamasr-server-{i}")
+        p = ctx.Process(target=_process, args=(i, load, cfg, counts, ready), name=f"streamasr-server-{i}")
         p.start()
         return p
 
@@ -66,7 +73,7 @@ def serve_processes(load: Callable[[], Recognizer], cfg: ServerConfig) -> None:
         _await_ready(dict(enumerate(procs)), ready, stopping)
         scheme = "wss" if cfg.certfile else "ws"
         log.info("%d server processes: %s", len(procs), " ".join(str(p.pid) for p in procs))
-        print(f"streamasr: listening on {scheme}://{cfg.host}:{sock.getsockname()[1]}", flush=True)
+        print(f"streamasr: listening on {scheme}://{cfg.host}:{cfg.port}", flush=True)
         while not stopping.is_set():
             wait([p.sentinel for p in procs], timeout=0.5)
             for i, p in enumerate(procs):
@@ -84,7 +91,7 @@ def serve_processes(load: Callable[[], Recognizer], cfg: ServerConfig) -> None:
             p.join(timeout=60)
             if p.is_alive():
                 p.kill()
-        sock.close()
+        holder.close()
         shutil.rmtree(shared_dir, ignore_errors=True)
 
 
@@ -107,8 +114,11 @@ def _await_ready(procs: dict[int, mp.Process], ready, stopping: threading.Event)
         waiting.discard(index)
 
 
-def _process(index: int, load: Callable[[], Recognizer], cfg: ServerConfig, sock: socket.socket, counts,
-             ready) -> None:
+def _family(host: str) -> socket.AddressFamily:
+    return socket.AF_INET6 if ":" in host else socket.AF_INET
+
+
+def _process(index: int, load: Callable[[], Recognizer], cfg: ServerConfig, counts, ready) -> None:
     """One server process: load the model, then serve from the shared socket until SIGTERM."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the parent, which stops us with SIGTERM
     logging.basicConfig(level=logging.INFO, format=f"%(asctime)s %(levelname)s [{index}] %(message)s")
@@ -118,6 +128,9 @@ def _process(index: int, load: Callable[[], Recognizer], cfg: ServerConfig, sock
         ready.put((index, f"{type(e).__name__}: {e}"))
         return
     torch.set_num_threads(1)  # parallelism comes from the worker threads and the other processes
+    # a listening socket of this process's own on the shared port: the kernel spreads new
+    # connections over the processes' sockets by a hash of their addresses (SO_REUSEPORT)
+    sock = socket.create_server((cfg.host, cfg.port), family=_family(cfg.host), backlog=1024, reuse_port=True)
     server = Server(rec, cfg, SessionSlots(cfg.max_sessions, counts, index),
                     Metrics(shared_dir=os.environ["PROMETHEUS_MULTIPROC_DIR"]))
     asyncio.run(server.run(on_ready=lambda _port: ready.put((index, None)), sock=sock))

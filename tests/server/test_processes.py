@@ -85,7 +85,8 @@ def test_processes_share_one_session_limit_one_metrics_and_stop_together(tiny_mo
             streams = [await open_stream(base + "/") for _ in range(3)]
             assert all(ready["type"] == "ready" for _, ready in streams)
             # a fourth stream is one too many for the two processes together, whichever accepts it
-            extra, refused = await open_stream(base + "/")
+            extra = await connect(base + "/")  # refused at once, before any start message
+            refused = json.loads(await extra.recv())
             assert refused["type"] == "error" and refused["code"] == "busy"
             await extra.wait_closed()
             assert extra.close_code == 1013
