@@ -41,9 +41,11 @@ bench: setup $(CORPUS)/train.jsonl work/test-piper/test-seen-voices.jsonl work/l
 	$(BIN)/python benchmarks/decoder.py --corpus $(CORPUS)
 	$(BIN)/python benchmarks/peer.py --corpus $(CORPUS) --lm-arpa work/lm/kjv.arpa
 	$(BIN)/python benchmarks/endpoint.py --corpus $(CORPUS)
-	$(BIN)/python benchmarks/latency.py --corpus $(CORPUS) --streams 1,8,16,32,40,48,64
-	$(BIN)/python benchmarks/latency.py --corpus $(CORPUS) --final-pass --streams 1,8,16,24,32,40
-	$(BIN)/python benchmarks/soak.py --corpus $(CORPUS)
+	$(BIN)/python benchmarks/latency.py --corpus $(CORPUS) --processes 3 --streams 1,8,16,32,40,48,64
+	$(BIN)/python benchmarks/latency.py --corpus $(CORPUS) --processes 2 --streams 32,40,48 --name latency-two-processes
+	$(BIN)/python benchmarks/latency.py --corpus $(CORPUS) --processes 1 --streams 1,16,32,40 --name latency-one-process
+	$(BIN)/python benchmarks/latency.py --corpus $(CORPUS) --processes 3 --final-pass --streams 1,8,16,24,32,40 --name latency-final-pass
+	$(BIN)/python benchmarks/soak.py --corpus $(CORPUS) --streams 40 --processes 3
 	$(BIN)/python benchmarks/plots.py
 
 # The stage-1 corpus is made first only so that dev avoids the sentences the bundled model heard there.

@@ -1,7 +1,7 @@
 """Latency and capacity through the real server on loopback, clients pacing audio in real time.
 
     python benchmarks/latency.py [--corpus work/corpus-engines] [--streams 1,8,16,...,128] [--backend onnx]
-                                 [--final-pass]
+                                 [--processes N] [--final-pass] [--name latency]
 
 Per level of concurrency N, N clients each stream held-out utterances back to back (with 1 s of
 silence between them) at real time, for about ``--seconds``. Measured on the client side:
@@ -10,9 +10,10 @@ silence between them) at real time, for about ``--seconds``. Measured on the cli
 - partial latency: arrival of a partial minus the moment the audio it covers (``audio_ms``) was sent;
 - end-message latency: arrival of the last final minus sending ``end``;
 - endpoint latency: arrival of a mid-stream final minus the moment the speech it closes had been sent.
-Also the server's compute per frame (quantiles of its /metrics histogram, this level only), its CPU use and its
-resident memory. Writes benchmarks/results/latency.{json,md} and quotes the table in the README; with
-``--final-pass`` (every stream asks for finals re-decoded at full context) latency-final-pass.{json,md}."""
+Also the server's compute per frame (quantiles of its /metrics histogram, this level only), the CPU use of
+the server's processes and of the clients (all in this process), and the server's resident memory.
+``--processes`` runs `serve --processes N`; ``--final-pass`` makes every stream ask for finals re-decoded
+at full context. Writes benchmarks/results/NAME.{json,md} and quotes the table in the README's NAME block."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ import asyncio
 import json
 import os
 import re
+import resource
 import subprocess
 import sys
 import time
@@ -138,6 +140,37 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
 
 
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and all its descendants (the server processes of `serve --processes N`)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError):
+            continue
+        children.setdefault(ppid, []).append(int(stat.parent.name))
+    tree, todo = [], [pid]
+    while todo:
+        tree.append(p := todo.pop())
+        todo += children.get(p, [])
+    return tree
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    return sum(cpu_seconds(p) for p in process_tree(pid))
+
+
+def tree_rss_mb(pid: int) -> float:
+    """Resident memory of ``pid`` and its descendants, summed (pages they share count once per process)."""
+    return sum(rss_mb(p) for p in process_tree(pid))
+
+
+def client_cpu_seconds() -> float:
+    """User + system CPU time of this process (all the clients) so far."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def rss_mb(pid: int) -> float:
     return int(re.search(r"VmRSS:\s+(\d+)", Path(f"/proc/{pid}/status").read_text()).group(1)) / 1024
 
@@ -164,11 +197,14 @@ def main() -> None:
     p.add_argument("--streams", default="1,8,16,32,40,48,64", help="levels of concurrency")
     p.add_argument("--seconds", type=float, default=20.0, help="audio per client per level")
     p.add_argument("--backend", default="onnx", help="the server's encoder backend")
+    p.add_argument("--processes", type=int, default=1, help="server processes (`serve --processes`)")
+    p.add_argument("--name", default="latency", help="results file name (benchmarks/results/NAME.{json,md})")
     p.add_argument("--final-pass", action="store_true", help="every stream asks for finals at full context")
     args = p.parse_args()
     utts = [load_audio(u.audio) for u in read_manifest(Path(args.corpus) / "test-unseen-voices.jsonl")[:40]]
     proc = subprocess.Popen([sys.executable, "-m", "streamasr.cli.main", "serve", "--port", "0", "--backend",
-                             args.backend, "--max-sessions", "256", "--idle-timeout", "120"],
+                             args.backend, "--max-sessions", "256", "--idle-timeout", "120",
+                             "--processes", str(args.processes)],
                             stdout=subprocess.PIPE, text=True)
     url = proc.stdout.readline().split()[-1] + "/"
     port = int(url.rsplit(":", 1)[1].strip("/"))
@@ -178,16 +214,18 @@ def main() -> None:
             out = {"partial": [], "word": [], "end": [], "endpoint": [], "errors": 0}
             progs = [program(utts, args.seconds, 7 * i) for i in range(n)]
             before, count0 = compute_histogram(port)
-            cpu0, wall0 = cpu_seconds(proc.pid), time.monotonic()
+            cpu0, wall0, client0 = tree_cpu_seconds(proc.pid), time.monotonic(), client_cpu_seconds()
 
             async def level():
                 await asyncio.gather(*(one_client(url, a, e, out, args.final_pass) for a, e in progs))
 
             asyncio.run(level())
             after, count1 = compute_histogram(port)
-            cores = (cpu_seconds(proc.pid) - cpu0) / (time.monotonic() - wall0)
+            wall = time.monotonic() - wall0
+            cores, client_cores = (tree_cpu_seconds(proc.pid) - cpu0) / wall, (client_cpu_seconds() - client0) / wall
             buckets = [(le, n1 - n0) for (le, n1), (_, n0) in zip(after, before)]  # this level only
-            row = {"streams": n, "errors": out["errors"], "server_rss_mb": rss_mb(proc.pid), "server_cpu_cores": cores}
+            row = {"streams": n, "errors": out["errors"], "server_rss_mb": tree_rss_mb(proc.pid), "server_cpu_cores": cores,
+                   "client_cpu_cores": client_cores}
             row |= {f"compute_p{q}_ms": histogram_quantile(buckets, count1 - count0, q / 100) * 1000
                     for q in (50, 95, 99)}
             for key in ("partial", "word", "endpoint", "end"):
@@ -198,37 +236,42 @@ def main() -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=30)
-    data = {"backend": args.backend, "chunk_ms": CHUNK_MS, "final_pass": args.final_pass, "levels": rows}
-    publish("latency-final-pass" if args.final_pass else "latency", data, table(data))
+    data = {"backend": args.backend, "chunk_ms": CHUNK_MS, "final_pass": args.final_pass,
+            "processes": args.processes, "name": args.name, "levels": rows}
+    publish(args.name, data, table(data))
 
 
 def table(data: dict) -> str:
-    """The README table of a run's results (``main``'s JSON: backend, final_pass, levels)."""
+    """The README table of a run's results (``main``'s JSON: backend, final_pass, processes, name, levels)."""
     rows, backend, final_pass = data["levels"], data["backend"], data.get("final_pass", False)
+    processes, name = data.get("processes", 1), data.get("name", "latency")
     limit = CHUNK_MS + 100
     ok = [r["streams"] for r in rows if r["partial_p95_ms"] <= limit and not r["errors"]]
     lines = ["| streams | word → partial p50 / p95 / p99 | chunk → partial p50 / p95 / p99 | "
              "endpoint final p50 / p95 | end-message final p50 / p95 / p99 | compute per frame p50 / p95 | "
-             "server CPU | server RSS |", "|---|---|---|---|---|---|---|---|"]
+             "server CPU | client CPU | server RSS |", "|---|---|---|---|---|---|---|---|---|"]
     f = lambda r, k, qs=(50, 95, 99): " / ".join(f"{r[f'{k}_p{q}_ms']:.0f}" for q in qs) + " ms"  # noqa: E731
     for r in rows:
         lines.append(f"| {r['streams']} | {f(r, 'word')} | {f(r, 'partial')} | {f(r, 'endpoint', (50, 95))} | "
                      f"{f(r, 'end')} | {r['compute_p50_ms']:.1f} / {r['compute_p95_ms']:.1f} ms | "
-                     f"{r['server_cpu_cores']:.2f} cores | {r['server_rss_mb']:.0f} MB |")
+                     f"{r['server_cpu_cores']:.2f} cores | {r.get('client_cpu_cores', float('nan')):.2f} cores | "
+                     f"{r['server_rss_mb']:.0f} MB |")
     per_stream = (rows[-1]["server_rss_mb"] - rows[0]["server_rss_mb"]) / max(1, rows[-1]["streams"] - rows[0]["streams"])
     lines.append(
         f"\n{CHUNK_MS} ms chunks, beam search + LM"
         + (", finals re-decoded at full context (`\"final_pass\": true` in every start message)" if final_pass else "")
-        + f", `--backend {backend}`, chunks batched across streams; the "
+        + f", `serve --backend {backend} --processes {processes}`, chunks batched across streams; the "
         "clients run on the same 2-core machine. *word → partial*: from the moment the audio up to a word's end "
         "(as the final times it) had been sent to the first partial holding that word; *chunk → partial*: from "
         "sending the audio a partial covers to its arrival; *endpoint final*: from the end of an utterance's "
-        "speech to the final the silence rule closes; *server CPU*: the server process's CPU time over the level's "
-        "wall time (the rest of the two cores goes to the clients). "
+        "speech to the final the silence rule closes; *server CPU*, *client CPU*: CPU time of the server's "
+        "processes and of the clients' over the level's wall time; *server RSS*: the server's processes' resident "
+        "memory, summed (each process counts the libraries they share). "
         f"Largest tested level with p95 chunk → partial within chunk + 100 ms ({limit} ms): "
         f"{max(ok) if ok else 'none'} streams. Memory per extra stream: {per_stream:.1f} MB. "
-        f"Produced by `python benchmarks/latency.py --streams {','.join(str(r['streams']) for r in rows)}"
-        f"{' --final-pass' if final_pass else ''}`.")
+        f"Produced by `python benchmarks/latency.py --processes {processes} "
+        f"--streams {','.join(str(r['streams']) for r in rows)}{' --final-pass' if final_pass else ''}"
+        f"{f' --name {name}' if name != 'latency' else ''}`.")
     return "\n".join(lines) + "\n"
 
 

@@ -3,7 +3,8 @@
     python benchmarks/plots.py
 
 benchmarks/results/latency_cdf.png     word → partial latency CDF per level of concurrency (latency.json)
-benchmarks/results/streams_p95.png     concurrent streams vs p95 latency, against the target (latency.json)
+benchmarks/results/streams_p95.png     concurrent streams vs p95 latency, against the target (latency.json, and
+                                       latency-two-processes.json, latency-one-process.json if there)
 benchmarks/results/wer_vs_chunk.png    WER vs chunk size, beam + LM, both test splits (accuracy.json)
 """
 
@@ -40,12 +41,14 @@ def latency_cdf(lat: dict) -> Path:
     return save(fig, "latency_cdf.png")
 
 
-def streams_p95(lat: dict) -> Path:
-    rows = lat["levels"]
+def streams_p95(runs: list[dict]) -> Path:
+    """One line per run (server configuration): p95 chunk → partial latency against concurrent streams."""
     fig, ax = plt.subplots(figsize=(6, 4))
-    n = [r["streams"] for r in rows]
-    ax.plot(n, [r["partial_p95_ms"] for r in rows], "o-", label="chunk → partial, p95")
-    ax.plot(n, [r["word_p95_ms"] for r in rows], "s-", label="word end → partial, p95")
+    for lat, style in zip(runs, ("o-", "s--", "^:")):
+        rows, k = lat["levels"], lat.get("processes", 1)
+        label = f"{k} server process{'es' if k > 1 else ''}: chunk → partial, p95"
+        ax.plot([r["streams"] for r in rows], [r["partial_p95_ms"] for r in rows], style, label=label)
+    lat = runs[0]
     ax.axhline(lat["chunk_ms"] + 100, color="gray", ls="--", label="target: chunk + 100 ms")
     ax.set_yscale("log")
     ax.set_xlabel("concurrent real-time streams (2 cores, clients included)")
@@ -91,7 +94,9 @@ def save(fig, name: str) -> Path:
 def main() -> None:
     lat = json.loads((RESULTS / "latency.json").read_text())
     latency_cdf(lat)
-    streams_p95(lat)
+    others = [json.loads(p.read_text()) for p in (RESULTS / "latency-two-processes.json",
+                                                  RESULTS / "latency-one-process.json") if p.is_file()]
+    streams_p95([lat, *others])
     wer_vs_chunk(json.loads((RESULTS / "accuracy.json").read_text()))
 
 

@@ -1,9 +1,9 @@
 """Soak: many clients streaming at real time for minutes; no errors, server memory flat.
 
-    python benchmarks/soak.py [--streams 32] [--minutes 3]
+    python benchmarks/soak.py [--streams 32] [--minutes 3] [--processes N]
 
 Each client streams held-out utterances back to back, reconnecting every ~30 s of audio so that
-sessions come and go. The server's resident memory is sampled every 10 s. Writes
+sessions come and go. The server's resident memory (all its processes) is sampled every 10 s. Writes
 benchmarks/results/soak.{json,md} and quotes the summary in the README.
 """
 
@@ -20,7 +20,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 from results_io import publish  # noqa: E402
-from latency import one_client, program, rss_mb  # noqa: E402
+from latency import one_client, program, tree_rss_mb  # noqa: E402
 
 from streamasr.audio import load_audio  # noqa: E402
 from streamasr.data.manifest import read_manifest  # noqa: E402
@@ -32,10 +32,12 @@ def main() -> None:
     p.add_argument("--streams", type=int, default=32)
     p.add_argument("--minutes", type=float, default=3.0)
     p.add_argument("--backend", default="onnx", help="the server's encoder backend")
+    p.add_argument("--processes", type=int, default=1, help="server processes (`serve --processes`)")
     args = p.parse_args()
     utts = [load_audio(u.audio) for u in read_manifest(Path(args.corpus) / "test-unseen-voices.jsonl")[:40]]
     proc = subprocess.Popen([sys.executable, "-m", "streamasr.cli.main", "serve", "--port", "0", "--backend",
-                             args.backend, "--max-sessions", "256"], stdout=subprocess.PIPE, text=True)
+                             args.backend, "--max-sessions", "256", "--processes", str(args.processes)],
+                            stdout=subprocess.PIPE, text=True)
     url = proc.stdout.readline().split()[-1] + "/"
     out = {"partial": [], "word": [], "end": [], "endpoint": [], "errors": 0}
     samples: list[tuple[float, float]] = []
@@ -54,7 +56,7 @@ def main() -> None:
     async def sampler() -> None:
         t0 = time.monotonic()
         while time.monotonic() < deadline + 5:
-            samples.append((time.monotonic() - t0, rss_mb(proc.pid)))
+            samples.append((time.monotonic() - t0, tree_rss_mb(proc.pid)))
             await asyncio.sleep(10)
 
     async def run() -> None:
@@ -67,15 +69,17 @@ def main() -> None:
         proc.wait(timeout=30)
     rss = [r for _, r in samples]
     half = rss[len(rss) // 2 :]
-    result = {"streams": args.streams, "minutes": args.minutes, "sessions": sessions, "errors": out["errors"],
+    result = {"streams": args.streams, "minutes": args.minutes, "processes": args.processes, "sessions": sessions,
+              "errors": out["errors"],
               "partial_p95_ms": float(np.percentile(out["partial"], 95) * 1000) if out["partial"] else None,
               "rss_mb": samples, "rss_first_mb": rss[0], "rss_max_mb": max(rss),
               "rss_second_half_growth_mb": max(half) - min(half)}
     text = (f"{args.streams} real-time streams for {args.minutes:g} minutes ({sessions} sessions opened and "
             f"closed): {out['errors']} errors; p95 partial latency {result['partial_p95_ms']:.0f} ms; server "
-            f"memory {rss[0]:.0f} MB after start, {max(rss):.0f} MB at most, varying by "
+            f"memory ({args.processes} process{'es' if args.processes > 1 else ''}, resident, summed) {rss[0]:.0f} MB after start, {max(rss):.0f} MB at most, varying by "
             f"{result['rss_second_half_growth_mb']:.0f} MB over the second half. Produced by "
-            f"`python benchmarks/soak.py --streams {args.streams} --minutes {args.minutes:g} --backend {args.backend}`.\n")
+            f"`python benchmarks/soak.py --streams {args.streams} --minutes {args.minutes:g} --backend {args.backend} "
+            f"--processes {args.processes}`.\n")
     publish("soak", result, text)
 
 
