@@ -119,7 +119,8 @@ def _family(host: str) -> socket.AddressFamily:
 
 
 def _process(index: int, load: Callable[[], Recognizer], cfg: ServerConfig, counts, ready) -> None:
-    """One server process: load the model, then serve from the shared socket until SIGTERM."""
+    """One server process: load the model, then serve on the shared port until SIGTERM, or until the
+    parent is gone (killed, say: then no one would stop or replace this process)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the parent, which stops us with SIGTERM
     logging.basicConfig(level=logging.INFO, format=f"%(asctime)s %(levelname)s [{index}] %(message)s")
     try:
@@ -133,4 +134,16 @@ def _process(index: int, load: Callable[[], Recognizer], cfg: ServerConfig, coun
     sock = socket.create_server((cfg.host, cfg.port), family=_family(cfg.host), backlog=1024, reuse_port=True)
     server = Server(rec, cfg, SessionSlots(cfg.max_sessions, counts, index),
                     Metrics(shared_dir=os.environ["PROMETHEUS_MULTIPROC_DIR"]))
-    asyncio.run(server.run(on_ready=lambda _port: ready.put((index, None)), sock=sock))
+
+    async def run() -> None:
+        loop = asyncio.get_running_loop()
+
+        def watch_parent() -> None:
+            wait([mp.parent_process().sentinel])
+            log.error("the supervising process is gone; stopping")
+            loop.call_soon_threadsafe(server.stopping.set)
+
+        threading.Thread(target=watch_parent, name="streamasr-parent-watch", daemon=True).start()
+        await server.run(on_ready=lambda _port: ready.put((index, None)), sock=sock)
+
+    asyncio.run(run())

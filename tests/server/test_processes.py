@@ -148,3 +148,25 @@ def test_a_model_that_does_not_load_stops_the_server_with_a_clear_error(tmp_path
     assert proc.stderr.strip().splitlines()[-1].startswith("streamasr: error: ")
     assert "missing" in proc.stderr.strip().splitlines()[-1]
     assert "listening" not in proc.stdout
+
+
+def test_the_processes_stop_when_the_parent_is_killed(tiny_model_dir):
+    """Orphans would hold the port with no one to stop them: they end their streams and exit."""
+    proc, base = start_server("--model", str(tiny_model_dir), "--no-lm", "--processes", "2")
+    children = server_processes(proc.pid)
+
+    async def main():
+        ws, ready = await open_stream(base + "/")
+        assert ready["type"] == "ready"
+        await ws.send(encode_audio(np.zeros(8000, np.float32) + 0.01, "pcm_s16le"))
+        await asyncio.sleep(0.5)
+        proc.kill()
+        return await finals(ws)
+
+    _, code = asyncio.run(main())
+    assert code == 1001  # the stream was closed as at a shutdown, not dropped
+    for _ in range(300):
+        if not any(Path(f"/proc/{pid}").exists() for pid in children):
+            break
+        time.sleep(0.1)
+    assert not any(Path(f"/proc/{pid}").exists() for pid in children)
