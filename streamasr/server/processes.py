@@ -49,12 +49,16 @@ class ServerStartError(RuntimeError):
 def serve_processes(load: Callable[[], Recognizer], cfg: ServerConfig) -> None:
     """Run ``cfg.processes`` server processes on one socket until SIGTERM/SIGINT."""
     ctx = mp.get_context("spawn")
+    # A plain bind first: it fails if anything listens on the port, even another server's processes
+    # (which SO_REUSEPORT would let us join without a word); it also picks the port for port 0.
+    with socket.socket(_family(cfg.host), socket.SOCK_STREAM) as probe:
+        probe.bind((cfg.host, cfg.port))
+        cfg = dataclasses.replace(cfg, port=probe.getsockname()[1])
     # Holds the port (bound, never listening, so the kernel gives it no connections) while the
     # processes come and go; they listen on it with sockets of their own (SO_REUSEPORT).
     holder = socket.socket(_family(cfg.host), socket.SOCK_STREAM)
     holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     holder.bind((cfg.host, cfg.port))
-    cfg = dataclasses.replace(cfg, port=holder.getsockname()[1])
     shared_dir = tempfile.mkdtemp(prefix="streamasr-metrics-")
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = shared_dir  # read by prometheus_client when a process imports it
     counts = ctx.Array("i", cfg.processes)  # open streams of each process

@@ -170,3 +170,18 @@ def test_the_processes_stop_when_the_parent_is_killed(tiny_model_dir):
             break
         time.sleep(0.1)
     assert not any(Path(f"/proc/{pid}").exists() for pid in children)
+
+
+def test_a_port_in_use_is_an_error_even_for_another_multi_process_server(tiny_model_dir):
+    """SO_REUSEPORT would let a second server join the first one's port unnoticed."""
+    proc, base = start_server("--model", str(tiny_model_dir), "--no-lm", "--processes", "2")
+    try:
+        port = base.rsplit(":", 1)[1]
+        second = subprocess.run([sys.executable, "-m", "streamasr.cli.main", "serve", "--port", port, "--processes",
+                                 "2", "--model", str(tiny_model_dir), "--no-lm"], capture_output=True, text=True,
+                                timeout=120)
+        assert second.returncode == 2
+        assert "in use" in second.stderr.strip().splitlines()[-1]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 0
