@@ -1,9 +1,26 @@
-"""streamasr: streaming speech recognition."""
+"""streamasr: streaming speech recognition.
 
-from streamasr.decoder import DecoderConfig
-from streamasr.endpoint import EndpointConfig
-from streamasr.events import Final, Partial, Word
-from streamasr.recognizer import Recognizer, Session, SessionConfig
+The names below load on first use (PEP 562), so that importing a light part of the package (the
+CLI's argument parsing, the server's supervising process) does not import torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+_WHERE = {"DecoderConfig": "streamasr.decoder", "EndpointConfig": "streamasr.endpoint", "Final": "streamasr.events",
+          "Partial": "streamasr.events", "Word": "streamasr.events", "Recognizer": "streamasr.recognizer",
+          "Session": "streamasr.recognizer", "SessionConfig": "streamasr.recognizer"}
 
 __all__ = ["DecoderConfig", "EndpointConfig", "Final", "Partial", "Recognizer", "Session", "SessionConfig", "Word"]
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str):
+    if name in _WHERE:
+        return getattr(importlib.import_module(_WHERE[name]), name)
+    raise AttributeError(f"module 'streamasr' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])

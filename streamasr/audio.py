@@ -9,9 +9,7 @@ import soundfile as sf
 import torch
 import torchaudio
 
-
-class AudioError(ValueError):
-    """Audio that cannot be used, with a message meant for the user."""
+from streamasr.errors import AudioError  # defined there for the CLI, which must not import torch
 
 
 def to_mono_float(samples: np.ndarray) -> np.ndarray:

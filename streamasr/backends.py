@@ -13,7 +13,12 @@ import os
 import shutil
 from pathlib import Path
 
-from streamasr.model import AcousticModel, ModelError
+from typing import TYPE_CHECKING
+
+from streamasr.errors import ModelError
+
+if TYPE_CHECKING:
+    from streamasr.model import AcousticModel
 
 BACKENDS = ("torch", "onnx", "onnx-int8")  # the choices of --backend
 ONNX_FILES = {"onnx": "encoder.onnx", "onnx-int8": "encoder.int8.onnx"}

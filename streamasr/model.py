@@ -14,16 +14,13 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from streamasr.encoder import ConformerEncoder, EncoderConfig
+from streamasr.errors import ModelError  # defined there for the CLI, which must not import torch
 from streamasr.features import FeatureConfig
 from streamasr.tokens import Tokenizer
 
 FORMAT = 1
 DEFAULT_MODEL = Path(__file__).parent / "assets" / "model"
 DEFAULT_LM = Path(__file__).parent / "assets" / "lm.bin"
-
-
-class ModelError(ValueError):
-    """A model folder that cannot be used, with a message meant for the user."""
 
 
 class AcousticModel(nn.Module):

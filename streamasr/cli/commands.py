@@ -10,21 +10,25 @@ from pathlib import Path
 
 import numpy as np
 
-from streamasr.audio import AudioError, load_audio
 from streamasr.endpoint import SILENCE_RANGE_S, EndpointConfig
-from streamasr.model import ModelError
+from streamasr.errors import AudioError, ModelError
 
 
 class UserError(Exception):
     """Printed as one line, exit status 2."""
 
 
-def _loader(args) -> functools.partial:
-    """The recognizer the arguments name, to be loaded (here, or in each server process)."""
+def load_recognizer(model: str | None, lm: str | None, backend: str):
+    """``Recognizer.from_pretrained``, importing torch only when called (in each server process)."""
     from streamasr.recognizer import Recognizer
 
+    return Recognizer.from_pretrained(model, lm=lm, backend=backend)
+
+
+def _loader(args) -> functools.partial:
+    """The recognizer the arguments name, to be loaded (here, or in each server process)."""
     lm = None if args.no_lm else (args.lm or "default")
-    return functools.partial(Recognizer.from_pretrained, args.model, lm=lm, backend=args.backend)
+    return functools.partial(load_recognizer, args.model, lm, args.backend)
 
 
 def _recognizer(args):
@@ -65,6 +69,8 @@ class Display:
 
 
 def transcribe(args) -> int:
+    from streamasr.audio import load_audio
+
     rec = _recognizer(args)
     try:
         session = rec.session(chunk_ms=args.chunk_ms, left_chunks=args.left_chunks, endpoint=_endpoint(args),
@@ -79,6 +85,7 @@ def transcribe(args) -> int:
 
 
 def evaluate(args) -> int:
+    from streamasr.audio import load_audio
     from streamasr.data.manifest import read_manifest
     from streamasr.metrics import error_rate
 
@@ -139,6 +146,7 @@ def stream(args) -> int:
 
     from websockets.exceptions import InvalidURI, WebSocketException
 
+    from streamasr.audio import load_audio
     from streamasr.client import stream_samples
 
     try:

@@ -9,7 +9,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from streamasr.audio import load_audio, resample
 
 ESPEAK_ACCENTS = ["en-us", "en-gb", "en-gb-scotland", "en-gb-x-gbclan", "en-gb-x-rp", "en-gb-x-gbcwmd",
                   "en-us-nyc", "en-029"]
@@ -103,6 +102,8 @@ def speak(voice: Voice, text: str, rate: float, pitch: float, sample_rate: int =
         else:
             raise ValueError(f"unknown engine {voice.engine}")
         subprocess.run(cmd, check=True, capture_output=True, timeout=120)
+        from streamasr.audio import load_audio
+
         return load_audio(wav, sample_rate)
 
 
@@ -120,6 +121,8 @@ def _speak_pico(language: str, text: str, rate: float, pitch: float, sample_rate
     engine.pitch = int(round(70 + 80 * pitch))  # 70..150 %
     pcm = engine.speak(text) or b""
     audio = np.frombuffer(pcm, dtype=np.int16).astype(np.float32) / 32768.0  # (S,) at 16 kHz
+    from streamasr.audio import resample
+
     return resample(audio, 16000, sample_rate)
 
 
@@ -161,4 +164,6 @@ def _speak_piper(name: str, text: str, rate: float, sample_rate: int) -> np.ndar
     settings = SynthesisConfig(length_scale=1.0 / rate, noise_scale=0.0, noise_w_scale=0.0)
     chunks = [c.audio_float_array for c in voice.synthesize(text, settings)]  # one a sentence, (S_i,) each
     audio = np.concatenate(chunks) if chunks else np.zeros(0, np.float32)  # (S,) at the voice's rate
+    from streamasr.audio import resample
+
     return resample(audio.astype(np.float32), voice.config.sample_rate, sample_rate)

@@ -1,3 +1,4 @@
-from streamasr.server.app import ServerConfig, serve
+from streamasr.server.config import ServerConfig
+from streamasr.server.launch import serve
 
 __all__ = ["ServerConfig", "serve"]

@@ -17,7 +17,6 @@ import ssl
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from http import HTTPStatus
 from urllib.parse import parse_qs, urlsplit
 
@@ -31,32 +30,13 @@ from websockets.http11 import Request
 from streamasr.protocol import ProtocolError, error_message
 from streamasr.recognizer import Recognizer, Session
 from streamasr.server.batcher import Batcher
+from streamasr.server.config import ServerConfig
 from streamasr.server.connection import Connection
 from streamasr.server.slots import SessionSlots
 
 log = logging.getLogger("streamasr.server")
 PATHS = {"/": "native", "/vosk": "vosk", "/media": "media"}
 PAGE = importlib.resources.files("streamasr.server").joinpath("page.html").read_text(encoding="utf-8")
-
-
-@dataclass(frozen=True)
-class ServerConfig:
-    host: str = "127.0.0.1"  # interface to listen on
-    port: int = 2700  # TCP port (0: any free port)
-    max_sessions: int = 64  # concurrent streams; more are refused with close code 1013
-    max_message_bytes: int = 1 << 20  # largest frame; bigger ones close the stream with 1009
-    idle_timeout_s: float = 30.0  # a stream silent this long is closed
-    ping_interval_s: float = 20.0  # websocket keepalive pings
-    token: str | None = None  # if set, clients need "Authorization: Bearer T" or ?token=T
-    origins: tuple[str, ...] = ()  # allowed browser Origin headers (empty: any)
-    certfile: str | None = None  # TLS certificate (PEM); with keyfile, serve wss://
-    keyfile: str | None = None  # TLS private key (PEM)
-    workers: int = 2  # compute threads (without batching)
-    max_batch: int = 16  # chunks of different streams encoded in one call (1: no batching)
-    max_wait_ms: float = 5.0  # how long a ready chunk waits for others to batch with
-    compression: bool = False  # permessage-deflate; audio barely compresses and it costs CPU on every frame
-    final_pass: bool = False  # finals re-decoded at full context, for streams that do not choose (vosk, media)
-    processes: int = 1  # server processes sharing the port, each with its own model and GIL (up to one per core)
 
 
 class Metrics:
@@ -236,14 +216,7 @@ class Server:
             self.batcher.close()
 
 
-def serve(load: Callable[[], Recognizer], cfg: ServerConfig) -> None:
-    """Run until SIGTERM/SIGINT. ``load`` makes the recognizer: once here, or in each of
-    ``cfg.processes`` server processes (then it must pickle, e.g. a ``functools.partial``)."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    if cfg.processes > 1:
-        from streamasr.server.processes import serve_processes
-
-        return serve_processes(load, cfg)
-    rec = load()
+def serve_one(rec: Recognizer, cfg: ServerConfig) -> None:
+    """One server process, until SIGTERM/SIGINT (``streamasr.server.serve`` chooses)."""
     torch.set_num_threads(1)  # parallelism comes from the worker threads
     asyncio.run(Server(rec, cfg).run())

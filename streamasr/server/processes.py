@@ -30,13 +30,15 @@ import time
 from collections.abc import Callable
 from multiprocessing.connection import wait
 from queue import Empty
+from typing import TYPE_CHECKING
 
-import torch
 from prometheus_client import multiprocess
 
-from streamasr.recognizer import Recognizer
-from streamasr.server.app import Metrics, Server, ServerConfig
+from streamasr.server.config import ServerConfig
 from streamasr.server.slots import SessionSlots
+
+if TYPE_CHECKING:  # only the server processes import torch and the model
+    from streamasr.recognizer import Recognizer
 
 log = logging.getLogger("streamasr.server")
 START_TIMEOUT_S = 600.0  # loading the model in every process at once, on a slow machine
@@ -126,6 +128,9 @@ def _process(index: int, load: Callable[[], Recognizer], cfg: ServerConfig, coun
     """One server process: load the model, then serve on the shared port until SIGTERM, or until the
     parent is gone (killed, say: then no one would stop or replace this process)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the parent, which stops us with SIGTERM
+    import torch
+
+    from streamasr.server.app import Metrics, Server
     logging.basicConfig(level=logging.INFO, format=f"%(asctime)s %(levelname)s [{index}] %(message)s")
     try:
         rec = load()

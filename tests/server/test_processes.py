@@ -185,3 +185,12 @@ def test_a_port_in_use_is_an_error_even_for_another_multi_process_server(tiny_mo
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=60) == 0
+
+
+def test_the_supervising_process_and_the_cli_do_not_import_torch():
+    """The parent of N server processes only supervises: torch would cost it ~0.5 GB resident, and every
+    CLI command (even --help) seconds to start."""
+    code = ("import sys, streamasr, streamasr.cli.main, streamasr.server, streamasr.server.processes; "
+            "print(sorted(m for m in ('torch', 'torchaudio', 'onnxruntime', 'kenlm') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

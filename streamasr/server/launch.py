@@ -1,0 +1,29 @@
+"""`streamasr serve`: one server process, or several (``ServerConfig.processes``).
+
+Imports nothing heavy itself: with several processes this one only supervises, and torch is loaded
+by the server processes alone.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from streamasr.server.config import ServerConfig
+
+if TYPE_CHECKING:
+    from streamasr.recognizer import Recognizer
+
+
+def serve(load: Callable[[], Recognizer], cfg: ServerConfig) -> None:
+    """Run until SIGTERM/SIGINT. ``load`` makes the recognizer: once here, or in each of
+    ``cfg.processes`` server processes (then it must pickle: a module-level function or a partial of one)."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    if cfg.processes > 1:
+        from streamasr.server.processes import serve_processes
+
+        return serve_processes(load, cfg)
+    from streamasr.server.app import serve_one
+
+    serve_one(load(), cfg)
