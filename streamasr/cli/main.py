@@ -44,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--keyfile", default=None, help="TLS key (PEM)")
     sv.add_argument("--workers", type=int, default=2, help="compute threads when not batching")
     sv.add_argument("--processes", type=int, default=1,
-                    help="server processes sharing the port, each with its own model (up to one per core)")
+                    help="server processes sharing the port, each with its own model and GIL (about one per core)")
     sv.add_argument("--max-batch", type=int, default=16, help="chunks of different streams per encoder call (1: off)")
     sv.add_argument("--max-wait-ms", type=float, default=5.0, help="how long a chunk waits to be batched")
     sv.add_argument("--compression", action="store_true",

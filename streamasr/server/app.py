@@ -182,7 +182,8 @@ class Server:
     # --- lifetime --------------------------------------------------------------------------------
     async def run(self, on_ready: Callable[[int], None] | None = None, sock: socket.socket | None = None) -> None:
         """Serve until ``stopping`` is set; ``on_ready`` is told the port once listening. With ``sock``
-        (a listening socket that other server processes share) accept from it instead of binding."""
+        (this process's listening socket on a port that other server processes listen on too, see
+        ``streamasr.server.processes``) accept from it instead of binding one."""
         ssl_ctx = None
         if self.cfg.certfile:
             ssl_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
