@@ -194,3 +194,30 @@ def test_the_supervising_process_and_the_cli_do_not_import_torch():
             "print(sorted(m for m in ('torch', 'torchaudio', 'onnxruntime', 'kenlm') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_tls_with_several_processes(tiny_model_dir, tmp_path):
+    import ssl
+
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj",
+                    "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True)
+    proc = subprocess.Popen([sys.executable, "-m", "streamasr.cli.main", "serve", "--port", "0", "--processes", "2",
+                             "--model", str(tiny_model_dir), "--no-lm", "--certfile", str(cert), "--keyfile", str(key)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline()
+        assert "listening on wss://127.0.0.1:" in line, proc.stderr.read()
+        ctx = ssl.create_default_context(cafile=str(cert))
+
+        async def main():
+            for _ in range(4):  # whichever process takes each connection speaks TLS
+                async with connect(line.split()[-1] + "/", ssl=ctx) as ws:
+                    await ws.send(json.dumps({"type": "start", "sample_rate": 16000}))
+                    assert json.loads(await ws.recv())["type"] == "ready"
+
+        asyncio.run(main())
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 0
