@@ -12,7 +12,6 @@ import hashlib
 import os
 import shutil
 from pathlib import Path
-
 from typing import TYPE_CHECKING
 
 from streamasr.errors import ModelError

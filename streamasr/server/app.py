@@ -201,9 +201,9 @@ class Server:
                             origins=[*self.cfg.origins, None] if self.cfg.origins else None,
                             compression="deflate" if self.cfg.compression else None, ssl=ssl_ctx) as server:
             port = server.sockets[0].getsockname()[1]
-            log.info("listening on %s://%s:%d", "wss" if ssl_ctx else "ws", self.cfg.host, port)
-            if sock is None:  # else the process that owns the socket says so, once all processes listen
-                print(f"streamasr: listening on {'wss' if ssl_ctx else 'ws'}://{self.cfg.host}:{port}", flush=True)
+            log.info("listening on %s", self.cfg.url(port))
+            if sock is None:  # else the process that owns the port says so, once all processes listen
+                print(f"streamasr: listening on {self.cfg.url(port)}", flush=True)
             if on_ready is not None:
                 on_ready(port)
             await self.stopping.wait()

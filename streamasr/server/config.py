@@ -23,3 +23,7 @@ class ServerConfig:
     compression: bool = False  # permessage-deflate; audio barely compresses and it costs CPU on every frame
     final_pass: bool = False  # finals re-decoded at full context, for streams that do not choose (vosk, media)
     processes: int = 1  # server processes sharing the port, each with its own model and GIL (about one per core)
+
+    def url(self, port: int) -> str:
+        """The address streams connect to, once listening on ``port`` (``port`` itself may be 0)."""
+        return f"{'wss' if self.certfile else 'ws'}://{self.host}:{port}"

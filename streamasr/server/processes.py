@@ -77,9 +77,8 @@ def serve_processes(load: Callable[[], Recognizer], cfg: ServerConfig) -> None:
     procs = [start(i) for i in range(cfg.processes)]
     try:
         _await_ready(dict(enumerate(procs)), ready, stopping)
-        scheme = "wss" if cfg.certfile else "ws"
         log.info("%d server processes: %s", len(procs), " ".join(str(p.pid) for p in procs))
-        print(f"streamasr: listening on {scheme}://{cfg.host}:{cfg.port}", flush=True)
+        print(f"streamasr: listening on {cfg.url(cfg.port)}", flush=True)
         while not stopping.is_set():
             wait([p.sentinel for p in procs], timeout=0.5)
             for i, p in enumerate(procs):
