@@ -1,5 +1,6 @@
 """The training recipe on a tiny corpus of real synthesized speech: one process, resume, and DDP."""
 
+import csv
 import json
 import os
 import subprocess
@@ -77,6 +78,26 @@ def test_resume_refuses_a_changed_recipe(corpus, tmp_path):
         ckpt.unlink()
     r = cli("train", str(changed))
     assert r.returncode == 2 and "were made from other utterances or settings" in r.stderr, r.stderr[-2000:]
+
+
+def test_in_place_distillation(corpus, tmp_path):
+    out = tmp_path / "kd"
+    chunked = {"p_full_context": 0.0, "chunk_choices": [1], "left_chunk_choices": [1]}
+    r = cli("train", str(write_config(corpus, out, 10, distill=0.5, **chunked)))
+    assert r.returncode == 0, r.stderr[-2000:]
+    rows = list(csv.DictReader((out / "log.csv").open()))
+    assert rows and all(float(row["distill"]) > 0 for row in rows)  # chunked and full-context passes differ
+    # a run saved before the option existed resumes when the option is left at its default
+    saved = json.loads((out / "train-config.json").read_text())
+    plain = tmp_path / "plain"
+    assert cli("train", str(write_config(corpus, plain, 10, **chunked))).returncode == 0
+    assert not next(csv.DictReader((plain / "log.csv").open()))["distill"]  # off by default
+    old = json.loads((plain / "train-config.json").read_text())
+    del old["distill"]
+    (plain / "train-config.json").write_text(json.dumps(old))
+    r = cli("train", str(write_config(corpus, plain, 12, **chunked)))
+    assert r.returncode == 0 and "resumed from ckpt-00000010.pt" in r.stdout, r.stderr[-2000:]
+    assert saved["distill"] == 0.5
 
 
 def test_ddp_with_two_cpu_processes(corpus, tmp_path):

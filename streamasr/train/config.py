@@ -35,6 +35,7 @@ class TrainConfig:
     chunk_choices: tuple[int, ...] = (4, 8, 16, 32)  # encoder frames per chunk in streaming batches
     left_chunk_choices: tuple[int, ...] = (-1, 2, 4, 8)  # left context in chunks (-1: all)
     p_full_context: float = 0.3  # share of batches trained without a chunk mask
+    distill: float = 0.0  # weight of in-place distillation on streaming batches: KL(full context || chunked) (0: off)
     spec_augment: bool = True  # mask mel bands and time spans
     vtlp: tuple[float, float] = (1.0, 1.0)  # vocal tract length warp factor range per utterance ((1, 1): off)
     checkpoint_every: int = 500  # updates between checkpoints

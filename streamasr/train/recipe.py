@@ -43,7 +43,9 @@ def check_resumable(out: Path, settings: dict) -> None:
     if not saved.is_file() or not any(out.glob("ckpt-*.pt")):
         return
     old = json.loads(saved.read_text())
-    changed = sorted(k for k in settings.keys() | old.keys() if k not in RESUMABLE and old.get(k) != settings.get(k))
+    defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig)}  # options newer than the saved run
+    changed = sorted(k for k in settings.keys() | old.keys()
+                     if k not in RESUMABLE and old.get(k, defaults.get(k)) != settings.get(k))
     if changed:
         raise RecipeMismatch(f"{out} holds checkpoints of a run with other settings ({', '.join(changed)}); "
                              "choose another 'out' folder, or remove that one to start again")
@@ -65,6 +67,24 @@ def pick_chunk(rng: random.Random, cfg: TrainConfig) -> tuple[int, int]:
     if rng.random() < cfg.p_full_context:
         return 0, -1
     return rng.choice(cfg.chunk_choices), rng.choice(cfg.left_chunk_choices)
+
+
+def distillation_loss(student: torch.Tensor, teacher: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """KL(teacher || student) per frame, summed over each utterance's frames, averaged over the batch.
+
+    student, teacher: log-probs (B, T, V); lengths (B,) valid frames. The teacher gets no gradient.
+
+    >>> p = torch.log_softmax(torch.tensor([[[1.0, 2.0], [0.5, 0.5], [9.0, 0.0]]]), -1)  # (1, 3, 2)
+    >>> float(distillation_loss(p, p, torch.tensor([2])))
+    0.0
+    >>> q = torch.log_softmax(torch.tensor([[[2.0, 1.0], [0.5, 0.5], [0.0, 9.0]]]), -1)
+    >>> round(float(distillation_loss(q, p, torch.tensor([2]))), 3)  # the third frame is padding
+    0.462
+    """
+    teacher = teacher.detach()
+    kl = (teacher.exp() * (teacher - student)).sum(-1)  # (B, T)
+    valid = torch.arange(kl.shape[1], device=kl.device)[None, :] < lengths.to(kl.device)[:, None]  # (B, T)
+    return (kl * valid).sum() / kl.shape[0]
 
 
 def collate(cache: FeatureCache, ids: list[int], tok: Tokenizer):
@@ -158,7 +178,7 @@ def train(cfg: TrainConfig) -> Path:
     log = open(out / "log.csv", "a", newline="") if rank == 0 else None
     writer = csv.writer(log) if log else None
     if log and log.tell() == 0:
-        writer.writerow(["step", "epoch", "lr", "loss", "chunk", "left", "seconds", "valid_cer"])
+        writer.writerow(["step", "epoch", "lr", "loss", "chunk", "left", "seconds", "valid_cer", "distill"])
     rng = random.Random(cfg.seed + step)
     gen = torch.Generator().manual_seed(cfg.seed + step)
     amp = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else torch.autocast("cpu", enabled=False)
@@ -182,6 +202,10 @@ def train(cfg: TrainConfig) -> Path:
                 logp, olen = net(x.to(device), lengths, chunk, left)
             loss = F.ctc_loss(logp.float().transpose(0, 1), targets.to(device), olen, tlen.to(device),
                               blank=0, reduction="sum", zero_infinity=True) / len(ids)
+            kd = None
+            if cfg.distill and chunk:  # the same weights at full context teach the chunked pass
+                kd = distillation_loss(logp.float(), full_context(model, x, lengths, device, amp), olen)
+                loss = loss + cfg.distill * kd
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
@@ -204,7 +228,7 @@ def train(cfg: TrainConfig) -> Path:
                         print(f"step {step}: valid CER (320 ms chunks, greedy) {cer}")
             if writer and (step % 10 == 0 or cer):
                 writer.writerow([step, epoch, f"{lr_at(step, cfg):.6f}", f"{loss.item():.4f}", chunk, left,
-                                 f"{elapsed:.0f}", cer])
+                                 f"{elapsed:.0f}", cer, "" if kd is None else f"{kd.item():.4f}"])
                 log.flush()
             if done:
                 break
@@ -223,6 +247,16 @@ def train(cfg: TrainConfig) -> Path:
         del net  # the DDP reducer goes before its process group does
         dist.destroy_process_group()
     return final
+
+
+@torch.no_grad()
+def full_context(model: AcousticModel, x: torch.Tensor, lengths: torch.Tensor, device, amp) -> torch.Tensor:
+    """Log-probs (B, T', V) of normalized feats (B, T, F) at full context, without dropout or gradient."""
+    model.eval()
+    with amp:
+        logp, _ = model(x.to(device), lengths)
+    model.train()
+    return logp.float()
 
 
 def init_model(folder: Path, cfg: TrainConfig, tok: Tokenizer) -> AcousticModel:
