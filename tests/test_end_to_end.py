@@ -130,6 +130,32 @@ def test_cli_final_pass_gives_the_offline_final_after_streaming_partials(speech)
     assert [e for e in runs["two_pass"] if e["type"] == "final"] == runs["offline"]
 
 
+def test_cli_eval_scores_a_manifest_as_the_library_does(bundled_rec, speech, tmp_path):
+    manifest = tmp_path / "test.jsonl"
+    manifest.write_text("".join(json.dumps({"audio": str(path), "duration": len(x) / 16000, "text": text}) + "\n"
+                                for (x, path), text in zip(speech, SENTENCES)))
+    hyps = [transcribe(bundled_rec.session(chunk_ms=320), samples)[0] for samples, _ in speech]
+    runs = {}
+    for name, extra in {"lm": [], "no_lm": ["--no-lm"]}.items():
+        out = run_cli("eval", str(manifest), "--json", *extra)
+        assert out.returncode == 0, out.stderr[-2000:]
+        runs[name] = json.loads(out.stdout)
+    assert runs["lm"]["utterances"] == 4 and runs["lm"]["chunk_ms"] == 320 and runs["lm"]["lm"].endswith("lm.bin")
+    assert runs["lm"]["wer"] == round(error_rate(SENTENCES, hyps), 4)
+    assert runs["lm"]["cer"] == round(error_rate(SENTENCES, hyps, chars=True), 4)
+    assert runs["no_lm"]["lm"] is None and runs["no_lm"]["wer"] != runs["lm"]["wer"]
+    out = run_cli("eval", str(manifest))  # the human form
+    assert out.returncode == 0 and out.stdout.startswith(f"WER {100 * runs['lm']['wer']:.2f}%  CER ")
+    for args, message in [(["--backend", "onnx", "--left-chunks", "-1"], "need a bounded left context"),
+                          (["--chunk-ms", "100"], "multiple of 40")]:
+        out = run_cli("eval", str(manifest), *args)
+        assert out.returncode == 2 and message in out.stderr and "Traceback" not in out.stderr, out.stderr[-2000:]
+    missing = tmp_path / "missing.jsonl"
+    missing.write_text(json.dumps({"audio": str(tmp_path / "gone.wav"), "duration": 1.0, "text": "x"}) + "\n")
+    out = run_cli("eval", str(missing))
+    assert out.returncode == 2 and "no such audio file" in out.stderr and "Traceback" not in out.stderr
+
+
 @pytest.mark.parametrize("args,message", [
     (["transcribe", "/nonexistent.wav"], "no such audio file"),
     (["transcribe", __file__], "cannot read"),
@@ -137,6 +163,8 @@ def test_cli_final_pass_gives_the_offline_final_after_streaming_partials(speech)
     (["transcribe", __file__, "--lm", "/nonexistent.bin"], "language model not found"),
     (["transcribe", __file__, "--chunk-ms", "100"], "multiple of 40"),
     (["transcribe", __file__, "--silence", "0.01"], "--silence must be"),
+    (["eval", "/nonexistent.jsonl"], "No such file"),
+    (["eval", __file__], ":1: not a manifest line"),
 ])
 def test_cli_errors_are_one_clear_line(args, message):
     out = run_cli(*args)

@@ -100,9 +100,12 @@ def evaluate(args) -> int:
     endpoint = _endpoint(args)
     t0 = time.process_time()
     for u in utts:
-        samples = load_audio(u.audio, rec.sample_rate)
-        s = rec.session(chunk_ms=args.chunk_ms, left_chunks=args.left_chunks, search=args.decoder, endpoint=endpoint,
-                        final_pass=args.final_pass)
+        try:  # a setting this model or backend cannot take, or an utterance's file that cannot be read
+            s = rec.session(chunk_ms=args.chunk_ms, left_chunks=args.left_chunks, search=args.decoder,
+                            endpoint=endpoint, final_pass=args.final_pass)
+            samples = load_audio(u.audio, rec.sample_rate)
+        except ValueError as e:
+            raise UserError(str(e)) from None
         events = s.accept(samples) + s.finish()
         hyps.append(" ".join(e.text for e in events if e.type == "final" and e.text))
         refs.append(u.text)
