@@ -270,12 +270,15 @@ def train(args) -> int:
 def synth(args) -> int:
     from streamasr.data.synth import SynthConfig, synthesize
 
-    counts = synthesize(SynthConfig(out=Path(args.out), hours=args.hours, seed=args.seed,
-                                    test_sentences=args.test_sentences, dev_sentences=args.dev_sentences,
-                                    jobs=args.jobs, voice_draw=args.voice_draw,
-                                    dev_avoid=tuple(Path(m) for m in args.dev_avoid),
-                                    train_avoid=tuple(Path(m) for m in args.train_avoid),
-                                    engines=tuple(args.engines)))
+    try:  # bad numbers, an avoid-manifest that is missing or malformed, an output folder that cannot be made
+        counts = synthesize(SynthConfig(out=Path(args.out), hours=args.hours, seed=args.seed,
+                                        test_sentences=args.test_sentences, dev_sentences=args.dev_sentences,
+                                        jobs=args.jobs, voice_draw=args.voice_draw,
+                                        dev_avoid=tuple(Path(m) for m in args.dev_avoid),
+                                        train_avoid=tuple(Path(m) for m in args.train_avoid),
+                                        engines=tuple(args.engines)))
+    except (ValueError, OSError) as e:
+        raise UserError(str(e)) from None
     print(json.dumps(counts))
     return 0
 

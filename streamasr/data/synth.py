@@ -39,6 +39,12 @@ class SynthConfig:
     train_avoid: tuple[Path, ...] = ()  # manifests whose sentences train must not use (an earlier corpus's dev)
     engines: tuple[str, ...] = DEFAULT_ENGINES  # engines whose voices speak; held-out voices stay held out
 
+    def __post_init__(self):
+        if self.hours < 0 or self.test_sentences < 0 or self.dev_sentences < 0:
+            raise ValueError("--hours, --test-sentences and --dev-sentences cannot be negative")
+        if self.jobs < 1:
+            raise ValueError("--jobs must be at least 1")
+
 
 @dataclass(frozen=True)
 class Job:
@@ -118,10 +124,10 @@ def _sentences_of(manifests: tuple[Path, ...]) -> frozenset[str]:
 
 def synthesize(cfg: SynthConfig) -> dict[str, int]:
     out = Path(cfg.out)
+    jobs, lm_text = plan(cfg, kjv_sentences(), all_voices(cfg.engines), _sentences_of(cfg.dev_avoid),
+                         _sentences_of(cfg.train_avoid))  # before any folder is made: these may fail
     for split in SPLITS:
         (out / "wav" / split).mkdir(parents=True, exist_ok=True)
-    jobs, lm_text = plan(cfg, kjv_sentences(), all_voices(cfg.engines), _sentences_of(cfg.dev_avoid),
-                         _sentences_of(cfg.train_avoid))
     (out / "lm-text.txt").write_text("\n".join(lm_text) + "\n")
     files = {s: open(out / f"{s}.jsonl", "w") for s in SPLITS}
     counts = dict.fromkeys(SPLITS, 0)

@@ -1,4 +1,6 @@
 import json
+import subprocess
+import sys
 
 import soundfile as sf
 
@@ -18,3 +20,12 @@ def test_librispeech_layout_becomes_a_manifest(tmp_path):
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert rows[0]["text"] == "and there was light" and rows[0]["voice"] == "19"
     assert abs(rows[0]["duration"] - len(samples) / 16000) < 0.01
+
+    cli = [sys.executable, "-m", "streamasr.cli.main", "data", "librispeech"]
+    r = subprocess.run([*cli, str(tmp_path / "LibriSpeech"), "--out", str(tmp_path / "cli.jsonl")],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and "wrote 2 utterances" in r.stdout
+    assert (tmp_path / "cli.jsonl").read_text() == out.read_text()
+    r = subprocess.run([*cli, str(tmp_path / "nothing"), "--out", str(tmp_path / "x.jsonl")], capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 2 and "no *.trans.txt with audio found" in r.stderr

