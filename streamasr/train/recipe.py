@@ -198,14 +198,7 @@ def train(cfg: TrainConfig) -> Path:
                 x = spec_augment(x, lengths, gen)
             for g in opt.param_groups:
                 g["lr"] = lr_at(step + 1, cfg)
-            with amp:
-                logp, olen = net(x.to(device), lengths, chunk, left)
-            loss = F.ctc_loss(logp.float().transpose(0, 1), targets.to(device), olen, tlen.to(device),
-                              blank=0, reduction="sum", zero_infinity=True) / len(ids)
-            kd = None
-            if cfg.distill and chunk:  # the same weights at full context teach the chunked pass
-                kd = distillation_loss(logp.float(), full_context(model, x, lengths, device, amp), olen)
-                loss = loss + cfg.distill * kd
+            loss, kd = batch_loss(model, net, (x, lengths, targets, tlen), chunk, left, cfg.distill, device, amp)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
@@ -236,17 +229,28 @@ def train(cfg: TrainConfig) -> Path:
     bar.close()
     final = out / "model"
     if rank == 0:
-        model.load_state_dict(average_checkpoints(sorted(out.glob("ckpt-*.pt"))[-cfg.average_last :]))
-        save_model(final, model.cpu(), tok)
-        shutil.copy(out / CONFIG_NAME, final / CONFIG_NAME)
-        if (out / "bpe.model").is_file():
-            shutil.copy(out / "bpe.model", final / "bpe.model")
+        export_average(out, model, tok, cfg.average_last)
         print(f"wrote {final}")
     if distributed:
         dist.barrier()  # every rank leaves together, after rank 0 has written the model
         del net  # the DDP reducer goes before its process group does
         dist.destroy_process_group()
     return final
+
+
+def batch_loss(model: AcousticModel, net: torch.nn.Module, batch: tuple, chunk: int, left: int, distill: float,
+               device, amp) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """CTC loss per utterance of one batch under (chunk, left), plus ``distill`` x the distillation term on
+    streaming batches; returns (loss, that term or None). ``net`` is ``model``, or its DDP wrapper."""
+    x, lengths, targets, tlen = batch  # normalized feats (B, T, F), (B,), concatenated targets, (B,)
+    with amp:
+        logp, olen = net(x.to(device), lengths, chunk, left)  # (B, T', V), (B,)
+    loss = F.ctc_loss(logp.float().transpose(0, 1), targets.to(device), olen, tlen.to(device),
+                      blank=0, reduction="sum", zero_infinity=True) / len(lengths)
+    if not (distill and chunk):
+        return loss, None
+    kd = distillation_loss(logp.float(), full_context(model, x, lengths, device, amp), olen)  # the same weights
+    return loss + distill * kd, kd  # at full context teach the chunked pass
 
 
 @torch.no_grad()
@@ -268,6 +272,17 @@ def init_model(folder: Path, cfg: TrainConfig, tok: Tokenizer) -> AcousticModel:
     if init_tok.tokens != tok.tokens:
         raise ModelError(f"init_from {folder}: its tokens differ from this run's ({cfg.tokens})")
     return model
+
+
+def export_average(out: Path, model: AcousticModel, tok: Tokenizer, last: int) -> Path:
+    """Write ``out``/model: the average of the ``last`` checkpoints, with the recipe (and BPE model) that made it."""
+    final = out / "model"
+    model.load_state_dict(average_checkpoints(sorted(out.glob("ckpt-*.pt"))[-last:]))
+    save_model(final, model.cpu(), tok)
+    shutil.copy(out / CONFIG_NAME, final / CONFIG_NAME)
+    if (out / "bpe.model").is_file():
+        shutil.copy(out / "bpe.model", final / "bpe.model")
+    return final
 
 
 def _checkpoint(out: Path, model, opt, step: int, epoch: int, keep: int) -> None:
