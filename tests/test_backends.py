@@ -1,5 +1,6 @@
 """The ONNX deployment forms: fixed-cache step == torch streaming, onnxruntime == torch, int8 still recognizes."""
 
+import logging
 import subprocess
 import sys
 
@@ -7,7 +8,7 @@ import pytest
 import torch
 
 from speech import espeak
-from streamasr.backends import load_encoder
+from streamasr.backends import export_onnx_files, load_encoder
 from streamasr.encoder.fixed_cache import FixedCacheStep, init_fixed_state
 from streamasr.encoder.onnx import OnnxEncoder
 from streamasr.metrics import error_rate
@@ -162,3 +163,12 @@ def test_export_cli_writes_a_deployable_folder(tmp_path):
     assert r.returncode == 0, r.stderr[-2000:]
     assert error_rate([TEXT], [r.stdout.strip().splitlines()[-1]]) <= 0.3, r.stdout
     assert not (tmp_path / "nocache").exists()  # the folder's own files were used
+
+
+def test_export_is_quiet_in_a_process_that_logs_at_info(tiny_model_dir, tmp_path, caplog):
+    """A server process logs at INFO; its first-use export must not add the exporter's pass-by-pass notes."""
+    model, _ = load_model(tiny_model_dir)
+    caplog.set_level(logging.INFO)
+    export_onnx_files(model, tmp_path)
+    assert not [r.name for r in caplog.records if r.name.split(".")[0] in ("torch", "onnxscript", "onnx_ir")]
+    assert logging.getLogger("onnxscript").level == logging.NOTSET  # put back as it was

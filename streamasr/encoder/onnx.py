@@ -10,6 +10,7 @@ file serves every chunk size and left context (both are dynamic axes).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import warnings
@@ -54,16 +55,31 @@ def export_onnx(encoder: ConformerEncoder, path: str | Path, opset: int = 18) ->
     shapes = ({0: batch, 1: 4 * chunk + 3}, {0: batch}, {0: batch}, [{0: batch, 2: cache}] * n,
               [{0: batch, 2: cache}] * n, [{0: batch}] * n)
     path = Path(path)
-    quiet = logging.getLogger("torch.onnx")  # its notes on optional packages are not the user's business
-    level = quiet.level
-    quiet.setLevel(logging.ERROR)
-    with torch.no_grad(), warnings.catch_warnings():
+    with torch.no_grad(), warnings.catch_warnings(), _quiet(*EXPORT_LOGGERS):
         warnings.simplefilter("ignore", UserWarning)
         program = torch.onnx.export(step, example, input_names=input_names(n), output_names=output_names(n),
                                     dynamic_shapes=shapes, opset_version=opset, dynamo=True, verbose=False)
-    quiet.setLevel(level)
-    program.save(str(path), external_data=False)  # one self-contained file
+        program.save(str(path), external_data=False)  # one self-contained file
     return path
+
+
+# The exporter's own loggers: notes on optional packages and a few hundred lines on each graph pass, which
+# are not the user's business (a server that logs at INFO would print them all on its first start).
+EXPORT_LOGGERS = ("torch.onnx", "onnxscript", "onnx_ir")
+
+
+@contextlib.contextmanager
+def _quiet(*names: str):
+    """Only errors from the loggers ``names`` (and their children) while the block runs."""
+    loggers = [logging.getLogger(name) for name in names]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        for lg, level in zip(loggers, levels):
+            lg.setLevel(level)
 
 
 def quantize_int8(src: str | Path, dst: str | Path) -> Path:
