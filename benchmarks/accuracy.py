@@ -1,10 +1,11 @@
 """Accuracy table for the README: WER/CER on the test splits, full context vs streaming,
 greedy vs beam vs beam + LM. Writes benchmarks/results/accuracy.{json,md}.
 
-    python benchmarks/accuracy.py [--corpus work/corpus-engines] [--limit N] [--model DIR --lm PATH]
+    python benchmarks/accuracy.py [--corpus work/corpus-engines] [--limit N] [--model DIR] [--lm PATH]
 
 With ``--model`` (another model than the bundled one, e.g. an earlier training stage) the table is
-printed and written to benchmarks/results/accuracy-<folder name>.{json,md}; the README is left alone.
+printed and written to benchmarks/results/accuracy-<folder name>.{json,md}, with ``--lm`` (another
+KenLM file) to accuracy[-<folder name>]-lm-<file stem>.{json,md}; the README is left alone.
 
 The test splits come from `streamasr data synth --out work/corpus-engines --hours 10 --seed 0`.
 """
@@ -24,7 +25,7 @@ from streamasr.metrics import error_rate
 from streamasr.recognizer import Recognizer
 
 sys.path.insert(0, str(Path(__file__).parent))
-from results_io import model_result_name, publish  # noqa: E402
+from results_io import candidate_result_name, publish  # noqa: E402
 
 SETTINGS = [  # (label, chunk_ms, search, with LM, final pass)
     ("full context, greedy", 0, "greedy", False, False),
@@ -102,14 +103,12 @@ def main() -> None:
     for split, groups in engines.items():
         for key, (count, wer) in groups.items():
             lines.append(f"| {split} | {key} | {count} | {100 * wer:.1f}% |")
-    if args.model is None:
-        lines.append(f"\n{n} utterances per split; produced by `python benchmarks/accuracy.py`.")
-        publish("accuracy", data, "\n".join(lines) + "\n")
-    else:  # another model: its own result files, not the README's table
-        name = model_result_name("accuracy", args.model)
-        lines.append(f"\n{n} utterances per split, model `{args.model}`; produced by "
-                     f"`python benchmarks/accuracy.py --model {args.model}`.")
-        publish(name, data, "\n".join(lines) + "\n")
+    name = candidate_result_name("accuracy", args.model, args.lm)
+    command = "python benchmarks/accuracy.py" + (f" --model {args.model}" if args.model else "") + (
+        f" --lm {args.lm}" if args.lm != "default" else "")
+    what = "" if name == "accuracy" else f", model `{args.model or 'bundled'}`, LM `{args.lm}`"
+    lines.append(f"\n{n} utterances per split{what}; produced by `{command}`.")
+    publish(name, data, "\n".join(lines) + "\n")  # a candidate's own files; only the bundled pair's reach the README
 
 
 if __name__ == "__main__":

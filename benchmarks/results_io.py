@@ -30,3 +30,17 @@ def model_result_name(prefix: str, model_dir: str) -> str:
     """
     folder = Path(model_dir).resolve()
     return f"{prefix}-{folder.parent.name if folder.name == 'model' else folder.name}"
+
+
+def candidate_result_name(prefix: str, model_dir: str | None, lm: str | None) -> str:
+    """Result name for a run on a candidate model and/or LM; PREFIX itself for the bundled pair.
+
+    >>> candidate_result_name("tune_lm", None, None)
+    'tune_lm'
+    >>> candidate_result_name("accuracy", "work/exp/finetune-pico/model", "default")
+    'accuracy-finetune-pico'
+    >>> candidate_result_name("tune_lm", None, "work/lm/kjv5.bin")
+    'tune_lm-lm-kjv5'
+    """
+    name = model_result_name(prefix, model_dir) if model_dir else prefix
+    return name if lm in (None, "default") else f"{name}-lm-{Path(lm).stem}"

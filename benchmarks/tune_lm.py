@@ -1,6 +1,6 @@
 """The LM weights (alpha, beta) of the beam search, chosen on the dev split and nowhere else.
 
-    python benchmarks/tune_lm.py [--corpus work/corpus-engines] [--alphas ...] [--betas ...] [--model DIR]
+    python benchmarks/tune_lm.py [--corpus work/corpus-engines] [--alphas ...] [--betas ...] [--model DIR] [--lm PATH]
 
 Dev is spoken by the training voices, with sentences that no training utterance speaks (in either
 training stage) and that the LM text leaves out (see ``streamasr.data.synth``), so the LM knows dev no
@@ -9,7 +9,8 @@ utterance; every (alpha, beta) then searches them with the bundled LM, and at ``
 weights, a few beam widths show what a wider search buys and costs. The test splits are not read.
 Writes benchmarks/results/tune_lm.{json,md}; the best pair is what ``DecoderConfig`` should hold.
 With ``--model`` (a candidate model, e.g. a new training stage) it writes tune_lm-NAME.{json,md} instead,
-and the README is left alone: dev alone decides whether a candidate replaces the bundled model.
+with ``--lm`` (a candidate KenLM file) tune_lm-lm-STEM.{json,md}, and the README is left alone: dev alone
+decides whether a candidate replaces the bundled model or LM.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 from log_probs import chunk_masked_log_probs  # noqa: E402
-from results_io import model_result_name, publish  # noqa: E402
+from results_io import candidate_result_name, publish  # noqa: E402
 
 from streamasr.audio import load_audio  # noqa: E402
 from streamasr.data.manifest import read_manifest  # noqa: E402
@@ -44,9 +45,10 @@ def main() -> None:
     p.add_argument("--betas", type=floats, default="0,0.5,1,1.5,2,2.5,3,3.5,4")
     p.add_argument("--beams", type=floats, default="10,16,24,32")
     p.add_argument("--model", default=None, help="model folder (default: the bundled model)")
+    p.add_argument("--lm", default=None, help="KenLM file, with its .unigrams.txt beside it (default: the bundled LM)")
     args = p.parse_args()
     torch.set_num_threads(1)
-    rec = Recognizer.from_pretrained(args.model)
+    rec = Recognizer.from_pretrained(args.model, lm=args.lm or "default")
     utts = read_manifest(Path(args.corpus) / "dev.jsonl")
     refs = [u.text for u in utts]
     logps = [chunk_masked_log_probs(rec, load_audio(u.audio)) for u in utts]  # (T', V) each
@@ -84,12 +86,12 @@ def main() -> None:
               "| beam | dev WER | decoder RTF (1 thread) |", "|---|---|---|"]
     lines += [f"| {b['beam']} | {100 * b['wer']:.1f}% | {b['decoder_rtf']:.4f} |" for b in beams]
     data = {"rows": rows, "best": best, "beams": beams}
-    if args.model is None:
-        lines.append("\nProduced by `python benchmarks/tune_lm.py`.")
-        publish("tune_lm", data, "\n".join(lines) + "\n")
-    else:
-        lines.append(f"\nModel `{args.model}`; produced by `python benchmarks/tune_lm.py --model {args.model}`.")
-        publish(model_result_name("tune_lm", args.model), data, "\n".join(lines) + "\n")
+    name = candidate_result_name("tune_lm", args.model, args.lm)
+    command = "python benchmarks/tune_lm.py" + (f" --model {args.model}" if args.model else "") + (
+        f" --lm {args.lm}" if args.lm else "")
+    lines.append(("\nProduced by" if name == "tune_lm" else
+                  f"\nModel `{args.model or 'bundled'}`, LM `{args.lm or 'bundled'}`; produced by") + f" `{command}`.")
+    publish(name, data, "\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":
