@@ -44,7 +44,7 @@ def load_audio(path: str | Path, target_rate: int = 16000) -> np.ndarray:
     """Read a WAV/FLAC/OGG file of any rate and channel count -> (S,) float32 mono at ``target_rate``."""
     path = Path(path)
     if not path.is_file():
-        raise AudioError(f"no such audio file: {path}")
+        raise AudioError(f"{path} is a folder, not an audio file" if path.is_dir() else f"no such audio file: {path}")
     try:
         data, rate = sf.read(str(path), dtype="float32", always_2d=True)  # (S, C)
     except (sf.LibsndfileError, RuntimeError) as e:

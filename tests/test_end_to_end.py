@@ -158,12 +158,14 @@ def test_cli_eval_scores_a_manifest_as_the_library_does(bundled_rec, speech, tmp
 
 @pytest.mark.parametrize("args,message", [
     (["transcribe", "/nonexistent.wav"], "no such audio file"),
+    (["transcribe", "/tmp"], "/tmp is a folder, not an audio file"),
     (["transcribe", __file__], "cannot read"),
     (["transcribe", __file__, "--model", "/nonexistent"], "model folder not found"),
     (["transcribe", __file__, "--lm", "/nonexistent.bin"], "language model not found"),
     (["transcribe", __file__, "--chunk-ms", "100"], "multiple of 40"),
     (["transcribe", __file__, "--silence", "0.01"], "--silence must be"),
-    (["eval", "/nonexistent.jsonl"], "No such file"),
+    (["eval", "/nonexistent.jsonl"], "cannot read manifest /nonexistent.jsonl: No such file"),
+    (["eval", "/tmp"], "cannot read manifest /tmp: Is a directory"),
     (["eval", __file__], ":1: not a manifest line"),
 ])
 def test_cli_errors_are_one_clear_line(args, message):

@@ -89,11 +89,13 @@ def evaluate(args) -> int:
     from streamasr.data.manifest import read_manifest
     from streamasr.metrics import error_rate
 
-    rec = _recognizer(args)
-    try:
+    try:  # before the model loads: a wrong path fails at once
         utts = read_manifest(args.manifest)
-    except (OSError, ValueError) as e:
+    except OSError as e:
+        raise UserError(f"cannot read manifest {args.manifest}: {e.strerror or e}") from None
+    except ValueError as e:
         raise UserError(str(e)) from None
+    rec = _recognizer(args)
     if args.limit:
         utts = utts[: args.limit]
     refs, hyps, audio_s = [], [], 0.0
