@@ -278,7 +278,7 @@ def synth(args) -> int:
                                         jobs=args.jobs, voice_draw=args.voice_draw,
                                         dev_avoid=tuple(Path(m) for m in args.dev_avoid),
                                         train_avoid=tuple(Path(m) for m in args.train_avoid),
-                                        engines=tuple(args.engines)))
+                                        engines=tuple(args.engines), splits=args.splits))
     except (ValueError, OSError) as e:
         raise UserError(str(e)) from None
     print(json.dumps(counts))

@@ -1,5 +1,9 @@
 """`streamasr data synth`: a reproducible synthetic speech corpus with four splits.
 
+The plan (every utterance's split, voice, text, rate and pitch) follows from the seed alone and is
+written to ``plan.jsonl``; ``splits`` picks whose audio is made, so the evaluation splits of a corpus
+can be made without its hours of training audio, identical to those of the whole corpus.
+
 ``train`` and ``dev`` are spoken by the training voices, ``test-seen-voices`` by them too but
 with sentences used nowhere else, ``test-unseen-voices`` by voices and an engine kept out of
 training. ``dev`` (for tuning the LM weights) takes sentences that no training utterance speaks
@@ -35,15 +39,18 @@ class SynthConfig:
     jobs: int = 2  # parallel synthesis processes
     words_per_second: float = 2.6  # rough speaking rate, to plan how many utterances make `hours`
     voice_draw: str = "engine"  # "engine": an engine at random, then one of its voices; "uniform": any voice
-    dev_avoid: tuple[Path, ...] = ()  # manifests whose sentences dev must not use (an earlier stage's training set)
-    train_avoid: tuple[Path, ...] = ()  # manifests whose sentences train must not use (an earlier corpus's dev)
+    dev_avoid: tuple[Path, ...] = ()  # manifests (or plan.jsonl: its train lines) whose sentences dev must not use
+    train_avoid: tuple[Path, ...] = ()  # manifests (or plan.jsonl: its dev lines) whose sentences train must not use
     engines: tuple[str, ...] = DEFAULT_ENGINES  # engines whose voices speak; held-out voices stay held out
+    splits: tuple[str, ...] = SPLITS  # splits whose audio is made; every split's plan is the same whichever
 
     def __post_init__(self):
         if self.hours < 0 or self.test_sentences < 0 or self.dev_sentences < 0:
             raise ValueError("--hours, --test-sentences and --dev-sentences cannot be negative")
         if self.jobs < 1:
             raise ValueError("--jobs must be at least 1")
+        if unknown := sorted(set(self.splits) - set(SPLITS)):
+            raise ValueError(f"unknown splits {unknown}; the splits are {', '.join(SPLITS)}")
 
 
 @dataclass(frozen=True)
@@ -118,19 +125,35 @@ def _run(args: tuple[Job, Path]) -> dict:
             "voice": str(job.voice), "split": job.split}
 
 
-def _sentences_of(manifests: tuple[Path, ...]) -> frozenset[str]:
-    return frozenset(u.text for m in manifests for u in read_manifest(m))
+def _sentences_of(paths: tuple[Path, ...], split: str) -> frozenset[str]:
+    """The sentences of manifests (all of their lines) or of plan.jsonl files (their lines of ``split``)."""
+    out = set()
+    for path in paths:
+        if Path(path).name == "plan.jsonl":
+            rows = [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+            out |= {r["text"] for r in rows if r["split"] == split}
+        else:
+            out |= {u.text for u in read_manifest(path)}
+    return frozenset(out)
 
 
 def synthesize(cfg: SynthConfig) -> dict[str, int]:
+    """Write plan.jsonl (every planned utterance) and lm-text.txt, then the audio and manifest of each
+    split in ``cfg.splits``; returns the utterances written per split."""
     out = Path(cfg.out)
-    jobs, lm_text = plan(cfg, kjv_sentences(), all_voices(cfg.engines), _sentences_of(cfg.dev_avoid),
-                         _sentences_of(cfg.train_avoid))  # before any folder is made: these may fail
-    for split in SPLITS:
-        (out / "wav" / split).mkdir(parents=True, exist_ok=True)
+    jobs, lm_text = plan(cfg, kjv_sentences(), all_voices(cfg.engines), _sentences_of(cfg.dev_avoid, "train"),
+                         _sentences_of(cfg.train_avoid, "dev"))  # before any folder is made: these may fail
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / "plan.jsonl", "w") as f:
+        for j in jobs:
+            f.write(json.dumps({"split": j.split, "uid": j.uid, "voice": str(j.voice), "text": j.text,
+                                "rate": j.rate, "pitch": j.pitch}) + "\n")
     (out / "lm-text.txt").write_text("\n".join(lm_text) + "\n")
-    files = {s: open(out / f"{s}.jsonl", "w") for s in SPLITS}
-    counts = dict.fromkeys(SPLITS, 0)
+    for split in cfg.splits:
+        (out / "wav" / split).mkdir(parents=True, exist_ok=True)
+    files = {s: open(out / f"{s}.jsonl", "w") for s in cfg.splits}
+    counts = dict.fromkeys(cfg.splits, 0)
+    jobs = [j for j in jobs if j.split in cfg.splits]
     # spawn, not fork: forking a process whose torch threads are running can deadlock
     with multiprocessing.get_context("spawn").Pool(cfg.jobs) as pool:
         for row in tqdm(pool.imap(_run, [(j, out) for j in jobs], chunksize=8), total=len(jobs), desc="synth"):

@@ -45,6 +45,30 @@ def test_synthesize_writes_audio_and_manifests(tmp_path):
     assert (tmp_path / "lm-text.txt").stat().st_size > 1000
 
 
+def test_chosen_splits_equal_those_of_the_whole_corpus_and_the_plan_stands_for_its_manifests(tmp_path):
+    small = dict(hours=0.005, test_sentences=2, dev_sentences=2, seed=1, jobs=2)
+    synthesize(SynthConfig(out=tmp_path / "earlier", **small))  # an earlier stage's whole corpus
+    only_plan = synthesize(SynthConfig(out=tmp_path / "earlier-plan", splits=(), **small))
+    assert only_plan == {} and not list((tmp_path / "earlier-plan").glob("*/"))  # no audio, no manifests
+    assert ((tmp_path / "earlier").joinpath("plan.jsonl").read_text()
+            == (tmp_path / "earlier-plan").joinpath("plan.jsonl").read_text())
+    later = dict(hours=0.01, test_sentences=2, dev_sentences=3, seed=2, jobs=2)
+    whole = tmp_path / "whole"
+    synthesize(SynthConfig(out=whole, dev_avoid=(tmp_path / "earlier" / "train.jsonl",), **later))
+    part = tmp_path / "part"
+    counts = synthesize(SynthConfig(out=part, dev_avoid=(tmp_path / "earlier-plan" / "plan.jsonl",),
+                                    splits=("dev", "test-unseen-voices"), **later))
+    assert set(counts) == {"dev", "test-unseen-voices"} and not (part / "train.jsonl").exists()
+    for split in counts:
+        assert (part / f"{split}.jsonl").read_text() == (whole / f"{split}.jsonl").read_text()
+        for row in map(json.loads, (part / f"{split}.jsonl").read_text().splitlines()):
+            assert (part / row["audio"]).read_bytes() == (whole / row["audio"]).read_bytes()
+    assert (part / "lm-text.txt").read_text() == (whole / "lm-text.txt").read_text()
+    plan_rows = [json.loads(line) for line in (whole / "plan.jsonl").read_text().splitlines()]
+    train = [json.loads(line)["text"] for line in (whole / "train.jsonl").read_text().splitlines()]
+    assert [r["text"] for r in plan_rows if r["split"] == "train"] == train
+
+
 @pytest.mark.parametrize("engine", ENGINES)
 def test_every_engine_speaks(engine):
     from streamasr.data.voices import speak
@@ -109,6 +133,7 @@ def test_piper_without_its_voice_package_is_a_clear_error(monkeypatch):
     (["--jobs", "0"], "--jobs must be at least 1"),
     (["--dev-avoid", "/nonexistent.jsonl"], "No such file"),
     (["--train-avoid", __file__], ":1: not a manifest line"),
+    (["--splits", "train,test"], "unknown splits ['test']"),
 ])
 def test_synth_cli_errors_are_one_line_and_write_nothing(tmp_path, args, message):
     out = tmp_path / "corpus"
