@@ -9,6 +9,7 @@ into a cache folder keyed by the weights' hash (``$STREAMASR_CACHE``, default
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import shutil
 from pathlib import Path
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
 
 BACKENDS = ("torch", "onnx", "onnx-int8")  # the choices of --backend
 ONNX_FILES = {"onnx": "encoder.onnx", "onnx-int8": "encoder.int8.onnx"}
+log = logging.getLogger("streamasr")
 
 
 def load_encoder(backend: str, model: AcousticModel, model_dir: Path, threads: int = 1):
@@ -68,6 +70,9 @@ def _cached_export(model: AcousticModel, model_dir: Path) -> Path:
     folder = root / "onnx" / digest
     if not all((folder / f).is_file() for f in ONNX_FILES.values()):
         tmp = folder.with_name(f"{digest}.tmp{os.getpid()}")
+        # a warning, so that a command that configures no logging shows it too: the wait is otherwise silent
+        log.warning("exporting the encoder of %s to ONNX once, into %s (about half a minute; "
+                    "`streamasr export` ships the files with the model instead)", model_dir, folder)
         export_onnx_files(model, tmp)
         try:
             tmp.rename(folder)  # whole or absent, even if two processes export at once

@@ -172,3 +172,20 @@ def test_export_is_quiet_in_a_process_that_logs_at_info(tiny_model_dir, tmp_path
     export_onnx_files(model, tmp_path)
     assert not [r.name for r in caplog.records if r.name.split(".")[0] in ("torch", "onnxscript", "onnx_ir")]
     assert logging.getLogger("onnxscript").level == logging.NOTSET  # put back as it was
+
+
+def test_first_use_export_says_so_once(tiny_model_dir, tmp_path):
+    """The half-minute first-use export of a real model is announced in one line, and only the first time."""
+    import numpy as np
+    import soundfile as sf
+
+    wav = tmp_path / "quiet.wav"
+    sf.write(wav, np.zeros(16000, dtype=np.float32), 16000)
+    env = {"STREAMASR_CACHE": str(tmp_path / "cache"), "PATH": "/usr/bin:/bin"}
+    runs = [subprocess.run([sys.executable, "-m", "streamasr.cli.main", "transcribe", str(wav), "--model",
+                            str(tiny_model_dir), "--no-lm", "--backend", "onnx"], capture_output=True, text=True,
+                           timeout=300, env=env) for _ in range(2)]
+    assert [r.returncode for r in runs] == [0, 0], runs[0].stderr[-2000:]
+    first = runs[0].stderr.strip().splitlines()
+    assert len(first) == 1 and first[0].startswith("exporting the encoder of") and "to ONNX once" in first[0], first
+    assert runs[1].stderr.strip() == ""
