@@ -14,7 +14,7 @@ from streamasr.encoder.onnx import OnnxEncoder
 from streamasr.metrics import error_rate
 from streamasr.model import DEFAULT_MODEL, ModelError, load_model
 from streamasr.recognizer import Recognizer
-from test_encoder import make_encoder, stream
+from encoders import make_encoder, stream
 
 TEXT = "and god said let there be light and there was light"
 

@@ -1,3 +1,5 @@
+"""The CTC prefix beam search: fed chunk by chunk it equals fed at once; word times, greedy agreement, hotwords, BPE."""
+
 import numpy as np
 import pytest
 
