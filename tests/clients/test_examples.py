@@ -1,0 +1,49 @@
+"""The example clients in clients/ run as their docstrings say, against the real server and bundled model."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from speech import espeak
+from streamasr.metrics import error_rate
+from streamasr.server.app import ServerConfig
+from tests_server_util import Running
+
+CLIENTS = Path(__file__).parents[2] / "clients"
+# Held out of training and of the LM text; each example sends 8 kHz audio (pcm_s16le, or mu-law as calls carry it).
+SENTENCE = "go not up for the lord is not among you"
+
+
+@pytest.fixture(scope="module")
+def server(bundled_rec):
+    srv = Running(bundled_rec, ServerConfig(port=0))
+    yield srv
+    srv.stop()
+
+
+def run_example(name: str, wav: Path, url: str) -> str:
+    r = subprocess.run([sys.executable, str(CLIENTS / name), str(wav), url], capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    return r.stdout
+
+
+def test_vosk_style_example(server, tmp_path):
+    espeak(SENTENCE, tmp_path / "a.wav")
+    out = run_example("vosk_style.py", tmp_path / "a.wav", server.url(""))
+    lines = out.splitlines()
+    final = json.loads("\n".join(lines[len(lines) - 1 - lines[::-1].index("{"):]))  # the last reply, indented
+    assert all(set(json.loads(line)) in ({"partial"}, {"text", "result"}) for line in lines[:lines.index("{")])
+    assert set(final) == {"text", "result"} and [w["word"] for w in final["result"]] == final["text"].split()
+    assert error_rate([SENTENCE], [final["text"]]) <= 0.35, final["text"]
+
+
+def test_media_stream_example(server, tmp_path):
+    espeak(SENTENCE, tmp_path / "a.wav")
+    out = run_example("media_stream.py", tmp_path / "a.wav", server.url(""))
+    events = [json.loads(line) for line in out.splitlines()]
+    assert events and all(e["type"] == "final" for e in events), events
+    assert error_rate([SENTENCE], [" ".join(e["text"] for e in events if e["text"])]) <= 0.35, events
