@@ -25,7 +25,7 @@ from streamasr.metrics import error_rate
 from streamasr.recognizer import Recognizer
 
 sys.path.insert(0, str(Path(__file__).parent))
-from results_io import candidate_result_name, publish  # noqa: E402
+from results_io import candidate_command, candidate_result_name, publish  # noqa: E402
 
 SETTINGS = [  # (label, chunk_ms, search, with LM, final pass)
     ("full context, greedy", 0, "greedy", False, False),
@@ -104,8 +104,7 @@ def main() -> None:
         for key, (count, wer) in groups.items():
             lines.append(f"| {split} | {key} | {count} | {100 * wer:.1f}% |")
     name = candidate_result_name("accuracy", args.model, args.lm)
-    command = "python benchmarks/accuracy.py" + (f" --model {args.model}" if args.model else "") + (
-        f" --lm {args.lm}" if args.lm != "default" else "")
+    command = candidate_command("accuracy", args.model, args.lm)
     what = "" if name == "accuracy" else f", model `{args.model or 'bundled'}`, LM `{args.lm}`"
     lines.append(f"\n{n} utterances per split{what}; produced by `{command}`.")
     publish(name, data, "\n".join(lines) + "\n")  # a candidate's own files; only the bundled pair's reach the README

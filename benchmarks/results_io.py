@@ -32,10 +32,11 @@ def model_result_name(prefix: str, model_dir: str) -> str:
     return f"{prefix}-{folder.parent.name if folder.name == 'model' else folder.name}"
 
 
-def candidate_result_name(prefix: str, model_dir: str | None, lm: str | None) -> str:
-    """Result name for a run on a candidate model and/or LM; PREFIX itself for the bundled pair.
+def candidate_result_name(prefix: str, model_dir: str | None, lm: str) -> str:
+    """Result name for a run on a candidate model and/or LM (``lm`` "default": the bundled one); PREFIX itself
+    for the bundled pair.
 
-    >>> candidate_result_name("tune_lm", None, None)
+    >>> candidate_result_name("tune_lm", None, "default")
     'tune_lm'
     >>> candidate_result_name("accuracy", "work/exp/finetune-pico/model", "default")
     'accuracy-finetune-pico'
@@ -43,4 +44,16 @@ def candidate_result_name(prefix: str, model_dir: str | None, lm: str | None) ->
     'tune_lm-lm-kjv5'
     """
     name = model_result_name(prefix, model_dir) if model_dir else prefix
-    return name if lm in (None, "default") else f"{name}-lm-{Path(lm).stem}"
+    return name if lm == "default" else f"{name}-lm-{Path(lm).stem}"
+
+
+def candidate_command(script: str, model_dir: str | None, lm: str) -> str:
+    """The command line that reproduces a run, for its result's footer.
+
+    >>> candidate_command("tune_lm", None, "default")
+    'python benchmarks/tune_lm.py'
+    >>> candidate_command("accuracy", "work/exp/x/model", "work/lm/kjv5.bin")
+    'python benchmarks/accuracy.py --model work/exp/x/model --lm work/lm/kjv5.bin'
+    """
+    model = f" --model {model_dir}" if model_dir else ""
+    return f"python benchmarks/{script}.py{model}" + ("" if lm == "default" else f" --lm {lm}")

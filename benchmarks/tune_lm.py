@@ -25,7 +25,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 from log_probs import chunk_masked_log_probs  # noqa: E402
-from results_io import candidate_result_name, publish  # noqa: E402
+from results_io import candidate_command, candidate_result_name, publish  # noqa: E402
 
 from streamasr.audio import load_audio  # noqa: E402
 from streamasr.data.manifest import read_manifest  # noqa: E402
@@ -45,10 +45,10 @@ def main() -> None:
     p.add_argument("--betas", type=floats, default="0,0.5,1,1.5,2,2.5,3,3.5,4")
     p.add_argument("--beams", type=floats, default="10,16,24,32")
     p.add_argument("--model", default=None, help="model folder (default: the bundled model)")
-    p.add_argument("--lm", default=None, help="KenLM file, with its .unigrams.txt beside it (default: the bundled LM)")
+    p.add_argument("--lm", default="default", help="KenLM file, with its .unigrams.txt beside it (default: the bundled LM)")
     args = p.parse_args()
     torch.set_num_threads(1)
-    rec = Recognizer.from_pretrained(args.model, lm=args.lm or "default")
+    rec = Recognizer.from_pretrained(args.model, lm=args.lm)
     utts = read_manifest(Path(args.corpus) / "dev.jsonl")
     refs = [u.text for u in utts]
     logps = [chunk_masked_log_probs(rec, load_audio(u.audio)) for u in utts]  # (T', V) each
@@ -87,10 +87,9 @@ def main() -> None:
     lines += [f"| {b['beam']} | {100 * b['wer']:.1f}% | {b['decoder_rtf']:.4f} |" for b in beams]
     data = {"rows": rows, "best": best, "beams": beams}
     name = candidate_result_name("tune_lm", args.model, args.lm)
-    command = "python benchmarks/tune_lm.py" + (f" --model {args.model}" if args.model else "") + (
-        f" --lm {args.lm}" if args.lm else "")
+    command = candidate_command("tune_lm", args.model, args.lm)
     lines.append(("\nProduced by" if name == "tune_lm" else
-                  f"\nModel `{args.model or 'bundled'}`, LM `{args.lm or 'bundled'}`; produced by") + f" `{command}`.")
+                  f"\nModel `{args.model or 'bundled'}`, LM `{args.lm}`; produced by") + f" `{command}`.")
     publish(name, data, "\n".join(lines) + "\n")
 
 

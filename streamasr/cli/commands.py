@@ -270,7 +270,7 @@ def train(args) -> int:
 
 
 def synth(args) -> int:
-    from streamasr.data.synth import SynthConfig, synthesize
+    from streamasr.data.synth import SPLITS, SynthConfig, synthesize
 
     try:  # bad numbers, an avoid-manifest that is missing or malformed, an output folder that cannot be made
         counts = synthesize(SynthConfig(out=Path(args.out), hours=args.hours, seed=args.seed,
@@ -278,7 +278,8 @@ def synth(args) -> int:
                                         jobs=args.jobs, voice_draw=args.voice_draw,
                                         dev_avoid=tuple(Path(m) for m in args.dev_avoid),
                                         train_avoid=tuple(Path(m) for m in args.train_avoid),
-                                        engines=tuple(args.engines), splits=args.splits))
+                                        engines=tuple(args.engines),
+                                        splits=SPLITS if args.splits is None else args.splits))
     except (ValueError, OSError) as e:
         raise UserError(str(e)) from None
     print(json.dumps(counts))

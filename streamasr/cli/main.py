@@ -7,7 +7,6 @@ import sys
 
 from streamasr.backends import BACKENDS
 from streamasr.cli import commands
-from streamasr.data.synth import SPLITS
 from streamasr.data.voices import DEFAULT_ENGINES, ENGINES
 from streamasr.endpoint import EndpointConfig
 
@@ -101,9 +100,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "corpus's plan.jsonl) out of dev")
     s.add_argument("--train-avoid", nargs="+", default=[], metavar="MANIFEST",
                    help="keep the sentences of these manifests (an earlier corpus's dev, or its plan.jsonl) out of train")
-    s.add_argument("--splits", type=lambda v: tuple(x for x in v.split(",") if x), default=SPLITS,
-                   help=f"comma-separated splits whose audio to make (default: {','.join(SPLITS)}; '' writes "
-                        "plan.jsonl and lm-text.txt only); the plan is the same whichever are made")
+    s.add_argument("--splits", type=lambda v: tuple(x for x in v.split(",") if x), default=None,
+                   help="comma-separated splits whose audio to make, of train, dev, test-seen-voices and "
+                        "test-unseen-voices (default: all; '' writes plan.jsonl and lm-text.txt only); "
+                        "the plan is the same whichever are made")
     s.add_argument("--engines", nargs="+", choices=ENGINES, default=list(DEFAULT_ENGINES),
                    help=f"engines that speak (default: {' '.join(DEFAULT_ENGINES)}); held-out voices stay held out")
     s.set_defaults(func=commands.synth)

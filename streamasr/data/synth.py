@@ -27,6 +27,7 @@ from streamasr.data.text import kjv_sentences
 from streamasr.data.voices import DEFAULT_ENGINES, Voice, all_voices, is_heldout, speak
 
 SPLITS = ("train", "dev", "test-seen-voices", "test-unseen-voices")
+PLAN = "plan.jsonl"  # every planned utterance of a corpus, whichever splits were synthesized
 
 
 @dataclass(frozen=True)
@@ -129,7 +130,7 @@ def _sentences_of(paths: tuple[Path, ...], split: str) -> frozenset[str]:
     """The sentences of manifests (all of their lines) or of plan.jsonl files (their lines of ``split``)."""
     out = set()
     for path in paths:
-        if Path(path).name == "plan.jsonl":
+        if Path(path).name == PLAN:
             rows = [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
             out |= {r["text"] for r in rows if r["split"] == split}
         else:
@@ -144,7 +145,7 @@ def synthesize(cfg: SynthConfig) -> dict[str, int]:
     jobs, lm_text = plan(cfg, kjv_sentences(), all_voices(cfg.engines), _sentences_of(cfg.dev_avoid, "train"),
                          _sentences_of(cfg.train_avoid, "dev"))  # before any folder is made: these may fail
     out.mkdir(parents=True, exist_ok=True)
-    with open(out / "plan.jsonl", "w") as f:
+    with open(out / PLAN, "w") as f:
         for j in jobs:
             f.write(json.dumps({"split": j.split, "uid": j.uid, "voice": str(j.voice), "text": j.text,
                                 "rate": j.rate, "pitch": j.pitch}) + "\n")
