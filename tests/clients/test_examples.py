@@ -35,8 +35,9 @@ def test_vosk_style_example(server, tmp_path):
     espeak(SENTENCE, tmp_path / "a.wav")
     out = run_example("vosk_style.py", tmp_path / "a.wav", server.url(""))
     lines = out.splitlines()
-    final = json.loads("\n".join(lines[len(lines) - 1 - lines[::-1].index("{"):]))  # the last reply, indented
-    assert all(set(json.loads(line)) in ({"partial"}, {"text", "result"}) for line in lines[:lines.index("{")])
+    start = max(i for i, line in enumerate(lines) if line == "{")  # the last reply is printed indented
+    final = json.loads("\n".join(lines[start:]))
+    assert all(set(json.loads(line)) in ({"partial"}, {"text", "result"}) for line in lines[:start])
     assert set(final) == {"text", "result"} and [w["word"] for w in final["result"]] == final["text"].split()
     assert error_rate([SENTENCE], [final["text"]]) <= 0.35, final["text"]
 
