@@ -116,6 +116,14 @@ def plan(cfg: SynthConfig, sentences: list[str], voices: list[Voice], avoid: fro
     return jobs, [t for t in train_text if t not in held]
 
 
+def _one_thread() -> None:
+    """Pool initializer: synth runs one process a core, so each resamples on one torch thread (no
+    oversubscription, and the resampler's float sums cannot depend on how many threads ran them)."""
+    import torch
+
+    torch.set_num_threads(1)
+
+
 def _run(args: tuple[Job, Path]) -> dict:
     job, out = args
     audio = speak(job.voice, job.text, job.rate, job.pitch)  # (S,) float32 16 kHz
@@ -156,7 +164,7 @@ def synthesize(cfg: SynthConfig) -> dict[str, int]:
     counts = dict.fromkeys(cfg.splits, 0)
     jobs = [j for j in jobs if j.split in cfg.splits]
     # spawn, not fork: forking a process whose torch threads are running can deadlock
-    with multiprocessing.get_context("spawn").Pool(cfg.jobs) as pool:
+    with multiprocessing.get_context("spawn").Pool(cfg.jobs, _one_thread) as pool:
         for row in tqdm(pool.imap(_run, [(j, out) for j in jobs], chunksize=8), total=len(jobs), desc="synth"):
             split = row.pop("split")
             files[split].write(json.dumps(row) + "\n")
