@@ -8,6 +8,7 @@ into a cache folder keyed by the weights' hash (``$STREAMASR_CACHE``, default
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import logging
 import os
@@ -68,14 +69,22 @@ def _cached_export(model: AcousticModel, model_dir: Path) -> Path:
     digest = f"{digest}-v{EXPORT_VERSION}"  # a new graph layout is exported afresh
     root = Path(os.environ.get("STREAMASR_CACHE", Path.home() / ".cache" / "streamasr"))
     folder = root / "onnx" / digest
-    if not all((folder / f).is_file() for f in ONNX_FILES.values()):
-        tmp = folder.with_name(f"{digest}.tmp{os.getpid()}")
-        # a warning, so that a command that configures no logging shows it too: the wait is otherwise silent
-        log.warning("exporting the encoder of %s to ONNX once, into %s (about half a minute; "
-                    "`streamasr export` ships the files with the model instead)", model_dir, folder)
-        export_onnx_files(model, tmp)
-        try:
-            tmp.rename(folder)  # whole or absent, even if two processes export at once
-        except OSError:  # another process got there first
-            shutil.rmtree(tmp, ignore_errors=True)
+    if _complete(folder):
+        return folder
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with open(folder.with_name(f"{digest}.lock"), "w") as lock:
+        # the server's processes start at once: one exports while the others wait for its files
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not _complete(folder):
+            tmp = folder.with_name(f"{digest}.tmp{os.getpid()}")
+            # a warning, so that a command that configures no logging shows it too: the wait is otherwise silent
+            log.warning("exporting the encoder of %s to ONNX once, into %s (about half a minute; "
+                        "`streamasr export` ships the files with the model instead)", model_dir, folder)
+            export_onnx_files(model, tmp)
+            shutil.rmtree(folder, ignore_errors=True)  # what a process killed while renaming may have left
+            tmp.rename(folder)  # whole or absent
     return folder
+
+
+def _complete(folder: Path) -> bool:
+    return all((folder / f).is_file() for f in ONNX_FILES.values())

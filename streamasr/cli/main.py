@@ -35,7 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     sv = sub.add_parser("serve", help="serve many streams over WebSocket")
     sv.add_argument("--host", default="127.0.0.1")
     sv.add_argument("--port", type=int, default=2700)
-    _model_args(sv)
+    _model_args(sv, backend="onnx")  # many streams: the engine that costs each the least CPU
     sv.add_argument("--max-sessions", type=int, default=64, help="concurrent streams")
     sv.add_argument("--idle-timeout", type=float, default=30.0, help="seconds a silent stream may stay open")
     sv.add_argument("--token", default=None, help="require this bearer token")
@@ -114,10 +114,11 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _model_args(p: argparse.ArgumentParser) -> None:
+def _model_args(p: argparse.ArgumentParser, backend: str = "torch") -> None:
     p.add_argument("--model", default=None, help="model folder (default: the bundled model)")
-    p.add_argument("--backend", choices=BACKENDS, default="torch",
-                   help="engine of the streaming encoder (onnx: onnxruntime fp32; onnx-int8: int8 weights)")
+    p.add_argument("--backend", choices=BACKENDS, default=backend,
+                   help="engine of the streaming encoder (onnx: onnxruntime fp32; onnx-int8: int8 weights; "
+                        "default: %(default)s)")
     lm = p.add_mutually_exclusive_group()
     lm.add_argument("--lm", default=None, help="KenLM model, ARPA or binary (default: the bundled LM)")
     lm.add_argument("--no-lm", action="store_true", help="decode without a language model")

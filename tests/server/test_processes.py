@@ -20,9 +20,9 @@ from streamasr.protocol import decode_audio, encode_audio
 from streamasr.recognizer import Recognizer
 
 
-def start_server(*args: str) -> tuple[subprocess.Popen, str]:
+def start_server(*args: str, env: dict | None = None) -> tuple[subprocess.Popen, str]:
     proc = subprocess.Popen([sys.executable, "-m", "streamasr.cli.main", "serve", "--port", "0", *args],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     line = proc.stdout.readline()
     if "listening on ws://127.0.0.1:" not in line:
         proc.kill()
@@ -50,8 +50,9 @@ def metric(base: str, name: str) -> float:
 
 
 def expected_final(model_dir, audio: np.ndarray) -> str:
-    """What one in-process session makes of ``audio`` (as the server receives it: 16-bit PCM)."""
-    session = Recognizer.from_pretrained(model_dir, lm=None).session()
+    """What one in-process session makes of ``audio`` (as the server receives it: 16-bit PCM), on the
+    server's default backend."""
+    session = Recognizer.from_pretrained(model_dir, lm=None, backend="onnx").session()
     samples = decode_audio(encode_audio(audio, "pcm_s16le"), "pcm_s16le")
     return " ".join(e.text for e in session.accept(samples) + session.finish() if e.type == "final" and e.text)
 
@@ -105,6 +106,32 @@ def test_processes_share_one_session_limit_one_metrics_and_stop_together(tiny_mo
     for (texts, code), a in zip(got, audio):
         assert code == 1001
         assert " ".join(texts) == expected_final(tiny_model_dir, a)
+
+
+def test_processes_starting_on_a_fresh_cache_export_the_onnx_encoder_once(tiny_model_dir, tmp_path):
+    """`serve` runs the encoder on onnxruntime unless told otherwise; a model without ONNX files is exported
+    on first use, by one of the processes while the others wait for its files."""
+    audio = (np.random.default_rng(5).standard_normal(16000 * 2) * 0.3).astype(np.float32)
+    cache = tmp_path / "cache"
+    proc, base = start_server("--model", str(tiny_model_dir), "--no-lm", "--processes", "3",
+                              env={**os.environ, "STREAMASR_CACHE": str(cache)})
+    try:
+        async def main():
+            ws, ready = await open_stream(base + "/")
+            assert ready["type"] == "ready"
+            await ws.send(encode_audio(audio, "pcm_s16le"))
+            await ws.send(json.dumps({"type": "end"}))
+            return await finals(ws)
+
+        got = asyncio.run(main())
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 0
+    exports = [line for line in proc.stderr.read().splitlines() if "to ONNX once" in line]
+    assert len(exports) == 1, exports
+    assert [p.name for p in (cache / "onnx").iterdir() if p.is_dir()] == [exports[0].split("/")[-1].split()[0]]
+    want = expected_final(tiny_model_dir, audio)
+    assert got == ([want] if want else [], 1000)
 
 
 def test_a_process_that_dies_is_replaced_and_the_others_carry_on(tiny_model_dir):

@@ -72,7 +72,7 @@ def test_serve_final_pass_is_the_default_of_streams_that_cannot_choose(tiny_mode
         got = asyncio.run(main())
     finally:
         proc.kill()
-    rec = Recognizer.from_pretrained(tiny_model_dir, lm=None)
+    rec = Recognizer.from_pretrained(tiny_model_dir, lm=None, backend="onnx")  # serve's default
     samples = decode_audio(encode_audio(audio, "pcm_s16le"), "pcm_s16le")
     texts = {}
     for final_pass in (True, False):
