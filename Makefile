@@ -36,6 +36,7 @@ bench: setup $(CORPUS)/dev.jsonl work/test-piper/test-seen-voices.jsonl work/lm/
 	$(BIN)/python benchmarks/machine.py
 	$(BIN)/python benchmarks/tune_lm.py --corpus $(CORPUS)
 	$(BIN)/python benchmarks/accuracy.py --corpus $(CORPUS)
+	$(BIN)/python benchmarks/density.py --corpus $(CORPUS)
 	$(BIN)/python benchmarks/neural_voice.py --manifest work/test-piper/test-seen-voices.jsonl
 	$(BIN)/python benchmarks/deploy.py --corpus $(CORPUS)
 	$(BIN)/python benchmarks/decoder.py --corpus $(CORPUS)
