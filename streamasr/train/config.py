@@ -17,6 +17,7 @@ class TrainConfig:
     train_manifests: tuple[str, ...]  # JSON-lines manifests (audio, duration, text), paths relative to the file
     out: str  # experiment folder: features cache, checkpoints, log.csv, model/
     init_from: str = ""  # model folder to start from (fine-tuning; its encoder, tokens and CMVN are kept)
+    new_tokens: bool = False  # with init_from: this run's tokens replace the model's; a new CTC output layer
     valid_manifest: str = ""  # optional; greedy CER on it is logged at each checkpoint
     feature: FeatureConfig = field(default_factory=FeatureConfig)
     encoder: EncoderConfig = field(default_factory=EncoderConfig)

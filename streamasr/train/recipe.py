@@ -264,14 +264,23 @@ def full_context(model: AcousticModel, x: torch.Tensor, lengths: torch.Tensor, d
 
 
 def init_model(folder: Path, cfg: TrainConfig, tok: Tokenizer) -> AcousticModel:
-    """The model in ``folder``, to fine-tune; its features and tokens must be the ones this run uses."""
+    """The model in ``folder``, to fine-tune; its features must be the ones this run uses, and its tokens
+    too unless ``cfg.new_tokens``, which keeps its CMVN and encoder but starts the CTC output layer afresh
+    for ``tok`` (characters to BPE pieces, say, or English to another language)."""
     model, init_tok = load_model(folder)
     if model.feature_cfg != cfg.feature:
         raise ModelError(f"init_from {folder}: its features {model.feature_cfg} differ from this config's "
                          f"{cfg.feature}")
-    if init_tok.tokens != tok.tokens:
-        raise ModelError(f"init_from {folder}: its tokens differ from this run's ({cfg.tokens})")
-    return model
+    if not cfg.new_tokens:
+        if init_tok.tokens != tok.tokens:
+            raise ModelError(f"init_from {folder}: its tokens differ from this run's ({cfg.tokens}); "
+                             '"new_tokens": true keeps its encoder and starts a new output layer for them')
+        return model
+    fresh = AcousticModel(model.feature_cfg, dataclasses.replace(model.encoder.cfg, vocab_size=len(tok)))
+    kept = {k: v for k, v in model.state_dict().items() if not k.startswith("encoder.ctc.")}
+    missing, unexpected = fresh.load_state_dict(kept, strict=False)
+    assert sorted(missing) == ["encoder.ctc.bias", "encoder.ctc.weight"] and not unexpected, (missing, unexpected)
+    return fresh
 
 
 def export_average(out: Path, model: AcousticModel, tok: Tokenizer, last: int) -> Path:

@@ -149,3 +149,14 @@ def test_fine_tune_starts_from_the_given_model(corpus, tmp_path):
     r = cli("train", str(write_config(corpus, tmp_path / "bad", 2, init_from=str(base / "model"), tokens="bpe",
                                       bpe_vocab=30)))
     assert r.returncode == 2 and "its tokens differ" in r.stderr and "Traceback" not in r.stderr
+    # new_tokens: the same encoder and CMVN under a new output layer, one row per BPE piece
+    pieces = tmp_path / "pieces"
+    r = cli("train", str(write_config(corpus, pieces, 2, init_from=str(base / "model"), tokens="bpe",
+                                      bpe_vocab=30, new_tokens=True, peak_lr=0.0)))
+    assert r.returncode == 0, r.stderr[-2000:]
+    c, tok = load_model(pieces / "model")
+    assert (pieces / "model" / "bpe.model").is_file() and c.encoder.ctc.weight.shape[0] == len(tok) != 29
+    assert not torch.equal(c.encoder.ctc.weight[:29], a.encoder.ctc.weight)
+    for k, va in a.state_dict().items():
+        if not k.startswith("encoder.ctc."):
+            assert torch.equal(va, c.state_dict()[k]), k
