@@ -46,7 +46,10 @@ def test_mic_captions_speech_played_into_the_device(pulse, tmp_path, where, requ
         srv = request.getfixturevalue("model_server")
         args += ["--server", srv.url()]
     mic = subprocess.Popen(args, env=pulse, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(4)  # model loading and device start
+    said = []  # stderr up to the line that says the device is open (after the model has loaded)
+    while not said or not said[-1].startswith("listening"):
+        said.append(mic.stderr.readline())
+        assert said[-1], "".join(said)  # the command ended without listening
     subprocess.run(["paplay", "-d", "virt", str(wav)], env=pulse, check=True)
     out, err = mic.communicate(timeout=120)
     assert mic.returncode == 0, err[-2000:]

@@ -176,9 +176,12 @@ def mic(args) -> int:
 
     device = int(args.device) if args.device and args.device.isdigit() else args.device
     show = Display(args.json)
-    deadline = time.monotonic() + args.seconds if args.seconds else float("inf")
 
     def blocks(q):
+        """The device's blocks, for --seconds from the moment it opened (the model may take a while to load)."""
+        deadline = time.monotonic() + args.seconds if args.seconds else float("inf")
+        print("listening" + (f" for {args.seconds:g} s" if args.seconds else " (Ctrl-C stops)"), file=sys.stderr,
+              flush=True)
         while time.monotonic() < deadline:
             try:
                 yield q.get(timeout=0.5)

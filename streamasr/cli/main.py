@@ -69,7 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     where.add_argument("--local", action="store_true", help="recognize in this process (the default)")
     _model_args(mc)
     mc.add_argument("--device", default=None, help="input device name or index (default: system default)")
-    mc.add_argument("--seconds", type=float, default=0.0, help="stop after this long (0: until Ctrl-C)")
+    mc.add_argument("--seconds", type=float, default=0.0, help="stop after listening this long (0: until Ctrl-C)")
     mc.add_argument("--token", default=None, help="bearer token for --server")
     _segment_args(mc)
     mc.add_argument("--json", action="store_true", help="one JSON event a line")
