@@ -5,8 +5,9 @@ benchmarks/results/density.{json,md}.
 
 A CTC model must spend one encoder frame on every token of the transcript, and one more on a blank
 between two equal tokens ("ll" in "all"), so an utterance whose tokens need more frames than it has
-cannot be transcribed whole. The density of an utterance is what its transcript needs over the
-encoder frames its audio gives (40 ms each, silence included). The test utterances of both splits are
+cannot be transcribed whole. The density of an utterance is what its transcript needs in characters
+over the encoder frames its audio gives (40 ms each, silence included); it is measured in characters
+for every model, so that a model with other tokens (BPE pieces) is compared on the same quarters. The test utterances of both splits are
 cut into quarters by density and each quarter's character errors are split into substitutions,
 deletions and insertions (per reference character), for the streaming setting the README quotes
 (320 ms chunks) with greedy search (the acoustic model alone) and with beam search + LM.
@@ -27,6 +28,7 @@ from streamasr.data.manifest import read_manifest
 from streamasr.encoder.masks import subsampled_length
 from streamasr.features import num_frames
 from streamasr.recognizer import Recognizer
+from streamasr.tokens import Tokenizer
 
 sys.path.insert(0, str(Path(__file__).parent))
 from accuracy import run  # noqa: E402
@@ -71,7 +73,8 @@ def main() -> None:
     utts = [u for split in SPLITS for u in read_manifest(Path(args.corpus) / f"{split}.jsonl")]
     audio, refs = [load_audio(u.audio) for u in utts], [u.text for u in utts]
     cfg = rec.model.feature_cfg
-    density = np.array([frames_needed(rec.tokenizer.encode(r)) / subsampled_length(num_frames(len(a), cfg))
+    chars = Tokenizer.characters()  # the same measure whatever the model's tokens: quarters hold the same utterances
+    density = np.array([frames_needed(chars.encode(r)) / subsampled_length(num_frames(len(a), cfg))
                         for r, a in zip(refs, audio)])  # (U,)
     results = []
     for search, label in SEARCHES:
@@ -94,7 +97,7 @@ def main() -> None:
                  f"{100 * lm_rows[0]['substitutions']:.1f}%; WER {lm_rows[3]['wer'] / lm_rows[0]['wer']:.1f}x.")
     over = float((density > 1).mean())
     command = "python benchmarks/density.py" + (f" --model {args.model}" if args.model else "")
-    lines.append(f"\nDensity: encoder frames the transcript needs (a token each, a blank between repeats) over "
+    lines.append(f"\nDensity: encoder frames the transcript needs in characters (one each, a blank between repeats) over "
                  f"the frames of the audio (40 ms each, silence included); median {np.median(density):.2f}, "
                  f"{100 * over:.1f}% of utterances above 1. Edits per reference character. {len(utts)} utterances "
                  f"({' and '.join(SPLITS)}), model `{args.model or 'bundled'}`; produced by `{command}`.")

@@ -88,6 +88,10 @@ def main() -> None:
     data = {"rows": rows, "best": best, "beams": beams}
     name = candidate_result_name("tune_lm", args.model, args.lm)
     command = candidate_command("tune_lm", args.model, args.lm)
+    for flag in ("alphas", "betas", "beams"):  # a grid other than the default one, as it was given
+        given = getattr(args, flag)
+        if given != floats(p.get_default(flag)):
+            command += f" --{flag} {','.join(f'{x:g}' for x in given)}"
     lines.append(("\nProduced by" if name == "tune_lm" else
                   f"\nModel `{args.model or 'bundled'}`, LM `{args.lm}`; produced by") + f" `{command}`.")
     publish(name, data, "\n".join(lines) + "\n")
