@@ -7,9 +7,9 @@ A CTC model must spend one encoder frame on every token of the transcript, and o
 between two equal tokens ("ll" in "all"), so an utterance whose tokens need more frames than it has
 cannot be transcribed whole. The density of an utterance is what its transcript needs in characters
 over the encoder frames its audio gives (40 ms each, silence included); it is measured in characters
-for every model, so that a model with other tokens (BPE pieces) is compared on the same quarters. The test utterances of both splits are
-cut into quarters by density and each quarter's character errors are split into substitutions,
-deletions and insertions (per reference character), for the streaming setting the README quotes
+for every model, so that a model with other tokens (BPE pieces) is compared on the same quarters. The
+test utterances of both splits are cut into quarters by density and each quarter's character errors
+are split into substitutions, deletions and insertions (per reference character), for the streaming setting the README quotes
 (320 ms chunks) with greedy search (the acoustic model alone) and with beam search + LM.
 """
 
@@ -27,6 +27,7 @@ from streamasr.audio import load_audio
 from streamasr.data.manifest import read_manifest
 from streamasr.encoder.masks import subsampled_length
 from streamasr.features import num_frames
+from streamasr.metrics import error_rate
 from streamasr.recognizer import Recognizer
 from streamasr.tokens import Tokenizer
 
@@ -58,7 +59,7 @@ def quarter_rows(density: np.ndarray, refs: list[str], hyps: list[str]) -> list[
         chars = jiwer.process_characters(r, h)
         n = sum(len(x) for x in r)
         rows.append({"low": float(edges[q]), "high": float(edges[q + 1]), "utterances": len(r),
-                     "wer": float(jiwer.wer(r, h)), "substitutions": chars.substitutions / n,
+                     "wer": error_rate(r, h), "substitutions": chars.substitutions / n,
                      "deletions": chars.deletions / n, "insertions": chars.insertions / n})
     return rows
 
