@@ -140,6 +140,11 @@ def train(cfg: TrainConfig) -> Path:
     if cfg.tokens == "bpe":
         from streamasr.tokens_bpe import train_bpe
 
+        kept = Path(cfg.init_from) / "bpe.model" if cfg.init_from and not cfg.new_tokens else None
+        if rank == 0 and kept is not None and kept.is_file() and not (out / "bpe.model").is_file():
+            shutil.copy(kept, out / "bpe.model")  # fine-tuning keeps the model's pieces, whatever this text is
+        if distributed:
+            dist.barrier()
         tok = train_bpe([u.text for m in cfg.train_manifests for u in read_manifest(m)], cfg.bpe_vocab, out)
     init = init_model(Path(cfg.init_from), cfg, tok) if cfg.init_from else None  # fail before the slow part
     utts = [u for m in cfg.train_manifests for u in read_manifest(m) if u.duration <= cfg.max_utt_seconds]

@@ -160,3 +160,14 @@ def test_fine_tune_starts_from_the_given_model(corpus, tmp_path):
     for k, va in a.state_dict().items():
         if not k.startswith("encoder.ctc."):
             assert torch.equal(va, c.state_dict()[k]), k
+    # fine-tuning a BPE model on other text keeps its pieces (a new sentencepiece run would make others)
+    other = tmp_path / "other.jsonl"
+    other.write_text("".join(json.dumps(json.loads(line) | {"text": "jesus wept", "audio": str(corpus / json.loads(line)["audio"])}) + "\n"
+                             for line in (corpus / "train.jsonl").read_text().splitlines()))
+    again = tmp_path / "again"
+    cfg = json.loads(write_config(corpus, again, 2, init_from=str(pieces / "model"), tokens="bpe", bpe_vocab=30,
+                                  peak_lr=0.0).read_text()) | {"train_manifests": [str(other)]}
+    (tmp_path / "again.json").write_text(json.dumps(cfg))
+    r = cli("train", str(tmp_path / "again.json"))
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert (again / "model" / "bpe.model").read_bytes() == (pieces / "model" / "bpe.model").read_bytes()
