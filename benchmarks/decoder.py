@@ -47,7 +47,7 @@ def main() -> None:
     for beam in [int(b) for b in args.beams.split(",")]:
         cfg = dataclasses.replace(rec.decoder_cfg, beam=beam)
         ours = CTCPrefixDecoder(cfg, rec.tokenizer, rec.lm)
-        ref = build_ctcdecoder([""] + rec.tokenizer.tokens[1:], str(rec.lm.path), sorted(rec.lm.unigrams),
+        ref = build_ctcdecoder(rec.tokenizer.labels(), str(rec.lm.path), sorted(rec.lm.unigrams),
                                alpha=cfg.alpha, beta=cfg.beta, unk_score_offset=cfg.unk_offset)
         t0 = time.process_time()
         mine = [ours.finalize(ours.step(lp, ours.init_state())).text for lp in logps]

@@ -36,6 +36,7 @@ class Tokenizer:
         self.tokens = tokens
         self.index = {t: i for i, t in enumerate(tokens)}
         self.word_start = [t.startswith(" ") for t in tokens]  # True where a token begins a word
+        self.pieces = any(len(t) > 1 and t.startswith(" ") for t in tokens)  # BPE pieces, not characters
 
     @classmethod
     def characters(cls) -> "Tokenizer":
@@ -49,6 +50,17 @@ class Tokenizer:
     def save(self, path: Path) -> None:
         lines = [SPACE if t == " " else t.replace(" ", WORD_START) for t in self.tokens]
         Path(path).write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+    def labels(self) -> list[str]:
+        """The tokens as pyctcdecode-style decoders label them: "" for the blank; for BPE pieces, "▁" where
+        a word starts; for characters, " " stays the space.
+
+        >>> Tokenizer.characters().labels()[:4]
+        ['', ' ', "'", 'a']
+        >>> Tokenizer([BLANK, " ", " the", "s"]).labels()
+        ['', '▁', '▁the', 's']
+        """
+        return [""] + [t.replace(" ", WORD_START) if self.pieces else t for t in self.tokens[1:]]
 
     def __len__(self) -> int:
         return len(self.tokens)

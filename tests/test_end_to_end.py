@@ -49,30 +49,29 @@ def test_final_words_have_ordered_times_inside_the_audio(bundled_rec, speech):
     assert all(0.0 < w.conf <= 1.0 for w in words)
 
 
-def test_lm_and_search_agree_with_pyctcdecode(bundled_rec, speech):
-    """Same log-probs, same LM and weights: pyctcdecode is the reference for our best path."""
+def test_bundled_model_decodes_as_well_as_pyctcdecode(bundled_rec, speech):
+    """Same log-probs (the bundled model's, on real speech), LM and weights: our search makes no more word
+    errors than pyctcdecode's. (The two agree on almost every character-model path; on BPE pieces ours sums the
+    spellings of one text, and pyctcdecode keeps blank- and token-ended prefixes as separate beams.)"""
     import torch
     from pyctcdecode import build_ctcdecoder
 
-    cfg = bundled_rec.decoder_cfg
-    labels = [""] + bundled_rec.tokenizer.tokens[1:]
-    lm = bundled_rec.lm
-    ref = build_ctcdecoder(labels, str(lm.path), sorted(lm.unigrams), alpha=cfg.alpha, beta=cfg.beta,
-                           unk_score_offset=cfg.unk_offset)
     from streamasr.decoder import CTCPrefixDecoder
 
-    ours = CTCPrefixDecoder(cfg, bundled_rec.tokenizer, bundled_rec.lm)
-    agree = 0
+    cfg, lm, tok = bundled_rec.decoder_cfg, bundled_rec.lm, bundled_rec.tokenizer
+    ref = build_ctcdecoder(tok.labels(), str(lm.path), sorted(lm.unigrams), alpha=cfg.alpha, beta=cfg.beta,
+                           unk_score_offset=cfg.unk_offset)
+    ours = CTCPrefixDecoder(cfg, tok, lm)
+    mine, theirs = [], []
     for samples, _ in speech:
         feats = bundled_rec.model.normalize(bundled_rec.features.logmel(torch.from_numpy(samples)))[None]
         with torch.no_grad():
             logp, _ = bundled_rec.model(feats, torch.tensor([feats.shape[1]]), chunk=8, left_chunks=8)
         logp = logp[0].numpy()
-        mine = ours.finalize(ours.step(logp, ours.init_state())).text
-        theirs = ref.decode(logp, beam_width=cfg.beam, beam_prune_logp=cfg.beam_prune_logp,
-                            token_min_logp=cfg.token_min_logp)
-        agree += mine == theirs
-    assert agree >= len(speech) - 1
+        mine.append(ours.finalize(ours.step(logp, ours.init_state())).text)
+        theirs.append(ref.decode(logp, beam_width=cfg.beam, beam_prune_logp=cfg.beam_prune_logp,
+                                 token_min_logp=cfg.token_min_logp))
+    assert error_rate(SENTENCES, mine) <= error_rate(SENTENCES, theirs), (mine, theirs)
 
 
 def run_cli(*args):

@@ -58,6 +58,13 @@ class Hyp:
     lm_state: object  # KenLM state after the finished words (None without LM)
     word: str  # letters of the unfinished last word
     partial: float  # score of the unfinished word (OOV-prefix penalty, hotword bonus)
+    text: str = ""  # the prefix's text, each word led by a space
+
+    @property
+    def key(self) -> tuple[str, int]:
+        """What makes two prefixes one: their text and last token. For characters that is the token sequence
+        itself; BPE can spell one text several ways (" the" or " th" "e"), and those are summed as one."""
+        return self.text, self.tokens[-1] if self.tokens else -1
 
     @property
     def acoustic(self) -> float:
@@ -104,12 +111,12 @@ class CTCPrefixDecoder:
         for w in self.hot_full:
             for i in range(1, len(w) + 1):
                 self.hot_prefix[w[:i]] = max(self.hot_prefix.get(w[:i], 0.0), i / len(w))
-        # (prefix + token) -> (lm, lm_state, word, partial): the language part of an extension is a pure
-        # function of the prefix, and the same extensions are tried frame after frame.
-        self._lang_cache: dict[tuple[int, ...], tuple | None] = {}
+        # (prefix text, token) -> (lm, lm_state, word, partial, text): the language part of an extension is a
+        # pure function of the prefix's text, and the same extensions are tried frame after frame.
+        self._lang_cache: dict[tuple[str, int], tuple | None] = {}
 
     def init_state(self) -> BeamState:
-        root = Hyp((), (), (), 0.0, NEG_INF, 0.0, self.lm.begin() if self.lm else None, "", 0.0)
+        root = Hyp((), (), (), 0.0, NEG_INF, 0.0, self.lm.begin() if self.lm else None, "", 0.0, "")
         return BeamState((root,), 0)
 
     # --- scoring of words -------------------------------------------------
@@ -132,29 +139,31 @@ class CTCPrefixDecoder:
             s += self.cfg.hotword_weight
         return s, state
 
-    def _lang_of(self, h: Hyp, token: int, key: tuple[int, ...]) -> tuple | None:
-        """(lm, lm_state, word, partial) of the prefix ``key`` = h + token, cached; None if not allowed."""
-        lang = self._lang_cache.get(key, False)
+    def _lang_of(self, h: Hyp, token: int) -> tuple | None:
+        """(lm, lm_state, word, partial, text) of h + token, cached; None if not allowed."""
+        lang = self._lang_cache.get((h.text, token), False)
         if lang is False:
-            lang = self._lang_cache[key] = self._language(h, token)
+            lang = self._lang_cache[(h.text, token)] = self._language(h, token)
             if len(self._lang_cache) > 100_000:
                 self._lang_cache.clear()
         return lang
 
     def _language(self, h: Hyp, token: int) -> tuple | None:
-        """(lm, lm_state, word, partial) after appending ``token`` to ``h``; None if not allowed."""
+        """(lm, lm_state, word, partial, text) after appending ``token`` to ``h``; None if not allowed."""
         text = self.tok.tokens[token]
         lm, state = h.lm, h.lm_state
         if self.tok.word_start[token]:
-            if not h.word and text == " ":
-                return None  # no empty words: no leading or doubled spaces
+            if text == " " and not h.word and (h.text or not self.tok.pieces):
+                return None  # no empty words: no doubled spaces; a leading one only where BPE spells "▁" "x"
             if h.word:  # the previous word is finished
                 ws, state = self._word_score(h.lm_state, h.word)
                 lm += ws
             word = text[1:]
+            full = h.text + text if h.word or not h.text else h.text + text[1:]  # " " then " the": one space
         else:
             word = h.word + text
-        return lm, state, word, self._partial_score(word) if word else 0.0
+            full = h.text + text if h.text else " " + text  # a first piece without "▁" still begins a word
+        return lm, state, word, self._partial_score(word) if word else 0.0, full
 
     # --- the search -----------------------------------------------------------
     def step(self, log_probs: np.ndarray, state: BeamState) -> BeamState:
@@ -168,10 +177,10 @@ class CTCPrefixDecoder:
             blank = lp[0]
             # prefix -> [hyp it extends or continues, extension or None, p_b, p_nb]; surviving prefixes
             # first, so they keep their emission times. Extensions become Hyps only if they survive.
-            nxt: dict[tuple[int, ...], list] = {h.tokens: [h, None, NEG_INF, NEG_INF] for h in hyps}
+            nxt: dict[tuple[str, int], list] = {h.key: [h, None, NEG_INF, NEG_INF] for h in hyps}
             for h in hyps:
                 total = h.acoustic
-                s = nxt[h.tokens]
+                s = nxt[h.key]
                 s[2] = logaddexp(s[2], total + blank)
                 last = h.tokens[-1] if h.tokens else None
                 for c in cands:
@@ -183,12 +192,12 @@ class CTCPrefixDecoder:
                         from_prev = total + p
                     if from_prev == NEG_INF:
                         continue
-                    key = h.tokens + (c,)
+                    lang = self._lang_of(h, c)
+                    if lang is None:
+                        continue
+                    key = (lang[4], c)
                     t = nxt.get(key)
                     if t is None:
-                        lang = self._lang_of(h, c, key)
-                        if lang is None:
-                            continue
                         t = nxt[key] = [h, (c, p, lang), NEG_INF, NEG_INF]
                     t[3] = logaddexp(t[3], from_prev)
             ranked = []  # (score, entry), in insertion order before the stable sort
@@ -209,10 +218,16 @@ class CTCPrefixDecoder:
         return self.tok.decode(state.hyps[0].tokens)
 
     def finalize(self, state: BeamState) -> Hypothesis:
-        """Best hypothesis once the last word is scored as finished and the sentence end is added."""
-        ranked = []
+        """Best hypothesis once the last word is scored as finished and the sentence end is added. Prefixes of
+        one text that differ in their last token (BPE's " the" and " th" "e") are summed here."""
+        acoustic: dict[str, float] = {}  # text -> summed log-probability; the first hyp of each text stands
+        first: dict[str, Hyp] = {}
         for h in state.hyps:
-            score, lm_state = h.acoustic + h.lm, h.lm_state
+            acoustic[h.text] = logaddexp(acoustic.get(h.text, NEG_INF), h.acoustic)
+            first.setdefault(h.text, h)
+        ranked = []
+        for text, h in first.items():
+            score, lm_state = acoustic[text] + h.lm, h.lm_state
             if h.word:
                 ws, lm_state = self._word_score(h.lm_state, h.word)
                 score += ws
@@ -231,7 +246,8 @@ def _hyp(entry: list, frame: int) -> Hyp:
     """The Hyp of a search entry [base, extension or None, p_b, p_nb] at ``frame``."""
     base, ext, p_b, p_nb = entry
     if ext is None:
-        return Hyp(base.tokens, base.frames, base.probs, p_b, p_nb, base.lm, base.lm_state, base.word, base.partial)
+        return Hyp(base.tokens, base.frames, base.probs, p_b, p_nb, base.lm, base.lm_state, base.word, base.partial,
+                   base.text)
     token, logp, lang = ext
     return Hyp(base.tokens + (token,), base.frames + (frame,), base.probs + (math.exp(logp),), p_b, p_nb, *lang)
 

@@ -89,3 +89,24 @@ def test_bpe_pieces_give_words_and_times(tmp_path):
     assert hyp.text == "the lord is my shepherd"
     assert [w.word for w in hyp.words] == hyp.text.split()
     assert [w.start for w in hyp.words] == sorted(w.start for w in hyp.words)
+
+
+def test_bpe_spellings_of_one_text_are_summed():
+    """" the" and " th" "e" are one text: the search sums them, as CTC sums the paths of one prefix.
+    Apart, each (0.18 and 0.12) loses to " a" (0.24); together (0.30) they win."""
+    tok = Tokenizer(["<blk>", " the", " th", "e", " a"])
+    p = np.full((2, 5), 1e-9)
+    p[0, [1, 2, 4]] = [0.3, 0.3, 0.4]  # frame 0: " the", " th" or " a"
+    p[1, [0, 3]] = [0.6, 0.4]  # frame 1: blank or "e"
+    dec = CTCPrefixDecoder(DecoderConfig(beam=8), tok)
+    hyp = dec.finalize(dec.step(np.log(p), dec.init_state()))
+    assert hyp.text == "the" and hyp.score == pytest.approx(np.log(0.3), abs=1e-6)
+
+
+def test_bpe_word_may_begin_with_a_lone_word_start_piece():
+    """Sentencepiece spells rare words "▁" "x...": a lone "▁" may open the first word (not for characters)."""
+    tok = Tokenizer(["<blk>", " ", "ned", "ab", " a"])
+    p = np.full((3, 5), 1e-9)
+    p[[0, 1, 2], [1, 2, 3]] = 1.0
+    dec = CTCPrefixDecoder(DecoderConfig(beam=4), tok)
+    assert dec.finalize(dec.step(np.log(p), dec.init_state())).text == "nedab"
