@@ -5,6 +5,8 @@ encoded chunk (at most one chunk of it) may add to that silence when it is quiet
 the level of its first difference (a high-pass that flattens hum and rumble, so the floor of
 most noises is steady) in 10 ms blocks against the segment's own noise floor, so a pause is not made to wait
 for the chunk that will cover it. The tail only ever ends a segment early; it never holds one open.
+The same levels keep an utterance open through blank frames whose audio is clearly louder than that floor
+(``is_loud``), so the blank runs inside a BPE model's long pieces are not taken for a pause.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ class EndpointConfig:
     blank_threshold: float = 0.9  # a frame counts as silence when P(blank) is at least this
     tail_floor_db: float = 6.0  # not-yet-encoded audio is silence while within this of the segment's floor (0: off)
     tail_snr_db: float = 20.0  # ... provided the segment's loudest block is this far above that floor
+    hold_while_loud: bool = True  # audio clearly above that floor keeps an utterance with speech open (needs the tail rule)
 
 
 def is_endpoint(cfg: EndpointConfig, trailing_silence_s: float, utterance_s: float, has_speech: bool) -> bool:
@@ -79,6 +82,21 @@ def is_quiet(cfg: EndpointConfig, level_db: float, floor_db: float, peak_db: flo
     False
     """
     return level_db < floor_db + cfg.tail_floor_db and peak_db - floor_db >= cfg.tail_snr_db
+
+
+def is_loud(cfg: EndpointConfig, level_db: float, floor_db: float, peak_db: float) -> bool:
+    """Whether a block is clearly sound, not pause: a frame of it is not silence, however blank the model
+    is there (a BPE model emits a long piece in one frame and blanks for the rest of it).
+
+    >>> cfg = EndpointConfig()
+    >>> is_loud(cfg, -30.0, -55.0, -12.0)   # 25 dB over the floor of a clear recording
+    True
+    >>> is_loud(cfg, -52.0, -55.0, -12.0)   # at the floor: a pause
+    False
+    >>> is_loud(cfg, -20.0, -32.0, -18.0)   # too noisy to judge from level: the blanks decide
+    False
+    """
+    return cfg.hold_while_loud and level_db >= floor_db + cfg.tail_floor_db and peak_db - floor_db >= cfg.tail_snr_db
 
 
 def block_levels(samples: np.ndarray, block: int = 160) -> np.ndarray:

@@ -22,7 +22,7 @@ from streamasr.decoder import CTCPrefixDecoder, DecoderConfig, LanguageModel
 from streamasr.decoder.greedy import GreedyDecoder
 from streamasr.encoder import StreamingEncoder, StreamState
 from streamasr.encoder.masks import subsampled_length
-from streamasr.endpoint import EndpointConfig, block_levels, is_endpoint, is_quiet, is_tail_endpoint
+from streamasr.endpoint import EndpointConfig, block_levels, is_endpoint, is_loud, is_quiet, is_tail_endpoint
 from streamasr.events import Event, Final, Partial, Word
 from streamasr.features import FeatureState, StreamingLogMel, num_frames
 from streamasr.model import DEFAULT_LM, DEFAULT_MODEL, AcousticModel, load_model
@@ -257,6 +257,14 @@ class Session:
                 self._new_segment()
         return events
 
+    def _loud(self, frame: int) -> bool:
+        # whether the 10 ms blocks encoder frame ``frame`` hears (4 of its own, 3 more of context) are loud
+        if not self.tail_rule:
+            return False
+        lo = frame * SUBSAMPLING - self.levels_base
+        blocks = self.levels[max(lo, 0) : max(lo + SUBSAMPLING + 3, 0)].tolist()
+        return any(is_loud(self.cfg.endpoint, b, self.seg_floor, self.seg_peak) for b in blocks)
+
     def _encode(self, feats: torch.Tensor) -> list[Event]:
         # feats: (4n+3, F) -> n encoder frames decoded (the last, partial chunk of a stream)
         logp, self.enc_state = self.rec.encoder.forward_chunk(feats[None], self.enc_state)  # (1, n, V)
@@ -269,7 +277,7 @@ class Session:
         start, base = 0, self.frames_done
         for i, p_blank in enumerate(np.exp(logp[:, 0]).tolist()):
             frame = base + i + 1  # frames of the stream through this one
-            if p_blank < ep.blank_threshold:
+            if p_blank < ep.blank_threshold or (self.last_speech >= 0 and self._loud(frame - 1)):
                 self.last_speech = frame - self.seg_start
             seg_len = frame - self.seg_start
             silence = seg_len - max(self.last_speech, 0)
