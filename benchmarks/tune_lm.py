@@ -42,7 +42,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--corpus", default="work/corpus-engines")
     p.add_argument("--alphas", type=floats, default="0.3,0.4,0.5,0.6,0.7,0.8,1.0")
-    p.add_argument("--betas", type=floats, default="0,0.5,1,1.5,2,2.5,3,3.5,4")
+    p.add_argument("--betas", type=floats, default="-0.5,0,0.5,1,1.5,2,2.5,3,3.5,4")
     p.add_argument("--beams", type=floats, default="10,16,24,32")
     p.add_argument("--model", default=None, help="model folder (default: the bundled model)")
     p.add_argument("--lm", default="default", help="KenLM file, with its .unigrams.txt beside it (default: the bundled LM)")
