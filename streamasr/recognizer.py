@@ -262,8 +262,9 @@ class Session:
         if not self.tail_rule:
             return False
         lo = frame * SUBSAMPLING - self.levels_base
-        blocks = self.levels[max(lo, 0) : max(lo + SUBSAMPLING + 3, 0)].tolist()
-        return any(is_loud(self.cfg.endpoint, b, self.seg_floor, self.seg_peak) for b in blocks)
+        blocks = self.levels[max(lo, 0) : max(lo + SUBSAMPLING + 3, 0)]  # (<= 7,) dB
+        # is_loud only asks whether a level clears a bar, so the loudest block answers for all of them
+        return len(blocks) > 0 and is_loud(self.cfg.endpoint, float(blocks.max()), self.seg_floor, self.seg_peak)
 
     def _encode(self, feats: torch.Tensor) -> list[Event]:
         # feats: (4n+3, F) -> n encoder frames decoded (the last, partial chunk of a stream)
