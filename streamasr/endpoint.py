@@ -6,7 +6,9 @@ the level of its first difference (a high-pass that flattens hum and rumble, so 
 most noises is steady) in 10 ms blocks against the segment's own noise floor, so a pause is not made to wait
 for the chunk that will cover it. The tail only ever ends a segment early; it never holds one open.
 The same levels keep an utterance open through blank frames whose audio is clearly louder than that floor
-(``is_loud``), so the blank runs inside a BPE model's long pieces are not taken for a pause.
+and near the segment's loudest (``is_loud``), so the blank runs inside a BPE model's long pieces are not
+taken for a pause, while the fading end of the last word (clean audio has a floor far below it) does not
+hold the pause off.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ class EndpointConfig:
     tail_floor_db: float = 6.0  # not-yet-encoded audio is silence while within this of the segment's floor (0: off)
     tail_snr_db: float = 20.0  # ... provided the segment's loudest block is this far above that floor
     hold_while_loud: bool = True  # audio clearly above that floor keeps an utterance with speech open (needs the tail rule)
+    loud_range_db: float = 35.0  # ... if also within this of the segment's loudest block (a word's fading end is not held)
 
 
 def is_endpoint(cfg: EndpointConfig, trailing_silence_s: float, utterance_s: float, has_speech: bool) -> bool:
@@ -95,8 +98,11 @@ def is_loud(cfg: EndpointConfig, level_db: float, floor_db: float, peak_db: floa
     False
     >>> is_loud(cfg, -20.0, -32.0, -18.0)   # too noisy to judge from level: the blanks decide
     False
+    >>> is_loud(cfg, -60.0, -120.0, -12.0)  # a word fading out over digital silence, 48 dB under the loudest
+    False
     """
-    return cfg.hold_while_loud and level_db >= floor_db + cfg.tail_floor_db and peak_db - floor_db >= cfg.tail_snr_db
+    return (cfg.hold_while_loud and level_db >= floor_db + cfg.tail_floor_db and level_db >= peak_db - cfg.loud_range_db
+            and peak_db - floor_db >= cfg.tail_snr_db)
 
 
 def block_levels(samples: np.ndarray, block: int = 160) -> np.ndarray:

@@ -48,3 +48,21 @@ def test_in_loud_noise_the_tail_stands_back(bundled_rec, paused_speech):
     noisy = paused_speech + noise * speech_rms / 10 ** (5 / 20)
     pieces = [RATE // 50] * (len(paused_speech) // (RATE // 50))
     assert feed(bundled_rec.session(), noisy, pieces) == feed(bundled_rec.session(endpoint=OFF), noisy, pieces)
+
+
+def test_the_loud_hold_keeps_a_sentence_whole_but_lets_its_last_word_fade(bundled_rec):
+    """Festival pauses inside a sentence long enough to end it on the blanks alone; the hold keeps it whole.
+    Its words fade out far below the loudest block over near-digital silence: that fade is pause, not speech."""
+    from streamasr.data.voices import Voice, speak
+
+    texts = ["go not up for the lord is not among you", "or whether we be sober it is for your cause"]
+    voice, gap = Voice("festival", "kal_diphone"), np.zeros(RATE, np.float32)
+    x = np.concatenate([y for t in texts for y in (speak(voice, t, 1.0, 1.0), gap)])
+    pieces = [RATE // 50] * (len(x) // (RATE // 50))
+    default = finals(feed(bundled_rec.session(), x, pieces))
+    no_hold = finals(feed(bundled_rec.session(endpoint=EndpointConfig(hold_while_loud=False)), x, pieces))
+    no_range = finals(feed(bundled_rec.session(endpoint=EndpointConfig(loud_range_db=500.0)), x, pieces))
+    assert len(default) == len(no_range) == 2 and len(no_hold) > 2
+    assert [e.text for _, e in default] == [e.text for _, e in no_range]
+    # without the range bar the fade holds each final back (by 160 ms here)
+    assert all(d <= r - RATE // 20 for (d, _), (r, _) in zip(default, no_range))
