@@ -1,10 +1,14 @@
-"""The LM weights (alpha, beta) of the beam search, chosen on the dev split and nowhere else.
+"""The LM weights (alpha, beta) of the beam search, chosen on the dev splits and nowhere else.
 
     python benchmarks/tune_lm.py [--corpus work/corpus-engines] [--alphas ...] [--betas ...] [--model DIR] [--lm PATH]
 
 Dev is spoken by the training voices, with sentences that no training utterance speaks (in either
 training stage) and that the LM text leaves out (see ``streamasr.data.synth``), so the LM knows dev no
-better than the tests. Log-probs come from the bundled model under the 320 ms chunk mask, once per
+better than the tests. Dev-unseen-voices speaks 200 of those sentences again with the held-out voices
+(the voices of test-unseen-voices, whose sentences it does not share): where the model is unsure of a
+voice, the LM takes over more of the choice, and weights chosen on the training voices alone leave out
+words there. The weights minimise the mean of the two WERs (dev alone where a corpus has no
+dev-unseen-voices). Log-probs come from the bundled model under the 320 ms chunk mask, once per
 utterance; every (alpha, beta) then searches them with the bundled LM, and at ``DecoderConfig``'s
 weights, a few beam widths show what a wider search buys and costs. The test splits are not read.
 Writes benchmarks/results/tune_lm.{json,md}; the best pair is what ``DecoderConfig`` should hold.
@@ -49,42 +53,61 @@ def main() -> None:
     args = p.parse_args()
     torch.set_num_threads(1)
     rec = Recognizer.from_pretrained(args.model, lm=args.lm)
-    utts = read_manifest(Path(args.corpus) / "dev.jsonl")
-    refs = [u.text for u in utts]
-    logps = [chunk_masked_log_probs(rec, load_audio(u.audio)) for u in utts]  # (T', V) each
+    splits = [s for s in ("dev", "dev-unseen-voices") if (Path(args.corpus) / f"{s}.jsonl").exists()]
+    refs, logps = {}, {}
+    for split in splits:
+        utts = read_manifest(Path(args.corpus) / f"{split}.jsonl")
+        refs[split] = [u.text for u in utts]
+        logps[split] = [chunk_masked_log_probs(rec, load_audio(u.audio)) for u in utts]  # (T', V) each
+
+    def wers(cfg: DecoderConfig) -> dict[str, float]:
+        dec = CTCPrefixDecoder(cfg, rec.tokenizer, rec.lm)
+        return {s: error_rate(refs[s], [dec.finalize(dec.step(lp, dec.init_state())).text for lp in logps[s]])
+                for s in splits}
+
     rows = []
     for alpha in args.alphas:
         for beta in args.betas:
-            dec = CTCPrefixDecoder(dataclasses.replace(rec.decoder_cfg, alpha=alpha, beta=beta), rec.tokenizer, rec.lm)
-            hyps = [dec.finalize(dec.step(lp, dec.init_state())).text for lp in logps]
-            rows.append({"alpha": alpha, "beta": beta, "wer": error_rate(refs, hyps)})
+            w = wers(dataclasses.replace(rec.decoder_cfg, alpha=alpha, beta=beta))
+            rows.append({"alpha": alpha, "beta": beta, "wer": w["dev"], "wer_unseen": w.get("dev-unseen-voices"),
+                         "mean": sum(w.values()) / len(w)})
             print(rows[-1], flush=True)
-    best = min(rows, key=lambda r: r["wer"])
+    best = min(rows, key=lambda r: r["mean"])
     current = DecoderConfig()
-    seconds = sum(len(lp) for lp in logps) * rec.frame_ms / 1000
+    seconds = sum(len(lp) for lp in logps["dev"]) * rec.frame_ms / 1000
     beams = []
     for beam in (int(b) for b in args.beams):
         dec = CTCPrefixDecoder(dataclasses.replace(current, beam=beam), rec.tokenizer, rec.lm)
         t0 = time.process_time()
-        hyps = [dec.finalize(dec.step(lp, dec.init_state())).text for lp in logps]
-        beams.append({"beam": beam, "wer": error_rate(refs, hyps), "decoder_rtf": (time.process_time() - t0) / seconds})
+        hyps = [dec.finalize(dec.step(lp, dec.init_state())).text for lp in logps["dev"]]
+        row = {"beam": beam, "wer": error_rate(refs["dev"], hyps), "decoder_rtf": (time.process_time() - t0) / seconds}
+        if "dev-unseen-voices" in splits:
+            row["wer_unseen"] = wers(dataclasses.replace(current, beam=beam))["dev-unseen-voices"]
+        beams.append(row)
         print(beams[-1], flush=True)
     now = next((r for r in rows if r["alpha"] == current.alpha and r["beta"] == current.beta), None)
+    both = len(splits) == 2
+
+    def cell(r: dict) -> str:
+        return f"{100 * r['wer']:.1f} / {100 * r['wer_unseen']:.1f}%" if both else f"{100 * r['wer']:.1f}%"
+
     lines = ["| alpha \\ beta | " + " | ".join(f"{b:g}" for b in args.betas) + " |",
              "|---|" + "---|" * len(args.betas)]
     for alpha in args.alphas:
-        cells = []
-        for r in (r for r in rows if r["alpha"] == alpha):
-            cell = f"{100 * r['wer']:.1f}%"
-            cells.append(f"**{cell}**" if r is best else cell)
+        cells = [f"**{cell(r)}**" if r is best else cell(r) for r in rows if r["alpha"] == alpha]
         lines.append(f"| {alpha:g} | " + " | ".join(cells) + " |")
-    lines.append(f"\nDev WER (beam {current.beam}, 320 ms chunk mask, {len(utts)} utterances of the training voices) "
-                 f"for each LM weight alpha and word bonus beta. Best: alpha {best['alpha']:g}, beta {best['beta']:g} "
-                 f"({100 * best['wer']:.1f}%); `DecoderConfig` holds alpha {current.alpha:g}, beta {current.beta:g}"
-                 + (f" ({100 * now['wer']:.1f}%)" if now else "") + ".")
+    what = (f"Dev WER / dev-unseen-voices WER (beam {current.beam}, 320 ms chunk mask; {len(refs['dev'])} utterances of "
+            f"the training voices, {len(refs['dev-unseen-voices'])} of the held-out voices, dev's sentences) for each "
+            "LM weight alpha and word bonus beta, chosen by their mean." if both else
+            f"Dev WER (beam {current.beam}, 320 ms chunk mask, {len(refs['dev'])} utterances of the training voices; "
+            "this corpus has no dev-unseen-voices) for each LM weight alpha and word bonus beta.")
+    lines.append(f"\n{what} Best: alpha {best['alpha']:g}, beta {best['beta']:g} ({cell(best)}); "
+                 f"`DecoderConfig` holds alpha {current.alpha:g}, beta {current.beta:g}" + (f" ({cell(now)})" if now else "") + ".")
     lines += ["", f"Beam width at those weights (`DecoderConfig.beam` is {current.beam}):", "",
-              "| beam | dev WER | decoder RTF (1 thread) |", "|---|---|---|"]
-    lines += [f"| {b['beam']} | {100 * b['wer']:.1f}% | {b['decoder_rtf']:.4f} |" for b in beams]
+              "| beam | dev WER" + (" | dev-unseen-voices WER" if both else "") + " | decoder RTF (1 thread, dev) |",
+              "|---|---|---|" + ("---|" if both else "")]
+    lines += [f"| {b['beam']} | {100 * b['wer']:.1f}%" + (f" | {100 * b['wer_unseen']:.1f}%" if both else "")
+              + f" | {b['decoder_rtf']:.4f} |" for b in beams]
     data = {"rows": rows, "best": best, "beams": beams}
     name = candidate_result_name("tune_lm", args.model, args.lm)
     command = candidate_command("tune_lm", args.model, args.lm)

@@ -278,6 +278,7 @@ def synth(args) -> int:
     try:  # bad numbers, an avoid-manifest that is missing or malformed, an output folder that cannot be made
         counts = synthesize(SynthConfig(out=Path(args.out), hours=args.hours, seed=args.seed,
                                         test_sentences=args.test_sentences, dev_sentences=args.dev_sentences,
+                                        dev_unseen_sentences=args.dev_unseen_sentences,
                                         jobs=args.jobs, voice_draw=args.voice_draw,
                                         dev_avoid=tuple(Path(m) for m in args.dev_avoid),
                                         train_avoid=tuple(Path(m) for m in args.train_avoid),

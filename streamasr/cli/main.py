@@ -92,6 +92,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--test-sentences", type=int, default=200, help="sentences per test split")
     s.add_argument("--dev-sentences", type=int, default=500, help="sentences in the dev split (LM weight tuning)")
+    s.add_argument("--dev-unseen-sentences", type=int, default=200,
+                   help="of dev's sentences, how many the held-out voices speak again (dev-unseen-voices)")
     s.add_argument("--jobs", type=int, default=2, help="parallel processes")
     s.add_argument("--voice-draw", choices=("engine", "uniform"), default="engine",
                    help="engine: pick an engine, then a voice (default); uniform: any voice alike")
@@ -101,8 +103,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--train-avoid", nargs="+", default=[], metavar="MANIFEST",
                    help="keep the sentences of these manifests (an earlier corpus's dev, or its plan.jsonl) out of train")
     s.add_argument("--splits", type=lambda v: tuple(x for x in v.split(",") if x), default=None,
-                   help="comma-separated splits whose audio to make, of train, dev, test-seen-voices and "
-                        "test-unseen-voices (default: all; '' writes plan.jsonl and lm-text.txt only); "
+                   help="comma-separated splits whose audio to make, of train, dev, test-seen-voices, "
+                        "test-unseen-voices and dev-unseen-voices (default: all; '' writes plan.jsonl and lm-text.txt only); "
                         "the plan is the same whichever are made")
     s.add_argument("--engines", nargs="+", choices=ENGINES, default=list(DEFAULT_ENGINES),
                    help=f"engines that speak (default: {' '.join(DEFAULT_ENGINES)}); held-out voices stay held out")

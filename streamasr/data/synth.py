@@ -1,4 +1,4 @@
-"""`streamasr data synth`: a reproducible synthetic speech corpus with four splits.
+"""`streamasr data synth`: a reproducible synthetic speech corpus with five splits.
 
 The plan (every utterance's split, voice, text, rate and pitch) follows from the seed alone and is
 written to ``plan.jsonl``; ``splits`` picks whose audio is made, so the evaluation splits of a corpus
@@ -8,6 +8,9 @@ can be made without its hours of training audio, identical to those of the whole
 with sentences used nowhere else, ``test-unseen-voices`` by voices and an engine kept out of
 training. ``dev`` (for tuning the LM weights) takes sentences that no training utterance speaks
 and that are left out of the LM text, so the LM knows them no better than it knows the tests'.
+``dev-unseen-voices`` speaks some of dev's sentences again with the held-out voices, so that tuning can
+also see how the search behaves where the model is unsure; its voices are those of ``test-unseen-voices``
+(there are no others held out), its sentences are not.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from streamasr.data.manifest import read_manifest
 from streamasr.data.text import kjv_sentences
 from streamasr.data.voices import DEFAULT_ENGINES, Voice, all_voices, is_heldout, speak
 
-SPLITS = ("train", "dev", "test-seen-voices", "test-unseen-voices")
+SPLITS = ("train", "dev", "test-seen-voices", "test-unseen-voices", "dev-unseen-voices")
 PLAN = "plan.jsonl"  # every planned utterance of a corpus, whichever splits were synthesized
 
 
@@ -36,6 +39,7 @@ class SynthConfig:
     hours: float = 10.0  # hours of training audio
     test_sentences: int = 200  # sentences in each test split
     dev_sentences: int = 500  # sentences in the dev split (training voices; not in the LM text)
+    dev_unseen_sentences: int = 200  # of those, how many the held-out voices speak again (dev-unseen-voices)
     seed: int = 0  # everything below follows from it
     jobs: int = 2  # parallel synthesis processes
     words_per_second: float = 2.6  # rough speaking rate, to plan how many utterances make `hours`
@@ -46,8 +50,8 @@ class SynthConfig:
     splits: tuple[str, ...] = SPLITS  # splits whose audio is made; every split's plan is the same whichever
 
     def __post_init__(self):
-        if self.hours < 0 or self.test_sentences < 0 or self.dev_sentences < 0:
-            raise ValueError("--hours, --test-sentences and --dev-sentences cannot be negative")
+        if min(self.hours, self.test_sentences, self.dev_sentences, self.dev_unseen_sentences) < 0:
+            raise ValueError("--hours, --test-sentences, --dev-sentences and --dev-unseen-sentences cannot be negative")
         if self.jobs < 1:
             raise ValueError("--jobs must be at least 1")
         if unknown := sorted(set(self.splits) - set(SPLITS)):
@@ -112,6 +116,10 @@ def plan(cfg: SynthConfig, sentences: list[str], voices: list[Voice], avoid: fro
     dev_text = dev_rng.sample(unspoken, min(cfg.dev_sentences, len(unspoken)))
     for t in dev_text:
         add("dev", t, train_voices, dev_rng)
+    # and dev-unseen after that, from another: dev and all before it are as they were without it
+    unseen_rng = random.Random(f"{cfg.seed}:dev-unseen")
+    for i, t in enumerate(dev_text[: cfg.dev_unseen_sentences] if engines else []):
+        add("dev-unseen-voices", t, [v for v in heldout if v.engine == engines[i % len(engines)]], unseen_rng)
     held = set(dev_text)
     return jobs, [t for t in train_text if t not in held]
 

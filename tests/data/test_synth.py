@@ -1,3 +1,4 @@
+import dataclasses
 import json
 import subprocess
 import sys
@@ -28,7 +29,8 @@ def test_plan_is_reproducible_and_keeps_test_sentences_and_voices_apart():
     assert not any(is_heldout(j.voice) for j in by_split["train"] + by_split["dev"] + by_split["test-seen-voices"])
     dev = {j.text for j in by_split["dev"]}
     moved, _ = plan(cfg, sentences, voices, avoid=frozenset(list(dev)[:10]))
-    assert [j for j in moved if j.split != "dev"] == [j for j in jobs if j.split != "dev"]  # only dev changes
+    devs = ("dev", "dev-unseen-voices")
+    assert [j for j in moved if j.split not in devs] == [j for j in jobs if j.split not in devs]  # only dev changes
     assert not {j.text for j in moved if j.split == "dev"} & set(list(dev)[:10])
     assert all(is_heldout(j.voice) for j in by_split["test-unseen-voices"])
     engines = {j.voice.engine for j in by_split["test-unseen-voices"]}
@@ -155,3 +157,16 @@ def test_synth_cli_errors_are_one_line_and_write_nothing(tmp_path, args, message
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr, r.stderr[-2000:]
     assert not out.exists()
+
+
+def test_dev_unseen_speaks_dev_sentences_with_held_out_voices_and_moves_nothing_else():
+    sentences, voices = kjv_sentences()[:3000], all_voices()
+    cfg = SynthConfig(out="unused", hours=0.2, test_sentences=20, dev_sentences=30, dev_unseen_sentences=12, seed=4)
+    jobs, lm_text = plan(cfg, sentences, voices)
+    without, lm_without = plan(dataclasses.replace(cfg, dev_unseen_sentences=0), sentences, voices)
+    assert [j for j in jobs if j.split != "dev-unseen-voices"] == without and lm_text == lm_without
+    unseen = [j for j in jobs if j.split == "dev-unseen-voices"]
+    dev = [j.text for j in jobs if j.split == "dev"]
+    assert [j.text for j in unseen] == dev[:12]
+    assert all(is_heldout(j.voice) for j in unseen)
+    assert {j.voice.engine for j in unseen} == {j.voice.engine for j in jobs if j.split == "test-unseen-voices"}
