@@ -10,7 +10,8 @@ chunking and look-ahead count, compute does not) from the
 end of its speech (the TTS engine's trailing silence excluded), finals that end inside an utterance
 (a sentence cut in two), and the WER of all finals against all sentences. Each setting runs with the tail rule (quiet audio
 not yet encoded counts as silence) and, for reference, without it; the default setting also runs
-with noise added to the whole stream, where the quiet tail is not quiet and the rule must stand back.
+with noise added to the whole stream, where the quiet tail is not quiet and the rule must stand back, and
+on the unseen voices (festival's pause inside sentences, and its words fade out over near-digital silence).
 Writes benchmarks/results/endpoint.{json,md}.
 """
 
@@ -68,26 +69,33 @@ def main() -> None:
     p.add_argument("--snr-db", type=float, default=20.0, help="speech-to-noise ratio of the noisy run")
     args = p.parse_args()
     torch.set_num_threads(1)
-    utts = read_manifest(Path(args.corpus) / "test-seen-voices.jsonl")[: args.utts]
-    parts, spans, t, speech_power = [], [], 0.0, []
-    for u in utts:
-        x = load_audio(u.audio)
-        end = speech_end(x)
-        parts += [x, np.zeros(int(GAP_S * RATE), np.float32)]
-        spans.append((t, t + end))
-        speech_power.append(float(np.mean(x[: int(end * RATE)] ** 2)))
-        t += len(x) / RATE + GAP_S
-    clean, ref = np.concatenate(parts), " ".join(u.text for u in utts)
+
+    def stream(split: str) -> tuple[np.ndarray, list[tuple[float, float]], str, list[float]]:
+        """The split's first utterances joined with silence: samples, speech spans, reference, speech powers."""
+        utts = read_manifest(Path(args.corpus) / f"{split}.jsonl")[: args.utts]
+        parts, spans, t, power = [], [], 0.0, []
+        for u in utts:
+            x = load_audio(u.audio)
+            end = speech_end(x)
+            parts += [x, np.zeros(int(GAP_S * RATE), np.float32)]
+            spans.append((t, t + end))
+            power.append(float(np.mean(x[: int(end * RATE)] ** 2)))
+            t += len(x) / RATE + GAP_S
+        return np.concatenate(parts), spans, " ".join(u.text for u in utts), power
+
+    clean, spans, ref, speech_power = stream("test-seen-voices")
+    unseen = stream("test-unseen-voices")[:3]
     noise = coloured_noise(len(clean), np.random.default_rng(0), kind=1) * np.sqrt(np.mean(speech_power))  # pink
     noisy = (clean + noise / 10 ** (args.snr_db / 20)).astype(np.float32)
     default = EndpointConfig.silence_after_speech_s
-    runs = [("clean", clean, float(x), tail) for x in args.silences.split(",") for tail in (True, False)]
-    runs += [(f"pink noise, {args.snr_db:.0f} dB SNR", noisy, default, tail) for tail in (True, False)]
+    runs = [("clean", (clean, spans, ref), float(x), tail) for x in args.silences.split(",") for tail in (True, False)]
+    runs += [(f"pink noise, {args.snr_db:.0f} dB SNR", (noisy, spans, ref), default, tail) for tail in (True, False)]
+    runs += [("clean, unseen voices", unseen, default, tail) for tail in (True, False)]
     rec = Recognizer.from_pretrained()
     rows = []
-    for name, audio, silence, tail in runs:
-        r = {"audio": name, **run(rec, audio, spans, silence, tail)}
-        r["wer"] = error_rate([ref], [r.pop("text")])
+    for name, (audio, spans_, ref_), silence, tail in runs:
+        r = {"audio": name, **run(rec, audio, spans_, silence, tail)}
+        r["wer"] = error_rate([ref_], [r.pop("text")])
         rows.append(r)
         print(r, flush=True)
     lines = ["| audio | silence after speech | tail rule | end of utterance → final p50 / p95 | finals | "
@@ -96,7 +104,7 @@ def main() -> None:
         lines.append(f"| {r['audio']} | {r['silence_s']:.2f} s | {'on' if r['tail_rule'] else 'off'} | "
                      f"{r['delay_p50_ms']:.0f} / {r['delay_p95_ms']:.0f} ms | "
                      f"{r['finals']} | {r['cut_sentences']} | {100 * r['wer']:.1f}% |")
-    lines.append(f"\n{len(utts)} held-out utterances (seen voices) in one stream, {GAP_S:.0f} s of silence after each, "
+    lines.append(f"\n{args.utts} held-out utterances (seen voices; the last two rows unseen voices) in one stream, {GAP_S:.0f} s of silence after each, "
                  f"fed in {PIECE_MS} ms pieces, 320 ms chunks, beam search + LM; delay in audio time (chunking and look-ahead, not compute). "
                  "*Tail rule*: audio received after the last encoded chunk counts as silence while every 10 ms of it "
                  f"is within {EndpointConfig.tail_floor_db:.0f} dB of the segment's quietest block (and the loudest is "
