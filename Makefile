@@ -54,14 +54,13 @@ bench: setup $(CORPUS)/dev.jsonl $(CORPUS)/dev-unseen-voices.jsonl work/test-pip
 work/corpus/plan.jsonl:
 	$(BIN)/streamasr data synth --out work/corpus --hours 12 --seed 0 --voice-draw uniform --splits ''
 
+EVAL_SYNTH := $(BIN)/streamasr data synth --out $(CORPUS) --hours 10 --seed 0 --dev-avoid work/corpus/plan.jsonl
 $(CORPUS)/dev.jsonl: work/corpus/plan.jsonl
-	$(BIN)/streamasr data synth --out $(CORPUS) --hours 10 --seed 0 --dev-avoid work/corpus/plan.jsonl \
-		--splits dev,test-seen-voices,test-unseen-voices,dev-unseen-voices
+	$(EVAL_SYNTH) --splits dev,test-seen-voices,test-unseen-voices,dev-unseen-voices
 
 # (a corpus made before dev-unseen-voices existed gets it alone; its other splits and plan stay as they are)
 $(CORPUS)/dev-unseen-voices.jsonl: work/corpus/plan.jsonl
-	$(BIN)/streamasr data synth --out $(CORPUS) --hours 10 --seed 0 --dev-avoid work/corpus/plan.jsonl \
-		--splits dev-unseen-voices
+	$(EVAL_SYNTH) --splits dev-unseen-voices
 
 # The test sentences of $(CORPUS) (same seed), spoken by Piper's neural voice.
 work/test-piper/test-seen-voices.jsonl:
