@@ -5,7 +5,8 @@ frame at a time, so any split of the frames into chunks gives the same result.
 A hypothesis' score is its CTC prefix log-probability plus, for each finished
 word, ``alpha * ln P_lm(word | history) + beta`` (plus ``unk_offset`` in log10
 for out-of-vocabulary words, as pyctcdecode does), plus a penalty for a partial
-last word that begins no known word, plus hotword bonuses.
+last word that begins no known word, plus hotword bonuses. Of prefixes that agree on all that decides
+their future (LM state, unfinished word, last token) only the best stays in the beam (``_future``).
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ def logaddexp(a: float, b: float) -> float:
 
 @dataclass(frozen=True)
 class DecoderConfig:
-    beam: int = 10  # hypotheses kept after each frame
+    beam: int = 10  # hypotheses kept after each frame (distinct futures: see _future)
     token_min_logp: float = -6.0  # tokens below this log-probability in a frame are not tried
     beam_prune_logp: float = -12.0  # hypotheses this far below the best are dropped
     alpha: float = 0.6  # LM weight (on natural-log probabilities); chosen on dev by benchmarks/tune_lm.py
@@ -209,7 +210,15 @@ class CTCPrefixDecoder:
                 ranked.append((logaddexp(p_b, p_nb) + lm + partial, e))
             ranked.sort(key=_first, reverse=True)
             best = ranked[0][0]
-            hyps = tuple(_hyp(e, frame) for score, e in ranked[: cfg.beam] if score >= best + cfg.beam_prune_logp)
+            kept, futures = [], set()
+            for score, e in ranked:
+                if len(kept) == cfg.beam or score < best + cfg.beam_prune_logp:
+                    break
+                future = _future(e)
+                if future not in futures:  # else a better prefix with the same future is kept already
+                    futures.add(future)
+                    kept.append(_hyp(e, frame))
+            hyps = tuple(kept)
             frame += 1
         return BeamState(hyps, frame)
 
@@ -240,6 +249,24 @@ class CTCPrefixDecoder:
 
 def _first(pair: tuple) -> float:
     return pair[0]
+
+
+def _future(entry: list) -> tuple:
+    """What decides all that a search entry [base, extension or None, p_b, p_nb] can still gain: the LM state
+    after its finished words, its unfinished word and its last token.
+
+    Prefixes that differ only further back than the LM's order ("the hooks of the pillars and their phil"
+    and "the who of the pillars and their phil" under a 4-gram model) gain the same from every frame to
+    come (all but a repeat of the last token, which only their blank-ended paths can emit anew), so the
+    worse one all but never ends up best. The search keeps the better (hypothesis recombination) and gives
+    the other's place in the beam to an alternative that can still win. Without an LM the unfinished word
+    and the last token alone decide the future.
+    """
+    base, ext = entry[0], entry[1]
+    if ext is not None:
+        token, _, (_, lm_state, word, _, _) = ext
+        return lm_state, word, token
+    return base.lm_state, base.word, base.tokens[-1] if base.tokens else -1
 
 
 def _hyp(entry: list, frame: int) -> Hyp:

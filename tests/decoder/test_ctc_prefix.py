@@ -110,3 +110,34 @@ def test_bpe_word_may_begin_with_a_lone_word_start_piece():
     p[[0, 1, 2], [1, 2, 3]] = 1.0
     dec = CTCPrefixDecoder(DecoderConfig(beam=4), tok)
     assert dec.finalize(dec.step(np.log(p), dec.init_state())).text == "nedab"
+
+
+BIGRAM_ARPA = "\n".join([
+    "\\data\\", "ngram 1=8", "ngram 2=8", "",
+    "\\1-grams:", "-99\t<s>\t-0.3", "-1.0\t</s>", "-2.0\t<unk>",
+    *(f"-0.5\t{w}\t-0.3" for w in "abcxz"), "",
+    "\\2-grams:", "-0.3\t<s> a", "-0.3\t<s> c", "-0.1\ta b", "-0.1\tc b", "-0.3\tb x", "-0.3\tb z",
+    "-3.0\tx </s>", "-0.1\tz </s>", "",
+    "\\end\\", "",
+])  # a bigram model: after "b" the history before it is forgotten; a sentence ends on "z", seldom on "x"
+
+
+def test_prefixes_with_one_future_take_one_place_in_the_beam(tmp_path):
+    """Under a bigram LM "a b" and "c b" have the same future. Apart they fill a beam of two, and when the
+    last word is "x" or "z" (x a little likelier to the ear) both places go to "... x", though the LM ends
+    a sentence on "z" far likelier. Kept once, they leave a place for "a b z", which wins."""
+    from streamasr.decoder.lm import LanguageModel
+
+    (tmp_path / "lm.arpa").write_text(BIGRAM_ARPA)
+    lm = LanguageModel(tmp_path / "lm.arpa")
+    tok = Tokenizer(["<blk>", " ", "a", "b", "c", "x", "z"])
+    frames = [{"a": 0.5, "c": 0.45}, {" ": 0.98}, {"b": 0.98}, {" ": 0.98}, {"x": 0.54, "z": 0.44}]
+    p = np.full((len(frames), len(tok)), 1e-6)
+    for t, row in enumerate(frames):
+        for ch, prob in row.items():
+            p[t, tok.index[ch]] = prob
+        p[t, 0] = 1.0 - sum(row.values())
+    dec = CTCPrefixDecoder(DecoderConfig(beam=2, alpha=1.0, beta=0.0), tok, lm)
+    state = dec.step(np.log(p), dec.init_state())
+    assert [h.text for h in state.hyps] == [" a b x", " a b z"]
+    assert dec.finalize(state).text == "a b z"
