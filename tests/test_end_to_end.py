@@ -51,8 +51,9 @@ def test_final_words_have_ordered_times_inside_the_audio(bundled_rec, speech):
 
 def test_bundled_model_decodes_as_well_as_pyctcdecode(bundled_rec, speech):
     """Same log-probs (the bundled model's, on real speech), LM and weights: our search makes no more word
-    errors than pyctcdecode's. (The two agree on almost every character-model path; on BPE pieces ours sums the
-    spellings of one text, and pyctcdecode keeps blank- and token-ended prefixes as separate beams.)"""
+    errors than pyctcdecode's. (The two keep different prefixes: on BPE pieces ours sums the spellings of one
+    text and keeps one of the prefixes that share a future; pyctcdecode keeps blank- and token-ended prefixes
+    as separate beams.)"""
     import torch
     from pyctcdecode import build_ctcdecoder
 
