@@ -268,7 +268,7 @@ def table(data: dict) -> str:
         "processes and of the clients' over the level's wall time; *server RSS*: the server's processes' resident "
         "memory, summed (each process counts the libraries they share). "
         f"Largest tested level with p95 chunk → partial within chunk + 100 ms ({limit} ms): "
-        f"{max(ok) if ok else 'none'} streams. Memory per extra stream: {per_stream:.1f} MB. "
+        f"{f'{max(ok)} streams' if ok else 'none of them'}. Memory per extra stream: {per_stream:.1f} MB. "
         f"Produced by `python benchmarks/latency.py --processes {processes} "
         f"--streams {','.join(str(r['streams']) for r in rows)}{' --final-pass' if final_pass else ''}"
         f"{f' --name {name}' if name != 'latency' else ''}`.")
