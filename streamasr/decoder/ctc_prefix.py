@@ -65,7 +65,12 @@ class Hyp:
     def key(self) -> tuple[str, int]:
         """What makes two prefixes one: their text and last token. For characters that is the token sequence
         itself; BPE can spell one text several ways (" the" or " th" "e"), and those are summed as one."""
-        return self.text, self.tokens[-1] if self.tokens else -1
+        return self.text, self.last
+
+    @property
+    def last(self) -> int:
+        """Its last token (-1 before the first)."""
+        return self.tokens[-1] if self.tokens else -1
 
     @property
     def acoustic(self) -> float:
@@ -183,7 +188,7 @@ class CTCPrefixDecoder:
                 total = h.acoustic
                 s = nxt[h.key]
                 s[2] = logaddexp(s[2], total + blank)
-                last = h.tokens[-1] if h.tokens else None
+                last = h.last
                 for c in cands:
                     p = lp[c]
                     if c == last:
@@ -266,7 +271,7 @@ def _future(entry: list) -> tuple:
     if ext is not None:
         token, _, (_, lm_state, word, _, _) = ext
         return lm_state, word, token
-    return base.lm_state, base.word, base.tokens[-1] if base.tokens else -1
+    return base.lm_state, base.word, base.last
 
 
 def _hyp(entry: list, frame: int) -> Hyp:
