@@ -176,10 +176,15 @@ class CTCPrefixDecoder:
         """Consume frames. log_probs: (T, V) natural-log CTC posteriors."""
         cfg = self.cfg
         hyps, frame = state.hyps, state.frame
-        for row in np.asarray(log_probs, dtype=np.float64):
-            cands = [c for c in np.nonzero(row[1:] >= cfg.token_min_logp)[0].tolist()]
-            lp = row.tolist()
-            cands = [c + 1 for c in cands]
+        rows = np.asarray(log_probs, dtype=np.float64)  # (T, V)
+        frames, tokens = np.nonzero(rows[:, 1:] >= cfg.token_min_logp)  # the tokens worth trying, frame by frame
+        tried = np.split(tokens + 1, np.searchsorted(frames, np.arange(1, len(rows))))  # T x (n_t,)
+        for row, cands in zip(rows, tried):
+            if len(cands) == 0:  # only blank: no prefix is born, every one goes on through the blank
+                hyps = self._through_blank(hyps, float(row[0]))
+                frame += 1
+                continue
+            lp, cands = row.tolist(), cands.tolist()
             blank = lp[0]
             # prefix -> [hyp it extends or continues, extension or None, p_b, p_nb]; surviving prefixes
             # first, so they keep their emission times. Extensions become Hyps only if they survive.
@@ -226,6 +231,16 @@ class CTCPrefixDecoder:
             hyps = tuple(kept)
             frame += 1
         return BeamState(hyps, frame)
+
+    def _through_blank(self, hyps: tuple[Hyp, ...], blank: float) -> tuple[Hyp, ...]:
+        """The beam after a frame in which no token is tried: each prefix only goes on through the blank
+        (p_b = its total + blank, p_nb = -inf), none is born and none merges, so only the order (by the
+        same scores as ``step`` ranks) and the prune threshold can change."""
+        nxt = [Hyp(h.tokens, h.frames, h.probs, h.acoustic + blank, NEG_INF, h.lm, h.lm_state, h.word, h.partial,
+                   h.text) for h in hyps]
+        ranked = sorted(((h.p_b + h.lm + h.partial, h) for h in nxt), key=_first, reverse=True)
+        best = ranked[0][0]
+        return tuple(h for score, h in ranked if score >= best + self.cfg.beam_prune_logp)
 
     # --- results ------------------------------------------------------------------
     def best_text(self, state: BeamState) -> str:

@@ -37,6 +37,23 @@ def test_chunk_by_chunk_equals_all_at_once(seed):
     assert dec.finalize(state) == dec.finalize(whole)
 
 
+def test_a_frame_of_blank_alone_moves_every_prefix_to_blank():
+    """A frame in which no token reaches token_min_logp takes a short path: each prefix's paths all end in
+    the blank (p_b = its total + blank, p_nb = -inf), ranked by score, the weak pruned; nothing else moves."""
+    rng = np.random.default_rng(1)
+    dec = CTCPrefixDecoder(DecoderConfig(beam=6, beam_prune_logp=-12.0), TOK)
+    state = dec.step(peaky_log_probs("the lord", rng), dec.init_state())
+    blank_only = np.full((1, len(TOK)), -30.0)
+    blank_only[0, 0] = -0.01
+    after = dec.step(blank_only, state)
+    best = max(h.score for h in state.hyps) - 0.01
+    kept = [h for h in state.hyps if h.score - 0.01 >= best - 12.0]
+    assert len(kept) > 1 and after.frame == state.frame + 1
+    assert [(h.tokens, h.frames, h.text) for h in after.hyps] == [(h.tokens, h.frames, h.text) for h in kept]
+    for h, was in zip(after.hyps, kept):
+        assert h.p_nb == float("-inf") and h.p_b == pytest.approx(was.acoustic - 0.01)
+
+
 def test_clean_input_is_decoded_with_word_times():
     rng = np.random.default_rng(0)
     logp = peaky_log_probs("in the beginning", rng)
