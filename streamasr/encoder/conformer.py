@@ -126,6 +126,9 @@ class SelfAttention(nn.Module):
         return self.out(y.transpose(1, 2).reshape(b, t, h * dh))  # (B, Tq, D)
 
 
+UNFOLD_MAX = 1 << 18  # inputs up to this many elements (B * D * (K-1+T)) take the unfolded product
+
+
 class ConvModule(nn.Module):
     """Pointwise GLU -> causal depthwise conv -> LayerNorm -> SiLU -> pointwise."""
 
@@ -144,9 +147,18 @@ class ConvModule(nn.Module):
         y = F.glu(self.pw1(x), dim=-1).transpose(1, 2)  # (B, D, T)
         y = torch.cat([cache, y], dim=2)  # (B, D, K-1+T)
         new_cache = y[:, :, y.shape[2] - (self.k - 1) :]  # (B, D, K-1)
-        y = self.dw(y).transpose(1, 2)  # (B, T, D)
+        y = self._depthwise(y).transpose(1, 2)  # (B, T, D)
         y = self.pw2(F.silu(self.norm(y)))
         return self.drop(y), new_cache
+
+    def _depthwise(self, y: torch.Tensor) -> torch.Tensor:
+        # y: (B, D, K-1+T) -> (B, D, T). At streaming sizes without autograd, a product with the unfolded
+        # windows: about 3x faster than torch's oneDNN convolution for one 320 ms chunk. The convolution
+        # everywhere else (training; long inputs, whose unfolded windows would be K times their size).
+        if torch.is_grad_enabled() or y.numel() > UNFOLD_MAX:
+            return self.dw(y)
+        w = self.dw.weight[:, 0]  # (D, K)
+        return torch.einsum("bdtk,dk->bdt", y.unfold(2, self.k, 1), w) + self.dw.bias[:, None]  # (B, D, T)
 
 
 class FeedForward(nn.Sequential):

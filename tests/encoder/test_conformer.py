@@ -88,3 +88,13 @@ def test_batched_streams_at_different_points_equal_each_stream_alone(left):
         assert torch.allclose(new_states[i].attn_k, sa.attn_k, atol=1e-5)
         assert torch.allclose(new_states[i].attn_v, sa.attn_v, atol=1e-5)
         assert torch.allclose(new_states[i].conv, sa.conv, atol=1e-5)
+
+
+def test_depthwise_product_equals_the_convolution():
+    """Streaming chunks take the unfolded product instead of the convolution; both compute the same."""
+    conv = make_encoder().layers[0].conv
+    y = torch.randn(3, CFG.d_model, CFG.conv_kernel - 1 + 8)  # (B, D, K-1+T): one chunk of 8 frames
+    with torch.no_grad():
+        product = conv._depthwise(y)
+    assert product.shape == (3, CFG.d_model, 8)
+    assert (product - conv.dw(y)).abs().max().item() <= 1e-5
