@@ -166,9 +166,13 @@ class Session:
         self.num_samples += len(x)
         if not self.tail_rule or not len(x):
             return []
-        d = np.diff(x, prepend=np.float32(self.level_last))  # (S,) first difference: a high-pass
+        r = len(self.level_rest)
+        d = np.empty(r + len(x), np.float32)  # (r + S,): the rest of the last block, then x's first difference
+        d[:r] = self.level_rest
+        d[r] = x[0] - np.float32(self.level_last)  # the first difference is a high-pass
+        np.subtract(x[1:], x[:-1], out=d[r + 1 :])
         self.level_last = float(x[-1])
-        x = np.concatenate([self.level_rest, d])
+        x = d
         whole = len(x) // self.block * self.block
         self.levels = np.concatenate([self.levels, block_levels(x[:whole], self.block)])
         self.level_rest = x[whole:]

@@ -30,6 +30,20 @@ def test_any_split_of_the_audio_gives_the_same_events(rec):
     assert isinstance(whole[-1], Final)
 
 
+def test_the_tail_rule_levels_do_not_depend_on_the_split(rec):
+    rng = np.random.default_rng(1)
+    samples = (rng.standard_normal(16000) * 0.1).astype(np.float32)
+    whole, pieces = rec.session(chunk_ms=160), rec.session(chunk_ms=160)
+    whole.feed(samples)
+    pos = 0
+    for n in [1, 159, 161, 7, 320, 2000]:
+        pieces.feed(samples[pos : pos + n])
+        pos += n
+    pieces.feed(samples[pos:])
+    assert len(whole.levels) == 100
+    assert np.array_equal(whole.levels, pieces.levels)
+
+
 def test_a_chunk_is_encoded_as_soon_as_its_last_sample_arrives(rec):
     """Features are computed once per chunk, not per piece received; that must not hold a chunk back."""
     from streamasr.features import num_frames
