@@ -181,7 +181,7 @@ class CTCPrefixDecoder:
         tried = np.split(tokens + 1, np.searchsorted(frames, np.arange(1, len(rows))))  # T x (n_t,)
         for row, cands in zip(rows, tried):
             if len(cands) == 0:  # only blank: no prefix is born, every one goes on through the blank
-                hyps = self._through_blank(hyps, float(row[0]))
+                hyps = self._through_blank(hyps, float(row[0]), frame)
                 frame += 1
                 continue
             lp, cands = row.tolist(), cands.tolist()
@@ -232,13 +232,12 @@ class CTCPrefixDecoder:
             frame += 1
         return BeamState(hyps, frame)
 
-    def _through_blank(self, hyps: tuple[Hyp, ...], blank: float) -> tuple[Hyp, ...]:
+    def _through_blank(self, hyps: tuple[Hyp, ...], blank: float, frame: int) -> tuple[Hyp, ...]:
         """The beam after a frame in which no token is tried: each prefix only goes on through the blank
         (p_b = its total + blank, p_nb = -inf), none is born and none merges, so only the order (by the
         same scores as ``step`` ranks) and the prune threshold can change."""
-        nxt = [Hyp(h.tokens, h.frames, h.probs, h.acoustic + blank, NEG_INF, h.lm, h.lm_state, h.word, h.partial,
-                   h.text) for h in hyps]
-        ranked = sorted(((h.p_b + h.lm + h.partial, h) for h in nxt), key=_first, reverse=True)
+        nxt = [_hyp([h, None, h.acoustic + blank, NEG_INF], frame) for h in hyps]
+        ranked = sorted(((h.score, h) for h in nxt), key=_first, reverse=True)
         best = ranked[0][0]
         return tuple(h for score, h in ranked if score >= best + self.cfg.beam_prune_logp)
 
