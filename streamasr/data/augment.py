@@ -17,6 +17,9 @@ class AugmentConfig:
     snr_db: tuple[float, float] = (5.0, 30.0)  # SNR range for noise
     p_reverb: float = 0.3  # chance of simulated reverberation
     p_telephone: float = 0.3  # chance of the 8 kHz mu-law round trip
+    p_phone_band: float = 0.0  # chance that a round trip also passes only a telephone band, drawn as below
+    phone_low_hz: tuple[float, float] = (200.0, 400.0)  # range of the band's lower edge
+    phone_high_hz: tuple[float, float] = (3100.0, 3700.0)  # range of the band's upper edge
     p_gain: float = 0.5  # chance of a random gain
     gain_db: tuple[float, float] = (-20.0, 3.0)  # gain range
 
@@ -57,10 +60,34 @@ def reverb(x: np.ndarray, rng: np.random.Generator, rate: int = 16000) -> np.nda
     return y.numpy()
 
 
-def telephone(x: np.ndarray, rate: int = 16000) -> np.ndarray:
-    """Band-limit to 8 kHz and round-trip through mu-law, as call audio arrives."""
-    y = torchaudio.functional.resample(torch.from_numpy(x), rate, 8000)
-    y = torchaudio.functional.mu_law_decoding(torchaudio.functional.mu_law_encoding(y.clamp(-1, 1), 256), 256)
+TELEPHONE_BAND = (300.0, 3400.0)  # Hz: the G.712 telephone band that PSTN and mobile calls pass
+
+
+def phone_channel(x: np.ndarray, rate: int = 16000, band: tuple[float, float] | None = TELEPHONE_BAND) -> np.ndarray:
+    """(S,) float32 at ``rate`` -> (S',) float32 at 8 kHz, as a phone call carries speech: resampled to
+    8 kHz and, unless ``band`` is None, limited to that band (two biquads on each side, 24 dB per
+    octave). Encoding it as mu-law (``streamasr.protocol.encode_audio``) completes the call.
+
+    >>> t = np.arange(16000) / 16000
+    >>> y = phone_channel(np.sin(2 * np.pi * 1000 * t).astype(np.float32))
+    >>> len(y), round(float(np.sqrt(np.mean(y[800:] ** 2))), 1)  # 1 kHz passes (a unit sine: RMS 0.71)
+    (8000, 0.7)
+    >>> y = phone_channel(np.sin(2 * np.pi * 100 * t).astype(np.float32))
+    >>> bool(np.sqrt(np.mean(y[800:] ** 2)) < 0.05)  # 100 Hz hum does not
+    True
+    """
+    y = torchaudio.functional.resample(torch.from_numpy(np.asarray(x, np.float32)), rate, 8000)
+    if band is not None:
+        for _ in range(2):
+            y = torchaudio.functional.highpass_biquad(y, 8000, band[0])
+            y = torchaudio.functional.lowpass_biquad(y, 8000, band[1])
+    return y.clamp(-1, 1).numpy()
+
+
+def telephone(x: np.ndarray, rate: int = 16000, band: tuple[float, float] | None = None) -> np.ndarray:
+    """A call's round trip: ``phone_channel`` (8 kHz, and ``band`` if given), mu-law, back to ``rate``."""
+    y = torch.from_numpy(phone_channel(x, rate, band))
+    y = torchaudio.functional.mu_law_decoding(torchaudio.functional.mu_law_encoding(y, 256), 256)
     return torchaudio.functional.resample(y, 8000, rate).numpy()
 
 
@@ -76,7 +103,10 @@ def augment_waveform(x: np.ndarray, cfg: AugmentConfig, rng: np.random.Generator
         x = x * 10 ** (rng.uniform(*cfg.gain_db) / 20)
     x = np.clip(x, -1.0, 1.0).astype(np.float32)
     if rng.random() < cfg.p_telephone:
-        x = telephone(x)
+        band = None  # (no draw at p_phone_band 0, so recipes made before it keep their augmentation)
+        if cfg.p_phone_band > 0 and rng.random() < cfg.p_phone_band:
+            band = (rng.uniform(*cfg.phone_low_hz), rng.uniform(*cfg.phone_high_hz))
+        x = telephone(x, band=band)
     return x
 
 

@@ -1,5 +1,6 @@
 import numpy as np
 import torch
+import torchaudio
 
 from streamasr.data.augment import AugmentConfig, add_noise, augment_waveform, reverb, spec_augment, speed, telephone
 
@@ -28,6 +29,31 @@ def test_telephone_removes_high_frequencies():
     assert np.corrcoef(telephone(tone()), tone())[0, 1] > 0.95  # speech band survives
 
 
+def test_telephone_band_removes_hum_and_keeps_the_voice_band():
+    t = np.arange(16000) / 16000
+    hum = (0.5 * np.sin(2 * np.pi * 120 * t)).astype(np.float32)
+    voice = (0.5 * np.sin(2 * np.pi * 1000 * t)).astype(np.float32)
+    band = (300.0, 3400.0)
+    assert np.sqrt(np.mean(telephone(hum, band=band)[1600:] ** 2)) < 0.03
+    assert np.sqrt(np.mean(telephone(hum)[1600:] ** 2)) > 0.3  # without a band, 8 kHz alone keeps it
+    assert abs(np.sqrt(np.mean(telephone(voice, band=band)[1600:] ** 2)) - 0.5 / np.sqrt(2)) < 0.03  # (phase moves)
+
+
+def test_augmentation_without_a_band_is_what_it_was():
+    # recipes written before p_phone_band must make the same features: no extra draw, the same round trip
+    cfg = AugmentConfig(p_speed=0, p_noise=0, p_reverb=0, p_gain=0, p_telephone=1)
+    x = tone()
+    y = torchaudio.functional.resample(torch.from_numpy(x), 16000, 8000)
+    y = torchaudio.functional.mu_law_decoding(torchaudio.functional.mu_law_encoding(y.clamp(-1, 1), 256), 256)
+    rng = np.random.default_rng(3)
+    assert np.array_equal(augment_waveform(x, cfg, rng), torchaudio.functional.resample(y, 8000, 16000).numpy())
+    after = rng.random()
+    rng = np.random.default_rng(3)
+    for _ in range(5):  # speed, reverb, noise, gain, telephone: one draw each
+        rng.random()
+    assert after == rng.random()
+
+
 def test_reverb_keeps_length_and_spreads_energy():
     x = np.zeros(16000, dtype=np.float32)
     x[0] = 1.0
@@ -36,7 +62,7 @@ def test_reverb_keeps_length_and_spreads_energy():
 
 
 def test_augment_chain_is_reproducible_and_bounded():
-    cfg = AugmentConfig(p_speed=1, p_noise=1, p_reverb=1, p_telephone=1, p_gain=1)
+    cfg = AugmentConfig(p_speed=1, p_noise=1, p_reverb=1, p_telephone=1, p_gain=1, p_phone_band=1)
     a = augment_waveform(tone(), cfg, np.random.default_rng(5))
     b = augment_waveform(tone(), cfg, np.random.default_rng(5))
     assert np.array_equal(a, b) and np.abs(a).max() <= 1.0 and np.isfinite(a).all()

@@ -1,0 +1,123 @@
+"""Accuracy on call audio: the test splits as a phone call carries them, through the server's media path.
+
+    python benchmarks/call_audio.py [--corpus work/corpus-engines] [--limit N] [--snr-db 20]
+
+Each utterance goes through ``Connection``, the sans-I/O core that the server runs for every stream,
+in 20 ms frames: 16 kHz PCM on the native dialect (the reference row), and for the call rows 8 kHz
+mu-law as base64 JSON media events on the media-stream dialect (what ``/media`` takes from a
+telephony provider), which the connection decodes and resamples to the model's 16 kHz. The call
+rows: the audio resampled to 8 kHz; also limited to the 300-3400 Hz telephone band; and the band with
+pink noise at the caller's end. ``serve``'s settings: the encoder on onnxruntime, 320 ms chunks, beam
+search + LM. Writes benchmarks/results/call_audio.{json,md} and the README block.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from streamasr.audio import load_audio
+from streamasr.data.augment import coloured_noise, phone_channel
+from streamasr.data.manifest import read_manifest
+from streamasr.metrics import error_rate
+from streamasr.protocol import encode_audio
+from streamasr.recognizer import Recognizer
+from streamasr.server.connection import Connection
+
+sys.path.insert(0, str(Path(__file__).parent))
+from results_io import publish  # noqa: E402
+
+RATE, FRAME_MS = 16000, 20
+
+
+def native_frames(x: np.ndarray) -> list[str | bytes]:
+    """16 kHz samples as a native-dialect stream: start, 20 ms pcm_s16le frames, end."""
+    step = RATE * FRAME_MS // 1000
+    return ([json.dumps({"type": "start", "sample_rate": RATE, "encoding": "pcm_s16le"})]
+            + [encode_audio(x[i : i + step], "pcm_s16le") for i in range(0, len(x), step)]
+            + [json.dumps({"type": "end"})])
+
+
+def media_frames(y: np.ndarray) -> list[str]:
+    """8 kHz samples as a media stream: start, 20 ms base64 mu-law media events, stop."""
+    step = 8000 * FRAME_MS // 1000
+    start = {"event": "start", "start": {"mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000}}}
+    media = [{"event": "media", "media": {"payload": base64.b64encode(encode_audio(y[i : i + step], "mulaw")).decode()}}
+             for i in range(0, len(y), step)]
+    return [json.dumps(m) for m in [start, *media, {"event": "stop"}]]
+
+
+def transcribe(rec: Recognizer, dialect: str, frames: list[str | bytes]) -> str:
+    """The finals' text of one stream, fed to a connection frame by frame as the server does."""
+    conn = Connection(rec, dialect, "bench")
+    replies: list[dict] = []
+    for frame in frames:
+        conn.receive(frame)
+        replies += conn.run()
+    return " ".join(m["text"] for m in replies if m.get("type") == "final" and m["text"])
+
+
+def conditions(snr_db: float) -> list[tuple[str, str, Callable[[np.ndarray, int], list]]]:
+    """(label, dialect, utterance samples and index -> frames) of each row."""
+    def noisy_band(x: np.ndarray, i: int) -> list:
+        noise = coloured_noise(len(x), np.random.default_rng(i), kind=1)  # pink, unit RMS
+        rms = float(np.sqrt(np.mean(x**2)))
+        return media_frames(phone_channel(x + noise * rms / 10 ** (snr_db / 20)))
+
+    return [
+        ("16 kHz PCM (reference)", "native", lambda x, i: native_frames(x)),
+        ("8 kHz μ-law", "media", lambda x, i: media_frames(phone_channel(x, band=None))),
+        ("8 kHz μ-law, 300–3400 Hz band", "media", lambda x, i: media_frames(phone_channel(x))),
+        (f"8 kHz μ-law, 300–3400 Hz band, pink noise {snr_db:g} dB SNR", "media", noisy_band),
+    ]
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--corpus", default="work/corpus-engines", help="folder written by `streamasr data synth`")
+    p.add_argument("--limit", type=int, default=0, help="utterances per split (0: all)")
+    p.add_argument("--snr-db", type=float, default=20.0, help="speech-to-noise ratio of the noisy row")
+    args = p.parse_args()
+    torch.set_num_threads(1)
+    rec = Recognizer.from_pretrained(backend="onnx")
+    splits = ("test-seen-voices", "test-unseen-voices")
+    rows = []
+    for label, dialect, make in conditions(args.snr_db):
+        row = {"condition": label, "dialect": dialect}
+        for split in splits:
+            utts = read_manifest(Path(args.corpus) / f"{split}.jsonl")
+            utts = utts[: args.limit] if args.limit else utts
+            hyps, t0 = [], time.process_time()
+            for i, u in enumerate(utts):
+                hyps.append(transcribe(rec, dialect, make(load_audio(u.audio), i)))
+            refs = [u.text for u in utts]
+            row[split] = {"wer": error_rate(refs, hyps), "cer": error_rate(refs, hyps, chars=True),
+                          "utterances": len(utts), "cpu_s": time.process_time() - t0}
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+    ref = rows[0]
+    lines = ["| audio | WER seen voices | WER unseen voices | CER seen | CER unseen | WER change seen / unseen |",
+             "|---|---|---|---|---|---|"]
+    for r in rows:
+        change = " / ".join(f"{100 * (r[s]['wer'] / ref[s]['wer'] - 1):+.0f}%" for s in splits)
+        lines.append(f"| {r['condition']} | {100 * r[splits[0]]['wer']:.1f}% | {100 * r[splits[1]]['wer']:.1f}% | "
+                     f"{100 * r[splits[0]]['cer']:.1f}% | {100 * r[splits[1]]['cer']:.1f}% | "
+                     f"{'(reference)' if r is ref else change} |")
+    n = ref[splits[0]]["utterances"]
+    lines.append(f"\n{n} utterances per split, each one stream through `Connection` (the server's per-stream core) "
+                 "in 20 ms frames: native-dialect 16 kHz PCM for the reference, media-stream base64 μ-law at "
+                 "8 kHz for the others; `serve`'s settings (onnxruntime encoder, 320 ms chunks, beam search + LM); "
+                 "WER change relative to the reference. Produced by `python benchmarks/call_audio.py`.")
+    publish("call_audio", rows, "\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    main()
