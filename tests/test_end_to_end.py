@@ -8,16 +8,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from speech import espeak
+from speech import HELD_OUT_SENTENCES as SENTENCES, espeak
 from streamasr.metrics import error_rate
 
-# Held out of training and of the LM text (test-seen-voices of `data synth --seed 0`).
-SENTENCES = [
-    "and they sang together by course in praising and giving thanks unto the lord",
-    "i gave ear to your reasons whilst ye searched out what to say",
-    "go not up for the lord is not among you",
-    "or whether we be sober it is for your cause",
-]
 MAX_WER = 0.35  # on these four sentences, streaming at 320 ms with the LM
 
 
