@@ -1,6 +1,6 @@
 """Accuracy on call audio: the test splits as a phone call carries them, through the server's media path.
 
-    python benchmarks/call_audio.py [--corpus work/corpus-engines] [--limit N] [--snr-db 20]
+    python benchmarks/call_audio.py [--corpus work/corpus-engines] [--limit N] [--snr-db 20] [--model DIR]
 
 Each utterance goes through ``Connection``, the sans-I/O core that the server runs for every stream,
 in 20 ms frames: 16 kHz PCM on the native dialect (the reference row), and for the call rows 8 kHz
@@ -8,7 +8,8 @@ mu-law as base64 JSON media events on the media-stream dialect (what ``/media`` 
 telephony provider), which the connection decodes and resamples to the model's 16 kHz. The call
 rows: the audio resampled to 8 kHz; also limited to the 300-3400 Hz telephone band; and the band with
 pink noise at the caller's end. ``serve``'s settings: the encoder on onnxruntime, 320 ms chunks, beam
-search + LM. Writes benchmarks/results/call_audio.{json,md} and the README block.
+search + LM. Writes benchmarks/results/call_audio.{json,md} and the README block; with ``--model`` (a
+candidate, e.g. work/exp/NAME/model) call_audio-NAME.{json,md} only.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from streamasr.recognizer import Recognizer
 from streamasr.server.connection import Connection
 
 sys.path.insert(0, str(Path(__file__).parent))
-from results_io import publish  # noqa: E402
+from results_io import candidate_command, candidate_result_name, publish  # noqa: E402
 
 RATE, FRAME_MS = 16000, 20
 
@@ -85,9 +86,10 @@ def main() -> None:
     p.add_argument("--corpus", default="work/corpus-engines", help="folder written by `streamasr data synth`")
     p.add_argument("--limit", type=int, default=0, help="utterances per split (0: all)")
     p.add_argument("--snr-db", type=float, default=20.0, help="speech-to-noise ratio of the noisy row")
+    p.add_argument("--model", default=None, help="model folder (default: the bundled model)")
     args = p.parse_args()
     torch.set_num_threads(1)
-    rec = Recognizer.from_pretrained(backend="onnx")
+    rec = Recognizer.from_pretrained(args.model, backend="onnx")
     splits = ("test-seen-voices", "test-unseen-voices")
     rows = []
     for label, dialect, make in conditions(args.snr_db):
@@ -107,16 +109,19 @@ def main() -> None:
     lines = ["| audio | WER seen voices | WER unseen voices | CER seen | CER unseen | WER change seen / unseen |",
              "|---|---|---|---|---|---|"]
     for r in rows:
-        change = " / ".join(f"{100 * (r[s]['wer'] / ref[s]['wer'] - 1):+.0f}%" for s in splits)
+        change = " / ".join(f"{100 * (r[s]['wer'] / ref[s]['wer'] - 1):+.0f}%" if ref[s]["wer"] else "–" for s in splits)
         lines.append(f"| {r['condition']} | {100 * r[splits[0]]['wer']:.1f}% | {100 * r[splits[1]]['wer']:.1f}% | "
                      f"{100 * r[splits[0]]['cer']:.1f}% | {100 * r[splits[1]]['cer']:.1f}% | "
                      f"{'(reference)' if r is ref else change} |")
     n = ref[splits[0]]["utterances"]
-    lines.append(f"\n{n} utterances per split, each one stream through `Connection` (the server's per-stream core) "
+    name = candidate_result_name("call_audio", args.model, "default")
+    command = candidate_command("call_audio", args.model, "default")
+    what = "" if args.model is None else f", model `{args.model}`"
+    lines.append(f"\n{n} utterances per split{what}, each one stream through `Connection` (the server's per-stream core) "
                  "in 20 ms frames: native-dialect 16 kHz PCM for the reference, media-stream base64 μ-law at "
                  "8 kHz for the others; `serve`'s settings (onnxruntime encoder, 320 ms chunks, beam search + LM); "
-                 "WER change relative to the reference. Produced by `python benchmarks/call_audio.py`.")
-    publish("call_audio", rows, "\n".join(lines) + "\n")
+                 f"WER change relative to the reference. Produced by `{command}`.")
+    publish(name, rows, "\n".join(lines) + "\n")  # a candidate's own files; only the bundled model's reach the README
 
 
 if __name__ == "__main__":
