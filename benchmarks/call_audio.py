@@ -15,7 +15,6 @@ candidate, e.g. work/exp/NAME/model) call_audio-NAME.{json,md} only.
 from __future__ import annotations
 
 import argparse
-import base64
 import json
 import sys
 import time
@@ -26,10 +25,10 @@ import numpy as np
 import torch
 
 from streamasr.audio import load_audio
-from streamasr.data.augment import coloured_noise, phone_channel
+from streamasr.data.augment import add_noise, phone_channel
 from streamasr.data.manifest import read_manifest
 from streamasr.metrics import error_rate
-from streamasr.protocol import encode_audio
+from streamasr.protocol import encode_audio, media_events, media_open_events, media_stop_event
 from streamasr.recognizer import Recognizer
 from streamasr.server.connection import Connection
 
@@ -49,11 +48,7 @@ def native_frames(x: np.ndarray) -> list[str | bytes]:
 
 def media_frames(y: np.ndarray) -> list[str]:
     """8 kHz samples as a media stream: start, 20 ms base64 mu-law media events, stop."""
-    step = 8000 * FRAME_MS // 1000
-    start = {"event": "start", "start": {"mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000}}}
-    media = [{"event": "media", "media": {"payload": base64.b64encode(encode_audio(y[i : i + step], "mulaw")).decode()}}
-             for i in range(0, len(y), step)]
-    return [json.dumps(m) for m in [start, *media, {"event": "stop"}]]
+    return [json.dumps(m) for m in media_open_events() + media_events(y) + [media_stop_event()]]
 
 
 def transcribe(rec: Recognizer, dialect: str, frames: list[str | bytes]) -> str:
@@ -69,9 +64,7 @@ def transcribe(rec: Recognizer, dialect: str, frames: list[str | bytes]) -> str:
 def conditions(snr_db: float) -> list[tuple[str, str, Callable[[np.ndarray, int], list]]]:
     """(label, dialect, utterance samples and index -> frames) of each row."""
     def noisy_band(x: np.ndarray, i: int) -> list:
-        noise = coloured_noise(len(x), np.random.default_rng(i), kind=1)  # pink, unit RMS
-        rms = float(np.sqrt(np.mean(x**2)))
-        return media_frames(phone_channel(x + noise * rms / 10 ** (snr_db / 20)))
+        return media_frames(phone_channel(add_noise(x, snr_db, np.random.default_rng(i), kind=1)))  # pink
 
     return [
         ("16 kHz PCM (reference)", "native", lambda x, i: native_frames(x)),
@@ -92,17 +85,18 @@ def main() -> None:
     rec = Recognizer.from_pretrained(args.model, backend="onnx")
     splits = ("test-seen-voices", "test-unseen-voices")
     rows = []
+    tests = {}  # split -> (references, audio)
+    for split in splits:
+        utts = read_manifest(Path(args.corpus) / f"{split}.jsonl")
+        utts = utts[: args.limit] if args.limit else utts
+        tests[split] = [u.text for u in utts], [load_audio(u.audio) for u in utts]
     for label, dialect, make in conditions(args.snr_db):
         row = {"condition": label, "dialect": dialect}
-        for split in splits:
-            utts = read_manifest(Path(args.corpus) / f"{split}.jsonl")
-            utts = utts[: args.limit] if args.limit else utts
-            hyps, t0 = [], time.process_time()
-            for i, u in enumerate(utts):
-                hyps.append(transcribe(rec, dialect, make(load_audio(u.audio), i)))
-            refs = [u.text for u in utts]
+        for split, (refs, audio) in tests.items():
+            t0 = time.process_time()
+            hyps = [transcribe(rec, dialect, make(x, i)) for i, x in enumerate(audio)]
             row[split] = {"wer": error_rate(refs, hyps), "cer": error_rate(refs, hyps, chars=True),
-                          "utterances": len(utts), "cpu_s": time.process_time() - t0}
+                          "utterances": len(refs), "cpu_s": time.process_time() - t0}
         rows.append(row)
         print(json.dumps(row), flush=True)
     ref = rows[0]

@@ -5,7 +5,6 @@ base64 8 kHz mu-law in 20 ms frames, at real time, as Twilio Media Streams sends
 """
 
 import asyncio
-import base64
 import json
 import sys
 import time
@@ -13,15 +12,14 @@ import time
 from websockets.asyncio.client import connect
 
 from streamasr.audio import load_audio
-from streamasr.protocol import encode_audio
+from streamasr.protocol import media_events, media_open_events, media_stop_event
 
 
 async def main(path: str, url: str) -> None:
-    payload = encode_audio(load_audio(path, 8000), "mulaw")
+    samples = load_audio(path, 8000)
     async with connect(url.rstrip("/") + "/media") as ws:
-        await ws.send(json.dumps({"event": "connected", "protocol": "Call", "version": "1.0.0"}))
-        await ws.send(json.dumps({"event": "start", "streamSid": "MZ0", "start": {
-            "streamSid": "MZ0", "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1}}}))
+        for event in media_open_events():
+            await ws.send(json.dumps(event))
 
         async def reader():
             async for msg in ws:
@@ -31,11 +29,10 @@ async def main(path: str, url: str) -> None:
 
         task = asyncio.create_task(reader())
         t0 = time.monotonic()
-        for i, pos in enumerate(range(0, len(payload), 160)):
+        for i, event in enumerate(media_events(samples)):  # 20 ms each, at real time
             await asyncio.sleep(max(0.0, t0 + i * 0.02 - time.monotonic()))
-            await ws.send(json.dumps({"event": "media", "streamSid": "MZ0", "media": {
-                "payload": base64.b64encode(payload[pos : pos + 160]).decode()}}))
-        await ws.send(json.dumps({"event": "stop", "streamSid": "MZ0"}))
+            await ws.send(json.dumps(event))
+        await ws.send(json.dumps(media_stop_event()))
         await task
 
 

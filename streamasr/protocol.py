@@ -196,6 +196,37 @@ def decode_base64(payload: object) -> bytes:
         raise ProtocolError("bad_audio", "media payload is not valid base64", 1007) from None
 
 
+# --- media-stream dialect, client side (what a telephony platform sends) ----------------------
+MEDIA_ENCODINGS = {"audio/x-mulaw": "mulaw", "audio/x-alaw": "alaw"}  # mediaFormat.encoding -> ours
+MEDIA_RATE, MEDIA_FRAME = 8000, 160  # Hz, and samples per media event (20 ms)
+
+
+def media_open_events(sid: str = "MZ0", encoding: str = "mulaw") -> list[dict]:
+    """The events that open a call's media stream: connected, then start with its 8 kHz media format."""
+    fmt = {"encoding": next(k for k, v in MEDIA_ENCODINGS.items() if v == encoding), "sampleRate": MEDIA_RATE,
+           "channels": 1}
+    return [{"event": "connected", "protocol": "Call", "version": "1.0.0"},
+            {"event": "start", "sequenceNumber": "1", "streamSid": sid, "start": {"streamSid": sid, "mediaFormat": fmt}}]
+
+
+def media_events(samples: np.ndarray, sid: str = "MZ0", encoding: str = "mulaw") -> list[dict]:
+    """(S,) float32 at 8 kHz -> one media event per 20 ms, its payload base64 ``encoding``.
+
+    >>> events = media_events(np.zeros(200, np.float32))
+    >>> [len(base64.b64decode(e["media"]["payload"])) for e in events], events[1]["media"]["timestamp"]
+    ([160, 40], '20')
+    """
+    data = encode_audio(samples, encoding)
+    return [{"event": "media", "streamSid": sid, "media": {
+                "track": "inbound", "chunk": str(i // MEDIA_FRAME), "timestamp": str(i * 1000 // MEDIA_RATE),
+                "payload": base64.b64encode(data[i : i + MEDIA_FRAME]).decode()}}
+            for i in range(0, len(data), MEDIA_FRAME)]
+
+
+def media_stop_event(sid: str = "MZ0") -> dict:
+    return {"event": "stop", "streamSid": sid}
+
+
 # --- server -> client -------------------------------------------------------------------
 def ready_message(session_id: str, start: StartMessage) -> dict:
     return {"type": "ready", "session": session_id, "sample_rate": start.sample_rate,

@@ -43,9 +43,10 @@ def coloured_noise(n: int, rng: np.random.Generator, kind: int | None = None) ->
     return y / (np.sqrt(np.mean(y**2)) + 1e-9)
 
 
-def add_noise(x: np.ndarray, snr_db: float, rng: np.random.Generator) -> np.ndarray:
+def add_noise(x: np.ndarray, snr_db: float, rng: np.random.Generator, kind: int | None = None) -> np.ndarray:
+    """``x`` with ``coloured_noise`` of ``kind`` (default: drawn) at ``snr_db`` below its RMS."""
     rms = np.sqrt(np.mean(x**2)) + 1e-9
-    return x + coloured_noise(len(x), rng) * rms / (10 ** (snr_db / 20))
+    return x + coloured_noise(len(x), rng, kind) * rms / (10 ** (snr_db / 20))
 
 
 def reverb(x: np.ndarray, rng: np.random.Generator, rate: int = 16000) -> np.ndarray:

@@ -16,8 +16,8 @@ import numpy as np
 import soxr
 
 from streamasr.events import Event, Final
-from streamasr.protocol import (ProtocolError, StartMessage, decode_audio, decode_base64, error_message,
-                                event_message, parse_json, ready_message, vosk_message)
+from streamasr.protocol import (MEDIA_ENCODINGS, ProtocolError, StartMessage, decode_audio, decode_base64,
+                                error_message, event_message, parse_json, ready_message, vosk_message)
 from streamasr.recognizer import Recognizer, Session
 
 DIALECTS = ("native", "vosk", "media")
@@ -163,7 +163,7 @@ class Connection:
             if self.session is not None:
                 raise ProtocolError("already_started", "second start event")
             fmt = (msg.get("start") or {}).get("mediaFormat") or {}
-            enc = {"audio/x-mulaw": "mulaw", "audio/x-alaw": "alaw"}.get(fmt.get("encoding", "audio/x-mulaw"))
+            enc = MEDIA_ENCODINGS.get(fmt.get("encoding", "audio/x-mulaw"))
             if enc is None:
                 raise ProtocolError("bad_encoding", f"unsupported media encoding {fmt.get('encoding')!r}")
             rate = fmt.get("sampleRate", 8000)

@@ -1,7 +1,6 @@
 """Vosk-compatible and media-stream (telephony) clients against the real server."""
 
 import asyncio
-import base64
 import json
 
 import numpy as np
@@ -11,7 +10,7 @@ from websockets.asyncio.client import connect
 from speech import HELD_OUT_SENTENCES as SENTENCES, espeak
 from streamasr.data.augment import phone_channel
 from streamasr.metrics import error_rate
-from streamasr.protocol import encode_audio
+from streamasr.protocol import encode_audio, media_events, media_open_events, media_stop_event
 from streamasr.server.app import ServerConfig
 from tests_server_util import Running
 
@@ -41,18 +40,10 @@ def test_vosk_client_works_unchanged(tiny_server, tmp_path):
 
 async def call(url: str, audio_8k: np.ndarray) -> list[dict]:
     """One phone call's media stream, as telephony platforms send it: every message the server answers."""
-    payload = encode_audio(audio_8k, "mulaw")
     got = []
     async with connect(url) as ws:
-        await ws.send(json.dumps({"event": "connected", "protocol": "Call", "version": "1.0.0"}))
-        await ws.send(json.dumps({"event": "start", "sequenceNumber": "1", "streamSid": "MZ1",
-                                  "start": {"streamSid": "MZ1", "mediaFormat": {
-                                      "encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1}}}))
-        for i in range(0, len(payload), 160):  # 20 ms frames
-            await ws.send(json.dumps({"event": "media", "streamSid": "MZ1", "media": {
-                "track": "inbound", "chunk": str(i // 160), "timestamp": str(i // 8),
-                "payload": base64.b64encode(payload[i : i + 160]).decode()}}))
-        await ws.send(json.dumps({"event": "stop", "streamSid": "MZ1"}))
+        for event in media_open_events("MZ1") + media_events(audio_8k, "MZ1") + [media_stop_event("MZ1")]:
+            await ws.send(json.dumps(event))
         async for msg in ws:
             got.append(json.loads(msg))
     return got
