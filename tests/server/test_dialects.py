@@ -58,12 +58,11 @@ def test_media_stream_events_with_base64_mulaw(tiny_server, tmp_path):
 
 
 def test_the_bundled_model_hears_a_phone_call(bundled_rec, tmp_path):
-    """Held-out sentences over an 8 kHz mu-law call, through the real server's /media: the words arrive.
-
-    (Without the 300-3400 Hz band: benchmarks/call_audio.py measures what the band costs this model.)"""
+    """Held-out sentences over a phone call (the 300-3400 Hz band, 8 kHz mu-law) through the real server's
+    /media: the words arrive. benchmarks/call_audio.py measures the same on the test splits."""
     srv = Running(bundled_rec, ServerConfig(port=0))
     try:
-        calls = [phone_channel(espeak(s, tmp_path / f"{i}.wav"), band=None) for i, s in enumerate(SENTENCES)]
+        calls = [phone_channel(espeak(s, tmp_path / f"{i}.wav")) for i, s in enumerate(SENTENCES)]
 
         async def main():
             return await asyncio.gather(*(call(srv.url("/media"), audio) for audio in calls))
@@ -72,7 +71,7 @@ def test_the_bundled_model_hears_a_phone_call(bundled_rec, tmp_path):
     finally:
         srv.stop()
     hyps = [" ".join(m["text"] for m in got if m["type"] == "final" and m["text"]) for got in replies]
-    assert error_rate(SENTENCES, hyps) <= 0.35, hyps
+    assert error_rate(SENTENCES, hyps) <= 0.2, hyps
 
 
 def test_media_stream_rejects_bad_base64(tiny_server):
