@@ -5,7 +5,8 @@ builds a graph of exactly those products from an exported encoder (every MatMul 
 is a weight, with its shape, ``rows`` frames per call), quantizes it as ``quantize_int8`` does, and
 times it against the whole step graph on one thread. If the products take ``m32`` in fp32 and ``m8``
 in int8, and the rest of the step (not quantized) takes ``r``, int8 is ``(m32 + r) / (m8 + r)`` times
-faster: 2x needs ``r <= m32 - 2 * m8``, whatever else the graph does.
+faster: 2x needs ``r <= m32 - 2 * m8``, whatever else the graph does. That assumes onnxruntime runs
+the rest alike in both graphs; ``rest_int8`` (the int8 step less its products) shows whether it did.
 """
 
 from __future__ import annotations
@@ -95,5 +96,6 @@ def int8_bound(fp32: Path, int8: Path, cfg: EncoderConfig, tmp: Path, chunk: int
     ms["batch"] = batch
     ms["products"] = len(shapes)
     ms["rest_fp32"] = ms["step_fp32"] - ms["products_fp32"]  # what quantization leaves alone
+    ms["rest_int8"] = ms["step_int8"] - ms["products_int8"]  # the same nodes, as onnxruntime runs the int8 graph
     ms["rest_for_2x"] = ms["products_fp32"] - 2 * ms["products_int8"]  # the most the rest may take for 2x
     return ms
