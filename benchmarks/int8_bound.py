@@ -2,7 +2,7 @@
 
 Dynamic int8 quantization changes only the products of activations with weight matrices. This
 builds a graph of exactly those products from an exported encoder (every MatMul whose right operand
-is a weight, with its shape, ``rows`` frames per call), quantizes it as ``quantize_int8`` does, and
+is a weight, with its shape, on inputs of one chunk's frames), quantizes it as ``quantize_int8`` does, and
 times it against the whole step graph on one thread. If the products take ``m32`` in fp32 and ``m8``
 in int8, and the rest of the step (not quantized) takes ``r``, int8 is ``(m32 + r) / (m8 + r)`` times
 faster: 2x needs ``r <= m32 - 2 * m8``, whatever else the graph does. That assumes onnxruntime runs
@@ -31,18 +31,21 @@ def weight_matmul_shapes(graph_path: Path) -> list[tuple[int, int]]:
             if n.op_type == "MatMul" and len(weights.get(n.input[1], ())) == 2]
 
 
-def products_graph(shapes: list[tuple[int, int]], rows: int, path: Path) -> Path:
-    """A graph with one input (rows, in) per input width and one MatMul + bias Add per shape."""
+def products_graph(shapes: list[tuple[int, int]], path: Path) -> Path:
+    """A graph of one MatMul + bias Add per shape, each on its own input ``x{i}`` (B, T, in)."""
     rng = np.random.default_rng(0)
-    nodes, inits, outputs = [], [], []
-    widths = sorted({a for a, _ in shapes})
-    inputs = [helper.make_tensor_value_info(f"x{w}", TensorProto.FLOAT, [rows, w]) for w in widths]
+    nodes, inits, inputs, outputs = [], [], [], []
     for i, (a, b) in enumerate(shapes):
+        # symbolic B and T, as the encoder's (B, T, D): with 2-D or fixed-shape inputs onnxruntime fuses an fp32
+        # MatMul and its bias Add into a Gemm, which it does not in the encoder; and an input of its own, as in
+        # the encoder, so that int8 quantizes each product's activations (one input shared by several products
+        # is quantized once for all of them)
+        inputs.append(helper.make_tensor_value_info(f"x{i}", TensorProto.FLOAT, ["B", "T", a]))
         inits.append(numpy_helper.from_array((0.05 * rng.standard_normal((a, b))).astype(np.float32), f"w{i}"))
         inits.append(numpy_helper.from_array(np.zeros(b, np.float32), f"b{i}"))
-        nodes.append(helper.make_node("MatMul", [f"x{a}", f"w{i}"], [f"m{i}"]))
+        nodes.append(helper.make_node("MatMul", [f"x{i}", f"w{i}"], [f"m{i}"]))
         nodes.append(helper.make_node("Add", [f"m{i}", f"b{i}"], [f"y{i}"]))
-        outputs.append(helper.make_tensor_value_info(f"y{i}", TensorProto.FLOAT, [rows, b]))
+        outputs.append(helper.make_tensor_value_info(f"y{i}", TensorProto.FLOAT, ["B", "T", b]))
     model = helper.make_model(helper.make_graph(nodes, "products", inputs, outputs, inits),
                               opset_imports=[helper.make_opsetid("", 17)])
     onnx.save(model, str(path))
@@ -81,10 +84,10 @@ def int8_bound(fp32: Path, int8: Path, cfg: EncoderConfig, tmp: Path, chunk: int
     """Per-step milliseconds of the whole graphs, of their weight products, and of the rest; and per
     stream, of a step that carries ``batch`` streams at once."""
     shapes = weight_matmul_shapes(fp32)
-    p32 = products_graph(shapes, chunk, tmp / "products.onnx")
+    p32 = products_graph(shapes, tmp / "products.onnx")
     p8 = quantize_int8(p32, tmp / "products.int8.onnx")
     rng = np.random.default_rng(1)
-    x = {f"x{w}": rng.standard_normal((chunk, w)).astype(np.float32) for w in sorted({a for a, _ in shapes})}
+    x = {f"x{i}": rng.standard_normal((1, chunk, a)).astype(np.float32) for i, (a, _) in enumerate(shapes)}  # (1, T, in)
     step = _step_feeds(cfg, chunk, left_chunks)
     ms = {k: 1e3 * v for k, v in best_call_seconds({
         "step_fp32": (ort_session(fp32), step), "step_int8": (ort_session(int8), step),
