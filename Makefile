@@ -29,7 +29,7 @@ demo: setup
 test: setup
 	$(BIN)/python -m pytest -q
 
-# Every figure in the README: evaluation corpus and ARPA LM if missing, then each benchmark, then the plots (~50 min).
+# Every figure in the README: evaluation corpus and ARPA LM if missing, then each benchmark, then the plots (about an hour here: 56 min on 2026-12-03, with the corpus and LM already made).
 CORPUS := work/corpus-engines
 bench: setup $(CORPUS)/dev.jsonl $(CORPUS)/dev-unseen-voices.jsonl work/test-piper/test-seen-voices.jsonl work/lm/kjv.arpa
 	$(BIN)/pip install -q -e '.[test,piper,bench]'
