@@ -16,8 +16,8 @@ import numpy as np
 import soxr
 
 from streamasr.events import Event, Final
-from streamasr.protocol import (MEDIA_ENCODINGS, ProtocolError, StartMessage, decode_audio, decode_base64,
-                                error_message, event_message, parse_json, ready_message, vosk_message)
+from streamasr.protocol import (MEDIA_ENCODINGS, MEDIA_RATE, ProtocolError, StartMessage, decode_audio,
+                                decode_base64, error_message, event_message, parse_json, ready_message, vosk_message)
 from streamasr.recognizer import Recognizer, Session
 
 DIALECTS = ("native", "vosk", "media")
@@ -166,7 +166,7 @@ class Connection:
             enc = MEDIA_ENCODINGS.get(fmt.get("encoding", "audio/x-mulaw"))
             if enc is None:
                 raise ProtocolError("bad_encoding", f"unsupported media encoding {fmt.get('encoding')!r}")
-            rate = fmt.get("sampleRate", 8000)
+            rate = fmt.get("sampleRate", MEDIA_RATE)
             start = self._begin(StartMessage.from_dict({"encoding": enc, "sample_rate": rate}))
             self._replies.append(ready_message(self.id, start))
             return
