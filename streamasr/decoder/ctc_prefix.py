@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from operator import itemgetter
+from typing import NamedTuple
 
 import numpy as np
 
@@ -48,8 +50,10 @@ class DecoderConfig:
     hotword_weight: float = 5.0  # bonus for a finished hotword, shared out over its letters while partial
 
 
-@dataclass(frozen=True)
-class Hyp:
+class Hyp(NamedTuple):
+    """One prefix of the beam. A NamedTuple, not a frozen dataclass: the search builds one for every prefix it
+    keeps at every frame, and a frozen dataclass takes several times a tuple's time to build."""
+
     tokens: tuple[int, ...]  # emitted tokens, blanks and repeats collapsed
     frames: tuple[int, ...]  # frame at which each token was first emitted
     probs: tuple[float, ...]  # its posterior at that frame
@@ -120,6 +124,7 @@ class CTCPrefixDecoder:
         # (prefix text, token) -> (lm, lm_state, word, partial, text): the language part of an extension is a
         # pure function of the prefix's text, and the same extensions are tried frame after frame.
         self._lang_cache: dict[tuple[str, int], tuple | None] = {}
+        self._partial_cache: dict[str, float] = {}  # unfinished word -> its score (``_partial_of``)
 
     def init_state(self) -> BeamState:
         root = Hyp((), (), (), 0.0, NEG_INF, 0.0, self.lm.begin() if self.lm else None, "", 0.0, "")
@@ -127,6 +132,14 @@ class CTCPrefixDecoder:
 
     # --- scoring of words -------------------------------------------------
     def _partial_score(self, word: str) -> float:
+        s = self._partial_cache.get(word)
+        if s is None:
+            s = self._partial_cache[word] = self._partial_of(word)
+            if len(self._partial_cache) > 100_000:
+                self._partial_cache.clear()
+        return s
+
+    def _partial_of(self, word: str) -> float:
         s = 0.0
         if self.lm is not None and word not in self.lm.prefixes:
             s += self.cfg.unk_offset * max(1.0, len(word) / 6)
@@ -174,7 +187,7 @@ class CTCPrefixDecoder:
     # --- the search -----------------------------------------------------------
     def step(self, log_probs: np.ndarray, state: BeamState) -> BeamState:
         """Consume frames. log_probs: (T, V) natural-log CTC posteriors."""
-        cfg = self.cfg
+        cfg, lang_cache = self.cfg, self._lang_cache
         hyps, frame = state.hyps, state.frame
         rows = np.asarray(log_probs, dtype=np.float64)  # (T, V)
         frames, tokens = np.nonzero(rows[:, 1:] >= cfg.token_min_logp)  # the tokens worth trying, frame by frame
@@ -190,27 +203,31 @@ class CTCPrefixDecoder:
             # first, so they keep their emission times. Extensions become Hyps only if they survive.
             nxt: dict[tuple[str, int], list] = {h.key: [h, None, NEG_INF, NEG_INF] for h in hyps}
             for h in hyps:
-                total = h.acoustic
+                total, text, last = h.acoustic, h.text, h.last
                 s = nxt[h.key]
-                s[2] = logaddexp(s[2], total + blank)
-                last = h.last
+                s[2] = total + blank  # the first and only path into s[2]: keys in the beam are distinct
                 for c in cands:
                     p = lp[c]
                     if c == last:
-                        s[3] = logaddexp(s[3], h.p_nb + p)  # repeat collapses into the same prefix
+                        x, v = h.p_nb + p, s[3]  # repeat collapses into the same prefix
+                        s[3] = x if v == NEG_INF else logaddexp(v, x)
                         from_prev = h.p_b + p  # a blank between makes a new token
                     else:
                         from_prev = total + p
                     if from_prev == NEG_INF:
                         continue
-                    lang = self._lang_of(h, c)
+                    lang = lang_cache.get((text, c), False)
+                    if lang is False:
+                        lang = self._lang_of(h, c)
                     if lang is None:
                         continue
                     key = (lang[4], c)
                     t = nxt.get(key)
                     if t is None:
-                        t = nxt[key] = [h, (c, p, lang), NEG_INF, NEG_INF]
-                    t[3] = logaddexp(t[3], from_prev)
+                        nxt[key] = [h, (c, p, lang), NEG_INF, from_prev]
+                    else:
+                        v = t[3]
+                        t[3] = from_prev if v == NEG_INF else logaddexp(v, from_prev)
             ranked = []  # (score, entry), in insertion order before the stable sort
             for e in nxt.values():
                 base, ext, p_b, p_nb = e
@@ -218,7 +235,7 @@ class CTCPrefixDecoder:
                     continue
                 lm, partial = (ext[2][0], ext[2][3]) if ext else (base.lm, base.partial)
                 ranked.append((logaddexp(p_b, p_nb) + lm + partial, e))
-            ranked.sort(key=_first, reverse=True)
+            ranked.sort(key=_first, reverse=True)  # stable: ties keep insertion order
             best = ranked[0][0]
             kept, futures = [], set()
             for score, e in ranked:
@@ -266,8 +283,7 @@ class CTCPrefixDecoder:
         return Hypothesis(self.tok.decode(h.tokens), words_of(h, self.tok), score)
 
 
-def _first(pair: tuple) -> float:
-    return pair[0]
+_first = itemgetter(0)  # the sort key of (score, entry) pairs
 
 
 def _future(entry: list) -> tuple:
