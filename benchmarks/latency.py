@@ -42,6 +42,7 @@ from streamasr.protocol import encode_audio  # noqa: E402
 from streamasr.data.manifest import read_manifest  # noqa: E402
 
 RATE, FRAME_MS, CHUNK_MS = 16000, 40, 320
+HISTOGRAMS = {"streamasr_chunk_seconds": "compute", "streamasr_loop_lag_seconds": "lag"}  # /metrics name -> row key
 
 
 def word_latencies(partials: list[tuple[float, list[str]]], final: dict, sent_at: dict[int, float]) -> list[float]:
@@ -126,12 +127,18 @@ def pct(xs: list[float], q: float) -> float:
     return float(np.percentile(xs, q) * 1000) if xs else float("nan")
 
 
-def compute_histogram(port: int) -> tuple[list[tuple[float, float]], float]:
-    """The server's cumulative histogram of compute per frame: [(le, count)], total count."""
+def server_histogram(port: int, name: str) -> tuple[list[tuple[float, float]], float]:
+    """One of the server's cumulative histograms (compute per frame, loop lag): [(le, count)], total count."""
     body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics").read().decode()
     buckets = [(float(le), float(n)) for le, n in
-               re.findall(r'^streamasr_chunk_seconds_bucket\{le="([^"+]+)"\} (\S+)', body, re.M)]
-    return buckets, float(re.search(r"^streamasr_chunk_seconds_count (\S+)", body, re.M).group(1))
+               re.findall(rf'^{name}_bucket\{{le="([^"+]+)"\}} (\S+)', body, re.M)]
+    return buckets, float(re.search(rf"^{name}_count (\S+)", body, re.M).group(1))
+
+
+def level_quantiles(before: tuple, after: tuple, key: str) -> dict[str, float]:
+    """p50/p95/p99 in ms of what a server histogram gained between two scrapes (one level)."""
+    buckets = [(le, n1 - n0) for (le, n1), (_, n0) in zip(after[0], before[0])]
+    return {f"{key}_p{q}_ms": histogram_quantile(buckets, after[1] - before[1], q / 100) * 1000 for q in (50, 95, 99)}
 
 
 def cpu_seconds(pid: int) -> float:
@@ -213,21 +220,20 @@ def main() -> None:
         for n in [int(x) for x in args.streams.split(",")]:
             out = {"partial": [], "word": [], "end": [], "endpoint": [], "errors": 0}
             progs = [program(utts, args.seconds, 7 * i) for i in range(n)]
-            before, count0 = compute_histogram(port)
+            before = {m: server_histogram(port, m) for m in HISTOGRAMS}
             cpu0, wall0, client0 = tree_cpu_seconds(proc.pid), time.monotonic(), client_cpu_seconds()
 
             async def level():
                 await asyncio.gather(*(one_client(url, a, e, out, args.final_pass) for a, e in progs))
 
             asyncio.run(level())
-            after, count1 = compute_histogram(port)
+            after = {m: server_histogram(port, m) for m in HISTOGRAMS}
             wall = time.monotonic() - wall0
             cores, client_cores = (tree_cpu_seconds(proc.pid) - cpu0) / wall, (client_cpu_seconds() - client0) / wall
-            buckets = [(le, n1 - n0) for (le, n1), (_, n0) in zip(after, before)]  # this level only
             row = {"streams": n, "errors": out["errors"], "server_rss_mb": tree_rss_mb(proc.pid), "server_cpu_cores": cores,
                    "client_cpu_cores": client_cores}
-            row |= {f"compute_p{q}_ms": histogram_quantile(buckets, count1 - count0, q / 100) * 1000
-                    for q in (50, 95, 99)}
+            for metric, key in HISTOGRAMS.items():
+                row |= level_quantiles(before[metric], after[metric], key)
             for key in ("partial", "word", "endpoint", "end"):
                 row |= {f"{key}_p{q}_ms": pct(out[key], q) for q in (50, 95, 99)}
             row["word_samples_ms"] = [round(x * 1000) for x in out["word"]]
@@ -249,11 +255,12 @@ def table(data: dict) -> str:
     ok = [r["streams"] for r in rows if r["partial_p95_ms"] <= limit and not r["errors"]]
     lines = ["| streams | word → partial p50 / p95 / p99 | chunk → partial p50 / p95 / p99 | "
              "endpoint final p50 / p95 | end-message final p50 / p95 / p99 | compute per frame p50 / p95 | "
-             "server CPU | client CPU | server RSS |", "|---|---|---|---|---|---|---|---|---|"]
+             "loop lag p50 / p95 | server CPU | client CPU | server RSS |", "|---|---|---|---|---|---|---|---|---|---|"]
     f = lambda r, k, qs=(50, 95, 99): " / ".join(f"{r[f'{k}_p{q}_ms']:.0f}" for q in qs) + " ms"  # noqa: E731
     for r in rows:
+        lag = f"{r['lag_p50_ms']:.0f} / {r['lag_p95_ms']:.0f} ms" if "lag_p50_ms" in r else "–"  # runs before it
         lines.append(f"| {r['streams']} | {f(r, 'word')} | {f(r, 'partial')} | {f(r, 'endpoint', (50, 95))} | "
-                     f"{f(r, 'end')} | {r['compute_p50_ms']:.1f} / {r['compute_p95_ms']:.1f} ms | "
+                     f"{f(r, 'end')} | {r['compute_p50_ms']:.1f} / {r['compute_p95_ms']:.1f} ms | {lag} | "
                      f"{r['server_cpu_cores']:.2f} cores | {r.get('client_cpu_cores', float('nan')):.2f} cores | "
                      f"{r['server_rss_mb']:.0f} MB |")
     per_stream = (rows[-1]["server_rss_mb"] - rows[0]["server_rss_mb"]) / max(1, rows[-1]["streams"] - rows[0]["streams"])
@@ -264,9 +271,11 @@ def table(data: dict) -> str:
         "clients run on the same 2-core machine. *word → partial*: from the moment the audio up to a word's end "
         "(as the final times it) had been sent to the first partial holding that word; *chunk → partial*: from "
         "sending the audio a partial covers to its arrival; *endpoint final*: from the end of an utterance's "
-        "speech to the final the silence rule closes; *server CPU*, *client CPU*: CPU time of the server's "
-        "processes and of the clients' over the level's wall time; *server RSS*: the server's processes' resident "
-        "memory, summed (each process counts the libraries they share). "
+        "speech to the final the silence rule closes; *loop lag*: how much later than asked the server processes' "
+        "event loops woke from a 50 ms sleep (`streamasr_loop_lag_seconds`), a wait every frame of every stream "
+        "shares; *server CPU*, *client CPU*: CPU time of the server's processes and of the clients' over the "
+        "level's wall time; *server RSS*: the server's processes' resident memory, summed (each process counts "
+        "the libraries they share). "
         f"Largest tested level with p95 chunk → partial within chunk + 100 ms ({limit} ms): "
         f"{f'{max(ok)} streams' if ok else 'none of them'}. Memory per extra stream: {per_stream:.1f} MB. "
         f"Produced by `python benchmarks/latency.py --processes {processes} "

@@ -36,6 +36,7 @@ from streamasr.server.slots import SessionSlots
 
 log = logging.getLogger("streamasr.server")
 PATHS = {"/": "native", "/vosk": "vosk", "/media": "media"}
+LAG_INTERVAL_S = 0.05  # how often the event-loop lag is sampled (``Server._watch_lag``)
 PAGE = importlib.resources.files("streamasr.server").joinpath("page.html").read_text(encoding="utf-8")
 
 
@@ -57,6 +58,9 @@ class Metrics:
                                     registry=self.registry)
         self.batch = prom.Histogram("streamasr_batch_size", "chunks per encoder call",
                                     buckets=(1, 2, 4, 8, 16, 32, 64), registry=self.registry)
+        self.lag = prom.Histogram("streamasr_loop_lag_seconds", "how late the event loop wakes from a short sleep",
+                                  buckets=(0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5),
+                                  registry=self.registry)
 
     def exposition(self) -> str:
         """The text a scrape of /metrics gets."""
@@ -172,6 +176,16 @@ class Server:
         finally:
             self.receiving.discard(task)
 
+    async def _watch_lag(self) -> None:
+        """Sleep LAG_INTERVAL_S at a time and record how much later than asked the loop wakes. Every frame of
+        every stream passes through this loop, so its lag is a wait they all share; it grows once a process
+        has fallen well behind (``benchmarks/latency.py`` shows it beside the streams' latencies)."""
+        loop = asyncio.get_running_loop()
+        while True:
+            t0 = loop.time()
+            await asyncio.sleep(LAG_INTERVAL_S)
+            self.metrics.lag.observe(max(0.0, loop.time() - t0 - LAG_INTERVAL_S))
+
     async def _fail(self, ws: ServerConnection, e: ProtocolError) -> None:
         try:
             await ws.send(json.dumps(error_message(e.code, e.message)))
@@ -206,7 +220,9 @@ class Server:
                 print(f"streamasr: listening on {self.cfg.url(port)}", flush=True)
             if on_ready is not None:
                 on_ready(port)
+            watcher = asyncio.create_task(self._watch_lag())
             await self.stopping.wait()
+            watcher.cancel()
             for task in list(self.receiving):
                 task.cancel()
             server.close(close_connections=False)  # stop accepting; open streams flush their finals
