@@ -11,7 +11,9 @@ words there. The weights minimise the mean of the two WERs (dev alone where a co
 dev-unseen-voices). Log-probs come from the bundled model under the 320 ms chunk mask, once per
 utterance; every (alpha, beta) then searches them with the bundled LM, and at ``DecoderConfig``'s
 weights, a few beam widths show what a wider search buys and costs. The test splits are not read.
-Writes benchmarks/results/tune_lm.{json,md}; the best pair is what ``DecoderConfig`` should hold.
+Writes benchmarks/results/tune_lm.{json,md}. ``DecoderConfig`` moves to the best pair only when that pair's
+mean is lower than its own pair's by at least ``MARGIN`` (``verdict``); smaller leads are within the
+noise of these splits.
 With ``--model`` (a candidate model, e.g. a new training stage) it writes tune_lm-NAME.{json,md} instead,
 with ``--lm`` (a candidate KenLM file) tune_lm-lm-STEM.{json,md}, and the README is left alone: dev alone
 decides whether a candidate replaces the bundled model or LM.
@@ -40,6 +42,29 @@ from streamasr.recognizer import Recognizer  # noqa: E402
 
 def floats(text: str) -> list[float]:
     return [float(x) for x in text.split(",")]
+
+
+MARGIN = 0.002  # 0.2 points of mean WER: 24 of dev's 6,097 words alone, or 10 of dev-unseen's 2,445 alone
+
+
+def verdict(best: dict, now: dict | None, margin: float = MARGIN) -> str:
+    """What ``DecoderConfig`` should do, given the grid's best row and the row of the pair it holds (None:
+    its pair is not on the grid).
+
+    >>> verdict({"alpha": 0.8, "beta": 2.5, "mean": 0.1505}, {"alpha": 0.7, "beta": 3, "mean": 0.1510})
+    'keep alpha 0.7, beta 3 (the best pair leads by 0.05 points of mean WER, under the 0.2-point margin)'
+    >>> verdict({"alpha": 0.5, "beta": 1, "mean": 0.140}, {"alpha": 0.7, "beta": 3, "mean": 0.151})
+    'move to alpha 0.5, beta 1 (1.1 points of mean WER lower)'
+    """
+    if now is None:
+        return f"move to alpha {best['alpha']:g}, beta {best['beta']:g} (its pair is not on the grid)"
+    lead = now["mean"] - best["mean"]
+    if best is now or lead <= 0:
+        return f"keep alpha {now['alpha']:g}, beta {now['beta']:g} (the best pair)"
+    if lead < margin:
+        return (f"keep alpha {now['alpha']:g}, beta {now['beta']:g} (the best pair leads by {100 * lead:.2g} points of "
+                f"mean WER, under the {100 * margin:g}-point margin)")
+    return f"move to alpha {best['alpha']:g}, beta {best['beta']:g} ({100 * lead:.2g} points of mean WER lower)"
 
 
 def main() -> None:
@@ -104,7 +129,8 @@ def main() -> None:
             f"Dev WER (beam {current.beam}, 320 ms chunk mask, {len(refs['dev'])} utterances of the training voices; "
             "this corpus has no dev-unseen-voices) for each LM weight alpha and word bonus beta.")
     lines.append(f"\n{what} Best: alpha {best['alpha']:g}, beta {best['beta']:g} ({cell(best)}); "
-                 f"`DecoderConfig` holds alpha {current.alpha:g}, beta {current.beta:g}" + (f" ({cell(now)})" if now else "") + ".")
+                 f"`DecoderConfig` holds alpha {current.alpha:g}, beta {current.beta:g}" + (f" ({cell(now)})" if now else "")
+                 + f"; by the margin rule it should {verdict(best, now)}.")
     lines += ["", f"Beam width at those weights (`DecoderConfig.beam` is {current.beam}):", "",
               "| beam | dev WER" + (" | dev-unseen-voices WER" if both else "") + " | decoder RTF (1 thread, dev) |",
               "|---|---|---|" + ("---|" if both else "")]
