@@ -10,8 +10,9 @@ silence between them) at real time, for about ``--seconds``. Measured on the cli
 - partial latency: arrival of a partial minus the moment the audio it covers (``audio_ms``) was sent;
 - end-message latency: arrival of the last final minus sending ``end``;
 - endpoint latency: arrival of a mid-stream final minus the moment the speech it closes had been sent.
-Also the server's compute per frame (quantiles of its /metrics histogram, this level only), the CPU use of
-the server's processes and of the clients (all in this process), and the server's resident memory.
+Also the server's compute per frame and its event loops' lag (quantiles of its /metrics histograms, this
+level only), the CPU use of the server's processes and of the clients (all in this process), and the
+server's resident memory.
 ``--processes`` runs `serve --processes N`; ``--final-pass`` makes every stream ask for finals re-decoded
 at full context. Writes benchmarks/results/NAME.{json,md} and quotes the table in the README's NAME block."""
 
