@@ -133,11 +133,7 @@ class CTCPrefixDecoder:
     # --- scoring of words -------------------------------------------------
     def _partial_score(self, word: str) -> float:
         s = self._partial_cache.get(word)
-        if s is None:
-            s = self._partial_cache[word] = self._partial_of(word)
-            if len(self._partial_cache) > 100_000:
-                self._partial_cache.clear()
-        return s
+        return _remember(self._partial_cache, word, self._partial_of(word)) if s is None else s
 
     def _partial_of(self, word: str) -> float:
         s = 0.0
@@ -158,14 +154,9 @@ class CTCPrefixDecoder:
             s += self.cfg.hotword_weight
         return s, state
 
-    def _lang_of(self, h: Hyp, token: int) -> tuple | None:
-        """(lm, lm_state, word, partial, text) of h + token, cached; None if not allowed."""
-        lang = self._lang_cache.get((h.text, token), False)
-        if lang is False:
-            lang = self._lang_cache[(h.text, token)] = self._language(h, token)
-            if len(self._lang_cache) > 100_000:
-                self._lang_cache.clear()
-        return lang
+    def _learn_language(self, h: Hyp, token: int) -> tuple | None:
+        """``_language`` of h + token, remembered in ``_lang_cache`` (where ``step`` looks first)."""
+        return _remember(self._lang_cache, (h.text, token), self._language(h, token))
 
     def _language(self, h: Hyp, token: int) -> tuple | None:
         """(lm, lm_state, word, partial, text) after appending ``token`` to ``h``; None if not allowed."""
@@ -218,7 +209,7 @@ class CTCPrefixDecoder:
                         continue
                     lang = lang_cache.get((text, c), False)
                     if lang is False:
-                        lang = self._lang_of(h, c)
+                        lang = self._learn_language(h, c)
                     if lang is None:
                         continue
                     key = (lang[4], c)
@@ -284,6 +275,20 @@ class CTCPrefixDecoder:
 
 
 _first = itemgetter(0)  # the sort key of (score, entry) pairs
+CACHE_LIMIT = 100_000  # entries a decoder's cache holds before it starts over (a long stream's memory stays bounded)
+
+
+def _remember(cache: dict, key, value):
+    """Store ``value`` under ``key`` and return it; a cache that has reached CACHE_LIMIT starts over first.
+
+    >>> c = {}
+    >>> _remember(c, "the", -1.0), c
+    (-1.0, {'the': -1.0})
+    """
+    if len(cache) >= CACHE_LIMIT:
+        cache.clear()
+    cache[key] = value
+    return value
 
 
 def _future(entry: list) -> tuple:
