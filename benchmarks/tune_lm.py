@@ -59,7 +59,7 @@ def verdict(best: dict, now: dict | None, margin: float = MARGIN) -> str:
     if now is None:
         return f"move to alpha {best['alpha']:g}, beta {best['beta']:g} (its pair is not on the grid)"
     lead = now["mean"] - best["mean"]
-    if best is now or lead <= 0:
+    if lead <= 0:  # it holds the best pair (or one as good)
         return f"keep alpha {now['alpha']:g}, beta {now['beta']:g} (the best pair)"
     if lead < margin:
         return (f"keep alpha {now['alpha']:g}, beta {now['beta']:g} (the best pair leads by {100 * lead:.2g} points of "
