@@ -14,6 +14,7 @@ import logging
 import signal
 import socket
 import ssl
+import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -29,6 +30,7 @@ from websockets.http11 import Request
 
 from streamasr.protocol import ProtocolError, error_message
 from streamasr.recognizer import Recognizer, Session
+from streamasr.server import backlog
 from streamasr.server.batcher import Batcher
 from streamasr.server.config import ServerConfig
 from streamasr.server.connection import Connection
@@ -58,6 +60,12 @@ class Metrics:
                                     registry=self.registry)
         self.batch = prom.Histogram("streamasr_batch_size", "chunks per encoder call",
                                     buckets=(1, 2, 4, 8, 16, 32, 64), registry=self.registry)
+        self.refused_behind = prom.Counter("streamasr_refused_behind", "connections refused while the streams "
+                                           "were behind (ServerConfig.max_backlog_ms)", registry=self.registry)
+        self.backlog = prom.Histogram("streamasr_stream_backlog_seconds", "audio a stream's client has sent that the "
+                                      "server has not read yet, every stream sampled every 0.1 s",
+                                      buckets=(0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 30),
+                                      registry=self.registry)
         self.lag = prom.Histogram("streamasr_loop_lag_seconds", "how late the event loop wakes from a short sleep",
                                   buckets=(0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5),
                                   registry=self.registry)
@@ -82,7 +90,8 @@ class Server:
         # with batching, connection threads mostly wait on the batcher: one per stream
         threads = cfg.max_sessions + 2 if self.batcher else cfg.workers
         self.pool = ThreadPoolExecutor(threads, thread_name_prefix="streamasr")
-        self.open: set[Connection] = set()
+        self.open: dict[Connection, tuple[ServerConnection, float]] = {}  # open streams: socket, monotonic start
+        self.refusing = False  # the live streams stay behind (``_watch_backlog``): new streams are refused
         self.stopping = asyncio.Event()
         self.receiving: set[asyncio.Task] = set()  # stream handlers waiting for a client's next frame
 
@@ -90,6 +99,8 @@ class Server:
     def process_request(self, conn: ServerConnection, request: Request):
         url = urlsplit(request.path)
         if url.path == "/healthz":
+            if self.refusing:
+                return conn.respond(HTTPStatus.SERVICE_UNAVAILABLE, "behind\n")
             return conn.respond(HTTPStatus.OK, "ok\n")
         if url.path == "/metrics":
             resp = conn.respond(HTTPStatus.OK, self.metrics.exposition())
@@ -111,6 +122,11 @@ class Server:
     # --- one stream -------------------------------------------------------------------------
     async def handle(self, ws: ServerConnection) -> None:
         loop = asyncio.get_running_loop()
+        if self.refusing:
+            self.metrics.refused_behind.inc()
+            await self._fail(ws, ProtocolError("busy", "server behind: its streams' audio waits more than "
+                                               f"{self.cfg.max_backlog_ms:g} ms to be read", 1013))
+            return
         if not self.slots.take():
             self.metrics.refused.inc()
             await self._fail(ws, ProtocolError("busy", f"server at capacity ({self.cfg.max_sessions} streams)", 1013))
@@ -118,7 +134,7 @@ class Server:
         conn = Connection(self.rec, PATHS[urlsplit(ws.request.path).path], uuid.uuid4().hex[:12],
                           encode=self.batcher.run if self.batcher else Session.encode_pending,
                           final_pass=self.cfg.final_pass)
-        self.open.add(conn)
+        self.open[conn] = (ws, time.monotonic())
         self.metrics.sessions.inc()
         try:
             while not conn.done:
@@ -153,7 +169,7 @@ class Server:
             log.exception("stream %s failed", conn.id)
             await self._fail(ws, ProtocolError("internal", "internal error", 1011))
         finally:
-            self.open.discard(conn)
+            self.open.pop(conn, None)
             self.slots.release()
             self.metrics.sessions.dec()
 
@@ -185,6 +201,25 @@ class Server:
             t0 = loop.time()
             await asyncio.sleep(LAG_INTERVAL_S)
             self.metrics.lag.observe(max(0.0, loop.time() - t0 - LAG_INTERVAL_S))
+
+    async def _watch_backlog(self) -> None:
+        """Sample every open stream's backlog (``streamasr.server.backlog``) each SAMPLE_INTERVAL_S, and refuse
+        new streams from when the median over the live ones exceeds ``max_backlog_ms`` until it is under half of it."""
+        while True:
+            await asyncio.sleep(backlog.SAMPLE_INTERVAL_S)
+            now, live = time.monotonic(), []
+            for conn, (ws, opened) in list(self.open.items()):
+                behind_s = backlog.backlog_seconds(backlog.unread_bytes(ws), conn.audio_seconds, conn.wire_bytes)
+                self.metrics.backlog.observe(behind_s)
+                if backlog.is_live(conn.audio_seconds + behind_s, now - opened):
+                    live.append(behind_s)
+            median = backlog.median_backlog(live)
+            refusing = self.cfg.max_backlog_ms > 0 and backlog.refusing(self.refusing, median,
+                                                                          self.cfg.max_backlog_ms / 1000)
+            if refusing != self.refusing:
+                log.warning("%s new streams: median backlog of %d live streams %.0f ms (bound %g ms)",
+                            "refusing" if refusing else "taking", len(live), median * 1000, self.cfg.max_backlog_ms)
+            self.refusing = refusing
 
     async def _fail(self, ws: ServerConnection, e: ProtocolError) -> None:
         try:
@@ -220,9 +255,10 @@ class Server:
                 print(f"streamasr: listening on {self.cfg.url(port)}", flush=True)
             if on_ready is not None:
                 on_ready(port)
-            watcher = asyncio.create_task(self._watch_lag())
+            watchers = [asyncio.create_task(self._watch_lag()), asyncio.create_task(self._watch_backlog())]
             await self.stopping.wait()
-            watcher.cancel()
+            for watcher in watchers:
+                watcher.cancel()
             for task in list(self.receiving):
                 task.cancel()
             server.close(close_connections=False)  # stop accepting; open streams flush their finals

@@ -22,6 +22,7 @@ class ServerConfig:
     max_wait_ms: float = 5.0  # how long a ready chunk waits for others to batch with
     compression: bool = False  # permessage-deflate; audio barely compresses and it costs CPU on every frame
     final_pass: bool = False  # finals re-decoded at full context, for streams that do not choose (vosk, media)
+    max_backlog_ms: float = 300.0  # refuse new streams once live streams' unread audio exceeds this (0: never)
     processes: int = 1  # server processes sharing the port, each with its own model and GIL (about one per core)
 
     def url(self, port: int) -> str:

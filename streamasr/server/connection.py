@@ -36,6 +36,7 @@ class Connection:
         self.resampler: soxr.ResampleStream | None = None
         self.done = False  # the conversation is over; the server closes normally
         self.audio_seconds = 0.0  # audio received, at its own rate
+        self.wire_bytes = 0  # size of the frames received (their audio's bytes per second, for the backlog)
         self.last_compute_s = 0.0  # time spent on the last audio frame, receive and run (for metrics)
         self._replies: list[dict] = []  # replies that need no compute (ready), for the next ``run``
         self._events: list[Event] = []  # events of the audio received since the last ``run``
@@ -45,6 +46,7 @@ class Connection:
     # --- inputs -----------------------------------------------------------------
     def receive(self, msg: str | bytes) -> None:
         """Take one frame: parse, decode and buffer it (no model compute). Raises ProtocolError."""
+        self.wire_bytes += len(msg)
         if isinstance(msg, bytes):
             self._binary(msg)
         else:

@@ -15,32 +15,13 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from streamasr.client import stream_samples
 from streamasr.protocol import encode_audio
 from streamasr.server.app import ServerConfig
-from tests_server_util import Running
+from tests_server_util import START, Running, expect_error
 
 
 def noise(seconds: float, rate: int = 16000) -> np.ndarray:
     return (np.random.default_rng(0).standard_normal(int(rate * seconds)) * 0.1).astype(np.float32)
 
 
-async def expect_error(url: str, messages: list, code: str, close_code: int):
-    async with connect(url, max_size=None) as ws:
-        replies = []
-        try:
-            for m in messages:
-                await ws.send(m)
-        except ConnectionClosed:
-            pass  # the server may refuse before we are done sending; its reply is still to be read
-        try:
-            async for msg in ws:
-                replies.append(json.loads(msg))
-        except ConnectionClosed:
-            pass
-        assert ws.close_code == close_code, (ws.close_code, ws.close_reason, replies)
-        errors = [r for r in replies if r.get("type") == "error"]
-        assert errors and errors[-1]["code"] == code and errors[-1]["message"]
-
-
-START = json.dumps({"type": "start", "sample_rate": 16000, "encoding": "pcm_s16le"})
 CASES = {
     "binary before start": ([b"\x00\x00" * 100], "not_started", 1008),
     "garbage json": (["{not json"], "bad_json", 1007),

@@ -1,10 +1,34 @@
 """A real server on a loopback port, in a thread, for tests."""
 
 import asyncio
+import json
 import threading
+
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
 
 from streamasr.server.app import Server, ServerConfig
 from streamasr.recognizer import Recognizer
+
+START = json.dumps({"type": "start", "sample_rate": 16000, "encoding": "pcm_s16le"})
+
+
+async def expect_error(url: str, messages: list, code: str, close_code: int):
+    async with connect(url, max_size=None) as ws:
+        replies = []
+        try:
+            for m in messages:
+                await ws.send(m)
+        except ConnectionClosed:
+            pass  # the server may refuse before we are done sending; its reply is still to be read
+        try:
+            async for msg in ws:
+                replies.append(json.loads(msg))
+        except ConnectionClosed:
+            pass
+        assert ws.close_code == close_code, (ws.close_code, ws.close_reason, replies)
+        errors = [r for r in replies if r.get("type") == "error"]
+        assert errors and errors[-1]["code"] == code and errors[-1]["message"]
 
 
 class Running:

@@ -1,0 +1,88 @@
+"""How far behind a server process's streams are, and when to stop taking new ones.
+
+A stream's *backlog* is the audio its client has sent that the server has not read yet: the bytes
+waiting in the kernel's socket buffer plus those in websockets' frame queue, in seconds of that
+stream's audio. A live client sends at real time, so its backlog is how late the server hears it, and
+it grows without bound once a process takes on more streams than it can compute. The server samples
+every stream's backlog a few times a second; once the median over its live streams exceeds
+``ServerConfig.max_backlog_ms``, it refuses new streams (close code 1013) and ``/healthz`` answers 503
+until the median is back under half of it, so that the streams it has keep their latency.
+"""
+
+from __future__ import annotations
+
+import array
+import fcntl
+import statistics
+import termios
+from collections.abc import Sequence
+
+SAMPLE_INTERVAL_S = 0.1  # how often every stream's backlog is sampled
+FAST_RATIO, FAST_SLACK_S = 1.25, 1.0  # a client that sent more audio than this has had time for is a bulk upload
+
+
+def unread_bytes(ws) -> int:
+    """Bytes a client has sent that ``ws`` (a websockets ``ServerConnection``) has not handed out yet: the
+    socket's unread bytes (FIONREAD) plus the payloads in websockets' frame queue. The queue is a private
+    attribute of websockets' asyncio implementation; without it, only the socket counts (websockets then
+    holds at most its ``max_queue`` frames, 16 by default, out of sight)."""
+    total = 0
+    try:
+        sock = ws.transport.get_extra_info("socket")
+        buf = array.array("i", [0])
+        fcntl.ioctl(sock.fileno(), termios.FIONREAD, buf, True)
+        total += buf[0]
+    except (AttributeError, OSError, ValueError):  # closed, or not a socket
+        pass
+    frames = getattr(getattr(getattr(ws, "recv_messages", None), "frames", None), "queue", ())
+    return total + sum(len(f.data) for f in list(frames))
+
+
+def backlog_seconds(unread: int, audio_seconds: float, wire_bytes: int) -> float:
+    """``unread`` bytes in seconds of a stream's audio, at the bytes per second its frames have carried so
+    far (``wire_bytes`` received for ``audio_seconds`` of audio); 0 before any audio.
+
+    >>> backlog_seconds(32000, 10.0, 320000)  # 16 kHz 16-bit PCM: 32000 bytes a second
+    1.0
+    >>> backlog_seconds(4000, 2.0, 16000)  # 8 kHz mu-law
+    0.5
+    >>> backlog_seconds(5000, 0.0, 120)  # only the start message so far
+    0.0
+    """
+    return unread * audio_seconds / wire_bytes if wire_bytes and audio_seconds else 0.0
+
+
+def is_live(sent_s: float, elapsed_s: float) -> bool:
+    """Whether a client that has sent ``sent_s`` seconds of audio (read or not) in ``elapsed_s`` seconds is
+    streaming at about real time or slower, rather than uploading a recording as fast as it can. A bulk
+    upload's unread audio is its own queue, not a sign that the server is behind.
+
+    >>> is_live(10.0, 10.0), is_live(1.5, 0.5), is_live(4.0, 10.0)  # real time; a first second early; VAD-gated
+    (True, True, True)
+    >>> is_live(60.0, 10.0)  # six times real time
+    False
+    """
+    return sent_s <= FAST_RATIO * elapsed_s + FAST_SLACK_S
+
+
+def median_backlog(backlogs: Sequence[float]) -> float:
+    """The median backlog over a process's live streams; 0 without any.
+
+    >>> median_backlog([0.0, 0.1, 2.5]), median_backlog([])
+    (0.1, 0.0)
+    """
+    return statistics.median(backlogs) if backlogs else 0.0
+
+
+def refusing(was_refusing: bool, median_s: float, bound_s: float) -> bool:
+    """Whether to refuse new streams after a sample whose median backlog is ``median_s``: from the first
+    sample above ``bound_s``, until one below half of it. Quick to stop taking streams, slow to start again:
+    the streams taken while a process is behind keep it behind for as long as they last, and a process that
+    took new ones the moment its backlog dipped under the bound would hover above it.
+
+    >>> refusing(False, 0.4, 1.0), refusing(False, 1.2, 1.0)  # under the bound; above it
+    (False, True)
+    >>> refusing(True, 0.8, 1.0), refusing(True, 0.4, 1.0)  # while refusing: not yet under half; under it
+    (True, False)
+    """
+    return median_s >= bound_s / 2 if was_refusing else median_s > bound_s
