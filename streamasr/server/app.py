@@ -81,9 +81,10 @@ class Metrics:
 
 class Server:
     def __init__(self, rec: Recognizer, cfg: ServerConfig, slots: SessionSlots | None = None,
-                 metrics: Metrics | None = None):
+                 metrics: Metrics | None = None, behind: backlog.Behind | None = None):
         self.rec, self.cfg = rec, cfg
         self.slots = slots or SessionSlots(cfg.max_sessions)  # shared by all server processes, if several
+        self.behind = behind or backlog.Behind()  # which processes are behind (``_watch_backlog``), ditto
         self.metrics = metrics or Metrics()
         self.batcher = Batcher(rec.encoder, cfg.max_batch, cfg.max_wait_ms / 1000,
                                on_batch=self.metrics.batch.observe) if cfg.max_batch > 1 else None
@@ -91,7 +92,6 @@ class Server:
         threads = cfg.max_sessions + 2 if self.batcher else cfg.workers
         self.pool = ThreadPoolExecutor(threads, thread_name_prefix="streamasr")
         self.open: dict[Connection, tuple[ServerConnection, float]] = {}  # open streams: socket, monotonic start
-        self.refusing = False  # the live streams stay behind (``_watch_backlog``): new streams are refused
         self.stopping = asyncio.Event()
         self.receiving: set[asyncio.Task] = set()  # stream handlers waiting for a client's next frame
 
@@ -99,7 +99,7 @@ class Server:
     def process_request(self, conn: ServerConnection, request: Request):
         url = urlsplit(request.path)
         if url.path == "/healthz":
-            if self.refusing:
+            if self.behind.any():
                 return conn.respond(HTTPStatus.SERVICE_UNAVAILABLE, "behind\n")
             return conn.respond(HTTPStatus.OK, "ok\n")
         if url.path == "/metrics":
@@ -122,7 +122,7 @@ class Server:
     # --- one stream -------------------------------------------------------------------------
     async def handle(self, ws: ServerConnection) -> None:
         loop = asyncio.get_running_loop()
-        if self.refusing:
+        if self.behind.any():
             self.metrics.refused_behind.inc()
             await self._fail(ws, ProtocolError("busy", "server behind: its streams' audio waits more than "
                                                f"{self.cfg.max_backlog_ms:g} ms to be read", 1013))
@@ -203,8 +203,8 @@ class Server:
             self.metrics.lag.observe(max(0.0, loop.time() - t0 - LAG_INTERVAL_S))
 
     async def _watch_backlog(self) -> None:
-        """Sample every open stream's backlog (``streamasr.server.backlog``) each SAMPLE_INTERVAL_S, and refuse
-        new streams from when the median over the live ones exceeds ``max_backlog_ms`` until it is under half of it."""
+        """Sample every open stream's backlog (``streamasr.server.backlog``) each SAMPLE_INTERVAL_S; this process
+        is behind from when the median over the live ones exceeds ``max_backlog_ms`` until it is under half of it."""
         while True:
             await asyncio.sleep(backlog.SAMPLE_INTERVAL_S)
             now, live = time.monotonic(), []
@@ -214,12 +214,12 @@ class Server:
                 if backlog.is_live(conn.audio_seconds + behind_s, now - opened):
                     live.append(behind_s)
             median = backlog.median_backlog(live)
-            refusing = self.cfg.max_backlog_ms > 0 and backlog.refusing(self.refusing, median,
-                                                                          self.cfg.max_backlog_ms / 1000)
-            if refusing != self.refusing:
-                log.warning("%s new streams: median backlog of %d live streams %.0f ms (bound %g ms)",
-                            "refusing" if refusing else "taking", len(live), median * 1000, self.cfg.max_backlog_ms)
-            self.refusing = refusing
+            was = self.behind.mine()
+            behind = self.cfg.max_backlog_ms > 0 and backlog.is_behind(was, median, self.cfg.max_backlog_ms / 1000)
+            if behind != was:
+                log.warning("%s: median backlog of %d live streams %.0f ms (bound %g ms)", "behind, refusing new "
+                            "streams" if behind else "caught up", len(live), median * 1000, self.cfg.max_backlog_ms)
+            self.behind.set(behind)
 
     async def _fail(self, ws: ServerConnection, e: ProtocolError) -> None:
         try:

@@ -3,10 +3,11 @@
 A stream's *backlog* is the audio its client has sent that the server has not read yet: the bytes
 waiting in the kernel's socket buffer plus those in websockets' frame queue, in seconds of that
 stream's audio. A live client sends at real time, so its backlog is how late the server hears it, and
-it grows without bound once a process takes on more streams than it can compute. The server samples
-every stream's backlog a few times a second; once the median over its live streams exceeds
-``ServerConfig.max_backlog_ms``, it refuses new streams (close code 1013) and ``/healthz`` answers 503
-until the median is back under half of it, so that the streams it has keep their latency.
+it grows without bound once a process takes on more streams than it can compute. Each server process
+samples its streams' backlogs a few times a second; once the median over its live streams exceeds
+``ServerConfig.max_backlog_ms`` it is *behind* until the median is back under half of that, and while any
+process is behind, every process refuses new streams (close code 1013) and ``/healthz`` answers 503, so
+that the streams they have keep their latency.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import array
 import fcntl
 import statistics
 import termios
-from collections.abc import Sequence
+from collections.abc import MutableSequence, Sequence
 
 SAMPLE_INTERVAL_S = 0.1  # how often every stream's backlog is sampled
 FAST_RATIO, FAST_SLACK_S = 1.25, 1.0  # a client that sent more audio than this has had time for is a bulk upload
@@ -74,15 +75,42 @@ def median_backlog(backlogs: Sequence[float]) -> float:
     return statistics.median(backlogs) if backlogs else 0.0
 
 
-def refusing(was_refusing: bool, median_s: float, bound_s: float) -> bool:
-    """Whether to refuse new streams after a sample whose median backlog is ``median_s``: from the first
-    sample above ``bound_s``, until one below half of it. Quick to stop taking streams, slow to start again:
-    the streams taken while a process is behind keep it behind for as long as they last, and a process that
-    took new ones the moment its backlog dipped under the bound would hover above it.
+def is_behind(was_behind: bool, median_s: float, bound_s: float) -> bool:
+    """Whether a process is behind after a sample whose median backlog is ``median_s``: from the first sample
+    above ``bound_s`` until one under half of it. Quick to stop taking streams, slow to start again: streams
+    taken while a process is behind keep it behind for as long as they last, and one that took new streams
+    the moment its backlog dipped under the bound would hover above it.
 
-    >>> refusing(False, 0.4, 1.0), refusing(False, 1.2, 1.0)  # under the bound; above it
+    >>> is_behind(False, 0.4, 1.0), is_behind(False, 1.2, 1.0)  # under the bound; above it
     (False, True)
-    >>> refusing(True, 0.8, 1.0), refusing(True, 0.4, 1.0)  # while refusing: not yet under half; under it
+    >>> is_behind(True, 0.8, 1.0), is_behind(True, 0.4, 1.0)  # behind: not yet under half; under it
     (True, False)
     """
-    return median_s >= bound_s / 2 if was_refusing else median_s > bound_s
+    return median_s >= bound_s / 2 if was_behind else median_s > bound_s
+
+
+class Behind:
+    """Which server processes are behind, one flag each (a ``multiprocessing.Array`` when processes share a
+    port). While any is behind, all of them refuse new streams: they share the machine's cores, and a stream
+    taken by another process takes CPU from the one that is behind.
+
+    >>> flags = [0, 0]  # two processes (a multiprocessing.Array in a real server)
+    >>> first, second = Behind(flags, 0), Behind(flags, 1)
+    >>> first.set(True); second.mine(), second.any(), flags
+    (False, True, [1, 0])
+    >>> first.set(False); second.any()
+    False
+    """
+
+    def __init__(self, flags: MutableSequence[int] | None = None, index: int = 0):
+        self.flags = flags if flags is not None else [0]
+        self.index = index
+
+    def set(self, behind: bool) -> None:
+        self.flags[self.index] = int(behind)
+
+    def mine(self) -> bool:
+        return bool(self.flags[self.index])
+
+    def any(self) -> bool:
+        return any(self.flags)

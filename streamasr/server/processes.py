@@ -9,7 +9,7 @@ new connections over them by a hash of the connection's addresses (40 connection
 between 15/25 and 20/20 in a test here; one socket shared by all processes split as badly as 12/28,
 whichever process woke first taking the burst), and a stream stays in the process that accepted it.
 Shared across processes: the session limit (``SessionSlots`` over a counter per process in shared
-memory) and /metrics (prometheus_client's multiprocess mode: any process answers for all). The
+memory), which processes are behind (``backlog.Behind``: while one is, all refuse new streams) and /metrics (prometheus_client's multiprocess mode: any process answers for all). The
 parent only supervises: it says "listening" once every process listens, starts another process in
 place of one that dies, and on SIGTERM/SIGINT stops them all, each flushing its streams' finals.
 """
@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING
 from prometheus_client import multiprocess
 
 from streamasr.server.config import ServerConfig
+from streamasr.server.backlog import Behind
 from streamasr.server.slots import SessionSlots
 
 if TYPE_CHECKING:  # only the server processes import torch and the model
@@ -64,13 +65,14 @@ def serve_processes(load: Callable[[], Recognizer], cfg: ServerConfig) -> None:
     shared_dir = tempfile.mkdtemp(prefix="streamasr-metrics-")
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = shared_dir  # read by prometheus_client when a process imports it
     counts = ctx.Array("i", cfg.processes)  # open streams of each process
+    behind = ctx.Array("b", cfg.processes, lock=False)  # whether each process is behind (one writer each)
     ready = ctx.Queue()  # (index, None) once a process listens, (index, message) if it could not start
     stopping = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stopping.set())
 
     def start(i: int) -> mp.Process:
-        p = ctx.Process(target=_process, args=(i, load, cfg, counts, ready), name=f"streamasr-server-{i}")
+        p = ctx.Process(target=_process, args=(i, load, cfg, counts, behind, ready), name=f"streamasr-server-{i}")
         p.start()
         return p
 
@@ -85,7 +87,7 @@ def serve_processes(load: Callable[[], Recognizer], cfg: ServerConfig) -> None:
                 if p.exitcode is not None and not stopping.is_set():
                     log.error("server process %d (pid %d) exited with code %s; starting another", i, p.pid, p.exitcode)
                     multiprocess.mark_process_dead(p.pid, shared_dir)  # its open streams are gone
-                    counts[i] = 0
+                    counts[i] = behind[i] = 0
                     procs[i] = start(i)
                     _await_ready({i: procs[i]}, ready, stopping)
     finally:
@@ -123,7 +125,7 @@ def _family(host: str) -> socket.AddressFamily:
     return socket.AF_INET6 if ":" in host else socket.AF_INET
 
 
-def _process(index: int, load: Callable[[], Recognizer], cfg: ServerConfig, counts, ready) -> None:
+def _process(index: int, load: Callable[[], Recognizer], cfg: ServerConfig, counts, behind, ready) -> None:
     """One server process: load the model, then serve on the shared port until SIGTERM, or until the
     parent is gone (killed, say: then no one would stop or replace this process)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the parent, which stops us with SIGTERM
@@ -141,7 +143,7 @@ def _process(index: int, load: Callable[[], Recognizer], cfg: ServerConfig, coun
     # connections over the processes' sockets by a hash of their addresses (SO_REUSEPORT)
     sock = socket.create_server((cfg.host, cfg.port), family=_family(cfg.host), backlog=1024, reuse_port=True)
     server = Server(rec, cfg, SessionSlots(cfg.max_sessions, counts, index),
-                    Metrics(shared_dir=os.environ["PROMETHEUS_MULTIPROC_DIR"]))
+                    Metrics(shared_dir=os.environ["PROMETHEUS_MULTIPROC_DIR"]), Behind(behind, index))
 
     async def run() -> None:
         loop = asyncio.get_running_loop()

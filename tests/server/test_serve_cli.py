@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
@@ -80,3 +81,14 @@ def test_serve_final_pass_is_the_default_of_streams_that_cannot_choose(tiny_mode
         texts[final_pass] = " ".join(e.text for e in s.accept(samples) + s.finish() if e.type == "final" and e.text)
     assert texts[True] != texts[False]  # the pass shows in this audio
     assert got == texts[True]
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--max-backlog-ms", "-1"], "--max-backlog-ms must be 0 (never refuse) or more"),
+    (["--processes", "0"], "--processes must be at least 1"),
+    (["--certfile", "cert.pem"], "--certfile and --keyfile go together"),
+])
+def test_serve_cli_errors_are_one_line(args, message):
+    r = subprocess.run([sys.executable, "-m", "streamasr.cli.main", "serve", "--port", "0", *args],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr, r.stderr[-2000:]
