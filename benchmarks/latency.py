@@ -61,11 +61,11 @@ def word_latencies(partials: list[tuple[float, list[str]]], final: dict, sent_at
 
 async def one_client(url: str, audio: np.ndarray, speech_ends: list[float], out: dict,
                      final_pass: bool = False) -> None:
-    """Stream ``audio`` at real time; record latencies into ``out``, and a lost connection as an error."""
+    """Stream ``audio`` at real time; record latencies into ``out``, a refusal, and a lost connection as an error."""
     try:
         await _client(url, audio, speech_ends, out, final_pass)
-    except ConnectionClosed:  # e.g. keepalive pings unanswered on an overloaded machine
-        out["errors"] += 1
+    except ConnectionClosed as e:  # refused before the start message was sent, or e.g. keepalive pings unanswered
+        out["refused" if e.rcvd is not None and e.rcvd.code == 1013 else "errors"] += 1
 
 
 async def _client(url: str, audio: np.ndarray, speech_ends: list[float], out: dict, final_pass: bool) -> None:
@@ -73,7 +73,10 @@ async def _client(url: str, audio: np.ndarray, speech_ends: list[float], out: di
     async with connect(url, max_size=None) as ws:
         await ws.send(json.dumps({"type": "start", "sample_rate": RATE, "chunk_ms": CHUNK_MS,
                                   "final_pass": final_pass}))
-        await ws.recv()
+        first = json.loads(await ws.recv())
+        if first["type"] == "error":  # refused (1013, busy): at capacity, or behind (--max-backlog-ms)
+            out["refused" if first["code"] == "busy" else "errors"] += 1
+            return
         t_end = 0.0
 
         async def reader():
@@ -211,7 +214,7 @@ def main() -> None:
     args = p.parse_args()
     utts = [load_audio(u.audio) for u in read_manifest(Path(args.corpus) / "test-unseen-voices.jsonl")[:40]]
     proc = subprocess.Popen([sys.executable, "-m", "streamasr.cli.main", "serve", "--port", "0", "--backend",
-                             args.backend, "--max-sessions", "256", "--idle-timeout", "120",
+                             args.backend, "--max-sessions", "256", "--idle-timeout", "120", "--max-backlog-ms", "0",
                              "--processes", str(args.processes)],
                             stdout=subprocess.PIPE, text=True)
     url = proc.stdout.readline().split()[-1] + "/"
@@ -219,7 +222,7 @@ def main() -> None:
     rows = []
     try:
         for n in [int(x) for x in args.streams.split(",")]:
-            out = {"partial": [], "word": [], "end": [], "endpoint": [], "errors": 0}
+            out = {"partial": [], "word": [], "end": [], "endpoint": [], "errors": 0, "refused": 0}
             progs = [program(utts, args.seconds, 7 * i) for i in range(n)]
             before = {m: server_histogram(port, m) for m in HISTOGRAMS}
             cpu0, wall0, client0 = tree_cpu_seconds(proc.pid), time.monotonic(), client_cpu_seconds()
@@ -231,7 +234,7 @@ def main() -> None:
             after = {m: server_histogram(port, m) for m in HISTOGRAMS}
             wall = time.monotonic() - wall0
             cores, client_cores = (tree_cpu_seconds(proc.pid) - cpu0) / wall, (client_cpu_seconds() - client0) / wall
-            row = {"streams": n, "errors": out["errors"], "server_rss_mb": tree_rss_mb(proc.pid), "server_cpu_cores": cores,
+            row = {"streams": n, "errors": out["errors"] + out["refused"], "server_rss_mb": tree_rss_mb(proc.pid), "server_cpu_cores": cores,
                    "client_cpu_cores": client_cores}
             for metric, key in HISTOGRAMS.items():
                 row |= level_quantiles(before[metric], after[metric], key)

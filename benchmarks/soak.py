@@ -39,7 +39,7 @@ def main() -> None:
                              args.backend, "--max-sessions", "256", "--processes", str(args.processes)],
                             stdout=subprocess.PIPE, text=True)
     url = proc.stdout.readline().split()[-1] + "/"
-    out = {"partial": [], "word": [], "end": [], "endpoint": [], "errors": 0}
+    out = {"partial": [], "word": [], "end": [], "endpoint": [], "errors": 0, "refused": 0}
     samples: list[tuple[float, float]] = []
     sessions = 0
     deadline = time.monotonic() + args.minutes * 60
@@ -49,8 +49,11 @@ def main() -> None:
         k = 0
         while time.monotonic() < deadline:
             audio, ends = program(utts, 30.0, 11 * i + k)
+            refused = out["refused"]
             await one_client(url, audio, ends, out)
             sessions += 1
+            if out["refused"] > refused:  # the server is behind (--max-backlog-ms): try again in a second
+                await asyncio.sleep(1.0)
             k += 1
 
     async def sampler() -> None:
@@ -70,12 +73,12 @@ def main() -> None:
     rss = [r for _, r in samples]
     half = rss[len(rss) // 2 :]
     result = {"streams": args.streams, "minutes": args.minutes, "processes": args.processes, "sessions": sessions,
-              "errors": out["errors"],
+              "errors": out["errors"], "refused": out["refused"],
               "partial_p95_ms": float(np.percentile(out["partial"], 95) * 1000) if out["partial"] else None,
               "rss_mb": samples, "rss_first_mb": rss[0], "rss_max_mb": max(rss),
               "rss_second_half_growth_mb": max(half) - min(half)}
     text = (f"{args.streams} real-time streams for {args.minutes:g} minutes ({sessions} sessions opened and "
-            f"closed): {out['errors']} errors; p95 partial latency {result['partial_p95_ms']:.0f} ms; server "
+            f"closed): {out['errors']} errors, {out['refused']} refused; p95 partial latency {result['partial_p95_ms']:.0f} ms; server "
             f"memory ({args.processes} process{'es' if args.processes > 1 else ''}, resident, summed) {rss[0]:.0f} MB after start, {max(rss):.0f} MB at most, varying by "
             f"{result['rss_second_half_growth_mb']:.0f} MB over the second half. Produced by "
             f"`python benchmarks/soak.py --streams {args.streams} --minutes {args.minutes:g} --backend {args.backend} "
