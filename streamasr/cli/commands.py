@@ -137,7 +137,8 @@ def serve(args) -> int:
     if args.max_backlog_ms < 0:
         raise UserError("--max-backlog-ms must be 0 (never refuse) or more")
     cfg = ServerConfig(host=args.host, port=args.port, max_sessions=args.max_sessions,
-                       idle_timeout_s=args.idle_timeout, max_backlog_ms=args.max_backlog_ms, token=args.token, origins=tuple(args.origin),
+                       idle_timeout_s=args.idle_timeout, max_backlog_ms=args.max_backlog_ms,
+                       token=args.token, origins=tuple(args.origin),
                        certfile=args.certfile, keyfile=args.keyfile, workers=args.workers,
                        max_batch=args.max_batch, max_wait_ms=args.max_wait_ms,
                        compression=args.compression, final_pass=args.final_pass, processes=args.processes)

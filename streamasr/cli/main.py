@@ -39,7 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--max-sessions", type=int, default=64, help="concurrent streams")
     sv.add_argument("--idle-timeout", type=float, default=30.0, help="seconds a silent stream may stay open")
     sv.add_argument("--max-backlog-ms", type=float, default=300.0,
-                    help="refuse new streams once the live ones' unread audio exceeds this, until under half (0: never)")
+                    help="refuse new streams from when the live ones' unread audio exceeds this until it is "
+                    "under half of it (0: never)")
     sv.add_argument("--token", default=None, help="require this bearer token")
     sv.add_argument("--origin", action="append", default=[], help="allowed browser Origin (repeatable)")
     sv.add_argument("--certfile", default=None, help="TLS certificate (PEM)")

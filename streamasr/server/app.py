@@ -92,6 +92,7 @@ class Server:
         threads = cfg.max_sessions + 2 if self.batcher else cfg.workers
         self.pool = ThreadPoolExecutor(threads, thread_name_prefix="streamasr")
         self.open: dict[Connection, tuple[ServerConnection, float]] = {}  # open streams: socket, monotonic start
+        self.uploads: set[Connection] = set()  # open streams that sent faster than real time (``_watch_backlog``)
         self.stopping = asyncio.Event()
         self.receiving: set[asyncio.Task] = set()  # stream handlers waiting for a client's next frame
 
@@ -170,6 +171,7 @@ class Server:
             await self._fail(ws, ProtocolError("internal", "internal error", 1011))
         finally:
             self.open.pop(conn, None)
+            self.uploads.discard(conn)
             self.slots.release()
             self.metrics.sessions.dec()
 
@@ -211,7 +213,9 @@ class Server:
             for conn, (ws, opened) in list(self.open.items()):
                 behind_s = backlog.backlog_seconds(backlog.unread_bytes(ws), conn.audio_seconds, conn.wire_bytes)
                 self.metrics.backlog.observe(behind_s)
-                if backlog.is_live(conn.audio_seconds + behind_s, now - opened):
+                if backlog.is_upload(conn in self.uploads, conn.audio_seconds + behind_s, now - opened):
+                    self.uploads.add(conn)
+                else:
                     live.append(behind_s)
             median = backlog.median_backlog(live)
             was = self.behind.mine()

@@ -53,17 +53,19 @@ def backlog_seconds(unread: int, audio_seconds: float, wire_bytes: int) -> float
     return unread * audio_seconds / wire_bytes if wire_bytes and audio_seconds else 0.0
 
 
-def is_live(sent_s: float, elapsed_s: float) -> bool:
+def is_upload(was_upload: bool, sent_s: float, elapsed_s: float) -> bool:
     """Whether a client that has sent ``sent_s`` seconds of audio (read or not) in ``elapsed_s`` seconds is
-    streaming at about real time or slower, rather than uploading a recording as fast as it can. A bulk
-    upload's unread audio is its own queue, not a sign that the server is behind.
+    uploading a recording as fast as it can rather than streaming at about real time or slower. A bulk
+    upload's unread audio is its own queue, not a sign that the server is behind. Once an upload, always:
+    when TCP's flow control holds it back, it sends no faster than the server reads and looks live.
+    Real time, a first second sent early, and a client that sends only its speech are not uploads:
 
-    >>> is_live(10.0, 10.0), is_live(1.5, 0.5), is_live(4.0, 10.0)  # real time; a first second early; VAD-gated
-    (True, True, True)
-    >>> is_live(60.0, 10.0)  # six times real time
-    False
+    >>> is_upload(False, 10.0, 10.0), is_upload(False, 1.5, 0.5), is_upload(False, 4.0, 10.0)
+    (False, False, False)
+    >>> is_upload(False, 60.0, 10.0), is_upload(True, 10.0, 10.0)  # six times real time; then held back
+    (True, True)
     """
-    return sent_s <= FAST_RATIO * elapsed_s + FAST_SLACK_S
+    return was_upload or sent_s > FAST_RATIO * elapsed_s + FAST_SLACK_S
 
 
 def median_backlog(backlogs: Sequence[float]) -> float:

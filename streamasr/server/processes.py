@@ -9,7 +9,8 @@ new connections over them by a hash of the connection's addresses (40 connection
 between 15/25 and 20/20 in a test here; one socket shared by all processes split as badly as 12/28,
 whichever process woke first taking the burst), and a stream stays in the process that accepted it.
 Shared across processes: the session limit (``SessionSlots`` over a counter per process in shared
-memory), which processes are behind (``backlog.Behind``: while one is, all refuse new streams) and /metrics (prometheus_client's multiprocess mode: any process answers for all). The
+memory), which processes are behind (``backlog.Behind``: while one is, all refuse new streams) and
+/metrics (prometheus_client's multiprocess mode: any process answers for all). The
 parent only supervises: it says "listening" once every process listens, starts another process in
 place of one that dies, and on SIGTERM/SIGINT stops them all, each flushing its streams' finals.
 """

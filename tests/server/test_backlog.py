@@ -77,9 +77,9 @@ def test_a_bulk_upload_is_not_a_server_behind(one_thread_server):
 
     async def main():
         srv.server.pool.submit(gate.wait)
-        upload = asyncio.create_task(stream_samples(srv.url(), noise(8), 16000))  # as fast as it can send
-        for _ in range(15):  # its own unread audio is seconds long, but it is no live stream kept waiting
-            await asyncio.sleep(0.1)
+        upload = asyncio.create_task(stream_samples(srv.url(), noise(20), 16000))  # as fast as it can send
+        for _ in range(30):  # its own unread audio is seconds long, but it is no live stream kept waiting
+            await asyncio.sleep(0.1)  # (and stays an upload once flow control slows it to real time)
             assert await asyncio.to_thread(health, srv.port) == 200
         async with connect(srv.url()) as other:
             await other.send(START)
