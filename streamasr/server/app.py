@@ -215,7 +215,7 @@ class Server:
                 self.metrics.backlog.observe(behind_s)
                 if backlog.is_upload(conn in self.uploads, conn.audio_seconds + behind_s, now - opened):
                     self.uploads.add(conn)
-                else:
+                elif now - opened >= backlog.MIN_AGE_S:
                     live.append(behind_s)
             median = backlog.median_backlog(live)
             was = self.behind.mine()

@@ -20,6 +20,7 @@ from collections.abc import MutableSequence, Sequence
 
 SAMPLE_INTERVAL_S = 0.1  # how often every stream's backlog is sampled
 FAST_RATIO, FAST_SLACK_S = 1.25, 1.0  # a client that sent more audio than this has had time for is a bulk upload
+MIN_AGE_S = 1.0  # younger streams do not count yet: a first burst (a client's buffered start) is not a backlog
 
 
 def unread_bytes(ws) -> int:
