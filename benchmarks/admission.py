@@ -108,18 +108,19 @@ def main() -> None:
 def table(data: dict) -> str:
     """The README table of a run (``main``'s JSON)."""
     lines = ["| streams offered at once | `--max-backlog-ms` | streams arrived | refused | taken | taken, within "
-             f"{LIMIT_MS} ms | chunk → partial p50 / p95 / p99 (taken) | backlog p50 / p95 / p99 | server CPU |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             f"{LIMIT_MS} ms | lost | chunk → partial p50 / p95 / p99 (taken) | backlog p50 / p95 / p99 | server CPU |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for r in data["rows"]:
         bound = f"{r['bound_ms']:g}" if r["bound_ms"] else "0 (takes all)"
         q = lambda key: " / ".join(f"{r[f'{key}_p{p}_ms']:.0f}" for p in (50, 95, 99)) + " ms"  # noqa: E731
         lines.append(f"| {r['offered']} | {bound} | {r['arrived']} | {r['refused']} | {r['taken']} | {r['within']} | "
-                     f"{q('partial')} | {q('backlog')} | {r['server_cpu_cores']:.2f} cores |")
+                     f"{r['errors']} | {q('partial')} | {q('backlog')} | {r['server_cpu_cores']:.2f} cores |")
     lines.append(
         f"\nStreams arrive evenly for {data['arrive_s']:g} s, each streams {data['stream_s']:g} s of held-out "
         "utterances at real time (320 ms chunks, beam search + LM) and closes; *offered at once* is how many "
         "would be open together were all of them taken. A refused stream (1013, `busy`) does not come back. "
         f"*Within {LIMIT_MS} ms*: taken streams whose own p95 chunk → partial latency stayed within chunk + 100 ms. "
+        "*Lost*: taken streams that ended in an error or a dropped connection (keepalive pings unanswered). "
         "*Backlog*: the server's samples of its streams' unread audio (`streamasr_stream_backlog_seconds`). "
         f"A fresh `serve --backend {data['backend']} --processes {data['processes']}` per row; the clients run "
         "on the same 2-core machine. Produced by `python benchmarks/admission.py "
