@@ -9,18 +9,13 @@ import time
 import urllib.error
 import urllib.request
 
-import numpy as np
 import pytest
 from websockets.asyncio.client import connect
 
 from streamasr.client import stream_samples
 from streamasr.recognizer import Recognizer
 from streamasr.server.app import ServerConfig
-from tests_server_util import START, Running, expect_error
-
-
-def noise(seconds: float, seed: int = 0) -> np.ndarray:
-    return (np.random.default_rng(seed).standard_normal(int(16000 * seconds)) * 0.1).astype(np.float32)
+from tests_server_util import START, Running, expect_error, noise
 
 
 def health(port: int) -> int:
@@ -51,7 +46,7 @@ def test_a_server_behind_refuses_new_streams_until_it_catches_up(one_thread_serv
     srv, gate = one_thread_server
 
     async def main():
-        live = [asyncio.create_task(stream_samples(srv.url(), noise(4, seed), 16000, frame_ms=40, speed=1.0))
+        live = [asyncio.create_task(stream_samples(srv.url(), noise(4, seed=seed), 16000, frame_ms=40, speed=1.0))
                 for seed in (1, 2)]
         await asyncio.sleep(0.5)
         assert await asyncio.to_thread(health, srv.port) == 200

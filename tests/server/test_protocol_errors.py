@@ -15,11 +15,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from streamasr.client import stream_samples
 from streamasr.protocol import encode_audio
 from streamasr.server.app import ServerConfig
-from tests_server_util import START, Running, expect_error
-
-
-def noise(seconds: float, rate: int = 16000) -> np.ndarray:
-    return (np.random.default_rng(0).standard_normal(int(rate * seconds)) * 0.1).astype(np.float32)
+from tests_server_util import START, Running, expect_error, noise
 
 
 CASES = {

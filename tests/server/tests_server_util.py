@@ -4,11 +4,17 @@ import asyncio
 import json
 import threading
 
+import numpy as np
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from streamasr.server.app import Server, ServerConfig
 from streamasr.recognizer import Recognizer
+
+def noise(seconds: float, rate: int = 16000, seed: int = 0) -> np.ndarray:
+    """(S,) float32 white noise at about -20 dBFS: audio for tests that need frames, not words."""
+    return (np.random.default_rng(seed).standard_normal(int(rate * seconds)) * 0.1).astype(np.float32)
+
 
 START = json.dumps({"type": "start", "sample_rate": 16000, "encoding": "pcm_s16le"})
 
