@@ -23,7 +23,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from latency import RATE, level_quantiles, one_client, pct, program, server_histogram, tree_cpu_seconds  # noqa: E402
+from latency import (RATE, client_results, level_quantiles, one_client, pct, program,  # noqa: E402
+                     server_histogram, tree_cpu_seconds)
 from results_io import publish  # noqa: E402
 
 BACKLOG = "streamasr_stream_backlog_seconds"  # the server's histogram of its streams' unread audio
@@ -59,7 +60,7 @@ def run_load(args, utts: list, offered: int, bound_ms: float) -> dict:
     port = int(url.rsplit(":", 1)[1].strip("/"))
     starts = arrivals(offered, args.stream_s, args.arrive_s)
     progs = [stream_program(utts, args.stream_s, 5 * i) for i in range(len(starts))]
-    outs = [{"partial": [], "word": [], "end": [], "endpoint": [], "errors": 0, "refused": 0} for _ in starts]
+    outs = [client_results() for _ in starts]
 
     async def client(at: float, prog: tuple, out: dict) -> None:
         await asyncio.sleep(max(0.0, t0 + at - time.monotonic()))

@@ -59,6 +59,11 @@ def word_latencies(partials: list[tuple[float, list[str]]], final: dict, sent_at
     return out
 
 
+def client_results() -> dict:
+    """What ``one_client`` records into: latency samples (seconds) by kind, errors and refusals."""
+    return {"partial": [], "word": [], "end": [], "endpoint": [], "errors": 0, "refused": 0}
+
+
 async def one_client(url: str, audio: np.ndarray, speech_ends: list[float], out: dict,
                      final_pass: bool = False) -> None:
     """Stream ``audio`` at real time; record latencies into ``out``, a refusal, and a lost connection as an error."""
@@ -222,7 +227,7 @@ def main() -> None:
     rows = []
     try:
         for n in [int(x) for x in args.streams.split(",")]:
-            out = {"partial": [], "word": [], "end": [], "endpoint": [], "errors": 0, "refused": 0}
+            out = client_results()
             progs = [program(utts, args.seconds, 7 * i) for i in range(n)]
             before = {m: server_histogram(port, m) for m in HISTOGRAMS}
             cpu0, wall0, client0 = tree_cpu_seconds(proc.pid), time.monotonic(), client_cpu_seconds()

@@ -20,7 +20,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 from results_io import publish  # noqa: E402
-from latency import one_client, program, tree_rss_mb  # noqa: E402
+from latency import client_results, one_client, program, tree_rss_mb  # noqa: E402
 
 from streamasr.audio import load_audio  # noqa: E402
 from streamasr.data.manifest import read_manifest  # noqa: E402
@@ -39,7 +39,7 @@ def main() -> None:
                              args.backend, "--max-sessions", "256", "--processes", str(args.processes)],
                             stdout=subprocess.PIPE, text=True)
     url = proc.stdout.readline().split()[-1] + "/"
-    out = {"partial": [], "word": [], "end": [], "endpoint": [], "errors": 0, "refused": 0}
+    out = client_results()
     samples: list[tuple[float, float]] = []
     sessions = 0
     deadline = time.monotonic() + args.minutes * 60
