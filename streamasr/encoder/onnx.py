@@ -117,6 +117,7 @@ class OnnxEncoder:
         self.path = Path(path)
         self.session = ort_session(path, threads)
         self.outputs = output_names(cfg.n_layers)
+        self.cache_inputs = input_names(cfg.n_layers)[3:]  # attn_k.0 .. attn_k.N-1, attn_v.*, conv.*
         found = [i.name for i in self.session.get_inputs()]
         if found != input_names(cfg.n_layers):  # e.g. a folder exported by an older streamasr
             raise ValueError(f"{path} is not this streamasr's encoder graph for a {cfg.n_layers}-layer model "
@@ -128,9 +129,23 @@ class OnnxEncoder:
         return init_fixed_state(self.cfg, chunk, left_chunks)
 
     def forward_chunk(self, feats: torch.Tensor, state: FixedCacheState) -> tuple[torch.Tensor, FixedCacheState]:
-        """feats (1, 4n+3, F) -> log-probs (1, n, V), new state."""
-        y, (state,) = self.forward_chunks(feats, [state])
-        return y, state
+        """feats (1, 4n+3, F) -> log-probs (1, n, V), new state.
+
+        ``forward_chunks`` for one stream, without its batching: the caches go in and come out as they are
+        (no concatenation or slicing), which saves about a tenth of an int8 step."""
+        n = self.cfg.n_layers
+        caches = (*state.attn_k, *state.attn_v, *state.conv)  # 3N x (1, ...)
+        inputs = dict(zip(self.cache_inputs, (c.numpy() for c in caches)))
+        inputs["feats"] = feats.numpy().astype(np.float32, copy=False)  # (1, 4n+3, F)
+        inputs["offset"] = np.array([state.offset], dtype=np.int64)  # (1,)
+        inputs["cache_len"] = np.array([state.cache_len], dtype=np.int64)  # (1,)
+        out = [torch.from_numpy(a) for a in self.session.run(self.outputs, inputs)]
+        logp = out[0]  # (1, n, V)
+        t, size = logp.shape[1], out[1].shape[2]
+        state = dataclasses.replace(state, offset=state.offset + t, cache_len=min(state.cache_len + t, size),
+                                    attn_k=tuple(out[1 : 1 + n]), attn_v=tuple(out[1 + n : 1 + 2 * n]),
+                                    conv=tuple(out[1 + 2 * n :]))
+        return logp, state
 
     def forward_chunks(self, feats: torch.Tensor, states: list[FixedCacheState]
                        ) -> tuple[torch.Tensor, list[FixedCacheState]]:
