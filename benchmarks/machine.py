@@ -32,6 +32,13 @@ def cpu_info(text: str) -> tuple[str, list[str]]:
     return fields.get("model name", platform.processor() or "unknown"), [e for e in EXTENSIONS if e in flags]
 
 
+def machine_line() -> str:
+    """'Machine: <CPU>, <cores> cores (<extensions>).', for a table that says where it ran."""
+    cpuinfo = Path("/proc/cpuinfo")
+    model, ext = cpu_info(cpuinfo.read_text() if cpuinfo.exists() else "")
+    return f"Machine: {model}, {os.cpu_count()} cores ({', '.join(ext) or 'no AVX2'})."
+
+
 def main() -> None:
     import numpy
     import onnxruntime

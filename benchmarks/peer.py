@@ -25,6 +25,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).parent))
+from machine import machine_line  # noqa: E402
 from results_io import publish  # noqa: E402
 
 from streamasr.audio import load_audio  # noqa: E402
@@ -117,7 +118,7 @@ def main() -> None:
                      f"{seen['piece_p50_ms']:.1f} / {seen['piece_p95_ms']:.1f} / {seen['piece_p99_ms']:.1f} ms | "
                      f"{seen['final_p50_ms']:.1f} / {seen['final_p95_ms']:.1f} ms |")
     lines.append(f"\nOne thread each, same process, {args.utts} utterances per split fed in 320 ms pieces; latency "
-                 "columns on the seen-voices split. Produced by `python benchmarks/peer.py`.")
+                 f"columns on the seen-voices split. {machine_line()} Produced by `python benchmarks/peer.py`.")
     publish("peer", rows, "\n".join(lines) + "\n")
 
 
