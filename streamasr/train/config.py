@@ -20,7 +20,7 @@ class TrainConfig:
     new_tokens: bool = False  # with init_from: this run's tokens replace the model's; a new CTC output layer
     valid_manifest: str = ""  # optional; greedy CER on it is logged at each checkpoint
     feature: FeatureConfig = field(default_factory=FeatureConfig)
-    encoder: EncoderConfig = field(default_factory=EncoderConfig)
+    encoder: EncoderConfig | None = None  # a new model's shape (None: EncoderConfig()); init_from keeps its own
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     p_augment: float = 0.7  # share of utterances that get waveform augmentation
     tokens: str = "char"  # "char" or "bpe"
@@ -52,7 +52,7 @@ class TrainConfig:
         sub = {"feature": FeatureConfig, "encoder": EncoderConfig, "augment": AugmentConfig}
         kwargs = {}
         for k, v in raw.items():
-            if k in sub:
+            if k in sub and v is not None:  # (a fine-tuning run's train-config.json has "encoder": null)
                 v = sub[k](**{kk: tuple(vv) if isinstance(vv, list) else vv for kk, vv in v.items()})
             elif isinstance(v, list):
                 v = tuple(v)

@@ -23,6 +23,7 @@ from tqdm import tqdm
 
 from streamasr.data.augment import spec_augment, vtlp
 from streamasr.data.manifest import read_manifest
+from streamasr.encoder import EncoderConfig
 from streamasr.metrics import error_rate
 from streamasr.model import AcousticModel, ModelError, load_model, save_model
 from streamasr.tokens import Tokenizer
@@ -161,7 +162,8 @@ def train(cfg: TrainConfig) -> Path:
     if init is not None:
         model = init.to(device)
     else:
-        model = AcousticModel(cfg.feature, dataclasses.replace(cfg.encoder, vocab_size=len(tok))).to(device)
+        shape = cfg.encoder or EncoderConfig()
+        model = AcousticModel(cfg.feature, dataclasses.replace(shape, vocab_size=len(tok))).to(device)
         mean, istd = cache.stats()
         model.cmvn_mean.copy_(mean)
         model.cmvn_istd.copy_(istd)
@@ -273,6 +275,10 @@ def init_model(folder: Path, cfg: TrainConfig, tok: Tokenizer) -> AcousticModel:
     too unless ``cfg.new_tokens``, which keeps its CMVN and encoder but starts the CTC output layer afresh
     for ``tok`` (characters to BPE pieces, say, or English to another language)."""
     model, init_tok = load_model(folder)
+    if cfg.encoder is not None and dataclasses.replace(cfg.encoder, vocab_size=0) != dataclasses.replace(
+            model.encoder.cfg, vocab_size=0):
+        raise ModelError(f"init_from {folder}: it keeps that model's encoder {model.encoder.cfg}, and this config "
+                         f"asks for another, {cfg.encoder}; leave 'encoder' out of a fine-tuning recipe")
     if model.feature_cfg != cfg.feature:
         raise ModelError(f"init_from {folder}: its features {model.feature_cfg} differ from this config's "
                          f"{cfg.feature}")

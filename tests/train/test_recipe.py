@@ -149,6 +149,20 @@ def test_fine_tune_starts_from_the_given_model(corpus, tmp_path):
     r = cli("train", str(write_config(corpus, tmp_path / "bad", 2, init_from=str(base / "model"), tokens="bpe",
                                       bpe_vocab=30)))
     assert r.returncode == 2 and "its tokens differ" in r.stderr and "Traceback" not in r.stderr
+    # the encoder comes from init_from: a recipe that asks for another is refused, not silently overruled
+    wider = json.loads(write_config(corpus, tmp_path / "wider", 2, init_from=str(base / "model")).read_text())
+    wider["encoder"]["d_model"] = 64
+    (tmp_path / "wider.json").write_text(json.dumps(wider))
+    r = cli("train", str(tmp_path / "wider.json"))
+    assert r.returncode == 2 and "keeps that model's encoder" in r.stderr and "Traceback" not in r.stderr
+    # and a recipe without one records none: the model's own shape is in its config.json
+    plain = json.loads(write_config(corpus, tmp_path / "plain", 2, init_from=str(base / "model"),
+                                    peak_lr=0.0).read_text())
+    del plain["encoder"]
+    (tmp_path / "plain.json").write_text(json.dumps(plain))
+    assert cli("train", str(tmp_path / "plain.json")).returncode == 0
+    record = json.loads((tmp_path / "plain" / "model" / "train-config.json").read_text())
+    assert record["encoder"] is None and TrainConfig.load(tmp_path / "plain" / "model" / "train-config.json").encoder is None
     # new_tokens: the same encoder and CMVN under a new output layer, one row per BPE piece
     pieces = tmp_path / "pieces"
     r = cli("train", str(write_config(corpus, pieces, 2, init_from=str(base / "model"), tokens="bpe",
