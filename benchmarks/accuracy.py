@@ -21,10 +21,12 @@ import torch
 
 from streamasr.audio import load_audio
 from streamasr.data.manifest import read_manifest
+from streamasr.data.voices import HELDOUT_ACCENTS
 from streamasr.metrics import error_rate
 from streamasr.recognizer import Recognizer
 
 sys.path.insert(0, str(Path(__file__).parent))
+from machine import machine_line  # noqa: E402
 from results_io import candidate_command, candidate_result_name, publish  # noqa: E402
 
 SETTINGS = [  # (label, chunk_ms, search, with LM, final pass)
@@ -54,11 +56,26 @@ def run(rec: Recognizer, audio: list, refs: list[str], chunk_ms: int, search: st
             "hyps": hyps}
 
 
+def voice_group(voice: str) -> str:
+    """The by-voice table's row of a manifest's voice: its engine, festival per voice, and espeak-ng's
+    held-out accent apart from its other voices.
+
+    >>> [voice_group(v) for v in ("festival:kal_diphone", "flite:slt", "espeak-ng:en-us+f5", "espeak-ng:en-029+m3")]
+    ['festival:kal_diphone', 'flite', 'espeak-ng', 'espeak-ng, en-029 accent']
+    """
+    engine, name = voice.split(":", 1)
+    if engine == "festival":
+        return voice
+    if engine == "espeak-ng" and name.split("+")[0] in HELDOUT_ACCENTS:
+        return f"{engine}, {name.split('+')[0]} accent"
+    return engine
+
+
 def by_engine(utts, hyps) -> dict[str, tuple[int, float]]:
-    """Utterances and WER per TTS engine (festival per voice)."""
+    """Utterances and WER per row of ``voice_group``."""
     groups: dict[str, tuple[list, list]] = {}
     for u, h in zip(utts, hyps):
-        key = u.voice if u.voice.startswith("festival") else u.voice.split(":")[0]
+        key = voice_group(u.voice)
         groups.setdefault(key, ([], []))
         groups[key][0].append(u.text)
         groups[key][1].append(h)
@@ -106,7 +123,7 @@ def main() -> None:
     name = candidate_result_name("accuracy", args.model, args.lm)
     command = candidate_command("accuracy", args.model, args.lm)
     what = "" if name == "accuracy" else f", model `{args.model or 'bundled'}`, LM `{args.lm}`"
-    lines.append(f"\n{n} utterances per split{what}; produced by `{command}`.")
+    lines.append(f"\n{n} utterances per split{what}. {machine_line()} Produced by `{command}`.")
     publish(name, data, "\n".join(lines) + "\n")  # a candidate's own files; only the bundled pair's reach the README
 
 
