@@ -17,9 +17,9 @@ import atexit
 import os
 import random
 import shutil
+import subprocess
 import tempfile
 
-SYSTEM_DATA = "/usr/lib/x86_64-linux-gnu/espeak-ng-data"  # Debian's espeak-ng-data (amd64)
 COUNT = 200  # random variants rv000 .. rv199 (espeak-ng lists at most 349 voice files; see data_path)
 PREFIX = "rv"
 DRAWN = ("pitch", "flutter", "roughness", "voicing", "breath", "breathw", "tone", "consonants", "klatt",
@@ -87,6 +87,14 @@ def random_variant(parents: list[dict[str, list[str]]], k: int) -> str:
 _data: str | None = None  # this process's data folder (the parent of espeak-ng-data), made on first use
 
 
+def system_data() -> str:
+    """Where this machine's espeak-ng keeps its data, as ``espeak-ng --version`` says ("... Data at: PATH")."""
+    said = subprocess.run(["espeak-ng", "--version"], capture_output=True, text=True, check=True).stdout
+    if "Data at:" not in said:
+        raise RuntimeError(f"espeak-ng --version does not say where its data is: {said.strip()!r}")
+    return said.split("Data at:", 1)[1].strip()
+
+
 def data_path(parents: list[str]) -> str:
     """A folder to give espeak-ng as ESPEAK_DATA_PATH: the system's data, but for variants ``rv000``..
     alone, crossed from the system's variants named in ``parents``. espeak-ng stops listing voice files
@@ -95,7 +103,8 @@ def data_path(parents: list[str]) -> str:
     global _data
     if _data is not None:
         return _data
-    system_variants = os.path.join(SYSTEM_DATA, "voices", "!v")
+    system = system_data()
+    system_variants = os.path.join(system, "voices", "!v")
     parsed = []
     for name in parents:
         with open(os.path.join(system_variants, name)) as f:
@@ -105,12 +114,12 @@ def data_path(parents: list[str]) -> str:
     data = os.path.join(root, "espeak-ng-data")
     variants = os.path.join(data, "voices", "!v")
     os.makedirs(variants)
-    for name in os.listdir(SYSTEM_DATA):
+    for name in os.listdir(system):
         if name != "voices":
-            os.symlink(os.path.join(SYSTEM_DATA, name), os.path.join(data, name))
-    for name in os.listdir(os.path.join(SYSTEM_DATA, "voices")):
+            os.symlink(os.path.join(system, name), os.path.join(data, name))
+    for name in os.listdir(os.path.join(system, "voices")):
         if name not in ("!v", "mb"):
-            os.symlink(os.path.join(SYSTEM_DATA, "voices", name), os.path.join(data, "voices", name))
+            os.symlink(os.path.join(system, "voices", name), os.path.join(data, "voices", name))
     for k in range(COUNT):
         with open(os.path.join(variants, variant_name(k)), "w") as f:
             f.write(random_variant(parsed, k))
