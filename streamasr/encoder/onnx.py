@@ -131,15 +131,10 @@ class OnnxEncoder:
     def forward_chunk(self, feats: torch.Tensor, state: FixedCacheState) -> tuple[torch.Tensor, FixedCacheState]:
         """feats (1, 4n+3, F) -> log-probs (1, n, V), new state.
 
-        ``forward_chunks`` for one stream, without its batching: the caches go in and come out as they are
+        One stream needs none of ``forward_chunks``' batching: its caches go in and come out as they are
         (no concatenation or slicing), which saves about a tenth of an int8 step."""
         n = self.cfg.n_layers
-        caches = (*state.attn_k, *state.attn_v, *state.conv)  # 3N x (1, ...)
-        inputs = dict(zip(self.cache_inputs, (c.numpy() for c in caches)))
-        inputs["feats"] = feats.numpy().astype(np.float32, copy=False)  # (1, 4n+3, F)
-        inputs["offset"] = np.array([state.offset], dtype=np.int64)  # (1,)
-        inputs["cache_len"] = np.array([state.cache_len], dtype=np.int64)  # (1,)
-        out = [torch.from_numpy(a) for a in self.session.run(self.outputs, inputs)]
+        out = self._run(feats, [state], (*state.attn_k, *state.attn_v, *state.conv))
         logp = out[0]  # (1, n, V)
         t, size = logp.shape[1], out[1].shape[2]
         state = dataclasses.replace(state, offset=state.offset + t, cache_len=min(state.cache_len + t, size),
@@ -150,17 +145,12 @@ class OnnxEncoder:
     def forward_chunks(self, feats: torch.Tensor, states: list[FixedCacheState]
                        ) -> tuple[torch.Tensor, list[FixedCacheState]]:
         """feats (B, 4n+3, F) -> log-probs (B, n, V), new states; the states must share chunk and left_chunks."""
+        if len(states) == 1:
+            logp, state = self.forward_chunk(feats, states[0])
+            return logp, [state]
         n = self.cfg.n_layers
-        inputs = {
-            "feats": feats.numpy().astype(np.float32, copy=False),
-            "offset": np.array([s.offset for s in states], dtype=np.int64),  # (B,)
-            "cache_len": np.array([s.cache_len for s in states], dtype=np.int64),  # (B,)
-        }
-        for name in CACHES:
-            for i in range(n):  # (B, H, L, Dh) or (B, D, K-1); one stream's cache is passed as it is
-                parts = [getattr(s, name)[i] for s in states]
-                inputs[f"{name}.{i}"] = (parts[0] if len(parts) == 1 else torch.cat(parts)).numpy()
-        out = [torch.from_numpy(a) for a in self.session.run(self.outputs, inputs)]
+        caches = [torch.cat([getattr(s, name)[i] for s in states]) for name in CACHES for i in range(n)]  # (B, ...)
+        out = self._run(feats, states, caches)
         logp, k, v, conv = out[0], out[1 : 1 + n], out[1 + n : 1 + 2 * n], out[1 + 2 * n :]
         t, size = logp.shape[1], k[0].shape[2]
         new_states = [
@@ -170,3 +160,12 @@ class OnnxEncoder:
             for r, s in enumerate(states)
         ]
         return logp, new_states
+
+    def _run(self, feats: torch.Tensor, states: list[FixedCacheState], caches) -> list[torch.Tensor]:
+        """One step of the graph: feats (B, 4n+3, F), the states' offsets, and ``caches`` in the graph's input
+        order (attn_k.0 .. attn_k.N-1, attn_v.*, conv.*; each (B, ...)) -> its outputs in ``self.outputs`` order."""
+        inputs = dict(zip(self.cache_inputs, (c.numpy() for c in caches)))
+        inputs["feats"] = feats.numpy().astype(np.float32, copy=False)  # (B, 4n+3, F)
+        inputs["offset"] = np.array([s.offset for s in states], dtype=np.int64)  # (B,)
+        inputs["cache_len"] = np.array([s.cache_len for s in states], dtype=np.int64)  # (B,)
+        return [torch.from_numpy(a) for a in self.session.run(self.outputs, inputs)]

@@ -11,6 +11,7 @@ from websockets.exceptions import ConnectionClosed
 from streamasr.server.app import Server, ServerConfig
 from streamasr.recognizer import Recognizer
 
+
 def noise(seconds: float, rate: int = 16000, seed: int = 0) -> np.ndarray:
     """(S,) float32 white noise at about -20 dBFS: audio for tests that need frames, not words."""
     return (np.random.default_rng(seed).standard_normal(int(rate * seconds)) * 0.1).astype(np.float32)
