@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -170,3 +171,37 @@ def vtlp(feats: torch.Tensor, lo: float, hi: float, sample_rate: int, gen: torch
         alpha = lo + (hi - lo) * float(torch.rand((), generator=gen))
         out[i] = feats[i] @ vtlp_matrix(feats.shape[2], sample_rate, alpha).T  # (T, F)
     return out
+
+
+def eq_curve(n_mels: int, coeffs: torch.Tensor) -> torch.Tensor:
+    """(F,) smooth gain curve over mel bins: a cosine series with ``coeffs`` (K,) as its weights, from the
+    series' first term on (no constant term: the level is ``AugmentConfig.gain_db``'s business).
+
+    >>> [round(g, 3) for g in eq_curve(4, torch.tensor([1.0])).tolist()]  # one term: a tilt, bass up, treble down
+    [0.924, 0.383, -0.383, -0.924]
+    >>> float(eq_curve(80, torch.tensor([0.3, -0.5, 0.2])).sum().abs()) < 1e-5  # no net level change
+    True
+    """
+    k = torch.arange(1, len(coeffs) + 1, dtype=torch.float64)[:, None]  # (K, 1)
+    bins = (torch.arange(n_mels, dtype=torch.float64) + 0.5) / n_mels  # (F,) in (0, 1)
+    return (coeffs.double()[:, None] * torch.cos(math.pi * k * bins)).sum(0).float()  # (F,)
+
+
+def spectral_eq(feats: torch.Tensor, max_db: float, log_floor: float, gen: torch.Generator, terms: int = 3
+                ) -> torch.Tensor:
+    """Colour each utterance of raw log-mel feats (B, T, F) with its own smooth random gain curve
+    (another voice's spectral tilt, a microphone, a room): ``terms`` cosine weights drawn in [-1, 1], the
+    curve scaled to a peak drawn in [0, ``max_db``] dB. Bins at ``FeatureConfig.log_floor`` (digital
+    silence; the cache keeps features in float16, hence the margin) stay there."""
+    if max_db <= 0:
+        return feats
+    silence = math.log(log_floor) + 0.05
+    b, _, f = feats.shape
+    out = feats.clone()
+    for i in range(b):
+        curve = eq_curve(f, 2 * torch.rand(terms, generator=gen) - 1)  # (F,)
+        peak_db = max_db * float(torch.rand((), generator=gen))
+        curve = curve * (peak_db * math.log(10) / 10 / curve.abs().max().clamp_min(1e-6))  # dB -> ln power
+        out[i] = torch.where(feats[i] > silence, feats[i] + curve, feats[i])  # (T, F)
+    return out
+

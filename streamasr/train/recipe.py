@@ -21,7 +21,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from streamasr.data.augment import spec_augment, vtlp
+from streamasr.data.augment import spec_augment, spectral_eq, vtlp
 from streamasr.data.manifest import read_manifest
 from streamasr.encoder import EncoderConfig
 from streamasr.metrics import error_rate
@@ -200,6 +200,7 @@ def train(cfg: TrainConfig) -> Path:
             chunk, left = pick_chunk(rng, cfg)
             x, lengths, targets, tlen = collate(cache, ids, tok)
             x = vtlp(x, *cfg.vtlp, cfg.feature.sample_rate, gen)  # on raw log-mel, before CMVN
+            x = spectral_eq(x, cfg.eq_db, cfg.feature.log_floor, gen)
             x = model.normalize(x)
             if cfg.spec_augment:
                 x = spec_augment(x, lengths, gen)

@@ -91,3 +91,21 @@ def test_vtlp_moves_formants_the_right_way(tmp_path):
     assert vtlp(f, 1.0, 1.0, 16000, g) is f  # off
     assert centroid(vtlp(f, 1.2, 1.2, 16000, g)) > centroid(f) + 1  # shorter vocal tract: formants up
     assert centroid(vtlp(f, 0.85, 0.85, 16000, g)) < centroid(f) - 1
+
+
+def test_spectral_eq_colours_speech_within_its_bound_and_leaves_silence():
+    import math
+
+    from streamasr.data.augment import spectral_eq
+
+    g = torch.Generator().manual_seed(0)
+    floor = math.log(1e-6)
+    feats = torch.randn(8, 50, 80)  # (B, T, F) raw log-mel
+    feats[:, :10] = floor  # digital silence
+    assert spectral_eq(feats, 0.0, 1e-6, g) is feats  # off
+    out = spectral_eq(feats, 10.0, 1e-6, g)
+    gain_db = (out - feats)[:, 10:] * 10 / math.log(10)  # (B, T-10, F)
+    assert torch.equal(out[:, :10], feats[:, :10])
+    assert torch.allclose(gain_db, gain_db[:, :1].expand_as(gain_db), atol=1e-4)  # one curve per utterance
+    peaks = gain_db[:, 0].abs().amax(1)  # (B,)
+    assert (peaks <= 10.0 + 1e-4).all() and peaks.max() > 3.0 and len(set(peaks.round(decimals=3).tolist())) == 8

@@ -44,10 +44,10 @@ def cli(*args, **kw):
 
 def test_train_resume_and_export(corpus, tmp_path):
     out = tmp_path / "exp"
-    r = cli("train", str(write_config(corpus, out, 2, vtlp=[0.9, 1.2])))
+    r = cli("train", str(write_config(corpus, out, 2, vtlp=[0.9, 1.2], eq_db=6.0)))
     assert r.returncode == 0, r.stderr[-2000:]
     assert (out / "ckpt-00000002.pt").is_file()
-    r = cli("train", str(write_config(corpus, out, 4, vtlp=[0.9, 1.2])))
+    r = cli("train", str(write_config(corpus, out, 4, vtlp=[0.9, 1.2], eq_db=6.0)))
     assert r.returncode == 0, r.stderr[-2000:]
     assert "resumed from ckpt-00000002.pt at step 2" in r.stdout
     assert (out / "ckpt-00000004.pt").is_file()
@@ -57,7 +57,7 @@ def test_train_resume_and_export(corpus, tmp_path):
     assert rows[0].startswith("step,epoch,lr,loss")
     # the model carries the settings that made it, in a form `streamasr train` reads back
     assert TrainConfig.load(out / "model" / "train-config.json") == TrainConfig.load(
-        write_config(corpus, out, 4, vtlp=[0.9, 1.2]))
+        write_config(corpus, out, 4, vtlp=[0.9, 1.2], eq_db=6.0))
 
 
 def test_resume_refuses_a_changed_recipe(corpus, tmp_path):
