@@ -7,6 +7,10 @@ takes each formant's row, and each setting, from a training variant drawn afresh
 variant), jitters them, and scales the whole vocal tract. They are new voices of the same engine, spread
 over the space the training variants span rather than near any one of them.
 
+Variant ``ra<k>`` is ``rv<k>``'s voice with an accent of its own: a few phoneme replacements
+(espeak-ng's ``replace`` voice attribute), each a feature that sets English accents apart (h-dropping,
+a stopped or fronted th, vowel mergers, final devoicing, ...), drawn from ``ACCENT_FEATURES``.
+
 espeak-ng reads variants from its data folder only, so ``data_path()`` makes one per process: links to
 the system's files, and the random variants in place of its own.
 """
@@ -22,17 +26,73 @@ import tempfile
 
 COUNT = 200  # random variants rv000 .. rv199 (espeak-ng lists at most 349 voice files; see data_path)
 PREFIX = "rv"
+ACCENT_PREFIX = "ra"  # ra000 .. ra199: rv<k>'s voice with accent_rules(k)
 DRAWN = ("pitch", "flutter", "roughness", "voicing", "breath", "breathw", "tone", "consonants", "klatt",
          "stressAdd", "stressAmp", "intonation", "echo")  # settings taken whole from a drawn parent
 
 
-def variant_name(k: int) -> str:
-    """The name of random variant ``k``.
+# Phoneme replacements in espeak-ng's voice-file syntax (``replace <flags> <phoneme> <replacement>``;
+# flags 1: at the end of a word only, 2: not in a stressed syllable), grouped by accent feature: an accent
+# draws a few groups and one choice from each. Written from general features of English accents and the
+# examples in espeak-ng's voices.md (docs/voices.md, "replace"), using phonemes of its English table; no
+# held-out voice's file was read for them.
+ACCENT_FEATURES = (
+    (("0 h NULL",),),  # h-dropping
+    (("0 T t", "0 D d"), ("0 T f", "0 D v"), ("0 T s", "0 D z")),  # th stopped, fronted, or a sibilant
+    (("0 V U",), ("0 V 0",), ("0 V a",)),  # STRUT as FOOT (northern England), rounded, or fronted
+    (("0 I i:",), ("0 i: I",)),  # KIT and FLEECE merged
+    (("0 U u:",), ("0 u: U",)),  # FOOT and GOOSE merged
+    (("0 0 O:",), ("0 0 A:",), ("0 O: 0",)),  # LOT merged with THOUGHT or PALM
+    (("0 aa a",), ("0 a aa",)),  # BATH as TRAP, or TRAP as BATH
+    (("2 @ a",), ("2 @ E",), ("2 @ V",)),  # unstressed vowels not reduced
+    (("0 eI E",), ("0 eI aI",)),  # FACE monophthong, or lowered
+    (("0 oU O:",), ("0 oU aU",)),  # GOAT monophthong, or lowered
+    (("0 aI A:",), ("0 aI OI",)),  # PRICE monophthong, or backed
+    (("1 d t", "1 z s", "1 v f", "1 g k"),),  # voiced stops and fricatives devoiced at a word's end
+    (("1 N n",),),  # -in' for -ing
+    (("1 t ?",),),  # a word-final t glottalled
+    (("0 3: E",), ("0 3: O@",)),  # NURSE fronted, or rounded
+    (("0 e@ i@",),),  # SQUARE and NEAR merged
+    (("0 E I",), ("0 E eI",)),  # DRESS raised
+    (("0 w v",), ("0 v w",)),  # w and v exchanged
+    (("0 z s",),),  # no z
+)
 
-    >>> variant_name(7)
-    'rv007'
+
+def variant_name(k: int, prefix: str = PREFIX) -> str:
+    """The name of random variant ``k`` (``prefix`` ACCENT_PREFIX: its accented twin).
+
+    >>> variant_name(7), variant_name(7, ACCENT_PREFIX)
+    ('rv007', 'ra007')
     """
-    return f"{PREFIX}{k:03d}"
+    return f"{prefix}{k:03d}"
+
+
+def accent_rules(k: int) -> list[str]:
+    """The ``replace`` lines of accent ``ra<k>``: three to seven groups of ``ACCENT_FEATURES``, one choice each.
+
+    >>> accent_rules(3) == accent_rules(3), accent_rules(3) == accent_rules(4)
+    (True, False)
+    >>> all(line.startswith("replace ") for line in accent_rules(3))
+    True
+    """
+    rng = random.Random(f"espeak-accent:{k}")
+    groups = rng.sample(ACCENT_FEATURES, rng.randint(3, 7))
+    return [f"replace {rule}" for group in groups for rule in rng.choice(group)]
+
+
+def accent_variant(parents: list[dict[str, list[str]]], k: int) -> str:
+    """The text of variant ``ra<k>``: ``random_variant(parents, k)`` under its own name, with ``accent_rules(k)``.
+
+    >>> parents = [parse_variant("pitch 75 109\\nformant 1 97 100 100")]
+    >>> text = accent_variant(parents, 5)
+    >>> text.splitlines()[1], text.replace("name ra005", "name rv005").startswith(random_variant(parents, 5))
+    ('name ra005', True)
+    >>> text.endswith("\\n".join(accent_rules(5)) + "\\n")
+    True
+    """
+    voice = random_variant(parents, k).splitlines()
+    return "\n".join([voice[0], f"name {variant_name(k, ACCENT_PREFIX)}", *voice[2:], *accent_rules(k)]) + "\n"
 
 
 def parse_variant(text: str) -> dict[str, list[str]]:
@@ -84,7 +144,7 @@ def random_variant(parents: list[dict[str, list[str]]], k: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-_data: str | None = None  # this process's data folder (the parent of espeak-ng-data), made on first use
+_data: dict[str, str] = {}  # variant prefix -> this process's data folder (the parent of espeak-ng-data)
 
 
 def system_data() -> str:
@@ -95,14 +155,13 @@ def system_data() -> str:
     return said.split("Data at:", 1)[1].strip()
 
 
-def data_path(parents: list[str]) -> str:
+def data_path(parents: list[str], prefix: str = PREFIX) -> str:
     """A folder to give espeak-ng as ESPEAK_DATA_PATH: the system's data, but for variants ``rv000``..
-    alone, crossed from the system's variants named in ``parents``. espeak-ng stops listing voice files
+    (or ``ra000``.., as ``prefix`` says) alone, crossed from the system's variants named in ``parents``. espeak-ng stops listing voice files
     (its 131 languages among them) at 349 and then cannot find the rest by name, so the system's own
     variants and MBROLA voices are left out of it. Made once per process and removed at its exit."""
-    global _data
-    if _data is not None:
-        return _data
+    if prefix in _data:
+        return _data[prefix]
     system = system_data()
     system_variants = os.path.join(system, "voices", "!v")
     parsed = []
@@ -120,8 +179,9 @@ def data_path(parents: list[str]) -> str:
     for name in os.listdir(os.path.join(system, "voices")):
         if name not in ("!v", "mb"):
             os.symlink(os.path.join(system, "voices", name), os.path.join(data, "voices", name))
+    make = accent_variant if prefix == ACCENT_PREFIX else random_variant
     for k in range(COUNT):
-        with open(os.path.join(variants, variant_name(k)), "w") as f:
-            f.write(random_variant(parsed, k))
-    _data = root
+        with open(os.path.join(variants, variant_name(k, prefix)), "w") as f:
+            f.write(make(parsed, k))
+    _data[prefix] = root
     return root

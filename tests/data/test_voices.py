@@ -31,11 +31,34 @@ def test_espeak_lists_every_random_variant_and_every_language():
     assert names == {espeak_random.variant_name(k) for k in range(espeak_random.COUNT)}
 
 
+def test_espeak_lists_every_accented_variant():
+    env = {**os.environ, "ESPEAK_DATA_PATH": espeak_random.data_path(RANDOM_PARENTS, espeak_random.ACCENT_PREFIX)}
+    variants = subprocess.run(["espeak-ng", "--voices=variant"], env=env, capture_output=True, text=True, check=True)
+    names = {line.split()[3] for line in variants.stdout.splitlines()[1:]}
+    assert names == {espeak_random.variant_name(k, espeak_random.ACCENT_PREFIX) for k in range(espeak_random.COUNT)}
+
+
+def test_accented_espeak_voices_speak_their_replacements():
+    k = next(k for k in range(espeak_random.COUNT) if "replace 0 h NULL" in espeak_random.accent_rules(k))
+    accented = f"en-us+{espeak_random.variant_name(k, espeak_random.ACCENT_PREFIX)}"
+    env = {**os.environ, "ESPEAK_DATA_PATH": espeak_random.data_path(RANDOM_PARENTS, espeak_random.ACCENT_PREFIX)}
+
+    def phonemes(voice: str, **kw) -> str:
+        return subprocess.run(["espeak-ng", "-q", "-x", "-v", voice, "he has a house"], capture_output=True,
+                              text=True, check=True, **kw).stdout
+
+    assert "h" in phonemes("en-us") and "h" not in phonemes(accented, env=env)  # h-dropping
+    twin = speak(Voice("espeak-ng-random", f"en-us+{espeak_random.variant_name(k)}"), TEXT, 1.0, 0.5)
+    audio = speak(Voice("espeak-ng-accent", accented), TEXT, 1.0, 0.5)
+    assert len(audio) != len(twin) or np.abs(audio - twin).max() > 0.05
+
+
 def test_random_espeak_voices_are_training_voices():
-    voices = all_voices(("espeak-ng-random",))
-    assert len(voices) == 7 * espeak_random.COUNT  # the training accents
-    assert not any(is_heldout(v) for v in voices)
-    assert not {v.name.split("+")[0] for v in voices} & HELDOUT_ACCENTS
+    for engine in ("espeak-ng-random", "espeak-ng-accent"):
+        voices = all_voices((engine,))
+        assert len(voices) == 7 * espeak_random.COUNT  # the training accents
+        assert not any(is_heldout(v) for v in voices)
+        assert not {v.name.split("+")[0] for v in voices} & HELDOUT_ACCENTS
 
 
 def test_en_gb_drops_its_variant_as_the_corpora_were_made():
