@@ -44,8 +44,8 @@ class DecoderConfig:
     beam: int = 16  # hypotheses kept after each frame (distinct futures: see _future)
     token_min_logp: float = -6.0  # tokens below this log-probability in a frame are not tried
     beam_prune_logp: float = -12.0  # hypotheses this far below the best are dropped
-    alpha: float = 0.8  # LM weight (on natural-log probabilities); chosen on dev by benchmarks/tune_lm.py
-    beta: float = 2.5  # bonus per finished word; chosen with alpha
+    alpha: float = 0.6  # LM weight (on natural-log probabilities); chosen on dev by benchmarks/tune_lm.py
+    beta: float = 2.0  # bonus per finished word; chosen with alpha
     unk_offset: float = -10.0  # log10 penalty for a word outside the LM vocabulary
     hotword_weight: float = 5.0  # bonus for a finished hotword, shared out over its letters while partial
 
