@@ -82,7 +82,8 @@ def accent_rules(k: int) -> list[str]:
 
 
 def accent_variant(parents: list[dict[str, list[str]]], k: int) -> str:
-    """The text of variant ``ra<k>``: ``random_variant(parents, k)`` under its own name, with ``accent_rules(k)``.
+    """The text of variant ``ra<k>``: ``rv<k>``'s voice (``random_variant``) under its own name, with
+    ``accent_rules(k)``.
 
     >>> parents = [parse_variant("pitch 75 109\\nformant 1 97 100 100")]
     >>> text = accent_variant(parents, 5)
@@ -91,8 +92,7 @@ def accent_variant(parents: list[dict[str, list[str]]], k: int) -> str:
     >>> text.endswith("\\n".join(accent_rules(5)) + "\\n")
     True
     """
-    voice = random_variant(parents, k).splitlines()
-    return "\n".join([voice[0], f"name {variant_name(k, ACCENT_PREFIX)}", *voice[2:], *accent_rules(k)]) + "\n"
+    return random_variant(parents, k, ACCENT_PREFIX) + "".join(f"{line}\n" for line in accent_rules(k))
 
 
 def parse_variant(text: str) -> dict[str, list[str]]:
@@ -111,8 +111,8 @@ def parse_variant(text: str) -> dict[str, list[str]]:
     return out
 
 
-def random_variant(parents: list[dict[str, list[str]]], k: int) -> str:
-    """The text of variant ``rv<k>``, crossed from ``parents`` (parsed variant files).
+def random_variant(parents: list[dict[str, list[str]]], k: int, prefix: str = PREFIX) -> str:
+    """The text of variant ``rv<k>`` (named with ``prefix``), crossed from ``parents`` (parsed variant files).
 
     Each formant's row comes from one parent (espeak-ng's neutral 100 100 100 where it has none), its
     frequency moved by up to 5% and height and width by up to 20%, and every row's frequency scaled by
@@ -129,7 +129,7 @@ def random_variant(parents: list[dict[str, list[str]]], k: int) -> str:
     9
     """
     rng = random.Random(f"espeak-random:{k}")
-    lines = ["language variant", f"name {variant_name(k)}"]
+    lines = ["language variant", f"name {variant_name(k, prefix)}"]
     for key in DRAWN:
         words = rng.choice(parents).get(key)
         if words:
@@ -157,9 +157,10 @@ def system_data() -> str:
 
 def data_path(parents: list[str], prefix: str = PREFIX) -> str:
     """A folder to give espeak-ng as ESPEAK_DATA_PATH: the system's data, but for variants ``rv000``..
-    (or ``ra000``.., as ``prefix`` says) alone, crossed from the system's variants named in ``parents``. espeak-ng stops listing voice files
-    (its 131 languages among them) at 349 and then cannot find the rest by name, so the system's own
-    variants and MBROLA voices are left out of it. Made once per process and removed at its exit."""
+    (or ``ra000``.., as ``prefix`` says) alone, crossed from the system's variants named in ``parents``.
+    espeak-ng stops listing voice files (its 131 languages among them) at 349 and then cannot find the
+    rest by name, so the system's own variants and MBROLA voices are left out of it. Made once per
+    process and removed at its exit."""
     if prefix in _data:
         return _data[prefix]
     system = system_data()

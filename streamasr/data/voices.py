@@ -81,7 +81,7 @@ def is_heldout(v: Voice) -> bool:
         return True
     if v.engine == "flite":
         return v.name in HELDOUT_FLITE
-    if v.engine in ("pico", "piper", "espeak-ng-random", "espeak-ng-accent"):
+    if v.engine in ("pico", "piper", *RANDOM_ENGINES):
         return False
     accent, variant = v.name.split("+")
     return accent in HELDOUT_ACCENTS or variant in HELDOUT_VARIANTS

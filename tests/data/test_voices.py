@@ -2,6 +2,7 @@ import os
 import subprocess
 
 import numpy as np
+import pytest
 
 from streamasr.data import espeak_random
 from streamasr.data.voices import HELDOUT_ACCENTS, RANDOM_PARENTS, Voice, all_voices, is_heldout, speak
@@ -22,20 +23,14 @@ def test_random_espeak_voices_are_voices_of_their_own():
     assert np.array_equal(again, randoms[0])
 
 
-def test_espeak_lists_every_random_variant_and_every_language():
-    env = {**os.environ, "ESPEAK_DATA_PATH": espeak_random.data_path(RANDOM_PARENTS)}
+@pytest.mark.parametrize("prefix", [espeak_random.PREFIX, espeak_random.ACCENT_PREFIX])
+def test_espeak_lists_every_random_variant_and_every_language(prefix):
+    env = {**os.environ, "ESPEAK_DATA_PATH": espeak_random.data_path(RANDOM_PARENTS, prefix)}
     listed = subprocess.run(["espeak-ng", "--voices"], env=env, capture_output=True, text=True, check=True)
     assert "maximum number" not in listed.stderr  # past 349 voice files espeak-ng lists no more
     variants = subprocess.run(["espeak-ng", "--voices=variant"], env=env, capture_output=True, text=True, check=True)
     names = {line.split()[3] for line in variants.stdout.splitlines()[1:]}
-    assert names == {espeak_random.variant_name(k) for k in range(espeak_random.COUNT)}
-
-
-def test_espeak_lists_every_accented_variant():
-    env = {**os.environ, "ESPEAK_DATA_PATH": espeak_random.data_path(RANDOM_PARENTS, espeak_random.ACCENT_PREFIX)}
-    variants = subprocess.run(["espeak-ng", "--voices=variant"], env=env, capture_output=True, text=True, check=True)
-    names = {line.split()[3] for line in variants.stdout.splitlines()[1:]}
-    assert names == {espeak_random.variant_name(k, espeak_random.ACCENT_PREFIX) for k in range(espeak_random.COUNT)}
+    assert names == {espeak_random.variant_name(k, prefix) for k in range(espeak_random.COUNT)}
 
 
 def test_accented_espeak_voices_speak_their_replacements():
