@@ -14,9 +14,12 @@ channels) onnxruntime spends as long dispatching small nodes as multiplying weig
   half step of each feed-forward module into its last linear layer, and the rotary pair swap
   into extra rows of one q|k|swapped-q|swapped-k|v projection, so rotation is two products and
   a sum;
-* attention is written out (q k^T + mask bias, softmax, times v) with an additive mask made
-  once per step, and the depthwise convolution runs as a 1 x K Conv2d, which onnxruntime's
-  blocked-layout kernels serve far faster than a grouped Conv1d.
+* attention with its caches is one operator, ``cached_attention`` (split into heads, append the
+  chunk to the caches, q k^T + mask bias, softmax, times v, merge the heads), with an additive
+  mask made once per step: the export writes it as onnxruntime's MultiHeadAttention, one node
+  in place of the twelve that the written-out form left after onnxruntime's own fusions;
+* the depthwise convolution runs as a 1 x K Conv2d, which onnxruntime's blocked-layout kernels
+  serve far faster than a grouped Conv1d.
 """
 
 from __future__ import annotations
@@ -50,7 +53,7 @@ class FixedCacheState:
 
 
 def mask_bias(cache_len: torch.Tensor, cache_size: int, t: int) -> torch.Tensor:
-    """Additive attention mask (B, 1, 1, L + t): 0 on the last ``cache_len`` cache frames and the chunk, -inf before.
+    """Additive attention mask (B, 1, t, L + t): 0 on the last ``cache_len`` cache frames and the chunk, -inf before.
 
     >>> mask_bias(torch.tensor([1, 3]), 3, 2)[:, 0, 0].tolist()
     [[-inf, -inf, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0, 0.0]]
@@ -58,7 +61,42 @@ def mask_bias(cache_len: torch.Tensor, cache_size: int, t: int) -> torch.Tensor:
     keys = torch.arange(cache_size + t, device=cache_len.device)  # (L + t,)
     keep = keys[None, :] >= (cache_size - cache_len)[:, None]  # (B, L + t)
     bias = torch.zeros(keep.shape, device=cache_len.device).masked_fill(~keep, float("-inf"))
-    return bias[:, None, None, :]  # (B, 1, 1, L + t)
+    return bias[:, None, None, :].expand(-1, 1, t, -1)  # (B, 1, t, L + t): every query row alike
+
+
+@torch.library.custom_op("streamasr::cached_attention", mutates_args=())
+def cached_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, bias: torch.Tensor, k_cache: torch.Tensor,
+                     v_cache: torch.Tensor, heads: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Attention of a chunk over its caches and itself; the caches come back with the chunk appended.
+
+    q, k, v: (B, t, D), q scaled; bias: (B, 1, t, L+t) additive mask; k_cache, v_cache: (B, H, L, Dh)
+    -> out (B, t, D), k, v: (B, H, L+t, Dh).
+
+    An operator of its own so that the ONNX export writes it as one node, onnxruntime's
+    MultiHeadAttention (``streamasr.encoder.onnx``), which computes exactly this.
+
+    >>> q = k = v = torch.ones(1, 2, 4)  # B=1, t=2, D=4
+    >>> out, k2, v2 = cached_attention(q, k, v, torch.zeros(1, 1, 2, 3), torch.zeros(1, 2, 1, 2),
+    ...                                torch.zeros(1, 2, 1, 2), heads=2)
+    >>> tuple(out.shape), tuple(k2.shape)
+    ((1, 2, 4), (1, 2, 3, 2))
+    """
+    b, t, d = q.shape
+
+    def split(x: torch.Tensor) -> torch.Tensor:
+        return x.view(b, t, heads, d // heads).transpose(1, 2)  # (B, t, D) -> (B, H, t, Dh)
+
+    k = torch.cat([k_cache, split(k)], dim=2)  # (B, H, L+t, Dh)
+    v = torch.cat([v_cache, split(v)], dim=2)
+    att = (split(q) @ k.transpose(2, 3) + bias).softmax(-1) @ v  # (B, H, t, Dh)
+    return att.transpose(1, 2).reshape(b, t, d), k, v  # (B, t, D)
+
+
+@cached_attention.register_fake
+def _(q, k, v, bias, k_cache, v_cache, heads):
+    b, t, d = q.shape
+    kv = k_cache.new_empty(b, heads, k_cache.shape[2] + t, d // heads)  # (B, H, L+t, Dh)
+    return q.new_empty(q.shape), kv, kv.new_empty(kv.shape)
 
 
 def swap_pairs(w: torch.Tensor) -> torch.Tensor:
@@ -102,17 +140,14 @@ class ExportBlock(nn.Module):
         self.final_norm = block.final_norm
 
     def forward(self, x, cos, sin, bias, k_cache, v_cache, conv_cache):
-        # x: (B, t, D); cos, sin: (B, t, 2D) rotary tables tiled over q's and k's heads; bias: (B, 1, 1, L+t);
+        # x: (B, t, D); cos, sin: (B, t, 2D) rotary tables tiled over q's and k's heads; bias: (B, 1, t, L+t);
         # k_cache, v_cache: (B, H, L, Dh); conv_cache: (B, D, K-1) -> x, k, v (B, H, L, Dh), conv (B, D, K-1)
         b, t, d = x.shape
         x = x + self.ff1(x)
         qk, qk_swapped, v = self.proj(self.attn_norm(x)).split([2 * d, 2 * d, d], dim=-1)
-        qk = (qk * cos + qk_swapped * sin).view(b, t, 2 * self.h, self.dh).transpose(1, 2)  # (B, 2H, t, Dh)
-        q, k = qk.split(self.h, dim=1)  # (B, H, t, Dh) each
-        k = torch.cat([k_cache, k], dim=2)  # (B, H, L+t, Dh)
-        v = torch.cat([v_cache, v.view(b, t, self.h, self.dh).transpose(1, 2)], dim=2)
-        att = (q @ k.transpose(2, 3) + bias).softmax(-1) @ v  # (B, H, t, Dh)
-        x = x + self.out(att.transpose(1, 2).reshape(b, t, d))
+        q, k = (qk * cos + qk_swapped * sin).split(d, dim=-1)  # (B, t, D) each, rotated
+        att, k, v = cached_attention(q, k, v, bias, k_cache, v_cache, self.h)  # (B, t, D); k, v (B, H, L+t, Dh)
+        x = x + self.out(att)
         y = F.glu(self.pw1(self.conv_norm(x)), dim=-1).transpose(1, 2)  # (B, D, t)
         y = torch.cat([conv_cache, y], dim=2)  # (B, D, K-1+t)
         new_conv = y[:, :, t:]  # (B, D, K-1)
@@ -141,7 +176,7 @@ class FixedCacheStep(nn.Module):
         cos, sin = rotary_tables(positions, self.cfg.head_dim, x.dtype)  # 2 x (B, 1, t, Dh)
         heads = 2 * self.cfg.n_heads  # the tables turn q's heads and k's heads alike
         cos, sin = cos[:, 0].repeat(1, 1, heads), sin[:, 0].repeat(1, 1, heads)  # (B, t, 2D)
-        bias = mask_bias(cache_len, attn_k[0].shape[2], t)  # (B, 1, 1, L + t)
+        bias = mask_bias(cache_len, attn_k[0].shape[2], t)  # (B, 1, t, L + t)
         ks, vs, cs = [], [], []
         for i, layer in enumerate(self.layers):
             x, k, v, c = layer(x, cos, sin, bias, attn_k[i], attn_v[i], conv[i])

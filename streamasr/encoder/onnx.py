@@ -5,7 +5,8 @@
     enc = OnnxEncoder("model/encoder.onnx", model.encoder.cfg)   # same streaming interface as ConformerEncoder
 
 The graph is ``FixedCacheStep``: each layer's caches are explicit inputs and outputs, so one
-file serves every chunk size and left context (both are dynamic axes).
+file serves every chunk size and left context (both are dynamic axes). Its attention is
+onnxruntime's MultiHeadAttention (domain com.microsoft), so the graph runs on onnxruntime alone.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from streamasr.encoder.fixed_cache import (
     init_fixed_state,
 )
 
-EXPORT_VERSION = 3  # bump when the exported graph changes, so cached exports are made again
+EXPORT_VERSION = 4  # bump when the exported graph changes, so cached exports are made again
 CACHES = ("attn_k", "attn_v", "conv")  # per-layer cache inputs are named "attn_k.0", ...; outputs "new_attn_k.0", ...
 
 
@@ -55,12 +56,58 @@ def export_onnx(encoder: ConformerEncoder, path: str | Path, opset: int = 18) ->
     shapes = ({0: batch, 1: 4 * chunk + 3}, {0: batch}, {0: batch}, [{0: batch, 2: cache}] * n,
               [{0: batch, 2: cache}] * n, [{0: batch}] * n)
     path = Path(path)
+    table = {torch.ops.streamasr.cached_attention.default: _multi_head_attention()}
     with torch.no_grad(), warnings.catch_warnings(), _quiet(*EXPORT_LOGGERS):
         warnings.simplefilter("ignore", UserWarning)
         program = torch.onnx.export(step, example, input_names=input_names(n), output_names=output_names(n),
-                                    dynamic_shapes=shapes, opset_version=opset, dynamo=True, verbose=False)
+                                    dynamic_shapes=shapes, opset_version=opset, dynamo=True, verbose=False,
+                                    custom_translation_table=table)
         program.save(str(path), external_data=False)  # one self-contained file
     return path
+
+
+def _multi_head_attention():
+    """``cached_attention`` as onnxruntime's com.microsoft MultiHeadAttention, for the exporter's translation table.
+
+    Its inputs: query, key, value (B, t, D); no packed bias or key padding mask; the additive
+    attention_bias (B, 1, t, L+t); past_key, past_value (B, H, L, Dh). Its outputs: (B, t, D) and
+    present_key, present_value (B, H, L+t, Dh). The scale is 1: the query projection carries it."""
+    import onnxscript
+
+    _declare_multi_head_attention()
+    msft = onnxscript.values.Opset("com.microsoft", 1)
+
+    def translate(q, k, v, bias, k_cache, v_cache, heads: int):
+        return msft.MultiHeadAttention(q, k, v, None, None, bias, k_cache, v_cache, num_heads=heads, scale=1.0)
+
+    return translate
+
+
+def _declare_multi_head_attention() -> None:
+    """Register the signature of onnxruntime's MultiHeadAttention with onnx, which the exporter asks for any
+    node it writes (onnx knows only its own operators; the full schema lives in onnxruntime's contrib ops)."""
+    import onnx.defs
+    from onnx.defs import OpSchema
+
+    try:
+        onnx.defs.get_schema("MultiHeadAttention", 1, "com.microsoft")
+        return
+    except onnx.defs.SchemaError:
+        pass
+
+    def param(name: str, types: str, optional: bool = True) -> OpSchema.FormalParameter:
+        option = OpSchema.FormalParameterOption.Optional if optional else OpSchema.FormalParameterOption.Single
+        return OpSchema.FormalParameter(name, types, param_option=option)
+
+    inputs = [param("query", "T", optional=False), param("key", "T"), param("value", "T"), param("bias", "T"),
+              param("key_padding_mask", "M"), param("attention_bias", "T"), param("past_key", "T"),
+              param("past_value", "T")]
+    outputs = [param("output", "T", optional=False), param("present_key", "T"), param("present_value", "T")]
+    attributes = [OpSchema.Attribute("num_heads", OpSchema.AttrType.INT, "attention heads"),
+                  OpSchema.Attribute("scale", OpSchema.AttrType.FLOAT, "factor on q k^T")]
+    onnx.defs.register_schema(OpSchema("MultiHeadAttention", "com.microsoft", 1, inputs=inputs, outputs=outputs,
+                                       type_constraints=[("T", ["tensor(float)"], ""), ("M", ["tensor(int32)"], "")],
+                                       attributes=attributes))
 
 
 # The exporter's own loggers: notes on optional packages and a few hundred lines on each graph pass, which
