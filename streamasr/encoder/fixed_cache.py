@@ -121,13 +121,13 @@ class ExportBlock(nn.Module):
 
     def __init__(self, block: ConformerBlock, cfg: EncoderConfig):
         super().__init__()
-        d, self.h, self.dh = cfg.d_model, cfg.n_heads, cfg.head_dim
+        d, self.h = cfg.d_model, cfg.n_heads
         with torch.no_grad():
             ff1, ff2 = block.ff1, block.ff2  # LayerNorm, Linear, SiLU, Dropout, Linear, Dropout
             self.ff1 = nn.Sequential(ff1[0], ff1[1], nn.SiLU(), _linear(0.5 * ff1[4].weight, 0.5 * ff1[4].bias))
             self.ff2 = nn.Sequential(ff2[0], ff2[1], nn.SiLU(), _linear(0.5 * ff2[4].weight, 0.5 * ff2[4].bias))
             w, b = block.attn.qkv.weight, block.attn.qkv.bias  # (3D, D), (3D,): q, k, v rows
-            scale = 1.0 / math.sqrt(self.dh)  # scaled_dot_product_attention's, folded into q
+            scale = 1.0 / math.sqrt(cfg.head_dim)  # scaled_dot_product_attention's, folded into q
             wq, wk, wv, bq, bk, bv = scale * w[:d], w[d : 2 * d], w[2 * d :], scale * b[:d], b[d : 2 * d], b[2 * d :]
             self.proj = _linear(torch.cat([wq, wk, swap_pairs(wq), swap_pairs(wk), wv]),  # (5D, D)
                                 torch.cat([bq, bk, swap_pairs(bq), swap_pairs(bk), bv]))
