@@ -10,7 +10,8 @@ voice, the LM takes over more of the choice, and weights chosen on the training 
 words there. The weights minimise the mean of the two WERs (dev alone where a corpus has no
 dev-unseen-voices). Log-probs come from the bundled model under the 320 ms chunk mask, once per
 utterance; every (alpha, beta) then searches them with the bundled LM, and at ``DecoderConfig``'s
-weights, a few beam widths show what a wider search buys and costs. The test splits are not read.
+weights, a few beam widths show what a wider search buys and costs: ``DecoderConfig.beam`` is the narrowest
+of them whose mean WER is within ``MARGIN`` of the best one's (``beam_verdict``). The test splits are not read.
 Writes benchmarks/results/tune_lm.{json,md}. ``DecoderConfig`` moves to the best pair only when that pair's
 mean is lower than its own pair's by at least ``MARGIN`` (``verdict``); smaller leads are within the
 noise of these splits.
@@ -67,12 +68,33 @@ def verdict(best: dict, now: dict | None, margin: float = MARGIN) -> str:
     return f"move to alpha {best['alpha']:g}, beta {best['beta']:g} ({100 * lead:.2g} points of mean WER lower)"
 
 
+def beam_verdict(beams: list[dict], current: int, margin: float = MARGIN) -> str:
+    """What ``DecoderConfig.beam`` should be, given the beam table's rows (beam, mean WER): the narrowest beam
+    whose mean is within ``margin`` of the best one's (a wider search costs decoder time for every stream).
+
+    >>> rows = [{"beam": 16, "mean": 0.1359}, {"beam": 32, "mean": 0.1301}, {"beam": 48, "mean": 0.1261},
+    ...         {"beam": 64, "mean": 0.1260}]
+    >>> beam_verdict(rows, 16)
+    'move to beam 48 (0.98 points of mean WER lower than beam 16; a wider beam gains less than the margin)'
+    >>> beam_verdict(rows, 48)
+    'keep beam 48'
+    """
+    best = min(r["mean"] for r in beams)
+    choice = min((r for r in beams if r["mean"] - best < margin), key=lambda r: r["beam"])
+    if choice["beam"] == current:
+        return f"keep beam {current}"
+    now = next((r for r in beams if r["beam"] == current), None)
+    lead = f"{100 * (now['mean'] - choice['mean']):.2g} points of mean WER lower than beam {current}" if now else \
+        f"beam {current} is not on the table"
+    return f"move to beam {choice['beam']} ({lead}; a wider beam gains less than the margin)"
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--corpus", default="work/corpus-engines")
     p.add_argument("--alphas", type=floats, default="0.3,0.4,0.5,0.6,0.7,0.8,1.0")
     p.add_argument("--betas", type=floats, default="-0.5,0,0.5,1,1.5,2,2.5,3,3.5,4")
-    p.add_argument("--beams", type=floats, default="10,16,24,32")
+    p.add_argument("--beams", type=floats, default="16,32,48,64")
     p.add_argument("--model", default=None, help="model folder (default: the bundled model)")
     p.add_argument("--lm", default="default", help="KenLM file, with its .unigrams.txt beside it (default: the bundled LM)")
     args = p.parse_args()
@@ -110,6 +132,7 @@ def main() -> None:
         row = {"beam": beam, "wer": error_rate(refs["dev"], hyps), "decoder_rtf": (time.process_time() - t0) / seconds}
         if "dev-unseen-voices" in splits:  # the same decoder, not a second search of dev
             row["wer_unseen"] = error_rate(refs["dev-unseen-voices"], texts(dec, "dev-unseen-voices"))
+        row["mean"] = (row["wer"] + row.get("wer_unseen", row["wer"])) / (1 + ("wer_unseen" in row))
         beams.append(row)
         print(beams[-1], flush=True)
     now = next((r for r in rows if r["alpha"] == current.alpha and r["beta"] == current.beta), None)
@@ -136,6 +159,7 @@ def main() -> None:
               "|---|---|---|" + ("---|" if both else "")]
     lines += [f"| {b['beam']} | {100 * b['wer']:.1f}%" + (f" | {100 * b['wer_unseen']:.1f}%" if both else "")
               + f" | {b['decoder_rtf']:.4f} |" for b in beams]
+    lines.append(f"\nBy the same margin on the mean, the narrowest beam within it of the best: {beam_verdict(beams, current.beam)}.")
     data = {"rows": rows, "best": best, "beams": beams}
     name = candidate_result_name("tune_lm", args.model, args.lm)
     command = candidate_command("tune_lm", args.model, args.lm)
