@@ -132,7 +132,7 @@ def main() -> None:
         row = {"beam": beam, "wer": error_rate(refs["dev"], hyps), "decoder_rtf": (time.process_time() - t0) / seconds}
         if "dev-unseen-voices" in splits:  # the same decoder, not a second search of dev
             row["wer_unseen"] = error_rate(refs["dev-unseen-voices"], texts(dec, "dev-unseen-voices"))
-        row["mean"] = (row["wer"] + row.get("wer_unseen", row["wer"])) / (1 + ("wer_unseen" in row))
+        row["mean"] = (row["wer"] + row["wer_unseen"]) / 2 if "wer_unseen" in row else row["wer"]
         beams.append(row)
         print(beams[-1], flush=True)
     now = next((r for r in rows if r["alpha"] == current.alpha and r["beta"] == current.beta), None)
