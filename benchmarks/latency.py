@@ -1,7 +1,7 @@
 """Latency and capacity through the real server on loopback, clients pacing audio in real time.
 
     python benchmarks/latency.py [--corpus work/corpus-engines] [--streams 1,8,16,...,128] [--backend onnx]
-                                 [--processes N] [--final-pass] [--name latency]
+                                 [--processes N] [--final-pass] [--beam N] [--name latency]
 
 Per level of concurrency N, N clients each stream held-out utterances back to back (with 1 s of
 silence between them) at real time, for about ``--seconds``. Measured on the client side:
@@ -217,11 +217,12 @@ def main() -> None:
     p.add_argument("--processes", type=int, default=1, help="server processes (`serve --processes`)")
     p.add_argument("--name", default="latency", help="results file name (benchmarks/results/NAME.{json,md})")
     p.add_argument("--final-pass", action="store_true", help="every stream asks for finals at full context")
+    p.add_argument("--beam", type=int, default=0, help="the server's beam width (`serve --beam`; 0: its default)")
     args = p.parse_args()
     utts = [load_audio(u.audio) for u in read_manifest(Path(args.corpus) / "test-unseen-voices.jsonl")[:40]]
     proc = subprocess.Popen([sys.executable, "-m", "streamasr.cli.main", "serve", "--port", "0", "--backend",
                              args.backend, "--max-sessions", "256", "--idle-timeout", "120", "--max-backlog-ms", "0",
-                             "--processes", str(args.processes)],
+                             "--processes", str(args.processes), *(["--beam", str(args.beam)] if args.beam else [])],
                             stdout=subprocess.PIPE, text=True)
     url = proc.stdout.readline().split()[-1] + "/"
     port = int(url.rsplit(":", 1)[1].strip("/"))
@@ -253,14 +254,14 @@ def main() -> None:
         proc.terminate()
         proc.wait(timeout=30)
     data = {"backend": args.backend, "chunk_ms": CHUNK_MS, "final_pass": args.final_pass,
-            "processes": args.processes, "name": args.name, "levels": rows}
+            "processes": args.processes, "name": args.name, "beam": args.beam, "levels": rows}
     publish(args.name, data, table(data))
 
 
 def table(data: dict) -> str:
     """The README table of a run's results (``main``'s JSON: backend, final_pass, processes, name, levels)."""
     rows, backend, final_pass = data["levels"], data["backend"], data.get("final_pass", False)
-    processes, name = data.get("processes", 1), data.get("name", "latency")
+    processes, name, beam = data.get("processes", 1), data.get("name", "latency"), data.get("beam", 0)
     ok = [r["streams"] for r in rows if r["partial_p95_ms"] <= LIMIT_MS and not r["errors"]]
     lines = ["| streams | word → partial p50 / p95 / p99 | chunk → partial p50 / p95 / p99 | "
              "endpoint final p50 / p95 | end-message final p50 / p95 / p99 | compute per frame p50 / p95 | "
@@ -274,7 +275,7 @@ def table(data: dict) -> str:
                      f"{r['server_rss_mb']:.0f} MB |")
     per_stream = (rows[-1]["server_rss_mb"] - rows[0]["server_rss_mb"]) / max(1, rows[-1]["streams"] - rows[0]["streams"])
     lines.append(
-        f"\n{CHUNK_MS} ms chunks, beam search + LM"
+        f"\n{CHUNK_MS} ms chunks, beam search{f' (beam {beam}, `serve --beam {beam}`)' if beam else ''} + LM"
         + (", finals re-decoded at full context (`\"final_pass\": true` in every start message)" if final_pass else "")
         + f", `serve --backend {backend} --processes {processes}`, chunks batched across streams; the "
         "clients run on the same 2-core machine. *word → partial*: from the moment the audio up to a word's end "
@@ -289,7 +290,7 @@ def table(data: dict) -> str:
         f"{f'{max(ok)} streams' if ok else 'none of them'}. Memory per extra stream: {per_stream:.1f} MB. "
         f"Produced by `python benchmarks/latency.py --processes {processes} "
         f"--streams {','.join(str(r['streams']) for r in rows)}{' --final-pass' if final_pass else ''}"
-        f"{f' --name {name}' if name != 'latency' else ''}`.")
+        f"{f' --beam {beam}' if beam else ''}{f' --name {name}' if name != 'latency' else ''}`.")
     return "\n".join(lines) + "\n"
 
 

@@ -18,17 +18,22 @@ class UserError(Exception):
     """Printed as one line, exit status 2."""
 
 
-def load_recognizer(model: str | None, lm: str | None, backend: str):
-    """``Recognizer.from_pretrained``, importing torch only when called (in each server process)."""
+def load_recognizer(model: str | None, lm: str | None, backend: str, beam: int | None = None):
+    """``Recognizer.from_pretrained``, importing torch only when called (in each server process).
+    ``beam``: the search's width (None: ``DecoderConfig``'s)."""
+    from streamasr.decoder import DecoderConfig
     from streamasr.recognizer import Recognizer
 
-    return Recognizer.from_pretrained(model, lm=lm, backend=backend)
+    decoder = DecoderConfig(beam=beam) if beam else DecoderConfig()
+    return Recognizer.from_pretrained(model, lm=lm, decoder=decoder, backend=backend)
 
 
 def _loader(args) -> functools.partial:
     """The recognizer the arguments name, to be loaded (here, or in each server process)."""
+    if args.beam is not None and args.beam < 1:
+        raise UserError("--beam must be at least 1")
     lm = None if args.no_lm else (args.lm or "default")
-    return functools.partial(load_recognizer, args.model, lm, args.backend)
+    return functools.partial(load_recognizer, args.model, lm, args.backend, args.beam)
 
 
 def _recognizer(args):

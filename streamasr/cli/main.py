@@ -10,6 +10,8 @@ from streamasr.cli import commands
 from streamasr.data.voices import DEFAULT_ENGINES, ENGINES
 from streamasr.endpoint import EndpointConfig
 
+DEFAULT_BEAM = 48  # DecoderConfig.beam, which this module cannot import without kenlm (a test checks they agree)
+
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="streamasr", description="Streaming speech recognition.")
@@ -124,6 +126,9 @@ def _model_args(p: argparse.ArgumentParser, backend: str = "torch") -> None:
     p.add_argument("--backend", choices=BACKENDS, default=backend,
                    help="engine of the streaming encoder (onnx: onnxruntime fp32; onnx-int8: int8 weights; "
                         "default: %(default)s)")
+    p.add_argument("--beam", type=int, default=None,
+                   help=f"prefixes the beam search keeps after each frame (default: {DEFAULT_BEAM}); a narrower "
+                        "beam costs each stream less CPU and makes more word errors (README, *Beam*)")
     lm = p.add_mutually_exclusive_group()
     lm.add_argument("--lm", default=None, help="KenLM model, ARPA or binary (default: the bundled LM)")
     lm.add_argument("--no-lm", action="store_true", help="decode without a language model")
