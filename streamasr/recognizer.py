@@ -116,6 +116,7 @@ class Session:
         self.finished = False
 
     def _new_segment(self) -> None:
+        self.decoder.forget()  # its caches hold the last segment's texts
         self.beam = self.decoder.init_state()
         self.seg_start = self.frames_done  # first encoder frame of this segment
         self.last_speech = -1  # last non-silent frame within the segment (-1: none)

@@ -126,6 +126,14 @@ class CTCPrefixDecoder:
         self._lang_cache: dict[tuple[str, int], tuple | None] = {}
         self._partial_cache: dict[str, float] = {}  # unfinished word -> its score (``_partial_of``)
 
+    def forget(self) -> None:
+        """Drop the caches of language scores. A stream calls it at each endpoint: the caches are keyed by the
+        prefixes' texts, which start over with the next segment, and a wide beam fills them fast (at beam 48
+        about 900 entries per second of speech, up to ``CACHE_LIMIT``), so a long stream would otherwise hold
+        tens of MB of keys its search no longer meets. Results do not change; only what the next frames cost."""
+        self._lang_cache.clear()
+        self._partial_cache.clear()
+
     def init_state(self) -> BeamState:
         root = Hyp((), (), (), 0.0, NEG_INF, 0.0, self.lm.begin() if self.lm else None, "", 0.0, "")
         return BeamState((root,), 0)

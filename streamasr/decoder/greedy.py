@@ -23,6 +23,9 @@ class GreedyDecoder:
     def __init__(self, tokenizer: Tokenizer):
         self.tok = tokenizer
 
+    def forget(self) -> None:
+        """Nothing to drop: the greedy search keeps no caches (``CTCPrefixDecoder.forget``)."""
+
     def init_state(self) -> GreedyState:
         return GreedyState((), (), (), 0, 0)
 

@@ -37,6 +37,22 @@ def test_chunk_by_chunk_equals_all_at_once(seed):
     assert dec.finalize(state) == dec.finalize(whole)
 
 
+def test_forgetting_the_caches_changes_no_result():
+    """A stream drops the decoder's caches at each endpoint (``forget``); a search that forgets them between
+    any two chunks ends where one that kept them does."""
+    rng = np.random.default_rng(3)
+    logp = peaky_log_probs("the lord is my shepherd", rng)
+    dec = CTCPrefixDecoder(DecoderConfig(beam=6), TOK)
+    whole = dec.step(logp, dec.init_state())
+    assert dec._lang_cache
+    state = dec.init_state()
+    for pos in range(0, len(logp), 5):
+        dec.forget()
+        assert not dec._lang_cache and not dec._partial_cache
+        state = dec.step(logp[pos : pos + 5], state)
+    assert state == whole and dec.finalize(state) == dec.finalize(whole)
+
+
 def test_a_frame_of_blank_alone_moves_every_prefix_to_blank():
     """A frame in which no token reaches token_min_logp takes a short path: each prefix's paths all end in
     the blank (p_b = its total + blank, p_nb = -inf), ranked by score, the weak pruned; nothing else moves."""
