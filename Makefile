@@ -29,7 +29,7 @@ demo: setup
 test: setup
 	$(BIN)/python -m pytest -q
 
-# Every figure in the README: evaluation corpus and ARPA LM if missing, then each benchmark, then the plots (about an hour here: 56 min on 2026-12-03, with the corpus and LM already made).
+# Every figure in the README: evaluation corpus and ARPA LM if missing, then each benchmark, then the plots (about an hour here: 59 min on 2026-12-04 before the beam-16 latency table joined it, which takes 3 min more; the corpus and LM already made).
 CORPUS := work/corpus-engines
 bench: setup $(CORPUS)/dev.jsonl $(CORPUS)/dev-unseen-voices.jsonl work/test-piper/test-seen-voices.jsonl work/lm/kjv.arpa
 	$(BIN)/pip install -q -e '.[test,piper,bench]'
@@ -46,6 +46,7 @@ bench: setup $(CORPUS)/dev.jsonl $(CORPUS)/dev-unseen-voices.jsonl work/test-pip
 	$(BIN)/python benchmarks/latency.py --corpus $(CORPUS) --processes 3 --streams 1,8,16,32,40,48,64,80,96,112
 	$(BIN)/python benchmarks/latency.py --corpus $(CORPUS) --processes 2 --streams 32,40,48,64 --name latency-two-processes
 	$(BIN)/python benchmarks/latency.py --corpus $(CORPUS) --processes 1 --streams 1,16,32,40,48 --name latency-one-process
+	$(BIN)/python benchmarks/latency.py --corpus $(CORPUS) --processes 3 --beam 16 --streams 32,48,64,80,96 --name latency-beam16
 	$(BIN)/python benchmarks/latency.py --corpus $(CORPUS) --processes 3 --final-pass --streams 1,8,16,24,32,40 --name latency-final-pass
 	$(BIN)/python benchmarks/admission.py --corpus $(CORPUS)
 	$(BIN)/python benchmarks/soak.py --corpus $(CORPUS) --streams 40 --processes 3

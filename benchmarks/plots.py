@@ -4,7 +4,8 @@
 
 benchmarks/results/latency_cdf.png     word → partial latency CDF per level of concurrency (latency.json)
 benchmarks/results/streams_p95.png     concurrent streams vs p95 latency, against the target (latency.json, and
-                                       latency-two-processes.json, latency-one-process.json if there)
+                                       latency-two-processes.json, latency-one-process.json, latency-beam16.json
+                                       if there)
 benchmarks/results/wer_vs_chunk.png    WER vs chunk size, beam + LM, both test splits (accuracy.json)
 """
 
@@ -44,9 +45,9 @@ def latency_cdf(lat: dict) -> Path:
 def streams_p95(runs: list[dict]) -> Path:
     """One line per run (server configuration): p95 chunk → partial latency against concurrent streams."""
     fig, ax = plt.subplots(figsize=(6, 4))
-    for lat, style in zip(runs, ("o-", "s--", "^:")):
-        rows, k = lat["levels"], lat.get("processes", 1)
-        label = f"{k} server process{'es' if k > 1 else ''}: chunk → partial, p95"
+    for lat, style in zip(runs, ("o-", "s--", "^:", "d-.")):
+        rows, k, beam = lat["levels"], lat.get("processes", 1), lat.get("beam", 0)
+        label = f"{k} server process{'es' if k > 1 else ''}{f', beam {beam}' if beam else ''}: chunk → partial, p95"
         ax.plot([r["streams"] for r in rows], [r["partial_p95_ms"] for r in rows], style, label=label)
     lat = runs[0]
     ax.axhline(lat["chunk_ms"] + 100, color="gray", ls="--", label="target: chunk + 100 ms")
@@ -95,7 +96,8 @@ def main() -> None:
     lat = json.loads((RESULTS / "latency.json").read_text())
     latency_cdf(lat)
     others = [json.loads(p.read_text()) for p in (RESULTS / "latency-two-processes.json",
-                                                  RESULTS / "latency-one-process.json") if p.is_file()]
+                                                  RESULTS / "latency-one-process.json",
+                                                  RESULTS / "latency-beam16.json") if p.is_file()]
     streams_p95([lat, *others])
     wer_vs_chunk(json.loads((RESULTS / "accuracy.json").read_text()))
 
