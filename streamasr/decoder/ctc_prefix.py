@@ -41,7 +41,7 @@ def logaddexp(a: float, b: float) -> float:
 
 @dataclass(frozen=True)
 class DecoderConfig:
-    beam: int = 48  # hypotheses kept after each frame (distinct futures: see _future); chosen on dev with alpha
+    beam: int = 48  # hypotheses kept after each frame (distinct futures: see _future); chosen on dev by tune_lm.py
     token_min_logp: float = -6.0  # tokens below this log-probability in a frame are not tried
     beam_prune_logp: float = -12.0  # hypotheses this far below the best are dropped
     alpha: float = 0.6  # LM weight (on natural-log probabilities); chosen on dev by benchmarks/tune_lm.py
