@@ -11,7 +11,9 @@ words there. The weights minimise the mean of the two WERs (dev alone where a co
 dev-unseen-voices). Log-probs come from the bundled model under the 320 ms chunk mask, once per
 utterance; every (alpha, beta) then searches them with the bundled LM, and at ``DecoderConfig``'s
 weights, a few beam widths show what a wider search buys and costs: ``DecoderConfig.beam`` is the narrowest
-of them whose mean WER is within ``MARGIN`` of the best one's (``beam_verdict``). The test splits are not read.
+of them whose mean WER is within ``MARGIN`` of the best one's (``beam_verdict``), and at that beam a few prune
+thresholds do the same for ``beam_prune_logp``: the tightest within the margin (``prune_verdict``). The test
+splits are not read.
 Writes benchmarks/results/tune_lm.{json,md}. ``DecoderConfig`` moves to the best pair only when that pair's
 mean is lower than its own pair's by at least ``MARGIN`` (``verdict``); smaller leads are within the
 noise of these splits.
@@ -89,12 +91,30 @@ def beam_verdict(beams: list[dict], current: int, margin: float = MARGIN) -> str
     return f"move to beam {choice['beam']} ({lead}; a wider beam gains less than the margin)"
 
 
+def prune_verdict(prunes: list[dict], current: float, margin: float = MARGIN) -> str:
+    """What ``DecoderConfig.beam_prune_logp`` should be, given the prune table's rows (prune, mean WER): the
+    tightest threshold (nearest 0, the least search) whose mean is within ``margin`` of the best one's.
+
+    >>> rows = [{"prune": -12.0, "mean": 0.1261}, {"prune": -8.0, "mean": 0.1261}, {"prune": -7.0, "mean": 0.1286}]
+    >>> prune_verdict(rows, -12.0)
+    'move to -8 (within the margin of the best; a tighter one is not)'
+    >>> prune_verdict(rows, -8.0)
+    'keep -8'
+    """
+    best = min(r["mean"] for r in prunes)
+    choice = max((r for r in prunes if r["mean"] - best < margin), key=lambda r: r["prune"])
+    if choice["prune"] == current:
+        return f"keep {current:g}"
+    return f"move to {choice['prune']:g} (within the margin of the best; a tighter one is not)"
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--corpus", default="work/corpus-engines")
     p.add_argument("--alphas", type=floats, default="0.3,0.4,0.5,0.6,0.7,0.8,1.0")
     p.add_argument("--betas", type=floats, default="-0.5,0,0.5,1,1.5,2,2.5,3,3.5,4")
     p.add_argument("--beams", type=floats, default="16,32,48,64")
+    p.add_argument("--prunes", type=floats, default="-12,-10,-8,-7,-6")
     p.add_argument("--model", default=None, help="model folder (default: the bundled model)")
     p.add_argument("--lm", default="default", help="KenLM file, with its .unigrams.txt beside it (default: the bundled LM)")
     args = p.parse_args()
@@ -124,16 +144,21 @@ def main() -> None:
     best = min(rows, key=lambda r: r["mean"])
     current = DecoderConfig()
     seconds = sum(len(lp) for lp in logps["dev"]) * rec.frame_ms / 1000
-    beams = []
-    for beam in (int(b) for b in args.beams):
-        dec = CTCPrefixDecoder(dataclasses.replace(current, beam=beam), rec.tokenizer, rec.lm)
+
+    def search_row(cfg: DecoderConfig) -> dict:
+        """WERs and decoder time of one search setting at the current weights."""
+        dec = CTCPrefixDecoder(cfg, rec.tokenizer, rec.lm)
         t0 = time.process_time()
         w = {"dev": error_rate(refs["dev"], texts(dec, "dev"))}  # timed: dev's search alone
         rtf = (time.process_time() - t0) / seconds
         w |= {s: error_rate(refs[s], texts(dec, s)) for s in splits if s != "dev"}  # the same decoder, not dev again
-        beams.append({"beam": beam, "wer": w["dev"], "wer_unseen": w.get("dev-unseen-voices"),
-                      "mean": sum(w.values()) / len(w), "decoder_rtf": rtf})  # "mean" as the grid's rows have it
-        print(beams[-1], flush=True)
+        row = {"beam": cfg.beam, "prune": cfg.beam_prune_logp, "wer": w["dev"], "wer_unseen": w.get("dev-unseen-voices"),
+               "mean": sum(w.values()) / len(w), "decoder_rtf": rtf}  # "mean" as the grid's rows have it
+        print(row, flush=True)
+        return row
+
+    beams = [search_row(dataclasses.replace(current, beam=int(b))) for b in args.beams]
+    prunes = [search_row(dataclasses.replace(current, beam_prune_logp=x)) for x in args.prunes]
     now = next((r for r in rows if r["alpha"] == current.alpha and r["beta"] == current.beta), None)
     both = len(splits) == 2
 
@@ -159,13 +184,21 @@ def main() -> None:
     lines += [f"| {b['beam']} | {100 * b['wer']:.1f}%" + (f" | {100 * b['wer_unseen']:.1f}%" if both else "")
               + f" | {b['decoder_rtf']:.4f} |" for b in beams]
     lines.append(f"\nBy the same margin on the mean, the narrowest beam within it of the best: {beam_verdict(beams, current.beam)}.")
-    data = {"rows": rows, "best": best, "beams": beams}
+    lines += ["", f"Prune threshold at beam {current.beam} (`DecoderConfig.beam_prune_logp` is "
+              f"{current.beam_prune_logp:g}: a prefix this far below the best one's score is dropped):", "",
+              "| threshold | dev WER" + (" | dev-unseen-voices WER" if both else "") + " | decoder RTF (1 thread, dev) |",
+              "|---|---|---|" + ("---|" if both else "")]
+    lines += [f"| {r['prune']:g} | {100 * r['wer']:.1f}%" + (f" | {100 * r['wer_unseen']:.1f}%" if both else "")
+              + f" | {r['decoder_rtf']:.4f} |" for r in prunes]
+    lines.append(f"\nBy the same margin, the tightest threshold within it of the best: "
+                 f"{prune_verdict(prunes, current.beam_prune_logp)}.")
+    data = {"rows": rows, "best": best, "beams": beams, "prunes": prunes}
     name = candidate_result_name("tune_lm", args.model, args.lm)
     command = candidate_command("tune_lm", args.model, args.lm)
-    for flag in ("alphas", "betas", "beams"):  # a grid other than the default one, as it was given
+    for flag in ("alphas", "betas", "beams", "prunes"):  # a grid other than the default one, as it was given
         given = getattr(args, flag)
         if given != floats(p.get_default(flag)):
-            command += f" --{flag} {','.join(f'{x:g}' for x in given)}"
+            command += f" --{flag}{'=' if given[0] < 0 else ' '}{','.join(f'{x:g}' for x in given)}"  # "=": -12 is no flag
     lines.append(("\nProduced by" if name == "tune_lm" else
                   f"\nModel `{args.model or 'bundled'}`, LM `{args.lm}`; produced by") + f" `{command}`.")
     publish(name, data, "\n".join(lines) + "\n")

@@ -43,7 +43,7 @@ def logaddexp(a: float, b: float) -> float:
 class DecoderConfig:
     beam: int = 48  # hypotheses kept after each frame (distinct futures: see _future); chosen on dev by tune_lm.py
     token_min_logp: float = -6.0  # tokens below this log-probability in a frame are not tried
-    beam_prune_logp: float = -12.0  # hypotheses this far below the best are dropped
+    beam_prune_logp: float = -8.0  # hypotheses this far below the best are dropped; chosen on dev with beam
     alpha: float = 0.6  # LM weight (on natural-log probabilities); chosen on dev by benchmarks/tune_lm.py
     beta: float = 2.0  # bonus per finished word; chosen with alpha
     unk_offset: float = -10.0  # log10 penalty for a word outside the LM vocabulary
