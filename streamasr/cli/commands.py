@@ -33,7 +33,14 @@ def _loader(args) -> functools.partial:
     if args.beam is not None and args.beam < 1:
         raise UserError("--beam must be at least 1")
     lm = None if args.no_lm else (args.lm or "default")
-    return functools.partial(load_recognizer, args.model, lm, args.backend, args.beam)
+    return functools.partial(load_recognizer, args.model, lm, args.backend or "torch", args.beam)
+
+
+def recognizer_flags(args) -> list[str]:
+    """The recognizer flags given on the command line (those a server, having chosen its recognizer, cannot take)."""
+    given = {"--model": args.model is not None, "--lm": args.lm is not None, "--no-lm": args.no_lm,
+             "--beam": args.beam is not None, "--backend": args.backend is not None}
+    return [flag for flag, on in given.items() if on]
 
 
 def _recognizer(args):
@@ -179,6 +186,10 @@ def stream(args) -> int:
 
 def mic(args) -> int:
     import queue
+
+    if args.server and (flags := recognizer_flags(args)):
+        raise UserError(f"{', '.join(flags)}: the server at {args.server} has chosen its recognizer "
+                        "(give them to `streamasr serve`), or drop --server to recognize here")
 
     from streamasr.mic import microphone
 

@@ -72,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     where = mc.add_mutually_exclusive_group()
     where.add_argument("--server", default=None, help="recognize on this server (ws://...)")
     where.add_argument("--local", action="store_true", help="recognize in this process (the default)")
-    _model_args(mc)
+    _model_args(mc, backend=None)  # None: torch here; with --server the server has chosen (it is refused)
     mc.add_argument("--device", default=None, help="input device name or index (default: system default)")
     mc.add_argument("--seconds", type=float, default=0.0, help="stop after listening this long (0: until Ctrl-C)")
     mc.add_argument("--token", default=None, help="bearer token for --server")
@@ -121,11 +121,11 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _model_args(p: argparse.ArgumentParser, backend: str = "torch") -> None:
+def _model_args(p: argparse.ArgumentParser, backend: str | None = "torch") -> None:
     p.add_argument("--model", default=None, help="model folder (default: the bundled model)")
     p.add_argument("--backend", choices=BACKENDS, default=backend,
                    help="engine of the streaming encoder (onnx: onnxruntime fp32; onnx-int8: int8 weights; "
-                        "default: %(default)s)")
+                        f"default: {backend or 'torch'})")
     p.add_argument("--beam", type=int, default=None,
                    help=f"prefixes the beam search keeps after each frame (default: {DEFAULT_BEAM}); a narrower "
                         "beam costs each stream less CPU and makes more word errors (README, *Beam*)")

@@ -1,11 +1,12 @@
-"""The command line's --beam: its stated default is DecoderConfig's, and it reaches the recognizer."""
+"""The command line's --beam: its stated default is DecoderConfig's, and it reaches the recognizer; `mic --server`
+refuses the recognizer flags the server decides."""
 
 import subprocess
 import sys
 
 import pytest
 
-from streamasr.cli.commands import UserError, _loader
+from streamasr.cli.commands import UserError, _loader, recognizer_flags
 from streamasr.cli.main import DEFAULT_BEAM, build_parser
 from streamasr.decoder import DecoderConfig
 
@@ -26,3 +27,22 @@ def test_a_beam_below_one_is_a_one_line_error():
     r = subprocess.run([sys.executable, "-m", "streamasr.cli.main", "serve", "--port", "0", "--beam", "0"],
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and "--beam must be at least 1" in r.stderr and "Traceback" not in r.stderr, r.stderr
+
+
+@pytest.mark.parametrize("argv,flags", [([], []), (["--backend", "torch"], ["--backend"]),
+                                        (["--beam", "4", "--no-lm"], ["--no-lm", "--beam"])])
+def test_mic_names_the_recognizer_flags_given(argv, flags):
+    assert recognizer_flags(build_parser().parse_args(["mic", *argv])) == flags
+
+
+def test_mic_through_a_server_refuses_flags_the_server_decides():
+    """Before it opens the microphone or the connection: the server chose its model, LM, beam and engine."""
+    r = subprocess.run([sys.executable, "-m", "streamasr.cli.main", "mic", "--server", "ws://127.0.0.1:9/",
+                        "--beam", "4", "--lm", "x.arpa"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+    assert "--lm, --beam: the server at ws://127.0.0.1:9/ has chosen its recognizer" in r.stderr, r.stderr
+
+
+def test_mic_here_runs_the_encoder_on_torch_by_default(tiny_model_dir):
+    args = build_parser().parse_args(["mic", "--model", str(tiny_model_dir), "--no-lm"])
+    assert args.backend is None and _loader(args).args[2] == "torch"
