@@ -51,6 +51,7 @@ bench: setup $(CORPUS)/dev.jsonl $(CORPUS)/dev-unseen-voices.jsonl work/test-pip
 	$(BIN)/python benchmarks/admission.py --corpus $(CORPUS)
 	$(BIN)/python benchmarks/soak.py --corpus $(CORPUS) --streams 40 --processes 3
 	$(BIN)/python benchmarks/plots.py
+	$(BIN)/python benchmarks/targets.py
 
 # The benchmarks read dev and the test splits, not the training audio (README, "Training your own", makes
 # that too). Stage 1's plan alone is made first, so that dev avoids the sentences the bundled model heard there.

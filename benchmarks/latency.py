@@ -258,11 +258,22 @@ def main() -> None:
     publish(args.name, data, table(data))
 
 
+def held_levels(rows: list[dict], limit_ms: float = LIMIT_MS) -> list[int]:
+    """The levels (stream counts) whose p95 chunk → partial latency stayed within ``limit_ms``, without errors.
+
+    >>> held_levels([{"streams": 32, "partial_p95_ms": 300, "errors": 0},
+    ...              {"streams": 48, "partial_p95_ms": 430, "errors": 0},
+    ...              {"streams": 64, "partial_p95_ms": 410, "errors": 1}])
+    [32]
+    """
+    return [r["streams"] for r in rows if r["partial_p95_ms"] <= limit_ms and not r["errors"]]
+
+
 def table(data: dict) -> str:
     """The README table of a run's results (``main``'s JSON: backend, final_pass, processes, name, levels)."""
     rows, backend, final_pass = data["levels"], data["backend"], data.get("final_pass", False)
     processes, name, beam = data.get("processes", 1), data.get("name", "latency"), data.get("beam", 0)
-    ok = [r["streams"] for r in rows if r["partial_p95_ms"] <= LIMIT_MS and not r["errors"]]
+    ok = held_levels(rows)
     lines = ["| streams | word → partial p50 / p95 / p99 | chunk → partial p50 / p95 / p99 | "
              "endpoint final p50 / p95 | end-message final p50 / p95 / p99 | compute per frame p50 / p95 | "
              "loop lag p50 / p95 | server CPU | client CPU | server RSS |", "|---|---|---|---|---|---|---|---|---|---|"]

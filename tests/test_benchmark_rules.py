@@ -13,7 +13,19 @@ sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
 
 
 @pytest.mark.parametrize("name", ["tune_lm", "latency", "admission", "speech_end", "density", "machine", "results_io",
-                                  "deploy", "accuracy"])
+                                  "deploy", "accuracy", "targets"])
 def test_docstring_examples(name):
     result = doctest.testmod(importlib.import_module(name))
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_the_readme_targets_table_is_the_committed_results():
+    """The README's targets block is what targets.py makes of the results committed beside it (a bench that
+    rewrote a result without targets.py would leave the README's verdicts stale)."""
+    import targets
+
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    block = readme.split("<!-- targets:begin -->\n", 1)[1].split("<!-- targets:end -->", 1)[0]
+    rows = targets.rows()
+    assert [r["measured"] for r in rows] == [line.split(" | ")[2] for line in block.splitlines()[2:2 + len(rows)]]
+    assert sum(r["met"] for r in rows) == block.count("| yes |")
