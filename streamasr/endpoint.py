@@ -73,6 +73,17 @@ def is_tail_endpoint(cfg: EndpointConfig, encoded_silence_s: float, quiet_tail_s
     return encoded_silence_s + quiet_tail_s >= cfg.silence_after_speech_s
 
 
+def level_decides(cfg: EndpointConfig, floor_db: float, peak_db: float) -> bool:
+    """Whether a segment's speech stands far enough over its noise floor for levels to tell pause from sound.
+
+    >>> level_decides(EndpointConfig(), -55.0, -12.0)   # a clear recording: 43 dB
+    True
+    >>> level_decides(EndpointConfig(), -32.0, -18.0)   # speech 14 dB over its noise: the blanks decide alone
+    False
+    """
+    return peak_db - floor_db >= cfg.tail_snr_db
+
+
 def is_quiet(cfg: EndpointConfig, level_db: float, floor_db: float, peak_db: float) -> bool:
     """Whether a block at ``level_db`` is quiet, in a segment whose quietest and loudest blocks are given.
 
@@ -84,7 +95,7 @@ def is_quiet(cfg: EndpointConfig, level_db: float, floor_db: float, peak_db: flo
     >>> is_quiet(cfg, -30.0, -32.0, -18.0)   # speech barely above the noise: no judgement from level
     False
     """
-    return level_db < floor_db + cfg.tail_floor_db and peak_db - floor_db >= cfg.tail_snr_db
+    return level_decides(cfg, floor_db, peak_db) and level_db < floor_db + cfg.tail_floor_db
 
 
 def is_loud(cfg: EndpointConfig, level_db: float, floor_db: float, peak_db: float) -> bool:
@@ -101,8 +112,8 @@ def is_loud(cfg: EndpointConfig, level_db: float, floor_db: float, peak_db: floa
     >>> is_loud(cfg, -60.0, -120.0, -12.0)  # a word fading out over digital silence, 48 dB under the loudest
     False
     """
-    return (cfg.hold_while_loud and level_db >= floor_db + cfg.tail_floor_db and level_db >= peak_db - cfg.loud_range_db
-            and peak_db - floor_db >= cfg.tail_snr_db)
+    return (cfg.hold_while_loud and level_decides(cfg, floor_db, peak_db)
+            and level_db >= floor_db + cfg.tail_floor_db and level_db >= peak_db - cfg.loud_range_db)
 
 
 def block_levels(samples: np.ndarray, block: int = 160) -> np.ndarray:
