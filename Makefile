@@ -29,7 +29,8 @@ demo: setup
 test: setup
 	$(BIN)/python -m pytest -q
 
-# Every figure in the README: evaluation corpus and ARPA LM if missing, then each benchmark, then the plots (about an hour here: 59 min on 2026-12-04 before the beam-16 latency table joined it, which takes 3 min more; the corpus and LM already made).
+# Every figure in the README: evaluation corpus and ARPA LM if missing, then each benchmark, then the plots and the
+# targets table (about an hour here: 53 min on 2026-12-04 at commit 640b1cf; the corpus and LM already made).
 CORPUS := work/corpus-engines
 bench: setup $(CORPUS)/dev.jsonl $(CORPUS)/dev-unseen-voices.jsonl work/test-piper/test-seen-voices.jsonl work/lm/kjv.arpa
 	$(BIN)/pip install -q -e '.[test,piper,bench]'
