@@ -178,18 +178,19 @@ def main() -> None:
     lines.append(f"\n{what} Best: alpha {best['alpha']:g}, beta {best['beta']:g} ({cell(best)}); "
                  f"`DecoderConfig` holds alpha {current.alpha:g}, beta {current.beta:g}" + (f" ({cell(now)})" if now else "")
                  + f"; by the margin rule it should {verdict(best, now)}.")
-    lines += ["", f"Beam width at those weights (`DecoderConfig.beam` is {current.beam}):", "",
-              "| beam | dev WER" + (" | dev-unseen-voices WER" if both else "") + " | decoder RTF (1 thread, dev) |",
-              "|---|---|---|" + ("---|" if both else "")]
-    lines += [f"| {b['beam']} | {100 * b['wer']:.1f}%" + (f" | {100 * b['wer_unseen']:.1f}%" if both else "")
-              + f" | {b['decoder_rtf']:.4f} |" for b in beams]
+
+    def search_table(title: str, column: str, key: str, found: list[dict]) -> list[str]:
+        """A titled table of ``search_row`` rows, first column ``column`` from each row's ``key``."""
+        return (["", title, "", f"| {column} | dev WER" + (" | dev-unseen-voices WER" if both else "")
+                 + " | decoder RTF (1 thread, dev) |", "|---|---|---|" + ("---|" if both else "")]
+                + [f"| {r[key]:g} | {100 * r['wer']:.1f}%" + (f" | {100 * r['wer_unseen']:.1f}%" if both else "")
+                   + f" | {r['decoder_rtf']:.4f} |" for r in found])
+
+    lines += search_table(f"Beam width at those weights (`DecoderConfig.beam` is {current.beam}):", "beam", "beam", beams)
     lines.append(f"\nBy the same margin on the mean, the narrowest beam within it of the best: {beam_verdict(beams, current.beam)}.")
-    lines += ["", f"Prune threshold at beam {current.beam} (`DecoderConfig.beam_prune_logp` is "
-              f"{current.beam_prune_logp:g}: a prefix this far below the best one's score is dropped):", "",
-              "| threshold | dev WER" + (" | dev-unseen-voices WER" if both else "") + " | decoder RTF (1 thread, dev) |",
-              "|---|---|---|" + ("---|" if both else "")]
-    lines += [f"| {r['prune']:g} | {100 * r['wer']:.1f}%" + (f" | {100 * r['wer_unseen']:.1f}%" if both else "")
-              + f" | {r['decoder_rtf']:.4f} |" for r in prunes]
+    lines += search_table(f"Prune threshold at beam {current.beam} (`DecoderConfig.beam_prune_logp` is "
+                          f"{current.beam_prune_logp:g}: a prefix this far below the best one's score is dropped):",
+                          "threshold", "prune", prunes)
     lines.append(f"\nBy the same margin, the tightest threshold within it of the best: "
                  f"{prune_verdict(prunes, current.beam_prune_logp)}.")
     data = {"rows": rows, "best": best, "beams": beams, "prunes": prunes}
