@@ -20,7 +20,7 @@ setup: .stamp-apt $(VENV)/.stamp
 $(VENV)/.stamp: pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[test,piper]'
+	$(BIN)/pip install -q -e '.[test,piper,convert]'
 	touch $@
 
 demo: setup
@@ -33,7 +33,7 @@ test: setup
 # targets table (about an hour here: 53 min on 2026-12-04 at commit 640b1cf; the corpus and LM already made).
 CORPUS := work/corpus-engines
 bench: setup $(CORPUS)/dev.jsonl $(CORPUS)/dev-unseen-voices.jsonl work/test-piper/test-seen-voices.jsonl work/lm/kjv.arpa
-	$(BIN)/pip install -q -e '.[test,piper,bench]'
+	$(BIN)/pip install -q -e '.[test,piper,convert,bench]'
 	$(BIN)/python benchmarks/machine.py
 	$(BIN)/python benchmarks/tune_lm.py --corpus $(CORPUS)
 	$(BIN)/python benchmarks/accuracy.py --corpus $(CORPUS)

