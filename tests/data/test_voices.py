@@ -93,3 +93,15 @@ def test_converted_voices_grow_from_training_voices_alone():
     assert len(converted) == 5 * convert.COUNT  # flite's three training voices and Pico's two
     bases = {":".join(convert.parse_name(v.name)[:2]) for v in converted}
     assert not any(is_heldout(Voice(*b.split(":"))) for b in bases) and not any(is_heldout(v) for v in converted)
+
+
+def test_diphone_voices_speak_flites_english_in_their_own_phones():
+    from streamasr.data import diphone
+
+    voices = all_voices(("diphone",))
+    assert {v.name.split("/")[0] for v in voices} == set(diphone.VOICES)  # every foreign voice is installed
+    assert not any(is_heldout(v) for v in voices)
+    for name, (table, _) in diphone.VOICES.items():  # every English phone flite makes has a mapping
+        assert set(table) >= set(diphone.ITALIAN) - {"hh"}
+    audio = speak(Voice("diphone", "lp_diphone/awb"), TEXT, 1.0, 0.5)
+    assert 1.0 < len(audio) / 16000 < 5 and np.abs(audio).max() > 0.05
