@@ -45,6 +45,15 @@ def conversion(k: int) -> Conversion:
                       pitch_range=rng.uniform(*PITCH_RANGES))
 
 
+def pitch_factor(pitch: float) -> float:
+    """A job's pitch draw in [0, 1] as a factor on a voice's median pitch: up to 13% either way.
+
+    >>> [round(pitch_factor(p), 2) for p in (0.0, 0.5, 1.0)]
+    [0.87, 1.0, 1.13]
+    """
+    return 0.87 + 0.26 * pitch
+
+
 def voice_name(base: str, k: int) -> str:
     """``engine/voice/k`` of a converted voice; ``base`` is the base voice as ``engine:voice``.
 
@@ -75,7 +84,7 @@ def convert(audio: np.ndarray, sample_rate: int, c: Conversion, pitch: float, se
     r = c.formant_ratio
     call(sound, "Override sampling frequency", sample_rate * r)  # every frequency x r, duration / r
     manipulation = call(sound, "To Manipulation", 0.01, 75 * r, 600 * r)
-    target = c.pitch_median * (0.87 + 0.26 * pitch)
+    target = c.pitch_median * pitch_factor(pitch)
     tier = call(manipulation, "Extract pitch tier")
     call(tier, "Formula", f"{target} * (self / {median * r}) ^ {c.pitch_range}")
     call([tier, manipulation], "Replace pitch tier")

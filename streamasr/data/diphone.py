@@ -16,6 +16,8 @@ import tempfile
 
 import numpy as np
 
+from streamasr.data.convert import pitch_factor
+
 FRONT_ENDS = ("kal16", "awb", "rms")  # flite's training voices, whose phones and timing the foreign voice speaks
 
 # English (festival/flite radio phones) -> the nearest phones of each language; () drops the phone.
@@ -113,12 +115,12 @@ def speak_diphone(voice: str, front_end: str, text: str, rate: float, pitch: flo
         segs = segments(parse_psdur(ps.stdout), table)
         sound = parselmouth.Sound(english)
         track = sound.to_pitch()
-        own = call(track, "Get quantile", 0, 0, 0.5, "Hertz")
-        scale = median * (0.87 + 0.26 * pitch) / own if np.isfinite(own) and own > 0 else 1.0
+        own = call(track, "Get quantile", 0, 0, 0.5, "Hertz")  # flite's median pitch (NaN: nothing voiced)
+        own = own if np.isfinite(own) and own > 0 else median
         hz = np.array([call(track, "Get value at time", (a + b) / 2, "Hertz", "linear") for _, a, b in segs])
-        if np.isfinite(own):  # octave jumps of the tracker (2x or 1/2 flite's median) are dropped
-            hz[(hz > 1.7 * own) | (hz < own / 1.7)] = np.nan
-        f0 = [None if p == "#" else v * scale for (p, _, _), v in zip(segs, fill_gaps(hz, own if scale != 1.0 else median))]
+        hz[(hz > 1.7 * own) | (hz < own / 1.7)] = np.nan  # the tracker's octave jumps
+        scale = median * pitch_factor(pitch) / own  # to the speaker's median, moved by the job's pitch draw
+        f0 = [None if p == "#" else v for (p, _, _), v in zip(segs, scale * fill_gaps(hz, own))]
         script = os.path.join(tmp, "say.scm")
         with open(script, "w") as f:
             f.write(scheme(voice, segs, f0, out))
