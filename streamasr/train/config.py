@@ -18,6 +18,7 @@ class TrainConfig:
     out: str  # experiment folder: features cache, checkpoints, log.csv, model/
     init_from: str = ""  # model folder to start from (fine-tuning; its encoder, tokens and CMVN are kept)
     new_tokens: bool = False  # with init_from: this run's tokens replace the model's; a new CTC output layer
+    grow_layers: int = 0  # with init_from: new blocks after the model's last, the same function at first (grow.py)
     valid_manifest: str = ""  # optional; greedy CER on it is logged at each checkpoint
     feature: FeatureConfig = field(default_factory=FeatureConfig)
     encoder: EncoderConfig | None = None  # a new model's shape (None: EncoderConfig()); init_from keeps its own

@@ -26,6 +26,7 @@ from streamasr.data.manifest import read_manifest
 from streamasr.encoder import EncoderConfig
 from streamasr.metrics import error_rate
 from streamasr.model import AcousticModel, ModelError, load_model, save_model
+from streamasr.train.grow import grow
 from streamasr.tokens import Tokenizer
 from streamasr.train.config import TrainConfig
 from streamasr.train.featcache import FeatureCache, bucket_batches, build_cache
@@ -147,6 +148,8 @@ def train(cfg: TrainConfig) -> Path:
         if distributed:
             dist.barrier()
         tok = train_bpe([u.text for m in cfg.train_manifests for u in read_manifest(m)], cfg.bpe_vocab, out)
+    if cfg.grow_layers and not cfg.init_from:
+        raise ModelError("grow_layers adds blocks to the model of init_from; a new model takes its depth from 'encoder'")
     init = init_model(Path(cfg.init_from), cfg, tok) if cfg.init_from else None  # fail before the slow part
     utts = [u for m in cfg.train_manifests for u in read_manifest(m) if u.duration <= cfg.max_utt_seconds]
     if rank == 0:
@@ -274,7 +277,8 @@ def full_context(model: AcousticModel, x: torch.Tensor, lengths: torch.Tensor, d
 def init_model(folder: Path, cfg: TrainConfig, tok: Tokenizer) -> AcousticModel:
     """The model in ``folder``, to fine-tune; its features must be the ones this run uses, and its tokens
     too unless ``cfg.new_tokens``, which keeps its CMVN and encoder but starts the CTC output layer afresh
-    for ``tok`` (characters to BPE pieces, say, or English to another language)."""
+    for ``tok`` (characters to BPE pieces, say, or English to another language); ``cfg.grow_layers`` new
+    blocks go after its last (``grow``)."""
     model, init_tok = load_model(folder)
     if cfg.encoder is not None and dataclasses.replace(cfg.encoder, vocab_size=0) != dataclasses.replace(
             model.encoder.cfg, vocab_size=0):
@@ -287,12 +291,12 @@ def init_model(folder: Path, cfg: TrainConfig, tok: Tokenizer) -> AcousticModel:
         if init_tok.tokens != tok.tokens:
             raise ModelError(f"init_from {folder}: its tokens differ from this run's ({cfg.tokens}); "
                              '"new_tokens": true keeps its encoder and starts a new output layer for them')
-        return model
+        return grow(model, cfg.grow_layers)
     fresh = AcousticModel(model.feature_cfg, dataclasses.replace(model.encoder.cfg, vocab_size=len(tok)))
     kept = {k: v for k, v in model.state_dict().items() if not k.startswith("encoder.ctc.")}
     missing, unexpected = fresh.load_state_dict(kept, strict=False)
     assert sorted(missing) == ["encoder.ctc.bias", "encoder.ctc.weight"] and not unexpected, (missing, unexpected)
-    return fresh
+    return grow(fresh, cfg.grow_layers)
 
 
 def export_average(out: Path, model: AcousticModel, tok: Tokenizer, last: int) -> Path:
