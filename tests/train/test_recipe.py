@@ -163,6 +163,14 @@ def test_fine_tune_starts_from_the_given_model(corpus, tmp_path):
     assert cli("train", str(tmp_path / "plain.json")).returncode == 0
     record = json.loads((tmp_path / "plain" / "model" / "train-config.json").read_text())
     assert record["encoder"] is None and TrainConfig.load(tmp_path / "plain" / "model" / "train-config.json").encoder is None
+    # grow_layers: the model's blocks and one more (at learning rate 0, as grow made it), and only from a model
+    grown = tmp_path / "grown"
+    r = cli("train", str(write_config(corpus, grown, 2, init_from=str(base / "model"), grow_layers=1, peak_lr=0.0)))
+    assert r.returncode == 0, r.stderr[-2000:]
+    g, _ = load_model(grown / "model")
+    assert g.encoder.cfg.n_layers == 2 and torch.equal(g.encoder.layers[0].ff1[1].weight, a.encoder.layers[0].ff1[1].weight)
+    r = cli("train", str(write_config(corpus, tmp_path / "deep", 2, grow_layers=1)))
+    assert r.returncode == 2 and "grow_layers adds blocks" in r.stderr and "Traceback" not in r.stderr
     # new_tokens: the same encoder and CMVN under a new output layer, one row per BPE piece
     pieces = tmp_path / "pieces"
     r = cli("train", str(write_config(corpus, pieces, 2, init_from=str(base / "model"), tokens="bpe",
