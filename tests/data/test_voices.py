@@ -101,6 +101,7 @@ def test_diphone_voices_speak_flites_english_in_their_own_phones():
     voices = all_voices(("diphone",))
     assert {v.name.split("/")[0] for v in voices} == set(diphone.VOICES)  # every foreign voice is installed
     assert not any(is_heldout(v) for v in voices)
+    assert not any(is_heldout(Voice("flite", f)) for f in diphone.FRONT_ENDS)  # flite's English: training voices only
     for name, (table, _) in diphone.VOICES.items():  # every English phone flite makes has a mapping
         assert set(table) >= set(diphone.ITALIAN) - {"hh"}
     audio = speak(Voice("diphone", "lp_diphone/awb"), TEXT, 1.0, 0.5)
