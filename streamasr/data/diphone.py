@@ -39,10 +39,6 @@ VOICES = {"lp_diphone": (ITALIAN, 210.0), "pc_diphone": (ITALIAN, 115.0),
           "suo_fi_lj_diphone": (FINNISH, 200.0), "hy_fi_mv_diphone": (FINNISH, 110.0)}
 
 
-def has_voice(name: str) -> bool:
-    return any(os.path.isdir(os.path.join("/usr/share/festival/voices", lang, name)) for lang in ("italian", "finnish"))
-
-
 def parse_psdur(text: str) -> list[tuple[str, float]]:
     """flite's ``-psdur`` line -> (phone, end time in seconds) pairs.
 

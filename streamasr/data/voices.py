@@ -4,6 +4,7 @@ speaking text with them."""
 
 from __future__ import annotations
 
+import glob
 import os
 import subprocess
 import tempfile
@@ -74,7 +75,7 @@ def all_voices(engines: tuple[str, ...] = DEFAULT_ENGINES) -> list[Voice]:
     voices += [Voice("festival", v) for v in FESTIVAL_VOICES if festival_has(v)]
     voices += [Voice("pico", v) for v in PICO_VOICES]
     voices += [Voice("converted", convert.voice_name(b, k)) for b in CONVERTED_BASES for k in range(convert.COUNT)]
-    voices += [Voice("diphone", f"{d}/{f}") for d in diphone.VOICES if diphone.has_voice(d) for f in diphone.FRONT_ENDS]
+    voices += [Voice("diphone", f"{d}/{f}") for d in diphone.VOICES if festival_has(d) for f in diphone.FRONT_ENDS]
     if "piper" in engines:
         piper = [Voice("piper", v) for v in PIPER_VOICES if _piper_voice_files(v)]
         if not piper:
@@ -95,8 +96,8 @@ def is_heldout(v: Voice) -> bool:
 
 
 def festival_has(name: str) -> bool:
-    return any(os.path.isdir(os.path.join("/usr/share/festival/voices", lang, name))
-               for lang in ("english", "us"))
+    """Whether festival has voice ``name`` installed, in any language's folder (english, us, italian, ...)."""
+    return bool(glob.glob(os.path.join("/usr/share/festival/voices", "*", name, "")))
 
 
 def speak(voice: Voice, text: str, rate: float, pitch: float, sample_rate: int = 16000) -> np.ndarray:
