@@ -36,7 +36,7 @@ def padding_mask(lengths: torch.Tensor, size: int) -> torch.Tensor:
     >>> padding_mask(torch.tensor([1, 3]), 3).int().tolist()
     [[1, 0, 0], [1, 1, 1]]
     """
-    return torch.arange(size).unsqueeze(0) < lengths.unsqueeze(1)
+    return torch.arange(size, device=lengths.device).unsqueeze(0) < lengths.unsqueeze(1)
 
 
 def subsampled_length(frames: int, factor: int = 4) -> int:

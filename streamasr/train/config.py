@@ -45,6 +45,7 @@ class TrainConfig:
     keep_checkpoints: int = 5  # newest kept; the last ones are averaged into model/
     average_last: int = 3  # checkpoints averaged for the exported model
     threads: int = 0  # torch threads on CPU (0: torch's default)
+    feature_jobs: int = 0  # processes that compute the feature cache (0: one per CPU core)
     seed: int = 0
 
     @classmethod

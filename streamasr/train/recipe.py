@@ -32,7 +32,8 @@ from streamasr.train.config import TrainConfig
 from streamasr.train.featcache import FeatureCache, bucket_batches, build_cache
 
 CONFIG_NAME = "train-config.json"  # written into the experiment folder and the exported model folder
-RESUMABLE = {"max_steps", "max_minutes", "threads", "checkpoint_every", "keep_checkpoints", "average_last"}  # may change
+RESUMABLE = {"max_steps", "max_minutes", "threads", "feature_jobs", "checkpoint_every", "keep_checkpoints",
+             "average_last"}  # may change
 
 
 class RecipeMismatch(ValueError):
@@ -98,6 +99,19 @@ def collate(cache: FeatureCache, ids: list[int], tok: Tokenizer):
     return x, lengths, torch.cat(targets), tlen
 
 
+def prepare_batch(model: AcousticModel, cache: FeatureCache, ids: list[int], tok: Tokenizer, cfg: TrainConfig,
+                  gen: torch.Generator, device: torch.device):
+    """One batch as the model trains on it: feats (B, T, F) on ``device``, warped, coloured, normalized by the
+    model's CMVN and masked; lengths (B,), concatenated targets and their lengths (B,) on the CPU."""
+    x, lengths, targets, tlen = collate(cache, ids, tok)  # (B, T, F) on the CPU
+    x = vtlp(x, *cfg.vtlp, cfg.feature.sample_rate, gen)  # on raw log-mel, before CMVN
+    x = spectral_eq(x, cfg.eq_db, cfg.feature.log_floor, gen)
+    x = model.normalize(x.to(device))  # the CMVN statistics are the model's buffers, where the model is
+    if cfg.spec_augment:
+        x = spec_augment(x, lengths, gen)
+    return x, lengths, targets, tlen
+
+
 def greedy_texts(logp: torch.Tensor, lengths: torch.Tensor, tok: Tokenizer) -> list[str]:
     # logp: (B, T, V)
     best = logp.argmax(-1)  # (B, T)
@@ -152,15 +166,16 @@ def train(cfg: TrainConfig) -> Path:
         raise ModelError("grow_layers adds blocks to the model of init_from; a new model takes its depth from 'encoder'")
     init = init_model(Path(cfg.init_from), cfg, tok) if cfg.init_from else None  # fail before the slow part
     utts = [u for m in cfg.train_manifests for u in read_manifest(m) if u.duration <= cfg.max_utt_seconds]
+    jobs = cfg.feature_jobs or os.cpu_count() or 1  # processes that make the feature cache
     if rank == 0:
-        build_cache(utts, out / "feats-train", cfg.feature, cfg.augment, cfg.p_augment, cfg.seed)
+        build_cache(utts, out / "feats-train", cfg.feature, cfg.augment, cfg.p_augment, cfg.seed, jobs)
     if distributed:
         dist.barrier()
-    cache = build_cache(utts, out / "feats-train", cfg.feature, cfg.augment, cfg.p_augment, cfg.seed)
+    cache = build_cache(utts, out / "feats-train", cfg.feature, cfg.augment, cfg.p_augment, cfg.seed, jobs)
     valid = None
     if cfg.valid_manifest and rank == 0:
         vutts = read_manifest(cfg.valid_manifest)[:200]
-        valid = build_cache(vutts, out / "feats-valid", cfg.feature, cfg.augment, 0.0, cfg.seed)
+        valid = build_cache(vutts, out / "feats-valid", cfg.feature, cfg.augment, 0.0, cfg.seed, jobs)
 
     if init is not None:
         model = init.to(device)
@@ -201,12 +216,7 @@ def train(cfg: TrainConfig) -> Path:
         batches = batches[rank::world][: len(batches) // world]  # the same count on every rank
         for ids in batches:
             chunk, left = pick_chunk(rng, cfg)
-            x, lengths, targets, tlen = collate(cache, ids, tok)
-            x = vtlp(x, *cfg.vtlp, cfg.feature.sample_rate, gen)  # on raw log-mel, before CMVN
-            x = spectral_eq(x, cfg.eq_db, cfg.feature.log_floor, gen)
-            x = model.normalize(x)
-            if cfg.spec_augment:
-                x = spec_augment(x, lengths, gen)
+            x, lengths, targets, tlen = prepare_batch(model, cache, ids, tok, cfg, gen, device)
             for g in opt.param_groups:
                 g["lr"] = lr_at(step + 1, cfg)
             loss, kd = batch_loss(model, net, (x, lengths, targets, tlen), chunk, left, cfg.distill, device, amp)
