@@ -112,23 +112,34 @@ def augment_waveform(x: np.ndarray, cfg: AugmentConfig, rng: np.random.Generator
     return x
 
 
-def spec_augment(feats: torch.Tensor, lengths: torch.Tensor, gen: torch.Generator,
-                 freq_masks: int = 2, freq_width: int = 15, time_masks: int = 2, time_frac: float = 0.05
-                 ) -> torch.Tensor:
-    """Mask random mel bands and time spans of each utterance; feats (B, T, F) are CMVN-normalized."""
-    feats = feats.clone()
-    b, t, f = feats.shape
+def spec_masks(lengths: torch.Tensor, t: int, f: int, gen: torch.Generator, freq_masks: int = 2,
+               freq_width: int = 15, time_masks: int = 2, time_frac: float = 0.05) -> torch.Tensor:
+    """SpecAugment's masks for a batch of (B, t, f) features: True on random mel bands and time spans of
+    each utterance (spans inside its ``lengths``), drawn one utterance after another. (B, t, f) bool.
+
+    >>> m = spec_masks(torch.tensor([10]), 20, 8, torch.Generator().manual_seed(0), time_frac=0.3)
+    >>> m.shape, bool(m[0, 10:].all(1).logical_or(~m[0, 10:].any(1)).all())  # past its end: whole bands alone
+    (torch.Size([1, 20, 8]), True)
+    """
+    b = len(lengths)
+    bands = torch.zeros(b, f, dtype=torch.bool)  # (B, F)
+    spans = torch.zeros(b, t, dtype=torch.bool)  # (B, T)
     for i in range(b):
         for _ in range(freq_masks):
             w = int(torch.randint(0, freq_width + 1, (1,), generator=gen))
             s = int(torch.randint(0, max(1, f - w), (1,), generator=gen))
-            feats[i, :, s : s + w] = 0.0
+            bands[i, s : s + w] = True
         n = int(lengths[i])
         for _ in range(time_masks):
             w = int(torch.randint(0, max(1, int(n * time_frac)) + 1, (1,), generator=gen))
             s = int(torch.randint(0, max(1, n - w), (1,), generator=gen))
-            feats[i, s : s + w, :] = 0.0
-    return feats
+            spans[i, s : s + w] = True
+    return spans[:, :, None] | bands[:, None, :]  # (B, T, F)
+
+
+def spec_augment(feats: torch.Tensor, lengths: torch.Tensor, gen: torch.Generator, **kw) -> torch.Tensor:
+    """Mask random mel bands and time spans of each utterance (``spec_masks``); feats (B, T, F) are CMVN-normalized."""
+    return feats.masked_fill(spec_masks(lengths, feats.shape[1], feats.shape[2], gen, **kw).to(feats.device), 0.0)
 
 
 def vtlp_matrix(n_mels: int, sample_rate: int, alpha: float) -> torch.Tensor:
@@ -143,6 +154,11 @@ def vtlp_matrix(n_mels: int, sample_rate: int, alpha: float) -> torch.Tensor:
     >>> int(w[40].argmax()) < 40  # bin 40 now reads from a lower frequency
     True
     """
+    return vtlp_matrices(n_mels, sample_rate, torch.tensor([alpha]))[0]
+
+
+def vtlp_matrices(n_mels: int, sample_rate: int, alphas: torch.Tensor) -> torch.Tensor:
+    """``vtlp_matrix`` for each factor of ``alphas`` (B,) at once: (B, F, F)."""
     def mel(hz):
         return 2595.0 * torch.log10(1.0 + hz / 700.0)
 
@@ -151,14 +167,14 @@ def vtlp_matrix(n_mels: int, sample_rate: int, alpha: float) -> torch.Tensor:
 
     edges = torch.linspace(0.0, float(mel(torch.tensor(sample_rate / 2.0))), n_mels + 2, dtype=torch.float64)
     centres = edges[1:-1]  # (F,) mel
-    src = mel(hz(centres) / alpha)  # (F,) where each output bin reads from, in mel
+    src = mel(hz(centres)[None, :] / alphas.double()[:, None])  # (B, F) where each output bin reads from, in mel
     pos = torch.clamp((src - centres[0]) / (centres[1] - centres[0]), 0.0, n_mels - 1.0)  # fractional bin index
-    lo = pos.floor().long().clamp(max=n_mels - 2)
+    lo = pos.floor().long().clamp(max=n_mels - 2)  # (B, F)
     frac = pos - lo
-    w = torch.zeros(n_mels, n_mels, dtype=torch.float64)
-    rows = torch.arange(n_mels)
-    w[rows, lo] = 1.0 - frac
-    w[rows, lo + 1] += frac
+    w = torch.zeros(len(alphas), n_mels, n_mels, dtype=torch.float64)  # (B, F, F)
+    batch, rows = torch.arange(len(alphas))[:, None], torch.arange(n_mels)[None, :]
+    w[batch, rows, lo] = 1.0 - frac
+    w[batch, rows, lo + 1] += frac
     return w.float()
 
 
@@ -166,25 +182,23 @@ def vtlp(feats: torch.Tensor, lo: float, hi: float, sample_rate: int, gen: torch
     """Warp each utterance of raw log-mel feats (B, T, F) by a factor drawn from [lo, hi]."""
     if lo == hi == 1.0:
         return feats
-    out = torch.empty_like(feats)
-    for i in range(feats.shape[0]):
-        alpha = lo + (hi - lo) * float(torch.rand((), generator=gen))
-        out[i] = feats[i] @ vtlp_matrix(feats.shape[2], sample_rate, alpha).T  # (T, F)
-    return out
+    alphas = torch.tensor([lo + (hi - lo) * float(torch.rand((), generator=gen)) for _ in range(feats.shape[0])])
+    return torch.bmm(feats, vtlp_matrices(feats.shape[2], sample_rate, alphas).transpose(1, 2))  # (B, T, F)
 
 
 def eq_curve(n_mels: int, coeffs: torch.Tensor) -> torch.Tensor:
     """(F,) smooth gain curve over mel bins: a cosine series with ``coeffs`` (K,) as its weights, from the
-    series' first term on (no constant term: the level is ``AugmentConfig.gain_db``'s business).
+    series' first term on (no constant term: the level is ``AugmentConfig.gain_db``'s business); with
+    ``coeffs`` (B, K), one curve per row, (B, F).
 
     >>> [round(g, 3) for g in eq_curve(4, torch.tensor([1.0])).tolist()]  # one term: a tilt, bass up, treble down
     [0.924, 0.383, -0.383, -0.924]
     >>> float(eq_curve(80, torch.tensor([0.3, -0.5, 0.2])).sum().abs()) < 1e-5  # no net level change
     True
     """
-    k = torch.arange(1, len(coeffs) + 1, dtype=torch.float64)[:, None]  # (K, 1)
+    k = torch.arange(1, coeffs.shape[-1] + 1, dtype=torch.float64)[:, None]  # (K, 1)
     bins = (torch.arange(n_mels, dtype=torch.float64) + 0.5) / n_mels  # (F,) in (0, 1)
-    return (coeffs.double()[:, None] * torch.cos(math.pi * k * bins)).sum(0).float()  # (F,)
+    return (coeffs.double() @ torch.cos(math.pi * k * bins)).float()  # (F,) or (B, F)
 
 
 def spectral_eq(feats: torch.Tensor, max_db: float, log_floor: float, gen: torch.Generator, terms: int = 3
@@ -197,11 +211,11 @@ def spectral_eq(feats: torch.Tensor, max_db: float, log_floor: float, gen: torch
         return feats
     silence = math.log(log_floor) + 0.05
     b, _, f = feats.shape
-    out = feats.clone()
-    for i in range(b):
-        curve = eq_curve(f, 2 * torch.rand(terms, generator=gen) - 1)  # (F,)
-        peak_db = max_db * float(torch.rand((), generator=gen))
-        curve = curve * (peak_db * math.log(10) / 10 / curve.abs().max().clamp_min(1e-6))  # dB -> ln power
-        out[i] = torch.where(feats[i] > silence, feats[i] + curve, feats[i])  # (T, F)
-    return out
-
+    coeffs, peaks = torch.empty(b, terms), torch.empty(b)
+    for i in range(b):  # drawn in the order of one utterance at a time
+        coeffs[i] = 2 * torch.rand(terms, generator=gen) - 1
+        peaks[i] = max_db * float(torch.rand((), generator=gen))
+    curves = eq_curve(f, coeffs)  # (B, F)
+    scale = peaks * math.log(10) / 10 / curves.abs().amax(1).clamp_min(1e-6)  # dB -> ln power, (B,)
+    curves = (curves * scale[:, None])[:, None, :]  # (B, 1, F)
+    return torch.where(feats > silence, feats + curves, feats)  # (B, T, F)

@@ -46,6 +46,7 @@ class TrainConfig:
     average_last: int = 3  # checkpoints averaged for the exported model
     threads: int = 0  # torch threads on CPU (0: torch's default)
     feature_jobs: int = 0  # processes that compute the feature cache (0: one per CPU core)
+    prep_workers: int = 0  # processes that make batches beside the loop (0: in it, from one generator; batches.py)
     seed: int = 0
 
     @classmethod

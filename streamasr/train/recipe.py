@@ -21,13 +21,13 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from streamasr.data.augment import spec_augment, spectral_eq, vtlp
 from streamasr.data.manifest import read_manifest
 from streamasr.encoder import EncoderConfig
 from streamasr.metrics import error_rate
 from streamasr.model import AcousticModel, ModelError, load_model, save_model
 from streamasr.train.grow import grow
 from streamasr.tokens import Tokenizer
+from streamasr.train.batches import collate, epoch_batches, to_model
 from streamasr.train.config import TrainConfig
 from streamasr.train.featcache import FeatureCache, bucket_batches, build_cache
 
@@ -88,28 +88,6 @@ def distillation_loss(student: torch.Tensor, teacher: torch.Tensor, lengths: tor
     kl = (teacher.exp() * (teacher - student)).sum(-1)  # (B, T)
     valid = torch.arange(kl.shape[1], device=kl.device)[None, :] < lengths.to(kl.device)[:, None]  # (B, T)
     return (kl * valid).sum() / kl.shape[0]
-
-
-def collate(cache: FeatureCache, ids: list[int], tok: Tokenizer):
-    feats = [cache.get(i) for i in ids]
-    lengths = torch.tensor([len(f) for f in feats])
-    x = torch.nn.utils.rnn.pad_sequence(feats, batch_first=True)  # (B, T, F)
-    targets = [torch.tensor(tok.encode(cache.texts[i])) for i in ids]
-    tlen = torch.tensor([len(t) for t in targets])
-    return x, lengths, torch.cat(targets), tlen
-
-
-def prepare_batch(model: AcousticModel, cache: FeatureCache, ids: list[int], tok: Tokenizer, cfg: TrainConfig,
-                  gen: torch.Generator, device: torch.device):
-    """One batch as the model trains on it: feats (B, T, F) on ``device``, warped, coloured, normalized by the
-    model's CMVN and masked; lengths (B,), concatenated targets and their lengths (B,) on the CPU."""
-    x, lengths, targets, tlen = collate(cache, ids, tok)  # (B, T, F) on the CPU
-    x = vtlp(x, *cfg.vtlp, cfg.feature.sample_rate, gen)  # on raw log-mel, before CMVN
-    x = spectral_eq(x, cfg.eq_db, cfg.feature.log_floor, gen)
-    x = model.normalize(x.to(device))  # the CMVN statistics are the model's buffers, where the model is
-    if cfg.spec_augment:
-        x = spec_augment(x, lengths, gen)
-    return x, lengths, targets, tlen
 
 
 def greedy_texts(logp: torch.Tensor, lengths: torch.Tensor, tok: Tokenizer) -> list[str]:
@@ -214,9 +192,9 @@ def train(cfg: TrainConfig) -> Path:
     while not done:
         batches = bucket_batches(cache.lengths, cfg.max_frames, np.random.default_rng(cfg.seed + epoch))
         batches = batches[rank::world][: len(batches) // world]  # the same count on every rank
-        for ids in batches:
+        for batch in epoch_batches(cache, batches, tok, cfg, gen, epoch, rank):
             chunk, left = pick_chunk(rng, cfg)
-            x, lengths, targets, tlen = prepare_batch(model, cache, ids, tok, cfg, gen, device)
+            x, lengths, targets, tlen = to_model(batch, model, device)
             for g in opt.param_groups:
                 g["lr"] = lr_at(step + 1, cfg)
             loss, kd = batch_loss(model, net, (x, lengths, targets, tlen), chunk, left, cfg.distill, device, amp)

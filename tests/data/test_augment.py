@@ -109,3 +109,44 @@ def test_spectral_eq_colours_speech_within_its_bound_and_leaves_silence():
     assert torch.allclose(gain_db, gain_db[:, :1].expand_as(gain_db), atol=1e-4)  # one curve per utterance
     peaks = gain_db[:, 0].abs().amax(1)  # (B,)
     assert (peaks <= 10.0 + 1e-4).all() and peaks.max() > 3.0 and len(set(peaks.round(decimals=3).tolist())) == 8
+
+
+def test_batched_augmentation_draws_and_makes_what_one_utterance_at_a_time_did():
+    """vtlp, spectral_eq and spec_augment work on the whole batch at once, for a GPU's sake; their random
+    draws come in the order they always did, so a recipe's batches are what they were. The reference here
+    is the per-utterance code they replaced."""
+    import math
+
+    from streamasr.data.augment import eq_curve, spectral_eq, vtlp, vtlp_matrix
+
+    feats = torch.randn(5, 60, 80) * 3 - 4  # raw log-mel (B, T, F)
+    feats[1, :, :10] = math.log(1e-6)  # digital silence in some bins
+    lengths = torch.tensor([60, 41, 60, 7, 33])
+
+    g, ref_g = torch.Generator().manual_seed(3), torch.Generator().manual_seed(3)
+    ref = torch.stack([feats[i] @ vtlp_matrix(80, 16000, 0.85 + 0.45 * float(torch.rand((), generator=ref_g))).T
+                       for i in range(5)])
+    assert torch.allclose(vtlp(feats, 0.85, 1.3, 16000, g), ref, atol=1e-5)
+
+    g, ref_g = torch.Generator().manual_seed(4), torch.Generator().manual_seed(4)
+    ref = feats.clone()
+    for i in range(5):
+        curve = eq_curve(80, 2 * torch.rand(3, generator=ref_g) - 1)
+        peak_db = 10.0 * float(torch.rand((), generator=ref_g))
+        curve = curve * (peak_db * math.log(10) / 10 / curve.abs().max().clamp_min(1e-6))
+        ref[i] = torch.where(feats[i] > math.log(1e-6) + 0.05, feats[i] + curve, feats[i])
+    assert torch.allclose(spectral_eq(feats, 10.0, 1e-6, g), ref, atol=1e-5)
+
+    g, ref_g = torch.Generator().manual_seed(5), torch.Generator().manual_seed(5)
+    ref = feats.clone()
+    for i in range(5):
+        for _ in range(2):
+            w = int(torch.randint(0, 16, (1,), generator=ref_g))
+            s = int(torch.randint(0, max(1, 80 - w), (1,), generator=ref_g))
+            ref[i, :, s : s + w] = 0.0
+        n = int(lengths[i])
+        for _ in range(2):
+            w = int(torch.randint(0, max(1, int(n * 0.05)) + 1, (1,), generator=ref_g))
+            s = int(torch.randint(0, max(1, n - w), (1,), generator=ref_g))
+            ref[i, s : s + w, :] = 0.0
+    assert torch.equal(spec_augment(feats, lengths, g), ref)

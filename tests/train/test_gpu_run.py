@@ -56,7 +56,7 @@ def test_the_run_rehearsed_on_a_cpu(bundle, tmp_path):
     the run of the GPU recipe from the bundled model, and the model it brings back."""
     recipe = json.loads((REPO / "recipes" / "gpu-finetune.json").read_text())
     recipe |= {"init_from": str(REPO / "streamasr" / "assets" / "model"), "out": str(tmp_path / "exp"),
-               "max_frames": 4000}
+               "max_frames": 4000, "prep_workers": 2}
     (tmp_path / "recipe.json").write_text(json.dumps(recipe))
     out = tmp_path / "out"
     r = subprocess.run(["bash", "recipes/gpu/run.sh"], cwd=REPO, capture_output=True, text=True, timeout=900,

@@ -195,34 +195,9 @@ def test_fine_tune_starts_from_the_given_model(corpus, tmp_path):
     assert (again / "model" / "bpe.model").read_bytes() == (pieces / "model" / "bpe.model").read_bytes()
 
 
-def test_a_batch_goes_where_the_model_is(corpus, tmp_path):
-    """A GPU run keeps the model on the GPU and the feature cache on the CPU: each batch must cross over
-    before it meets the model's CMVN, and the encoder's masks must be made where its input is. The meta
-    device (shapes, no data) stands in for a GPU: a tensor left on the CPU there fails as on a GPU."""
-    import random
-
-    import torch
-
-    from streamasr.data.augment import AugmentConfig
-    from streamasr.data.manifest import read_manifest
-    from streamasr.encoder import EncoderConfig
-    from streamasr.features import FeatureConfig
-    from streamasr.model import AcousticModel
-    from streamasr.tokens import Tokenizer
-    from streamasr.train.featcache import build_cache
-    from streamasr.train.recipe import full_context, pick_chunk, prepare_batch
-
-    cfg = TrainConfig.load(write_config(corpus, tmp_path / "exp", 1, vtlp=[0.9, 1.2], eq_db=6.0))
-    cache = build_cache(read_manifest(corpus / "train.jsonl"), tmp_path / "feats", FeatureConfig(), AugmentConfig(),
-                        0.5, 0, jobs=1)
-    tok = Tokenizer.characters()
-    meta = torch.device("meta")
-    model = AcousticModel(FeatureConfig(), EncoderConfig(d_model=32, n_heads=2, n_layers=1, conv_kernel=5,
-                                                         subsample_channels=4, vocab_size=len(tok))).to(meta)
-    x, lengths, targets, tlen = prepare_batch(model, cache, [0, 1, 2], tok, cfg, torch.Generator().manual_seed(0), meta)
-    assert x.device == meta and x.shape[0] == 3 and lengths.device.type == "cpu"
-    rng = random.Random(0)
-    for chunk, left in [(0, -1), (4, 2), pick_chunk(rng, cfg)]:
-        logp, olen = model(x, lengths, chunk, left)  # (B, T', V)
-        assert logp.device == meta and olen.device == meta and logp.shape[-1] == len(tok)
-    assert full_context(model, x, lengths, meta, torch.autocast("cpu", enabled=False)).device == meta
+def test_batches_made_by_worker_processes(corpus, tmp_path):
+    out = tmp_path / "exp"
+    r = cli("train", str(write_config(corpus, out, 3, prep_workers=2, vtlp=[0.9, 1.2])))
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert (out / "model" / "model.safetensors").is_file()
+    assert (out / "ckpt-00000003.pt").is_file()

@@ -1,0 +1,89 @@
+"""Training batches: the loop's batches as the recipe always made them, workers' batches independent of how
+many workers make them, and every batch on the model's device."""
+
+import json
+import random
+
+import pytest
+import torch
+
+from speech import espeak
+from streamasr.data.augment import AugmentConfig, spec_augment, spectral_eq, vtlp
+from streamasr.data.manifest import read_manifest
+from streamasr.encoder import EncoderConfig
+from streamasr.features import FeatureConfig
+from streamasr.model import AcousticModel
+from streamasr.tokens import Tokenizer
+from streamasr.train.batches import EpochBatches, collate, epoch_batches, make_batch, to_model
+from streamasr.train.config import TrainConfig
+from streamasr.train.featcache import build_cache
+from streamasr.train.recipe import full_context, pick_chunk
+
+TEXTS = ["let there be light", "and there was light", "the lord is my shepherd", "in the beginning",
+         "and god saw the light", "that it was good"]
+SHAPE = EncoderConfig(d_model=32, n_heads=2, n_layers=1, conv_kernel=5, subsample_channels=4, vocab_size=29)
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("corpus")
+    with open(folder / "train.jsonl", "w") as f:
+        for i, text in enumerate(TEXTS):
+            samples = espeak(text, folder / f"{i}.wav", voice="en-us" if i % 2 else "en-gb")
+            f.write(json.dumps({"audio": f"{i}.wav", "duration": len(samples) / 16000, "text": text}) + "\n")
+    return build_cache(read_manifest(folder / "train.jsonl"), folder / "feats", FeatureConfig(), AugmentConfig(),
+                       0.5, 0, jobs=1)
+
+
+def config(**kw) -> TrainConfig:
+    return TrainConfig(train_manifests=(), out="x", vtlp=(0.85, 1.3), eq_db=10.0, **kw)
+
+
+def test_the_loop_makes_the_batches_it_always_made(cache):
+    """In the loop, a batch draws VTLP, EQ and SpecAugment from the run's generator in the recipe's old order:
+    the reference is that code, as it was before batches.py."""
+    tok, cfg = Tokenizer.characters(), config()
+    model = AcousticModel(FeatureConfig(), SHAPE)
+    model.cmvn_mean.copy_(torch.full((80,), -5.0))
+    model.cmvn_istd.copy_(torch.full((80,), 0.3))
+    ids = [0, 2, 5]
+    gen, ref_gen = torch.Generator().manual_seed(7), torch.Generator().manual_seed(7)
+    x, lengths, targets, tlen = to_model(make_batch(cache, ids, tok, cfg, gen), model, torch.device("cpu"))
+    rx, rlengths, rtargets, rtlen = collate(cache, ids, tok)
+    rx = vtlp(rx, *cfg.vtlp, 16000, ref_gen)
+    rx = spectral_eq(rx, cfg.eq_db, cfg.feature.log_floor, ref_gen)
+    rx = spec_augment(model.normalize(rx), rlengths, ref_gen)
+    assert torch.allclose(x, rx, atol=1e-5) and (x == 0).any()
+    assert torch.equal(lengths, rlengths) and torch.equal(targets, rtargets) and torch.equal(tlen, rtlen)
+    assert torch.equal(gen.get_state(), ref_gen.get_state())  # no draw more or less
+
+
+def test_workers_make_the_same_batches_however_many(cache):
+    tok = Tokenizer.characters()
+    batches = [[0, 1], [2], [3, 4, 5], [1, 3]]
+    direct = EpochBatches(cache, batches, tok, config(prep_workers=1), epoch=2, rank=0)
+    made = {n: list(epoch_batches(cache, batches, tok, config(prep_workers=n), torch.Generator(), 2, 0))
+            for n in (1, 2)}
+    for k in range(len(batches)):
+        want = direct[k]
+        for n in (1, 2):
+            got = made[n][k]
+            assert torch.equal(got.feats, want.feats) and torch.equal(got.masked, want.masked)
+            assert torch.equal(got.targets, want.targets)
+    other_epoch = EpochBatches(cache, batches, tok, config(prep_workers=1), epoch=3, rank=0)[0]
+    assert not torch.equal(other_epoch.feats, direct[0].feats)  # a new epoch, new draws
+
+
+def test_a_batch_goes_where_the_model_is(cache):
+    """A GPU run keeps the model on the GPU and the feature cache on the CPU: each batch must cross over
+    before it meets the model's CMVN, and the encoder's masks must be made where its input is. The meta
+    device (shapes, no data) stands in for a GPU: a tensor left on the CPU there fails as on a GPU."""
+    tok, cfg = Tokenizer.characters(), config()
+    meta = torch.device("meta")
+    model = AcousticModel(FeatureConfig(), SHAPE).to(meta)
+    x, lengths, _, _ = to_model(make_batch(cache, [0, 1, 2], tok, cfg, torch.Generator().manual_seed(0)), model, meta)
+    assert x.device == meta and x.shape[0] == 3 and lengths.device.type == "cpu"
+    for chunk, left in [(0, -1), (4, 2), pick_chunk(random.Random(0), cfg)]:
+        logp, olen = model(x, lengths, chunk, left)  # (B, T', V)
+        assert logp.device == meta and olen.device == meta and logp.shape[-1] == len(tok)
+    assert full_context(model, x, lengths, meta, torch.autocast("cpu", enabled=False)).device == meta
