@@ -23,13 +23,14 @@ quiet() { tr '\r' '\n' | grep -vE '^(synth|train|features [a-z-]+): ' || true; }
 mkdir -p "$OUT" "$WORK"
 
 # TTS programs, Python packages the image lacks, and SVOX Pico (built from source, else left out).
-tar -C "$WORK" -xJf "$DEV/tts.tar.xz"
+untar() { "$PY" -c 'import sys, tarfile; tarfile.open(sys.argv[1]).extractall(sys.argv[2], filter="tar")' "$@"; }
+untar "$DEV/tts.tar.xz" "$WORK"  # (Python's own xz: the machine may have no xz program)
 export PATH="$WORK/tts/bin:$PATH" PYTHONPATH="$PWD:$WORK/site${PYTHONPATH:+:$PYTHONPATH}"
 "$PY" -c "import soundfile, jiwer" 2>/dev/null \
   || "$PY" -m pip install -q --no-index --no-deps --no-compile --target "$WORK/site" "$DEV"/wheels/*.whl
 engines="espeak-ng-accent flite pico"  # stage 14's training engines (festival's voices are all held out)
 if ! "$PY" -c "import ttspico" 2>/dev/null; then
-  tar -C "$WORK" -xzf "$DEV"/sdist/ttspico-*.tar.gz
+  untar "$(echo "$DEV"/sdist/ttspico-*.tar.gz)" "$WORK"
   src=$(echo "$WORK"/ttspico-*/)
   if (cd "$src" && "$PY" setup.py build_ext --inplace) > "$OUT/pico-build.log" 2>&1; then
     mkdir -p /usr/share/pico/lang && cp "$src"/picopi/pico/lang/*.bin /usr/share/pico/lang/
@@ -39,7 +40,12 @@ if ! "$PY" -c "import ttspico" 2>/dev/null; then
     echo "SVOX Pico did not build here ($OUT/pico-build.log): the corpus goes without its voices"
   fi
 fi
-stamp "set up; engines: $engines; $("$PY" -c 'import torch; print("torch", torch.__version__, "cuda", torch.cuda.is_available())')"
+# The batch-making workers hand their batches over through shared memory: where /dev/shm is small (a
+# container's 64 MB, say), the loop makes them itself.
+shm='"prep_workers": 0'
+if [ "$(df -k --output=avail /dev/shm 2>/dev/null | tail -1)" -gt 4000000 ] 2>/dev/null; then shm=""; fi
+extra="\"train_manifests\": [\"$WORK/corpus/train.jsonl\"]${shm:+, $shm}${MINUTES:+, \"max_minutes\": $MINUTES}"
+stamp "set up; engines: $engines; the run's changes to $RECIPE: {$extra}; $("$PY" -c 'import torch; print("torch", torch.__version__, "cuda", torch.cuda.is_available())')"
 
 synth() {  # FOLDER HOURS
   # shellcheck disable=SC2086
@@ -59,14 +65,14 @@ exp=$("$PY" -c 'import sys; from streamasr.train.config import TrainConfig; prin
 rm -rf "$WORK/smoke" "$WORK/smoke-exp" "$WORK/corpus" "$exp"
 synth "$WORK/smoke" 0.01
 "$PY" -m streamasr.cli.main train "$(variant .gpu-smoke.json "{\"train_manifests\": [\"$WORK/smoke/train.jsonl\"],
-  \"out\": \"$WORK/smoke-exp\", \"max_steps\": 5, \"max_minutes\": 0, \"checkpoint_every\": 5, \"average_last\": 1}")" 2>&1 | quiet
+  \"out\": \"$WORK/smoke-exp\", \"max_steps\": 5, \"max_minutes\": 0, \"checkpoint_every\": 5, \"average_last\": 1
+  ${shm:+, $shm}}")" 2>&1 | quiet
 test -f "$WORK/smoke-exp/model/model.safetensors"
 stamp "rehearsal: 5 steps on $(wc -l < "$WORK/smoke/train.jsonl") utterances"
 
 synth "$WORK/corpus" "$HOURS"
 stamp "synthesized $(wc -l < "$WORK/corpus/train.jsonl") utterances"
-"$PY" -m streamasr.cli.main train "$(variant .gpu-run.json "{\"train_manifests\": [\"$WORK/corpus/train.jsonl\"]
-  ${MINUTES:+, \"max_minutes\": $MINUTES}}")" 2>&1 | quiet
+"$PY" -m streamasr.cli.main train "$(variant .gpu-run.json "{$extra}")" 2>&1 | quiet
 test -f "$exp/model/model.safetensors"
 mkdir -p "$OUT/model" && cp "$exp"/model/* "$OUT/model/" && cp "$exp/log.csv" "$OUT/"
 stamp "trained $(tail -1 "$exp/log.csv" | cut -d, -f1) steps; the model and log.csv are in $OUT"
