@@ -87,3 +87,21 @@ def test_a_batch_goes_where_the_model_is(cache):
         logp, olen = model(x, lengths, chunk, left)  # (B, T', V)
         assert logp.device == meta and olen.device == meta and logp.shape[-1] == len(tok)
     assert full_context(model, x, lengths, meta, torch.autocast("cpu", enabled=False)).device == meta
+
+
+def test_a_step_under_bf16_autocast(cache):
+    """A GPU run computes the encoder under bf16 autocast; the CPU's autocast applies the same casting rules,
+    so a step that mixes dtypes where it must not fails here too."""
+    from streamasr.train.recipe import batch_loss
+
+    tok, cfg = Tokenizer.characters(), config()
+    model = AcousticModel(FeatureConfig(), SHAPE)
+    batch = to_model(make_batch(cache, [0, 1, 2, 3], tok, cfg, torch.Generator().manual_seed(1)), model,
+                     torch.device("cpu"))
+    amp = torch.autocast("cpu", dtype=torch.bfloat16)
+    for chunk, left, distill in [(0, -1, 0.0), (4, 2, 0.5)]:
+        model.zero_grad()
+        loss, kd = batch_loss(model, model, batch, chunk, left, distill, torch.device("cpu"), amp)
+        loss.backward()
+        assert torch.isfinite(loss) and (kd is None) == (distill == 0.0)
+        assert all(p.grad is not None and p.grad.dtype == torch.float32 for p in model.parameters())
