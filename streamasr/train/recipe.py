@@ -115,11 +115,13 @@ def validate(model: AcousticModel, cache: FeatureCache, tok: Tokenizer, device, 
 
 def train(cfg: TrainConfig) -> Path:
     distributed = "WORLD_SIZE" in os.environ and int(os.environ["WORLD_SIZE"]) > 1
+    device = torch.device(f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if torch.cuda.is_available() else "cpu")
+    if device.type == "cuda":
+        torch.cuda.set_device(device)  # NCCL runs a rank's collectives on its current device: each rank its own GPU
     if distributed:
-        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
     rank = dist.get_rank() if distributed else 0
     world = dist.get_world_size() if distributed else 1
-    device = torch.device(f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if torch.cuda.is_available() else "cpu")
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
@@ -173,7 +175,9 @@ def train(cfg: TrainConfig) -> Path:
         step, epoch = int(state["step"]), int(state["epoch"])
         if rank == 0:
             print(f"resumed from {ckpts[-1].name} at step {step}")
-    net = torch.nn.parallel.DistributedDataParallel(model) if distributed else model
+    net = model
+    if distributed:
+        net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device] if device.type == "cuda" else None)
     n_params = sum(p.numel() for p in model.parameters())
     if rank == 0:
         print(f"{len(cache)} utterances, {sum(cache.lengths) / 360000:.1f} h; model {n_params / 1e6:.2f} M params")
@@ -208,7 +212,7 @@ def train(cfg: TrainConfig) -> Path:
             elapsed = time.time() - start
             done = step >= cfg.max_steps or bool(cfg.max_minutes and elapsed > cfg.max_minutes * 60)
             if distributed:  # every rank stops at the same step
-                flag = torch.tensor([float(done)])
+                flag = torch.tensor([float(done)], device=device)  # NCCL reduces GPU tensors alone
                 dist.all_reduce(flag, op=dist.ReduceOp.MAX)
                 done = bool(flag.item())
             cer = ""
