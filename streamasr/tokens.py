@@ -3,24 +3,36 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from pathlib import Path
 
 BLANK = "<blk>"
 SPACE = "<space>"  # how the character tokenizer's " " is written in tokens.txt
 WORD_START = "\u2581"  # sentencepiece's "▁": in tokens.txt, a piece that begins a word
 
-_NOT_ALLOWED = re.compile(r"[^a-z' ]+")
+_NOT_ASCII_LETTER = re.compile(r"[^a-z' ]+")
+
+
+def _kept(c: str) -> bool:
+    """A letter of any script, or a mark that belongs to one (Devanagari's vowel signs), or an apostrophe."""
+    return c == "'" or unicodedata.category(c)[0] in "LM"
 
 
 def normalize_text(text: str) -> str:
-    """Lower-case, keep letters and apostrophes, squeeze spaces.
+    """Lower-case, keep letters (of any script) and apostrophes, squeeze spaces.
 
     >>> normalize_text("Let there be light: and there was light!")
     'let there be light and there was light'
-    >>> normalize_text("  It's   22  o'clock ")
+    >>> normalize_text("  It’s   22  o'clock ")
     "it's o'clock"
+    >>> normalize_text("Über die Brücke, café!"), normalize_text("我们今天去北京。"), normalize_text("नमस्ते दुनिया")
+    ('über die brücke café', '我们今天去北京', 'नमस्ते दुनिया')
     """
-    text = _NOT_ALLOWED.sub(" ", text.lower().replace("’", "'"))
+    text = text.lower().replace("’", "'")
+    if text.isascii():  # the common case, quickly
+        text = _NOT_ASCII_LETTER.sub(" ", text)
+    else:
+        text = "".join(c if _kept(c) else " " for c in unicodedata.normalize("NFC", text))
     return " ".join(w.strip("'") for w in text.split() if w.strip("'"))
 
 
@@ -39,8 +51,18 @@ class Tokenizer:
         self.pieces = any(len(t) > 1 and t.startswith(" ") for t in tokens)  # BPE pieces, not characters
 
     @classmethod
-    def characters(cls) -> "Tokenizer":
-        return cls([BLANK, " ", "'"] + [chr(c) for c in range(ord("a"), ord("z") + 1)])
+    def characters(cls, texts: list[str] = ()) -> "Tokenizer":
+        """English letters, the space and the apostrophe; then, in code point order, every other character
+        of ``texts`` (normalized), so that another language's characters are tokens too.
+
+        >>> len(Tokenizer.characters()), Tokenizer.characters(["Let there be light"]).tokens[-1]
+        (29, 'z')
+        >>> Tokenizer.characters(["Über die Brücke", "straße"]).tokens[29:]
+        ['ß', 'ü']
+        """
+        base = [BLANK, " ", "'"] + [chr(c) for c in range(ord("a"), ord("z") + 1)]
+        seen = {c for t in texts for c in normalize_text(t)}
+        return cls(base + sorted(seen - set(base)))
 
     @classmethod
     def load(cls, path: Path) -> "Tokenizer":

@@ -132,7 +132,8 @@ def train(cfg: TrainConfig) -> Path:
     if rank == 0:  # the resolved settings beside the results, so every model can be traced to its recipe
         (out / CONFIG_NAME).write_text(json.dumps(settings, indent=2) + "\n")
 
-    tok = Tokenizer.characters()
+    texts = [u.text for m in cfg.train_manifests for u in read_manifest(m)]
+    tok = Tokenizer.characters(texts)  # English letters, then any other letter the text has (another language's)
     if cfg.tokens == "bpe":
         from streamasr.tokens_bpe import train_bpe
 
@@ -141,7 +142,7 @@ def train(cfg: TrainConfig) -> Path:
             shutil.copy(kept, out / "bpe.model")  # fine-tuning keeps the model's pieces, whatever this text is
         if distributed:
             dist.barrier()
-        tok = train_bpe([u.text for m in cfg.train_manifests for u in read_manifest(m)], cfg.bpe_vocab, out)
+        tok = train_bpe(texts, cfg.bpe_vocab, out)
     if cfg.grow_layers and not cfg.init_from:
         raise ModelError("grow_layers adds blocks to the model of init_from; a new model takes its depth from 'encoder'")
     init = init_model(Path(cfg.init_from), cfg, tok) if cfg.init_from else None  # fail before the slow part

@@ -201,3 +201,26 @@ def test_batches_made_by_worker_processes(corpus, tmp_path):
     assert r.returncode == 0, r.stderr[-2000:]
     assert (out / "model" / "model.safetensors").is_file()
     assert (out / "ckpt-00000003.pt").is_file()
+
+
+@pytest.mark.parametrize("voice, texts, tokens", [
+    ("de", ["über die brücke", "der große bär", "schöne grüße"], "char"),
+    ("cmn", ["我们今天去北京", "北京很大", "今天很好"], "char"),
+    ("cmn", ["我们今天去北京", "北京很大", "今天很好"], "bpe"),
+])
+def test_another_language(voice, texts, tokens, tmp_path):
+    """German and Mandarin speech (espeak-ng's voices) train as English does: their letters are tokens,
+    characters or sentencepiece pieces, and the model folder carries them."""
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    with open(corpus / "train.jsonl", "w") as f:
+        for i, text in enumerate(texts * 2):
+            samples = espeak(text, corpus / f"{i}.wav", voice=voice)
+            f.write(json.dumps({"audio": f"{i}.wav", "duration": len(samples) / 16000, "text": text}) + "\n")
+    out = tmp_path / "exp"
+    r = cli("train", str(write_config(corpus, out, 2, tokens=tokens, bpe_vocab=20)))
+    assert r.returncode == 0, r.stderr[-2000:]
+    _, tok = load_model(out / "model")
+    letters = {c for t in texts for c in t if c != " "}
+    assert letters <= {c for t in tok.tokens for c in t}  # every letter is in some token
+    assert tok.decode(tok.encode(texts[0])) == texts[0]
