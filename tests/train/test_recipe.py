@@ -224,3 +224,5 @@ def test_another_language(voice, texts, tokens, tmp_path):
     letters = {c for t in texts for c in t if c != " "}
     assert letters <= {c for t in tok.tokens for c in t}  # every letter is in some token
     assert tok.decode(tok.encode(texts[0])) == texts[0]
+    r = cli("transcribe", str(corpus / "0.wav"), "--model", str(out / "model"), "--no-lm", "--json")
+    assert r.returncode == 0 and '"type": "final"' in r.stdout, r.stderr[-2000:]  # (two steps: any text)
