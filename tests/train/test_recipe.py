@@ -205,6 +205,7 @@ def test_batches_made_by_worker_processes(corpus, tmp_path):
 
 @pytest.mark.parametrize("voice, texts, tokens", [
     ("de", ["über die brücke", "der große bär", "schöne grüße"], "char"),
+    ("de", ["über die brücke", "der große bär", "schöne grüße"], "bpe"),
     ("cmn", ["我们今天去北京", "北京很大", "今天很好"], "char"),
     ("cmn", ["我们今天去北京", "北京很大", "今天很好"], "bpe"),
 ])
