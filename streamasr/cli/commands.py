@@ -70,7 +70,7 @@ class Display:
     def __call__(self, ev: dict) -> None:
         kind = ev.get("type")
         if self.json:
-            print(json.dumps(ev), flush=True)
+            print(json.dumps(ev, ensure_ascii=False), flush=True)  # the letters of any language, as they are
         elif kind == "partial":
             if self.tty:
                 print(f"\r\033[K{ev['text']}", end="", flush=True)
