@@ -132,7 +132,8 @@ def train(cfg: TrainConfig) -> Path:
     if rank == 0:  # the resolved settings beside the results, so every model can be traced to its recipe
         (out / CONFIG_NAME).write_text(json.dumps(settings, indent=2) + "\n")
 
-    texts = [u.text for m in cfg.train_manifests for u in read_manifest(m)]
+    every = [u for m in cfg.train_manifests for u in read_manifest(m)]  # the manifests, read once
+    texts = [u.text for u in every]
     tok = Tokenizer.characters(texts)  # English letters, then any other letter the text has (another language's)
     if cfg.tokens == "bpe":
         from streamasr.tokens_bpe import train_bpe
@@ -146,7 +147,7 @@ def train(cfg: TrainConfig) -> Path:
     if cfg.grow_layers and not cfg.init_from:
         raise ModelError("grow_layers adds blocks to the model of init_from; a new model takes its depth from 'encoder'")
     init = init_model(Path(cfg.init_from), cfg, tok) if cfg.init_from else None  # fail before the slow part
-    utts = [u for m in cfg.train_manifests for u in read_manifest(m) if u.duration <= cfg.max_utt_seconds]
+    utts = [u for u in every if u.duration <= cfg.max_utt_seconds]
     jobs = cfg.feature_jobs or os.cpu_count() or 1  # processes that make the feature cache
     if rank == 0:
         build_cache(utts, out / "feats-train", cfg.feature, cfg.augment, cfg.p_augment, cfg.seed, jobs)
