@@ -137,28 +137,19 @@ def spec_masks(lengths: torch.Tensor, t: int, f: int, gen: torch.Generator, freq
     return spans[:, :, None] | bands[:, None, :]  # (B, T, F)
 
 
-def spec_augment(feats: torch.Tensor, lengths: torch.Tensor, gen: torch.Generator, **kw) -> torch.Tensor:
-    """Mask random mel bands and time spans of each utterance (``spec_masks``); feats (B, T, F) are CMVN-normalized."""
-    return feats.masked_fill(spec_masks(lengths, feats.shape[1], feats.shape[2], gen, **kw).to(feats.device), 0.0)
-
-
-def vtlp_matrix(n_mels: int, sample_rate: int, alpha: float) -> torch.Tensor:
-    """(F, F) interpolation that warps log-mel frames as if the vocal tract were 1/alpha as long.
+def vtlp_matrices(n_mels: int, sample_rate: int, alphas: torch.Tensor) -> torch.Tensor:
+    """(B, F, F) interpolations, one per factor of ``alphas`` (B,), that warp log-mel frames as if the vocal
+    tract were 1/alpha as long.
 
     Output bin i takes the energy the input had at frequency hz_i / alpha (alpha > 1 moves formants
     up, towards a shorter vocal tract); bins are the HTK mel centres from 0 Hz to Nyquist.
 
-    >>> torch.allclose(vtlp_matrix(80, 16000, 1.0), torch.eye(80), atol=1e-6)
+    >>> w = vtlp_matrices(80, 16000, torch.tensor([1.0, 1.2]))
+    >>> torch.allclose(w[0], torch.eye(80), atol=1e-6)
     True
-    >>> w = vtlp_matrix(80, 16000, 1.2)
-    >>> int(w[40].argmax()) < 40  # bin 40 now reads from a lower frequency
+    >>> int(w[1, 40].argmax()) < 40  # bin 40 now reads from a lower frequency
     True
     """
-    return vtlp_matrices(n_mels, sample_rate, torch.tensor([alpha]))[0]
-
-
-def vtlp_matrices(n_mels: int, sample_rate: int, alphas: torch.Tensor) -> torch.Tensor:
-    """``vtlp_matrix`` for each factor of ``alphas`` (B,) at once: (B, F, F)."""
     def mel(hz):
         return 2595.0 * torch.log10(1.0 + hz / 700.0)
 

@@ -2,7 +2,7 @@ import numpy as np
 import torch
 import torchaudio
 
-from streamasr.data.augment import AugmentConfig, add_noise, augment_waveform, reverb, spec_augment, speed, telephone
+from streamasr.data.augment import AugmentConfig, add_noise, augment_waveform, reverb, spec_masks, speed, telephone
 
 
 def tone(seconds=1.0):
@@ -70,7 +70,8 @@ def test_augment_chain_is_reproducible_and_bounded():
 
 def test_spec_augment_masks_only_inside_the_utterance():
     feats = torch.ones(2, 100, 80)
-    out = spec_augment(feats, torch.tensor([100, 50]), torch.Generator().manual_seed(0), time_frac=0.2)
+    out = feats.masked_fill(spec_masks(torch.tensor([100, 50]), 100, 80, torch.Generator().manual_seed(0),
+                                       time_frac=0.2), 0.0)  # as the training batches apply them
     assert (out == 0).any() and torch.equal(feats, torch.ones(2, 100, 80))
 
 
@@ -112,20 +113,20 @@ def test_spectral_eq_colours_speech_within_its_bound_and_leaves_silence():
 
 
 def test_batched_augmentation_draws_and_makes_what_one_utterance_at_a_time_did():
-    """vtlp, spectral_eq and spec_augment work on the whole batch at once, for a GPU's sake; their random
+    """vtlp, spectral_eq and spec_masks work on the whole batch at once, for a GPU's sake; their random
     draws come in the order they always did, so a recipe's batches are what they were. The reference here
     is the per-utterance code they replaced."""
     import math
 
-    from streamasr.data.augment import eq_curve, spectral_eq, vtlp, vtlp_matrix
+    from streamasr.data.augment import eq_curve, spectral_eq, vtlp, vtlp_matrices
 
     feats = torch.randn(5, 60, 80) * 3 - 4  # raw log-mel (B, T, F)
     feats[1, :, :10] = math.log(1e-6)  # digital silence in some bins
     lengths = torch.tensor([60, 41, 60, 7, 33])
 
     g, ref_g = torch.Generator().manual_seed(3), torch.Generator().manual_seed(3)
-    ref = torch.stack([feats[i] @ vtlp_matrix(80, 16000, 0.85 + 0.45 * float(torch.rand((), generator=ref_g))).T
-                       for i in range(5)])
+    ref = torch.stack([feats[i] @ vtlp_matrices(80, 16000, torch.tensor([0.85 + 0.45 * float(torch.rand(
+        (), generator=ref_g))]))[0].T for i in range(5)])
     assert torch.allclose(vtlp(feats, 0.85, 1.3, 16000, g), ref, atol=1e-5)
 
     g, ref_g = torch.Generator().manual_seed(4), torch.Generator().manual_seed(4)
@@ -149,4 +150,4 @@ def test_batched_augmentation_draws_and_makes_what_one_utterance_at_a_time_did()
             w = int(torch.randint(0, max(1, int(n * 0.05)) + 1, (1,), generator=ref_g))
             s = int(torch.randint(0, max(1, n - w), (1,), generator=ref_g))
             ref[i, s : s + w, :] = 0.0
-    assert torch.equal(spec_augment(feats, lengths, g), ref)
+    assert torch.equal(feats.masked_fill(spec_masks(lengths, 60, 80, g), 0.0), ref)
