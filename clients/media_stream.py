@@ -12,27 +12,27 @@ import time
 from websockets.asyncio.client import connect
 
 from streamasr.audio import load_audio
-from streamasr.protocol import media_events, media_open_events, media_stop_event
+from streamasr.protocol import media_events, media_open_events, media_stop_event, to_text
 
 
 async def main(path: str, url: str) -> None:
     samples = load_audio(path, 8000)
     async with connect(url.rstrip("/") + "/media") as ws:
         for event in media_open_events():
-            await ws.send(json.dumps(event))
+            await ws.send(to_text(event))
 
         async def reader():
             async for msg in ws:
                 event = json.loads(msg)
                 if event["type"] in ("final", "error"):
-                    print(json.dumps(event))
+                    print(to_text(event))
 
         task = asyncio.create_task(reader())
         t0 = time.monotonic()
         for i, event in enumerate(media_events(samples)):  # 20 ms each, at real time
             await asyncio.sleep(max(0.0, t0 + i * 0.02 - time.monotonic()))
-            await ws.send(json.dumps(event))
-        await ws.send(json.dumps(media_stop_event()))
+            await ws.send(to_text(event))
+        await ws.send(to_text(media_stop_event()))
         await task
 
 

@@ -10,7 +10,7 @@ from collections.abc import Callable
 import numpy as np
 from websockets.asyncio.client import connect
 
-from streamasr.protocol import encode_audio
+from streamasr.protocol import encode_audio, to_text
 
 
 async def stream_samples(url: str, samples: np.ndarray, sample_rate: int, frame_ms: int = 100,
@@ -22,7 +22,7 @@ async def stream_samples(url: str, samples: np.ndarray, sample_rate: int, frame_
     headers = {"Authorization": f"Bearer {token}"} if token else None
     received: list[dict] = []
     async with connect(url, additional_headers=headers, max_size=None) as ws:
-        await ws.send(json.dumps({"type": "start", "sample_rate": sample_rate, "encoding": "pcm_s16le"}
+        await ws.send(to_text({"type": "start", "sample_rate": sample_rate, "encoding": "pcm_s16le"}
                                  | (start or {})))
 
         async def reader():
@@ -39,6 +39,6 @@ async def stream_samples(url: str, samples: np.ndarray, sample_rate: int, frame_
             if speed > 0:
                 await asyncio.sleep(max(0.0, t0 + pos / sample_rate / speed - time.monotonic()))
             await ws.send(encode_audio(samples[pos : pos + step], "pcm_s16le"))
-        await ws.send(json.dumps({"type": "end"}))
+        await ws.send(to_text({"type": "end"}))
         await task
     return received

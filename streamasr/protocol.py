@@ -227,6 +227,16 @@ def media_stop_event(sid: str = "MZ0") -> dict:
     return {"event": "stop", "streamSid": sid}
 
 
+def to_text(msg: dict) -> str:
+    """A control message or event as a text frame, both ways: compact JSON, with every language's letters
+    as they are (a text frame is UTF-8) rather than ``\\u`` escapes.
+
+    >>> to_text({"type": "final", "text": "grüß gott"})
+    '{"type":"final","text":"grüß gott"}'
+    """
+    return json.dumps(msg, ensure_ascii=False, separators=(",", ":"))
+
+
 # --- server -> client -------------------------------------------------------------------
 def ready_message(session_id: str, start: StartMessage) -> dict:
     return {"type": "ready", "session": session_id, "sample_rate": start.sample_rate,

@@ -228,13 +228,13 @@ def _mic_via_server(args, device, blocks, show) -> int:
 
     from websockets.asyncio.client import connect
 
-    from streamasr.protocol import encode_audio
+    from streamasr.protocol import encode_audio, to_text
     from streamasr.mic import microphone
 
     async def main():
         headers = {"Authorization": f"Bearer {args.token}"} if args.token else None
         async with connect(args.server, additional_headers=headers) as ws:
-            await ws.send(json.dumps({"type": "start", "sample_rate": 16000, "encoding": "pcm_s16le"}
+            await ws.send(to_text({"type": "start", "sample_rate": 16000, "encoding": "pcm_s16le"}
                                      | _start_fields(args)))
 
             async def reader():
@@ -247,7 +247,7 @@ def _mic_via_server(args, device, blocks, show) -> int:
                 it = blocks(q)
                 while (block := await loop.run_in_executor(None, next, it, None)) is not None:
                     await ws.send(encode_audio(block, "pcm_s16le"))
-            await ws.send(json.dumps({"type": "end"}))
+            await ws.send(to_text({"type": "end"}))
             await task
 
     asyncio.run(main())

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import importlib.resources
-import json
 import logging
 import signal
 import socket
@@ -28,7 +27,7 @@ from websockets.asyncio.server import ServerConnection, serve as ws_serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request
 
-from streamasr.protocol import ProtocolError, error_message
+from streamasr.protocol import ProtocolError, error_message, to_text
 from streamasr.recognizer import Recognizer, Session
 from streamasr.server import backlog
 from streamasr.server.batcher import Batcher
@@ -146,7 +145,7 @@ class Server:
                                                            f"{self.cfg.idle_timeout_s:g} s", 1008))
                         return
                     for m in await loop.run_in_executor(self.pool, conn.finish):
-                        await ws.send(json.dumps(m))
+                        await ws.send(to_text(m))
                     await ws.close(1001, "server shutting down")
                     return
                 before = conn.audio_seconds
@@ -162,7 +161,7 @@ class Server:
                 if isinstance(msg, bytes) or conn.audio_seconds > before:
                     self.metrics.chunk.observe(conn.last_compute_s)
                 for m in out:
-                    await ws.send(json.dumps(m))
+                    await ws.send(to_text(m))
             await ws.close(1000, "done")
         except ConnectionClosed:
             pass  # the client went away; its session is simply dropped
@@ -227,7 +226,7 @@ class Server:
 
     async def _fail(self, ws: ServerConnection, e: ProtocolError) -> None:
         try:
-            await ws.send(json.dumps(error_message(e.code, e.message)))
+            await ws.send(to_text(error_message(e.code, e.message)))
             await ws.close(e.close_code, e.message[:100])
         except ConnectionClosed:
             pass

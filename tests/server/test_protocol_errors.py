@@ -52,6 +52,18 @@ def test_bad_input_gets_error_and_close_while_another_stream_carries_on(tiny_ser
     asyncio.run(main())
 
 
+def test_text_frames_carry_any_letters_unescaped(tiny_server):
+    """The error echoes the client's own text; a text frame is UTF-8, so "ü" goes as itself, not as \\u00fc."""
+    async def main():
+        async with connect(tiny_server.url()) as ws:
+            await ws.send(json.dumps({"type": "start", "encoding": "ü-law"}))
+            raw = await ws.recv()
+            assert "'ü-law'" in raw and "\\u" not in raw, raw
+            assert json.loads(raw)["code"] == "bad_encoding"
+
+    asyncio.run(main())
+
+
 def test_huge_frame_closes_with_1009(tiny_server):
     async def main():
         async with connect(tiny_server.url(), max_size=None) as ws:
