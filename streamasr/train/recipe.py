@@ -224,7 +224,7 @@ def train(cfg: TrainConfig) -> Path:
                     if valid is not None:
                         cer = f"{validate(model, valid, tok, device, chunk=8):.4f}"
                         print(f"step {step}: valid CER (320 ms chunks, greedy) {cer}")
-            if writer and (step % 10 == 0 or cer):
+            if writer and (step % 10 == 0 or cer or done):  # the last step too
                 writer.writerow([step, epoch, f"{lr_at(step, cfg):.6f}", f"{loss.item():.4f}", chunk, left,
                                  f"{elapsed:.0f}", cer, "" if kd is None else f"{kd.item():.4f}"])
                 log.flush()

@@ -2,8 +2,11 @@
 
 import json
 import os
+import re
+import shutil
 import subprocess
 import sys
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -53,20 +56,35 @@ def test_the_tts_programs_bring_their_own_libraries(bundle, tmp_path):
 
 def test_the_run_rehearsed_on_a_cpu(bundle, tmp_path):
     """run.sh end to end at a tiny size: a corpus synthesized with the bundle's programs, the rehearsal and
-    the run of the GPU recipe from the bundled model, and the model it brings back."""
-    recipe = json.loads((REPO / "recipes" / "gpu-finetune.json").read_text())
-    recipe |= {"init_from": str(REPO / "streamasr" / "assets" / "model"), "out": str(tmp_path / "exp"),
-               "max_frames": 4000, "prep_workers": 2}
-    (tmp_path / "recipe.json").write_text(json.dumps(recipe))
+    the runs of both GPU recipes at once from the bundled model, and the models they bring back."""
+    recipes = []
+    for name in ("gpu-finetune", "gpu-grow"):
+        recipe = json.loads((REPO / "recipes" / f"{name}.json").read_text())
+        recipe |= {"init_from": str(REPO / "streamasr" / "assets" / "model"), "out": str(tmp_path / f"exp-{name}"),
+                   "max_frames": 4000}
+        recipes.append(tmp_path / f"{name}.json")
+        recipes[-1].write_text(json.dumps(recipe))
+    broken = tmp_path / "broken.json"  # a recipe that fails its rehearsal: dropped, and the others go on
+    broken.write_text(json.dumps(json.loads(recipes[0].read_text()) | {"init_from": str(tmp_path / "nowhere")}))
     out = tmp_path / "out"
     r = subprocess.run(["bash", "recipes/gpu/run.sh"], cwd=REPO, capture_output=True, text=True, timeout=900,
                        env=os.environ | {"PY": sys.executable, "HOURS": "0.02", "MINUTES": "0.2", "OUT": str(out),
                                          "WORK": str(tmp_path / "work"), "DEVICE_DIR": str(bundle),
-                                         "RECIPE": str(tmp_path / "recipe.json")})
+                                         "RECIPES": " ".join(map(str, [recipes[0], broken, recipes[1]]))})
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
-    assert "rehearsal: 5 steps" in r.stdout and "trained" in r.stdout
-    model, tok = load_model(out / "model")
-    assert model.encoder.cfg.n_layers == 6 and len(tok) == 256  # the bundled model's shape and pieces
-    config = json.loads((out / "model" / "train-config.json").read_text())
-    assert config["train_manifests"] == [str(tmp_path / "work" / "corpus" / "train.jsonl")]
-    assert (out / "log.csv").read_text().startswith("step,")
+    assert f"rehearsal of {broken} failed" in r.stdout and "rehearsal: 5 steps of each recipe" in r.stdout
+    cap_s = int(re.search(r"training: at most (\d+) s each", r.stdout).group(1))
+    assert sorted(f.name for f in out.iterdir()) == ["gpu-finetune.log.csv", "gpu-finetune.model.tgz",
+                                                     "gpu-grow.log.csv", "gpu-grow.model.tgz"]
+    for name, layers in (("gpu-finetune", 6), ("gpu-grow", 8)):
+        assert f"{name}: trained" in r.stdout and f"[{name}] " in r.stdout  # each run's lines, marked
+        with tarfile.open(out / f"{name}.model.tgz") as tar:
+            tar.extractall(tmp_path / name, filter="data")
+        model, tok = load_model(tmp_path / name / "model")
+        assert model.encoder.cfg.n_layers == layers and len(tok) == 256  # the bundled model's pieces, grown or not
+        config = json.loads((tmp_path / name / "model" / "train-config.json").read_text())
+        assert config["train_manifests"] == [str(tmp_path / "work" / "corpus" / "train.jsonl")]
+        assert config["max_minutes"] == min(0.2, cap_s / 60)  # MINUTES, unless the budget leaves less
+        big_shm = os.path.isdir("/dev/shm") and shutil.disk_usage("/dev/shm").free > 4e9
+        assert (config["prep_workers"] >= 1) == big_shm and config["feature_jobs"] >= 1  # the cores shared out
+        assert (out / f"{name}.log.csv").read_text().startswith("step,")
