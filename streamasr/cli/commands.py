@@ -12,6 +12,7 @@ import numpy as np
 
 from streamasr.endpoint import SILENCE_RANGE_S, EndpointConfig
 from streamasr.errors import AudioError, ModelError
+from streamasr.protocol import to_text
 
 
 class UserError(Exception):
@@ -70,7 +71,7 @@ class Display:
     def __call__(self, ev: dict) -> None:
         kind = ev.get("type")
         if self.json:
-            print(json.dumps(ev, ensure_ascii=False), flush=True)  # the letters of any language, as they are
+            print(to_text(ev), flush=True)  # as the server sends it
         elif kind == "partial":
             if self.tty:
                 print(f"\r\033[K{ev['text']}", end="", flush=True)
@@ -228,7 +229,7 @@ def _mic_via_server(args, device, blocks, show) -> int:
 
     from websockets.asyncio.client import connect
 
-    from streamasr.protocol import encode_audio, to_text
+    from streamasr.protocol import encode_audio
     from streamasr.mic import microphone
 
     async def main():

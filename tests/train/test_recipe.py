@@ -226,5 +226,5 @@ def test_another_language(voice, texts, tokens, tmp_path):
     assert letters <= {c for t in tok.tokens for c in t}  # every letter is in some token
     assert tok.decode(tok.encode(texts[0])) == texts[0]
     r = cli("transcribe", str(corpus / "0.wav"), "--model", str(out / "model"), "--no-lm", "--json")
-    assert r.returncode == 0 and '"type": "final"' in r.stdout, r.stderr[-2000:]  # (two steps: any text)
+    assert r.returncode == 0 and '"type":"final"' in r.stdout, r.stderr[-2000:]  # (two steps: any text)
     assert "\\u" not in r.stdout  # JSON lines carry the letters as they are, not as escapes
