@@ -7,9 +7,9 @@ from typing import Protocol
 import torch
 
 from streamasr.encoder.conformer import EncoderConfig, EncoderState
-from streamasr.encoder.fixed_cache import FixedCacheState
+from streamasr.encoder.onnx import OnnxState
 
-StreamState = EncoderState | FixedCacheState  # one stream's caches, opaque to callers
+StreamState = EncoderState | OnnxState  # one stream's caches, opaque to callers
 
 
 class StreamingEncoder(Protocol):
