@@ -134,7 +134,6 @@ def train(cfg: TrainConfig) -> Path:
 
     every = [u for m in cfg.train_manifests for u in read_manifest(m)]  # the manifests, read once
     texts = [u.text for u in every]
-    tok = Tokenizer.characters(texts)  # English letters, then any other letter the text has (another language's)
     if cfg.tokens == "bpe":
         from streamasr.tokens_bpe import train_bpe
 
@@ -144,6 +143,8 @@ def train(cfg: TrainConfig) -> Path:
         if distributed:
             dist.barrier()
         tok = train_bpe(texts, cfg.bpe_vocab, out)
+    else:
+        tok = Tokenizer.characters(texts)  # English letters, then any other letter the text has (another language's)
     if cfg.grow_layers and not cfg.init_from:
         raise ModelError("grow_layers adds blocks to the model of init_from; a new model takes its depth from 'encoder'")
     init = init_model(Path(cfg.init_from), cfg, tok) if cfg.init_from else None  # fail before the slow part
