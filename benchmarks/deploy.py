@@ -6,6 +6,12 @@ For each form: size on disk of the encoder weights, real-time factor of the enco
 (best of three passes, the forms taking turns) and of the whole recognizer (320 ms chunks, beam search + LM),
 both on one thread, and WER on both test splits with the change against torch fp32. All forms run in the
 same process on the same audio. Writes benchmarks/results/deploy.{json,md}.
+
+Fresh onnxruntime sessions of one and the same fp32 graph run its step at speeds up to a third apart
+(int8's far less: docs/deployment-notes.md), so one session per form would make the int8/fp32 ratio partly
+a draw of sessions. The encoder timing holds ``SESSIONS`` sessions of each ONNX form and runs utterance u on
+the pair u mod ``SESSIONS``; the ratio's interval is bootstrapped over those pairs and, within them, over the
+utterances, so that it covers both.
 """
 
 from __future__ import annotations
@@ -36,42 +42,62 @@ from streamasr.model import DEFAULT_MODEL  # noqa: E402
 from streamasr.recognizer import Recognizer  # noqa: E402
 
 SPLITS = ("test-seen-voices", "test-unseen-voices")
+SESSIONS = 6  # onnxruntime sessions per ONNX form in the encoder timing (utterance u runs on pair u mod SESSIONS)
 
 
-def encoder_seconds(recs: dict[str, Recognizer], audio: list, repeats: int = 3) -> dict[str, np.ndarray]:
-    """Seconds each form's streaming encoder alone takes on each utterance (features computed beforehand),
-    best of ``repeats`` -> {form: (U,)}. The forms take turns on every utterance, in an order that rotates,
-    each after one untimed step of its own (so that none is timed on caches the other form's weights left
-    cold): the machine's drift hits them alike, and the ratios can be taken utterance by utterance."""
-    first = next(iter(recs.values()))
-    feats = [first.model.normalize(first.features.logmel(torch.from_numpy(x))) for x in audio]  # (T, F) each
-    names = list(recs)
+def encoder_seconds(encoders: dict[str, list], feats: list[torch.Tensor], repeats: int = 3
+                    ) -> dict[str, np.ndarray]:
+    """Seconds each form's streaming encoder alone takes on each utterance's features (T, F), best of
+    ``repeats`` -> {form: (U,)}; utterance u runs on ``encoders[form][u % len(encoders[form])]``. The forms
+    take turns on every utterance, in an order that rotates, each after one untimed step of its own (so that
+    none is timed on caches the other form's weights left cold): the machine's drift hits them alike, and the
+    ratios can be taken utterance by utterance."""
+    names = list(encoders)
     best = {name: np.full(len(feats), np.inf) for name in names}
     for r in range(repeats):
         for u, f in enumerate(feats):
             for i in range(len(names)):
                 name = names[(u + r + i) % len(names)]
-                rec = recs[name]
-                win, hop = rec.encoder.chunk_window(8)
-                rec.encoder.forward_chunk(f[None, :win], rec.encoder.init_state(8, 8))  # untimed warm-up
+                enc = encoders[name][u % len(encoders[name])]
+                win, hop = enc.chunk_window(8)
+                enc.forward_chunk(f[None, :win], enc.init_state(8, 8))  # untimed warm-up
                 t0 = time.perf_counter()
-                state = rec.encoder.init_state(8, 8)
+                state = enc.init_state(8, 8)
                 for start in range(0, f.shape[0] - win + 1, hop):
-                    _, state = rec.encoder.forward_chunk(f[None, start : start + win], state)
+                    _, state = enc.forward_chunk(f[None, start : start + win], state)
                 best[name][u] = min(best[name][u], time.perf_counter() - t0)
     return best
 
 
-def paired_ratio(slow: np.ndarray, fast: np.ndarray, resamples: int = 2000) -> tuple[float, float, float]:
-    """Median over utterances of slow/fast, with a 95% bootstrap interval over the utterances.
+def paired_ratio(slow: np.ndarray, fast: np.ndarray, sessions: int = 1, resamples: int = 2000
+                 ) -> tuple[float, float, float]:
+    """Median over utterances of slow/fast, with a 95% bootstrap interval: each resample draws ``sessions``
+    session pairs with replacement (utterance u ran on pair u mod ``sessions``), then each drawn pair's
+    utterances with replacement, so the interval covers which sessions were drawn as well as the utterances.
 
     >>> paired_ratio(np.array([2.0, 4.0, 6.0, 8.0]), np.array([1.0, 2.0, 3.0, 4.0]))
     (2.0, 2.0, 2.0)
+    >>> median, low, high = paired_ratio(np.array([2.0, 3.0] * 16), np.ones(32), sessions=2)
+    >>> median, low, high  # pair 0 read 2x, pair 1 3x: a draw of two pairs can be either twice
+    (2.5, 2.0, 3.0)
     """
     ratios = slow / fast  # (U,)
+    pairs = [ratios[j::sessions] for j in range(sessions)]
     rng = np.random.default_rng(0)
-    medians = np.median(rng.choice(ratios, size=(resamples, len(ratios))), axis=1)
+    medians = np.empty(resamples)
+    for b in range(resamples):
+        drawn = [pairs[j] for j in rng.integers(sessions, size=sessions)]
+        medians[b] = np.median(np.concatenate([rng.choice(p, size=len(p)) for p in drawn]))
     return float(np.median(ratios)), float(np.percentile(medians, 2.5)), float(np.percentile(medians, 97.5))
+
+
+def session_rtfs(seconds: np.ndarray, durations: np.ndarray, sessions: int) -> list[float]:
+    """Encoder real-time factor of each session: utterance u ran on session u mod ``sessions``.
+
+    >>> session_rtfs(np.array([1.0, 2.0, 3.0, 2.0]), np.array([10.0, 10.0, 10.0, 20.0]), 2)
+    [0.2, 0.13333333333333333]
+    """
+    return [float(seconds[j::sessions].sum() / durations[j::sessions].sum()) for j in range(sessions)]
 
 
 def recognize(rec: Recognizer, audio: list) -> tuple[list[str], float]:
@@ -101,7 +127,16 @@ def main() -> None:
         recs = {backend: Recognizer(base_rec.model, base_rec.tokenizer, base_rec.lm, base_rec.decoder_cfg,
                                     None if backend == "torch" else OnnxEncoder(files[backend], base_rec.model.encoder.cfg))
                 for backend in BACKENDS}
-        enc = encoder_seconds(recs, [a for audio, _ in data.values() for a in audio])
+        audio = [a for audio, _ in data.values() for a in audio]
+        feats = [base_rec.model.normalize(base_rec.features.logmel(torch.from_numpy(x))) for x in audio]  # (T, F)
+        encoders = {"torch": [recs["torch"].encoder], "onnx": [], "onnx-int8": []}
+        for _ in range(SESSIONS):  # made in turns, as they will run
+            for form in ("onnx", "onnx-int8"):
+                encoders[form].append(OnnxEncoder(files[form], base_rec.model.encoder.cfg))
+        enc = encoder_seconds(encoders, feats)
+        durations = np.array([len(a) / 16000 for a in audio])  # (U,)
+        spread = {form: session_rtfs(enc[form], durations, SESSIONS) for form in ("onnx", "onnx-int8")}
+        del encoders
         rows = []
         for backend, rec in recs.items():
             row = {"form": backend, "size_mb": files[backend].stat().st_size / 1e6,
@@ -127,12 +162,14 @@ def main() -> None:
                      f"{100 * r['wer_test-seen-voices']:.1f}% ({rel[0]:+.1f}% rel.) | "
                      f"{100 * r['wer_test-unseen-voices']:.1f}% ({rel[1]:+.1f}% rel.) |")
     fp32, int8 = rows[1], rows[2]
-    median, lo, hi = paired_ratio(enc["onnx"], enc["onnx-int8"])
+    median, lo, hi = paired_ratio(enc["onnx"], enc["onnx-int8"], SESSIONS)
     rel = ", ".join(f"{s} {(int8[f'wer_{s}'] - fp32[f'wer_{s}']) / fp32[f'wer_{s}'] * 100:+.1f}%" for s in SPLITS)
     lines.append(f"\nint8 against ONNX fp32 (same runtime): {fp32['size_mb'] / int8['size_mb']:.1f}× smaller, encoder "
                  f"{fp32['encoder_rtf'] / int8['encoder_rtf']:.1f}× faster over all utterances (utterance by "
-                 f"utterance: median {median:.2f}×, 95% bootstrap interval {lo:.2f}–{hi:.2f}×), relative WER change "
-                 f"{rel}.")
+                 f"utterance: median {median:.2f}×, 95% bootstrap interval over utterances and sessions "
+                 f"{lo:.2f}–{hi:.2f}×), relative WER change {rel}. Encoder RTF of each of the {SESSIONS} sessions "
+                 f"per form: fp32 {min(spread['onnx']):.4f}–{max(spread['onnx']):.4f}, int8 "
+                 f"{min(spread['onnx-int8']):.4f}–{max(spread['onnx-int8']):.4f}.")
     lines.append(
         f"\nWhere the int8 time goes (one 320 ms step, left context 8 chunks, one thread, `benchmarks/int8_bound.py`): "
         f"the step takes {bound['step_fp32']:.2f} ms in fp32 and {bound['step_int8']:.2f} ms in int8 "
@@ -149,9 +186,9 @@ def main() -> None:
     n = len(data[SPLITS[0]][1])
     lines.append(f"\nOne thread, 320 ms chunks, left context 8 chunks, {n} utterances per split, all forms in one run; "
                  f"ratios against torch fp32 of the same run; encoder times are each utterance's best of three, the "
-                 f"forms taking turns. {machine_line()} Produced by `python benchmarks/deploy.py`.")
-    ratio = {"median": median, "low": lo, "high": hi}
-    publish("deploy", {"forms": rows, "int8_bound": bound, "int8_per_utterance": ratio}, "\n".join(lines) + "\n")
+                 f"forms taking turns, the ONNX forms on {SESSIONS} sessions each. {machine_line()} Produced by `python benchmarks/deploy.py`.")
+    ratio = {"median": median, "low": lo, "high": hi, "sessions": SESSIONS}
+    publish("deploy", {"forms": rows, "int8_bound": bound, "int8_per_utterance": ratio, "session_rtfs": spread}, "\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":
