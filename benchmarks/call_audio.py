@@ -28,7 +28,7 @@ from streamasr.audio import load_audio
 from streamasr.data.augment import add_noise, phone_channel
 from streamasr.data.manifest import read_manifest
 from streamasr.metrics import error_rate
-from streamasr.protocol import encode_audio, media_events, media_open_events, media_stop_event
+from streamasr.protocol import encode_audio, media_events, media_open_events, media_stop_event, to_text
 from streamasr.recognizer import Recognizer
 from streamasr.server.connection import Connection
 
@@ -41,14 +41,14 @@ RATE, FRAME_MS = 16000, 20
 def native_frames(x: np.ndarray) -> list[str | bytes]:
     """16 kHz samples as a native-dialect stream: start, 20 ms pcm_s16le frames, end."""
     step = RATE * FRAME_MS // 1000
-    return ([json.dumps({"type": "start", "sample_rate": RATE, "encoding": "pcm_s16le"})]
+    return ([to_text({"type": "start", "sample_rate": RATE, "encoding": "pcm_s16le"})]
             + [encode_audio(x[i : i + step], "pcm_s16le") for i in range(0, len(x), step)]
-            + [json.dumps({"type": "end"})])
+            + [to_text({"type": "end"})])
 
 
 def media_frames(y: np.ndarray) -> list[str]:
     """8 kHz samples as a media stream: start, 20 ms base64 mu-law media events, stop."""
-    return [json.dumps(m) for m in media_open_events() + media_events(y) + [media_stop_event()]]
+    return [to_text(m) for m in media_open_events() + media_events(y) + [media_stop_event()]]
 
 
 def transcribe(rec: Recognizer, dialect: str, frames: list[str | bytes]) -> str:

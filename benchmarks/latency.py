@@ -39,7 +39,7 @@ from results_io import publish  # noqa: E402
 from speech_end import speech_end  # noqa: E402
 
 from streamasr.audio import load_audio  # noqa: E402
-from streamasr.protocol import encode_audio  # noqa: E402
+from streamasr.protocol import encode_audio, to_text  # noqa: E402
 from streamasr.data.manifest import read_manifest  # noqa: E402
 
 RATE, FRAME_MS, CHUNK_MS = 16000, 40, 320
@@ -77,8 +77,8 @@ async def one_client(url: str, audio: np.ndarray, speech_ends: list[float], out:
 async def _client(url: str, audio: np.ndarray, speech_ends: list[float], out: dict, final_pass: bool) -> None:
     sent_at: dict[int, float] = {}  # audio ms fully sent -> wall time
     async with connect(url, max_size=None) as ws:
-        await ws.send(json.dumps({"type": "start", "sample_rate": RATE, "chunk_ms": CHUNK_MS,
-                                  "final_pass": final_pass}))
+        await ws.send(to_text({"type": "start", "sample_rate": RATE, "chunk_ms": CHUNK_MS,
+                                "final_pass": final_pass}))
         first = json.loads(await ws.recv())
         if first["type"] == "error":  # refused (1013, busy): at capacity, or behind (--max-backlog-ms)
             out["refused" if first["code"] == "busy" else "errors"] += 1
@@ -116,7 +116,7 @@ async def _client(url: str, audio: np.ndarray, speech_ends: list[float], out: di
             await ws.send(encode_audio(audio[pos : pos + step], "pcm_s16le"))
             sent_at[(i + 1) * FRAME_MS] = time.monotonic()
         t_end = time.monotonic()
-        await ws.send(json.dumps({"type": "end"}))
+        await ws.send(to_text({"type": "end"}))
         await task
 
 
