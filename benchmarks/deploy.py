@@ -119,7 +119,10 @@ def main() -> None:
         utts = read_manifest(Path(args.corpus) / f"{split}.jsonl")
         utts = utts[: args.limit] if args.limit else utts
         data[split] = ([load_audio(u.audio) for u in utts], [u.text for u in utts])
-    seconds = sum(len(a) for audio, _ in data.values() for a in audio) / 16000
+    audio = [a for audio, _ in data.values() for a in audio]  # both splits, in order
+    durations = np.array([len(a) / 16000 for a in audio])  # (U,) seconds
+    seconds = float(durations.sum())
+    sessions = min(SESSIONS, len(audio))  # a pair with no utterance would have no ratio (--limit)
     base_rec = Recognizer.from_pretrained()
     with tempfile.TemporaryDirectory() as tmp:
         files = {"torch": DEFAULT_MODEL / "model.safetensors"}
@@ -127,15 +130,13 @@ def main() -> None:
         recs = {backend: Recognizer(base_rec.model, base_rec.tokenizer, base_rec.lm, base_rec.decoder_cfg,
                                     None if backend == "torch" else OnnxEncoder(files[backend], base_rec.model.encoder.cfg))
                 for backend in BACKENDS}
-        audio = [a for audio, _ in data.values() for a in audio]
         feats = [base_rec.model.normalize(base_rec.features.logmel(torch.from_numpy(x))) for x in audio]  # (T, F)
         encoders = {"torch": [recs["torch"].encoder], "onnx": [], "onnx-int8": []}
-        for _ in range(SESSIONS):  # made in turns, as they will run
+        for _ in range(sessions):  # made in turns, as they will run
             for form in ("onnx", "onnx-int8"):
                 encoders[form].append(OnnxEncoder(files[form], base_rec.model.encoder.cfg))
         enc = encoder_seconds(encoders, feats)
-        durations = np.array([len(a) / 16000 for a in audio])  # (U,)
-        spread = {form: session_rtfs(enc[form], durations, SESSIONS) for form in ("onnx", "onnx-int8")}
+        spread = {form: session_rtfs(enc[form], durations, sessions) for form in ("onnx", "onnx-int8")}
         del encoders
         rows = []
         for backend, rec in recs.items():
@@ -162,12 +163,12 @@ def main() -> None:
                      f"{100 * r['wer_test-seen-voices']:.1f}% ({rel[0]:+.1f}% rel.) | "
                      f"{100 * r['wer_test-unseen-voices']:.1f}% ({rel[1]:+.1f}% rel.) |")
     fp32, int8 = rows[1], rows[2]
-    median, lo, hi = paired_ratio(enc["onnx"], enc["onnx-int8"], SESSIONS)
+    median, lo, hi = paired_ratio(enc["onnx"], enc["onnx-int8"], sessions)
     rel = ", ".join(f"{s} {(int8[f'wer_{s}'] - fp32[f'wer_{s}']) / fp32[f'wer_{s}'] * 100:+.1f}%" for s in SPLITS)
     lines.append(f"\nint8 against ONNX fp32 (same runtime): {fp32['size_mb'] / int8['size_mb']:.1f}× smaller, encoder "
                  f"{fp32['encoder_rtf'] / int8['encoder_rtf']:.1f}× faster over all utterances (utterance by "
                  f"utterance: median {median:.2f}×, 95% bootstrap interval over utterances and sessions "
-                 f"{lo:.2f}–{hi:.2f}×), relative WER change {rel}. Encoder RTF of each of the {SESSIONS} sessions "
+                 f"{lo:.2f}–{hi:.2f}×), relative WER change {rel}. Encoder RTF of each of the {sessions} sessions "
                  f"per form: fp32 {min(spread['onnx']):.4f}–{max(spread['onnx']):.4f}, int8 "
                  f"{min(spread['onnx-int8']):.4f}–{max(spread['onnx-int8']):.4f}.")
     lines.append(
@@ -186,8 +187,8 @@ def main() -> None:
     n = len(data[SPLITS[0]][1])
     lines.append(f"\nOne thread, 320 ms chunks, left context 8 chunks, {n} utterances per split, all forms in one run; "
                  f"ratios against torch fp32 of the same run; encoder times are each utterance's best of three, the "
-                 f"forms taking turns, the ONNX forms on {SESSIONS} sessions each. {machine_line()} Produced by `python benchmarks/deploy.py`.")
-    ratio = {"median": median, "low": lo, "high": hi, "sessions": SESSIONS}
+                 f"forms taking turns, the ONNX forms on {sessions} sessions each. {machine_line()} Produced by `python benchmarks/deploy.py`.")
+    ratio = {"median": median, "low": lo, "high": hi, "sessions": sessions}
     publish("deploy", {"forms": rows, "int8_bound": bound, "int8_per_utterance": ratio, "session_rtfs": spread}, "\n".join(lines) + "\n")
 
 
