@@ -124,7 +124,7 @@ def main() -> None:
     command = candidate_command("accuracy", args.model, args.lm)
     what = "" if name == "accuracy" else f", model `{args.model or 'bundled'}`, LM `{args.lm}`"
     lines.append(f"\n{n} utterances per split{what}. {machine_line()} Produced by `{command}`.")
-    publish(name, data, "\n".join(lines) + "\n")  # a candidate's own files; only the bundled pair's reach the README
+    publish(name, data, "\n".join(lines) + "\n", partial=bool(args.limit))  # a candidate's own files; only the bundled pair's reach the README
 
 
 if __name__ == "__main__":

@@ -115,7 +115,7 @@ def main() -> None:
                  "in 20 ms frames: native-dialect 16 kHz PCM for the reference, media-stream base64 μ-law at "
                  "8 kHz for the others; `serve`'s settings (onnxruntime encoder, 320 ms chunks, beam search + LM); "
                  f"WER change relative to the reference. Produced by `{command}`.")
-    publish(name, rows, "\n".join(lines) + "\n")  # a candidate's own files; only the bundled model's reach the README
+    publish(name, rows, "\n".join(lines) + "\n", partial=bool(args.limit))  # a candidate's own files; only the bundled model's reach the README
 
 
 if __name__ == "__main__":

@@ -100,6 +100,17 @@ def session_rtfs(seconds: np.ndarray, durations: np.ndarray, sessions: int) -> l
     return [float(seconds[j::sessions].sum() / durations[j::sessions].sum()) for j in range(sessions)]
 
 
+def relative_change(wer: float, base: float) -> str:
+    """A WER against a base WER, relative ("+1.9% rel."), or in points where the base is 0 (tiny --limit runs).
+
+    >>> relative_change(0.2, 0.16), relative_change(0.02, 0.0)
+    ('+25.0% rel.', '+2.0 points')
+    """
+    if base == 0:
+        return f"{100 * wer:+.1f} points"
+    return f"{(wer - base) / base * 100:+.1f}% rel."
+
+
 def recognize(rec: Recognizer, audio: list) -> tuple[list[str], float]:
     hyps, t0 = [], time.perf_counter()
     for samples in audio:
@@ -156,15 +167,15 @@ def main() -> None:
     lines = ["| form | size on disk | encoder RTF | recognizer RTF (beam + LM) | WER seen voices | WER unseen voices |",
              "|---|---|---|---|---|---|"]
     for r in rows:
-        rel = [(r[f"wer_{s}"] - base[f"wer_{s}"]) / base[f"wer_{s}"] * 100 for s in SPLITS]
+        rel = [relative_change(r[f"wer_{s}"], base[f"wer_{s}"]) for s in SPLITS]
         lines.append(f"| {r['form']} | {r['size_mb']:.1f} MB ({base['size_mb'] / r['size_mb']:.1f}× smaller) | "
                      f"{r['encoder_rtf']:.4f} ({base['encoder_rtf'] / r['encoder_rtf']:.1f}× faster) | "
                      f"{r['rtf']:.3f} ({base['rtf'] / r['rtf']:.1f}×) | "
-                     f"{100 * r['wer_test-seen-voices']:.1f}% ({rel[0]:+.1f}% rel.) | "
-                     f"{100 * r['wer_test-unseen-voices']:.1f}% ({rel[1]:+.1f}% rel.) |")
+                     f"{100 * r['wer_test-seen-voices']:.1f}% ({rel[0]}) | "
+                     f"{100 * r['wer_test-unseen-voices']:.1f}% ({rel[1]}) |")
     fp32, int8 = rows[1], rows[2]
     median, lo, hi = paired_ratio(enc["onnx"], enc["onnx-int8"], sessions)
-    rel = ", ".join(f"{s} {(int8[f'wer_{s}'] - fp32[f'wer_{s}']) / fp32[f'wer_{s}'] * 100:+.1f}%" for s in SPLITS)
+    rel = ", ".join(f"{s} {relative_change(int8[f'wer_{s}'], fp32[f'wer_{s}']).removesuffix(' rel.')}" for s in SPLITS)
     lines.append(f"\nint8 against ONNX fp32 (same runtime): {fp32['size_mb'] / int8['size_mb']:.1f}× smaller, encoder "
                  f"{fp32['encoder_rtf'] / int8['encoder_rtf']:.1f}× faster over all utterances (utterance by "
                  f"utterance: median {median:.2f}×, 95% bootstrap interval over utterances and sessions "
@@ -189,7 +200,7 @@ def main() -> None:
                  f"ratios against torch fp32 of the same run; encoder times are each utterance's best of three, the "
                  f"forms taking turns, the ONNX forms on {sessions} sessions each. {machine_line()} Produced by `python benchmarks/deploy.py`.")
     ratio = {"median": median, "low": lo, "high": hi, "sessions": sessions}
-    publish("deploy", {"forms": rows, "int8_bound": bound, "int8_per_utterance": ratio, "session_rtfs": spread}, "\n".join(lines) + "\n")
+    publish("deploy", {"forms": rows, "int8_bound": bound, "int8_per_utterance": ratio, "session_rtfs": spread}, "\n".join(lines) + "\n", partial=bool(args.limit))
 
 
 if __name__ == "__main__":

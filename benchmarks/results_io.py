@@ -9,8 +9,14 @@ RESULTS = Path(__file__).parent / "results"
 README = Path(__file__).parent.parent / "README.md"
 
 
-def publish(name: str, data: object, text: str) -> None:
-    """Write NAME.json and NAME.md, replace the README block between <!-- NAME:begin/end -->, print."""
+def publish(name: str, data: object, text: str, partial: bool = False) -> None:
+    """Write NAME.json and NAME.md, replace the README block between <!-- NAME:begin/end -->, print.
+
+    ``partial`` (a run on part of the data, ``--limit``): print only, so that a quick check never
+    overwrites a full run's results or the figures the README quotes."""
+    if partial:
+        print(text + f"(a partial run: not written to {RESULTS.name}/{name}.* or the README)")
+        return
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"{name}.json").write_text(json.dumps(data, indent=1) + "\n")
     (RESULTS / f"{name}.md").write_text(text)
