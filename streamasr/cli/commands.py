@@ -292,6 +292,16 @@ def train(args) -> int:
     return 0
 
 
+def average(args) -> int:
+    from streamasr.train.average import average_models
+
+    try:
+        print(average_models([Path(m) for m in args.models], Path(args.out)))
+    except (ModelError, OSError) as e:
+        raise UserError(str(e)) from None
+    return 0
+
+
 def synth(args) -> int:
     from streamasr.data.synth import SPLITS, SynthConfig, synthesize
 

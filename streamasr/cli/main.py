@@ -89,6 +89,11 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("config", help="training config (JSON), see recipes/")
     tr.set_defaults(func=commands.train)
 
+    av = sub.add_parser("average", help="a model folder holding the mean of several models' weights")
+    av.add_argument("models", nargs="+", help="model folders of one shape and token set (two or more)")
+    av.add_argument("--out", required=True, help="folder to write")
+    av.set_defaults(func=commands.average)
+
     d = sub.add_parser("data", help="corpus tools")
     dsub = d.add_subparsers(dest="data_command", required=True)
     s = dsub.add_parser("synth", help="synthesize a speech corpus with espeak-ng, flite, festival (and pico, piper)")
