@@ -25,17 +25,33 @@ class Partial:
 
 
 @dataclass(frozen=True)
+class Alternative:
+    """One of a final's ranked texts (``SessionConfig.alternatives``); the first is the final's own."""
+
+    text: str
+    score: float  # the search's log score (acoustic, LM and word bonuses): comparable within one final only
+    words: tuple[Word, ...]
+
+    def to_dict(self) -> dict:
+        return {"text": self.text, "score": self.score, "words": [dataclasses.asdict(w) for w in self.words]}
+
+
+@dataclass(frozen=True)
 class Final:
     segment: int  # 0, 1, 2, ... within the session
     text: str
     start_ms: int
     end_ms: int
     words: tuple[Word, ...]
+    alternatives: tuple[Alternative, ...] = ()  # best first, when the session asks for them
     type: str = "final"
 
     def to_dict(self) -> dict:
-        return {"type": self.type, "segment": self.segment, "text": self.text, "start_ms": self.start_ms,
-                "end_ms": self.end_ms, "words": [dataclasses.asdict(w) for w in self.words]}
+        d = {"type": self.type, "segment": self.segment, "text": self.text, "start_ms": self.start_ms,
+             "end_ms": self.end_ms, "words": [dataclasses.asdict(w) for w in self.words]}
+        if self.alternatives:
+            d["alternatives"] = [a.to_dict() for a in self.alternatives]
+        return d
 
 
 Event = Partial | Final

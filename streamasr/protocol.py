@@ -5,8 +5,9 @@ Native dialect (path ``/``):
   client → binary audio frames of any whole number of samples
   client → {"type": "end"}
   server → {"type": "ready"}, {"type": "partial"}, {"type": "final"}, {"type": "error", "code", "message"}
-Vosk dialect (path ``/vosk``): {"config": {"sample_rate": N}}, int16 frames, {"eof" : 1};
-  replies {"partial": text} or {"text": text, "result": [{"word","start","end","conf"}]}, one per frame.
+Vosk dialect (path ``/vosk``): {"config": {"sample_rate": N, "words": bool, "max_alternatives": N}}, int16
+  frames, {"eof" : 1}; replies {"partial": text} or {"text": text, "result": [{"word","start","end","conf"}]}
+  (with max_alternatives: {"alternatives": [{"text", "confidence", "result"}]}), one per frame.
 Media-stream dialect (path ``/media``): telephony JSON events connected/start/media/stop with
   base64 mu-law (or A-law) payloads at 8 kHz.
 See docs/protocol.md.
@@ -28,6 +29,7 @@ SAMPLE_WIDTH = {"pcm_s16le": 2, "f32le": 4, "mulaw": 1, "alaw": 1}  # bytes per 
 MAX_TEXT_BYTES = 64 * 1024  # a control message larger than this is refused
 MIN_RATE, MAX_RATE = 8000, 192000
 MAX_LEFT_CHUNKS = 64  # bounds a stream's attention cache (preallocated by the ONNX backends)
+MAX_ALTERNATIVES = 10  # ranked texts a final may carry
 
 
 class ProtocolError(Exception):
@@ -50,6 +52,7 @@ class StartMessage:
     max_utterance_s: float = EndpointConfig.max_utterance_s  # longest segment
     quiet_tail: bool = True  # quiet audio not yet encoded counts toward the endpoint silence
     final_pass: bool | None = None  # re-decode each segment at full context for its final (None: server default)
+    alternatives: int = 0  # finals carry up to this many ranked texts, best first (0: none)
 
     def endpoint(self) -> EndpointConfig:
         return EndpointConfig(silence_after_speech_s=self.silence_after_speech_s,
@@ -76,7 +79,8 @@ class StartMessage:
             if not isinstance(hw, list) or not all(isinstance(w, str) for w in hw) or len(hw) > 100:
                 raise ProtocolError("bad_start", "hotwords must be a list of at most 100 strings")
             d["hotwords"] = tuple(hw)
-        for name, kind in (("sample_rate", int), ("chunk_ms", int), ("left_chunks", int), ("words", bool),
+        for name, kind in (("sample_rate", int), ("chunk_ms", int), ("left_chunks", int), ("alternatives", int),
+                           ("words", bool),
                            ("quiet_tail", bool), ("final_pass", bool), ("silence_after_speech_s", (int, float)),
                            ("max_utterance_s", (int, float))):
             if name in d and (not isinstance(d[name], kind) or (kind is int and isinstance(d[name], bool))):
@@ -91,6 +95,8 @@ class StartMessage:
             raise ProtocolError("bad_sample_rate", f"{msg.encoding} audio must be 8000 Hz")
         if not -1 <= msg.left_chunks <= MAX_LEFT_CHUNKS:
             raise ProtocolError("bad_start", f"left_chunks must be -1..{MAX_LEFT_CHUNKS}")
+        if not 0 <= msg.alternatives <= MAX_ALTERNATIVES:
+            raise ProtocolError("bad_start", f"alternatives must be 0..{MAX_ALTERNATIVES}")
         lo, hi = SILENCE_RANGE_S
         if not lo <= msg.silence_after_speech_s <= hi or not 1 <= msg.max_utterance_s <= 120:
             raise ProtocolError("bad_start",
@@ -247,6 +253,8 @@ def event_message(ev: Event, words: bool = True) -> dict:
     d = ev.to_dict()
     if isinstance(ev, Final) and not words:
         d.pop("words")
+        for alternative in d.get("alternatives", ()):
+            alternative.pop("words")
     return d
 
 
@@ -254,9 +262,25 @@ def error_message(code: str, message: str) -> dict:
     return {"type": "error", "code": code, "message": message}
 
 
-def vosk_message(ev: Event | None, partial_text: str = "") -> dict:
-    """Vosk's reply shapes: a result for a final, else the current partial."""
+def vosk_message(ev: Event | None, partial_text: str = "", words: bool = True) -> dict:
+    """Vosk's reply shapes: a result for a final (its ranked alternatives, if it has them), else the current
+    partial. Without ``words`` a result has no word list, as vosk-server's with ``"words": false``.
+
+    >>> from streamasr.events import Alternative, Word
+    >>> w = (Word("amen", 0, 400, 0.9),)
+    >>> vosk_message(Final(0, "amen", 0, 400, w))
+    {'text': 'amen', 'result': [{'word': 'amen', 'start': 0.0, 'end': 0.4, 'conf': 0.9}]}
+    >>> vosk_message(Final(0, "amen", 0, 400, w, (Alternative("amen", -3.5, w), Alternative("a men", -7.0, ()))),
+    ...              words=False)
+    {'alternatives': [{'text': 'amen', 'confidence': -3.5}, {'text': 'a men', 'confidence': -7.0}]}
+    """
+    def result(text: str, ws: tuple) -> dict:
+        r = [{"word": w.word, "start": w.start_ms / 1000, "end": w.end_ms / 1000, "conf": w.conf} for w in ws]
+        return {"text": text, "result": r} if words else {"text": text}
+
     if isinstance(ev, Final):
-        return {"text": ev.text, "result": [{"word": w.word, "start": w.start_ms / 1000, "end": w.end_ms / 1000,
-                                             "conf": w.conf} for w in ev.words]}
+        if ev.alternatives:
+            return {"alternatives": [{"text": a.text, "confidence": a.score} | result(a.text, a.words)
+                                     for a in ev.alternatives]}
+        return result(ev.text, ev.words)
     return {"partial": partial_text}

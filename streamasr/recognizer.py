@@ -23,7 +23,7 @@ from streamasr.decoder.greedy import GreedyDecoder
 from streamasr.encoder import StreamingEncoder, StreamState
 from streamasr.encoder.masks import subsampled_length
 from streamasr.endpoint import EndpointConfig, block_levels, is_endpoint, is_loud, is_quiet, is_tail_endpoint
-from streamasr.events import Event, Final, Partial, Word
+from streamasr.events import Alternative, Event, Final, Partial, Word
 from streamasr.features import FeatureState, StreamingLogMel, num_frames
 from streamasr.model import DEFAULT_LM, DEFAULT_MODEL, AcousticModel, load_model
 from streamasr.tokens import Tokenizer
@@ -40,6 +40,7 @@ class SessionConfig:
     hotwords: tuple[str, ...] = ()  # words to favour in this stream
     endpoint: EndpointConfig = field(default_factory=EndpointConfig)  # when a segment ends
     final_pass: bool = False  # each final re-decodes its segment at full context (partials stay streaming)
+    alternatives: int = 0  # finals carry up to this many ranked texts of the search, best first (0: none)
 
 
 class Recognizer:
@@ -76,8 +77,9 @@ class Recognizer:
 
     def session(self, chunk_ms: int = 320, left_chunks: int = 8, search: str = "beam",
                 hotwords: tuple[str, ...] | list[str] = (), endpoint: EndpointConfig = EndpointConfig(),
-                final_pass: bool = False) -> "Session":
-        return Session(self, SessionConfig(chunk_ms, left_chunks, search, tuple(hotwords), endpoint, final_pass))
+                final_pass: bool = False, alternatives: int = 0) -> "Session":
+        return Session(self, SessionConfig(chunk_ms, left_chunks, search, tuple(hotwords), endpoint, final_pass,
+                                           alternatives))
 
 
 class Session:
@@ -88,6 +90,8 @@ class Session:
             raise ValueError(f"chunk_ms must be a multiple of {int(rec.frame_ms)} ms (or 0), got {cfg.chunk_ms}")
         if cfg.search not in ("beam", "greedy"):
             raise ValueError(f"search must be 'beam' or 'greedy', got {cfg.search!r}")
+        if cfg.alternatives < 0:
+            raise ValueError(f"alternatives must be 0 or more, got {cfg.alternatives}")
         self.rec, self.cfg = rec, cfg
         self.chunk = cfg.chunk_ms // int(rec.frame_ms)  # encoder frames per chunk, 0 = offline
         if cfg.search == "greedy":
@@ -303,10 +307,19 @@ class Session:
         return events
 
     def _final(self) -> Final:
-        hyp = self.decoder.finalize(self._second_pass() if self.final_pass else self.beam)
+        beam = self._second_pass() if self.final_pass else self.beam
         ms, off = self.rec.frame_ms, self.seg_start
-        words = tuple(Word(w.word, int((off + w.start) * ms), int((off + w.end) * ms), w.conf) for w in hyp.words)
-        final = Final(self.segment, hyp.text, int(off * ms), int(self.frames_done * ms), words)
+
+        def words(hyp) -> tuple[Word, ...]:
+            return tuple(Word(w.word, int((off + w.start) * ms), int((off + w.end) * ms), w.conf) for w in hyp.words)
+
+        if self.cfg.alternatives:
+            ranked = self.decoder.nbest(beam, self.cfg.alternatives)  # ranked[0] is finalize's
+            hyp = ranked[0]
+            alternatives = tuple(Alternative(h.text, round(h.score, 3), words(h)) for h in ranked)
+        else:
+            hyp, alternatives = self.decoder.finalize(beam), ()
+        final = Final(self.segment, hyp.text, int(off * ms), int(self.frames_done * ms), words(hyp), alternatives)
         self.segment += 1
         return final
 

@@ -1,3 +1,5 @@
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -128,7 +130,7 @@ def test_clipping_is_tolerated(rec):
     assert isinstance(s.finish()[-1], Final)
 
 
-@pytest.mark.parametrize("kwargs", [{"chunk_ms": 100}, {"chunk_ms": -40}, {"search": "magic"}])
+@pytest.mark.parametrize("kwargs", [{"chunk_ms": 100}, {"chunk_ms": -40}, {"search": "magic"}, {"alternatives": -1}])
 def test_bad_session_settings_are_refused(rec, kwargs):
     with pytest.raises(ValueError):
         rec.session(**kwargs)
@@ -219,3 +221,23 @@ def test_final_pass_takes_a_long_segment_in_chunks_that_see_the_one_before(rec, 
     assert [w.conf for w in final.words] == [w.conf for w in chunked.words]
     unchunked, _ = _greedy(rec, samples)  # full context
     assert [w.conf for w in final.words] != [w.conf for w in unchunked.words]  # the chunking shows
+
+
+def test_finals_carry_ranked_alternatives_when_asked(bundled_rec, tmp_path):
+    """Real speech, the bundled model and LM: the first alternative is the final itself, the rest other texts the
+    beam holds at the endpoint, ranked; asking changes nothing else, and a session that does not ask gets none."""
+    from speech import espeak
+
+    samples = espeak("and the pharisees also who were covetous heard all these things", tmp_path / "a.wav")
+    plain = run(bundled_rec.session(), samples, [4000] * 5)
+    asked = run(bundled_rec.session(alternatives=4), samples, [4000] * 5)
+    finals = [e for e in asked if isinstance(e, Final)]
+    assert [e for e in asked if isinstance(e, Partial)] == [e for e in plain if isinstance(e, Partial)]
+    assert [dataclasses.replace(f, alternatives=()) for f in finals] == [e for e in plain if isinstance(e, Final)]
+    for f in finals:
+        assert f.alternatives[0].text == f.text and f.alternatives[0].words == f.words
+        assert 2 <= len(f.alternatives) <= 4  # what the pruned beam still holds: a sure model keeps few rivals
+        assert len({a.text for a in f.alternatives}) == len(f.alternatives)
+        assert [a.score for a in f.alternatives] == sorted((a.score for a in f.alternatives), reverse=True)
+        assert f.to_dict()["alternatives"][1]["text"] == f.alternatives[1].text
+    assert all("alternatives" not in e.to_dict() for e in plain if isinstance(e, Final))

@@ -77,6 +77,8 @@ class Display:
                 print(f"\r\033[K{ev['text']}", end="", flush=True)
         elif kind == "final" and (ev["text"] or self.tty):
             print(f"\r\033[K{ev['text']}" if self.tty else ev["text"], flush=True)
+            for alternative in ev.get("alternatives", [])[1:]:  # the first is the final's own text
+                print(f"  or: {alternative['text']}", flush=True)
         elif kind == "error":
             print(f"server error {ev.get('code')}: {ev.get('message')}", file=sys.stderr)
 
@@ -87,7 +89,7 @@ def transcribe(args) -> int:
     rec = _recognizer(args)
     try:
         session = rec.session(chunk_ms=args.chunk_ms, left_chunks=args.left_chunks, endpoint=_endpoint(args),
-                              final_pass=args.final_pass)
+                              final_pass=args.final_pass, alternatives=args.alternatives)
         samples = load_audio(args.audio, rec.sample_rate)
     except (AudioError, ValueError) as e:
         raise UserError(str(e)) from None
@@ -331,5 +333,7 @@ def librispeech(args) -> int:
 
 
 def _start_fields(args) -> dict:
-    """Start-message fields from ``--silence`` and ``--final-pass`` (left out when not asked: the server decides)."""
-    return {"silence_after_speech_s": args.silence} | ({"final_pass": True} if args.final_pass else {})
+    """Start-message fields from ``--silence``, ``--final-pass`` and ``--alternatives`` (the last two left out when
+    not asked: the server decides, or the default stands)."""
+    return ({"silence_after_speech_s": args.silence} | ({"final_pass": True} if args.final_pass else {})
+            | ({"alternatives": args.alternatives} if getattr(args, "alternatives", 0) else {}))

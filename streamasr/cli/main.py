@@ -21,6 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("audio", help="WAV/FLAC/OGG file, any sample rate and channel count")
     _model_args(t)
     _stream_args(t)
+    _alternatives_arg(t)
     t.add_argument("--realtime", action="store_true", help="pace the audio at real time")
     t.add_argument("--json", action="store_true", help="one JSON event a line")
     t.set_defaults(func=commands.transcribe)
@@ -65,6 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     pace.add_argument("--speed", type=float, default=0.0, help="send at this multiple of real time (0: at once)")
     st.add_argument("--token", default=None, help="bearer token")
     _segment_args(st)
+    _alternatives_arg(st)
     st.add_argument("--json", action="store_true", help="print the raw JSON events")
     st.set_defaults(func=commands.stream)
 
@@ -149,6 +151,11 @@ def _segment_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--silence", type=float, default=EndpointConfig.silence_after_speech_s, metavar="SECONDS",
                    help="silence after speech that ends a segment with a final (default: %(default)s)")
     _final_pass_arg(p, "each final re-decodes its segment at full context (partials stay streaming)")
+
+
+def _alternatives_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--alternatives", type=int, default=0, metavar="N",
+                   help="each final carries up to N ranked texts of the search, best first (default: none)")
 
 
 def _final_pass_arg(p: argparse.ArgumentParser, help: str) -> None:

@@ -264,6 +264,12 @@ class CTCPrefixDecoder:
     def finalize(self, state: BeamState) -> Hypothesis:
         """Best hypothesis once the last word is scored as finished and the sentence end is added. Prefixes of
         one text that differ in their last token (BPE's " the" and " th" "e") are summed here."""
+        return self.nbest(state, 1)[0]
+
+    def nbest(self, state: BeamState, n: int) -> list[Hypothesis]:
+        """The ``n`` best distinct texts of the beam, best first, each scored as ``finalize`` scores the best
+        (its last word finished, the sentence end added, the spellings of one text summed); the first is
+        ``finalize``'s. Fewer than ``n`` when the beam holds fewer texts."""
         acoustic: dict[str, float] = {}  # text -> summed log-probability; the first hyp of each text stands
         first: dict[str, Hyp] = {}
         for h in state.hyps:
@@ -278,8 +284,8 @@ class CTCPrefixDecoder:
             if self.lm is not None:
                 score += self.cfg.alpha * self.lm.end(lm_state) * LN10
             ranked.append((score, h))
-        score, h = max(ranked, key=lambda x: x[0])
-        return Hypothesis(self.tok.decode(h.tokens), words_of(h, self.tok), score)
+        ranked.sort(key=_first, reverse=True)  # stable: of equal scores, the one the beam ranked first leads
+        return [Hypothesis(self.tok.decode(h.tokens), words_of(h, self.tok), score) for score, h in ranked[:n]]
 
 
 _first = itemgetter(0)  # the sort key of (score, entry) pairs

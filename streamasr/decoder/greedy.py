@@ -49,5 +49,9 @@ class GreedyDecoder:
         h = Hyp(state.tokens, state.frames, state.probs, 0.0, 0.0, 0.0, None, "", 0.0)
         return Hypothesis(self.tok.decode(state.tokens), words_of(h, self.tok), 0.0)
 
+    def nbest(self, state: GreedyState, n: int) -> list[Hypothesis]:
+        """The best path is the only text a greedy search has (``CTCPrefixDecoder.nbest``)."""
+        return [self.finalize(state)]
+
 
 __all__ = ["GreedyDecoder", "GreedyState", "WordInfo"]

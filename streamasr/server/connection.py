@@ -15,8 +15,8 @@ from collections.abc import Callable
 import numpy as np
 import soxr
 
-from streamasr.events import Event, Final
-from streamasr.protocol import (MEDIA_ENCODINGS, MEDIA_RATE, ProtocolError, StartMessage, decode_audio,
+from streamasr.events import Alternative, Event, Final
+from streamasr.protocol import (MAX_ALTERNATIVES, MEDIA_ENCODINGS, MEDIA_RATE, ProtocolError, StartMessage, decode_audio,
                                 decode_base64, error_message, event_message, parse_json, ready_message, vosk_message)
 from streamasr.recognizer import Recognizer, Session
 
@@ -87,7 +87,9 @@ class Connection:
             return [event_message(e, self.start.words) for e in events]
         # vosk: one reply per audio frame, the final(s) it closed, else the partial; the close always gets a final
         finals = [e for e in events if isinstance(e, Final)]
-        return [vosk_message(_merge(finals)) if finals or closing else vosk_message(None, self.session.partial_text)]
+        if finals or closing:
+            return [vosk_message(_merge(finals), words=self.start.words)]
+        return [vosk_message(None, self.session.partial_text)]
 
     def _text(self, msg: dict) -> None:
         if self.dialect == "vosk":
@@ -122,7 +124,8 @@ class Connection:
         try:
             final_pass = self.final_pass if start.final_pass is None else start.final_pass
             self.session = self.rec.session(chunk_ms=start.chunk_ms, left_chunks=start.left_chunks,
-                                            hotwords=start.hotwords, endpoint=start.endpoint(), final_pass=final_pass)
+                                            hotwords=start.hotwords, endpoint=start.endpoint(), final_pass=final_pass,
+                                            alternatives=start.alternatives)
         except ValueError as e:
             raise ProtocolError("bad_start", str(e)) from None
         self.start = start
@@ -148,7 +151,13 @@ class Connection:
                 raise ProtocolError("bad_start", "config must be an object")
             rate = cfg.get("sample_rate", 16000)
             rate = int(rate) if isinstance(rate, (int, float)) and not isinstance(rate, bool) else -1
-            self._begin(StartMessage.from_dict({"sample_rate": rate}))
+            n = cfg.get("max_alternatives", 0)
+            if not isinstance(n, int) or isinstance(n, bool) or not 0 <= n <= MAX_ALTERNATIVES:
+                raise ProtocolError("bad_start", f"max_alternatives must be an integer 0..{MAX_ALTERNATIVES}")
+            start = {"sample_rate": rate, "alternatives": n}
+            if "words" in cfg:  # vosk-server takes any value as its truth (bool(...)); so do we
+                start["words"] = bool(cfg["words"])
+            self._begin(StartMessage.from_dict(start))
             return
         if "eof" in msg:
             if self.session is None:
@@ -183,12 +192,17 @@ class Connection:
 
 
 def _merge(finals: list[Final]) -> Final:
+    """One vosk result for the finals of one audio frame (or of the close). Merged, their alternatives are the
+    merged text alone, scored as the sum of each final's best."""
     if len(finals) == 1:
         return finals[0]
     if not finals:
         return Final(0, "", 0, 0, ())
-    return Final(finals[0].segment, " ".join(f.text for f in finals if f.text), finals[0].start_ms,
-                 finals[-1].end_ms, tuple(w for f in finals for w in f.words))
+    text, words = " ".join(f.text for f in finals if f.text), tuple(w for f in finals for w in f.words)
+    alternatives = ()
+    if all(f.alternatives for f in finals):
+        alternatives = (Alternative(text, round(sum(f.alternatives[0].score for f in finals), 3), words),)
+    return Final(finals[0].segment, text, finals[0].start_ms, finals[-1].end_ms, words, alternatives)
 
 
 __all__ = ["Connection", "error_message"]

@@ -174,3 +174,19 @@ def test_prefixes_with_one_future_take_one_place_in_the_beam(tmp_path):
     state = dec.step(np.log(p), dec.init_state())
     assert [h.text for h in state.hyps] == [" a b x", " a b z"]
     assert dec.finalize(state).text == "a b z"
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_nbest_ranks_distinct_texts_and_leads_with_the_final(seed):
+    rng = np.random.default_rng(seed)
+    logp = peaky_log_probs("the lord is my shepherd", rng, noise=3.0)  # noisy: the beam holds rivals
+    dec = CTCPrefixDecoder(DecoderConfig(beam=8), TOK)
+    state = dec.step(logp, dec.init_state())
+    ranked = dec.nbest(state, 5)
+    assert ranked[0] == dec.finalize(state) and dec.nbest(state, 1) == [ranked[0]]
+    assert len(ranked) == 5 and len({h.text for h in ranked}) == 5
+    assert [h.score for h in ranked] == sorted((h.score for h in ranked), reverse=True)
+    assert len(dec.nbest(state, 1000)) == len({h.text for h in state.hyps})  # no more texts than the beam holds
+    greedy = GreedyDecoder(TOK)
+    g = greedy.step(logp, greedy.init_state())
+    assert greedy.nbest(g, 5) == [greedy.finalize(g)]

@@ -10,9 +10,10 @@ from websockets.asyncio.client import connect
 from speech import HELD_OUT_SENTENCES as SENTENCES, espeak
 from streamasr.data.augment import phone_channel
 from streamasr.metrics import error_rate
+from streamasr.client import stream_samples
 from streamasr.protocol import encode_audio, media_events, media_open_events, media_stop_event
 from streamasr.server.app import ServerConfig
-from tests_server_util import Running
+from tests_server_util import Running, expect_error
 
 
 def test_vosk_client_works_unchanged(tiny_server, tmp_path):
@@ -36,6 +37,49 @@ def test_vosk_client_works_unchanged(tiny_server, tmp_path):
             assert ws.close_code == 1000
 
     asyncio.run(main())
+
+
+def test_vosk_config_max_alternatives_and_words(model_server, tmp_path):
+    """vosk-server's result shapes for its other config keys, with the bundled model on real speech:
+    ``max_alternatives`` gives ranked {"text", "confidence", "result"} entries, ``"words": false`` drops the
+    word lists; a bad max_alternatives is refused like any bad config."""
+    audio = espeak("and the pharisees also who were covetous heard all these things", tmp_path / "a.wav")
+
+    async def last_result(config: dict) -> dict:
+        async with connect(model_server.url("/vosk")) as ws:
+            await ws.send(json.dumps({"config": config}))
+            for i in range(0, len(audio), 8000):
+                await ws.send(encode_audio(audio[i : i + 8000], "pcm_s16le"))
+                json.loads(await ws.recv())
+            await ws.send('{"eof" : 1}')
+            return json.loads(await ws.recv())
+
+    async def main():
+        ranked = await last_result({"sample_rate": 16000, "max_alternatives": 3})
+        assert set(ranked) == {"alternatives"} and 2 <= len(ranked["alternatives"]) <= 3
+        best = ranked["alternatives"][0]
+        assert best["text"] == "and the pharisees also who were covetous heard all these things"
+        assert [w["word"] for w in best["result"]] == best["text"].split()
+        scores = [a["confidence"] for a in ranked["alternatives"]]
+        assert scores == sorted(scores, reverse=True) and len({a["text"] for a in ranked["alternatives"]}) == len(scores)
+        bare = await last_result({"sample_rate": 16000, "max_alternatives": 3, "words": False})
+        assert bare == {"alternatives": [{k: a[k] for k in ("text", "confidence")} for a in ranked["alternatives"]]}
+        assert await last_result({"words": False}) == {"text": best["text"]}
+        await expect_error(model_server.url("/vosk"), ['{"config": {"max_alternatives": "3"}}'], "bad_start", 1008)
+
+    asyncio.run(main())
+
+
+def test_native_finals_carry_alternatives_when_the_start_asks(model_server, tmp_path):
+    audio = espeak("and the pharisees also who were covetous heard all these things", tmp_path / "a.wav")
+    events = asyncio.run(stream_samples(model_server.url(), audio, 16000, start={"alternatives": 3}))
+    final = [e for e in events if e["type"] == "final"][-1]
+    assert final["alternatives"][0] == {"text": final["text"], "score": final["alternatives"][0]["score"],
+                                        "words": final["words"]}
+    bare = asyncio.run(stream_samples(model_server.url(), audio, 16000, start={"alternatives": 3, "words": False}))
+    final_bare = [e for e in bare if e["type"] == "final"][-1]
+    assert "words" not in final_bare and all(set(a) == {"text", "score"} for a in final_bare["alternatives"])
+    assert [a["text"] for a in final_bare["alternatives"]] == [a["text"] for a in final["alternatives"]]
 
 
 async def call(url: str, audio_8k: np.ndarray) -> list[dict]:

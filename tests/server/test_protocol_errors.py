@@ -29,6 +29,7 @@ CASES = {
                         "bad_sample_rate", 1008),
     "unknown field": ([json.dumps({"type": "start", "samplerate": 8000})], "bad_start", 1008),
     "bad chunk": ([json.dumps({"type": "start", "chunk_ms": 100})], "bad_start", 1008),
+    "too many alternatives": ([json.dumps({"type": "start", "alternatives": 11})], "bad_start", 1008),
     "odd byte count": ([START, b"\x00\x00\x00"], "bad_audio", 1007),
     "nan floats": ([json.dumps({"type": "start", "encoding": "f32le"}), np.array([np.nan], "<f4").tobytes()],
                    "bad_audio", 1007),

@@ -32,3 +32,17 @@ def test_plain_output_and_errors(model_server, tmp_path):
     assert out.returncode == 0 and error_rate([SENTENCE], [" ".join(out.stdout.split())]) <= 0.5
     out = run(str(tmp_path / "s.wav"), "--server", "ws://127.0.0.1:9/")  # nothing listens there
     assert out.returncode == 2 and "cannot stream to" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_alternatives_follow_each_final(model_server, tmp_path):
+    """--alternatives reaches the server in the start message; plain output lists the other texts after the
+    final, JSON output carries them all."""
+    espeak(SENTENCE, tmp_path / "s.wav")
+    out = run(str(tmp_path / "s.wav"), "--server", model_server.url(), "--alternatives", "3", "--json")
+    assert out.returncode == 0, out.stderr
+    final = [json.loads(line) for line in out.stdout.splitlines()][-1]
+    assert final["type"] == "final" and final["alternatives"][0]["text"] == final["text"]
+    others = [a["text"] for a in final["alternatives"][1:]]
+    assert others, final
+    out = run(str(tmp_path / "s.wav"), "--server", model_server.url(), "--alternatives", "3")
+    assert out.returncode == 0 and [line.removeprefix("  or: ") for line in out.stdout.splitlines()[1:]] == others
