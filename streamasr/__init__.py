@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import importlib
 
-_WHERE = {"DecoderConfig": "streamasr.decoder", "EndpointConfig": "streamasr.endpoint", "Final": "streamasr.events",
+_WHERE = {"Alternative": "streamasr.events", "DecoderConfig": "streamasr.decoder", "EndpointConfig": "streamasr.endpoint", "Final": "streamasr.events",
           "Partial": "streamasr.events", "Word": "streamasr.events", "Recognizer": "streamasr.recognizer",
           "Session": "streamasr.recognizer", "SessionConfig": "streamasr.recognizer"}
 
-__all__ = ["DecoderConfig", "EndpointConfig", "Final", "Partial", "Recognizer", "Session", "SessionConfig", "Word"]
+__all__ = ["Alternative", "DecoderConfig", "EndpointConfig", "Final", "Partial", "Recognizer", "Session", "SessionConfig", "Word"]
 __version__ = "0.1.0"
 
 
