@@ -155,6 +155,12 @@ class Connection:
             if not isinstance(n, int) or isinstance(n, bool) or not 0 <= n <= MAX_ALTERNATIVES:
                 raise ProtocolError("bad_start", f"max_alternatives must be an integer 0..{MAX_ALTERNATIVES}")
             start = {"sample_rate": rate, "alternatives": n}
+            if "phrase_list" in cfg:  # vosk's grammar; here its words are favoured (hotwords), not the only ones
+                phrases = cfg["phrase_list"]
+                if not isinstance(phrases, list) or not all(isinstance(p, str) for p in phrases) or len(phrases) > 100:
+                    raise ProtocolError("bad_start", "phrase_list must be a list of at most 100 strings (here they "
+                                        "are hotwords: favoured, not a grammar)")
+                start["hotwords"] = [p for p in phrases if p.strip() and p.strip() != "[unk]"]
             if "words" in cfg:  # vosk-server takes any value as its truth (bool(...)); so do we
                 start["words"] = bool(cfg["words"])
             self._begin(StartMessage.from_dict(start))
