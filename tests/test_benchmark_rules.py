@@ -27,3 +27,17 @@ def test_the_readme_targets_table_is_the_committed_results():
     readme = (Path(__file__).parents[1] / "README.md").read_text()
     block = readme.split("<!-- targets:begin -->\n", 1)[1].split("<!-- targets:end -->", 1)[0]
     assert block == targets.table(targets.rows())
+
+
+def test_a_partial_run_writes_neither_results_nor_the_readme(tmp_path, monkeypatch, capsys):
+    """A --limit run prints its table and leaves the full run's results and the README's figures alone."""
+    import results_io
+
+    readme = tmp_path / "README.md"
+    readme.write_text("x\n<!-- demo:begin -->\nold\n<!-- demo:end -->\n")
+    monkeypatch.setattr(results_io, "RESULTS", tmp_path / "results")
+    monkeypatch.setattr(results_io, "README", readme)
+    results_io.publish("demo", {"wer": 0.5}, "new\n", partial=True)
+    assert "new" in capsys.readouterr().out and not (tmp_path / "results").exists() and "old" in readme.read_text()
+    results_io.publish("demo", {"wer": 0.5}, "new\n")
+    assert (tmp_path / "results" / "demo.json").exists() and "new" in readme.read_text()
