@@ -315,11 +315,12 @@ class Session:
 
         if self.cfg.alternatives:
             ranked = self.decoder.nbest(beam, self.cfg.alternatives)  # ranked[0] is finalize's
-            hyp = ranked[0]
             alternatives = tuple(Alternative(h.text, round(h.score, 3), words(h)) for h in ranked)
+            text, final_words = alternatives[0].text, alternatives[0].words
         else:
             hyp, alternatives = self.decoder.finalize(beam), ()
-        final = Final(self.segment, hyp.text, int(off * ms), int(self.frames_done * ms), words(hyp), alternatives)
+            text, final_words = hyp.text, words(hyp)
+        final = Final(self.segment, text, int(off * ms), int(self.frames_done * ms), final_words, alternatives)
         self.segment += 1
         return final
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Iterable
 from pathlib import Path
 
 import torch
@@ -17,6 +18,23 @@ import torch
 from streamasr.model import ModelError, load_model, save_model
 
 SOURCES_NAME = "average.json"  # written into the averaged folder: the folders it is the mean of
+
+
+def mean_state(states: Iterable[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    """Element-wise mean (in float) of state dicts with the same keys, taken one at a time.
+
+    >>> mean_state([{"w": torch.tensor([1.0, 2.0])}, {"w": torch.tensor([3.0, 6.0])}])
+    {'w': tensor([2., 4.])}
+    """
+    avg, n = None, 0
+    for state in states:
+        if avg is None:
+            avg = {k: v.clone().float() for k, v in state.items()}
+        else:
+            for k, v in state.items():
+                avg[k] += v.float()
+        n += 1
+    return {k: v / n for k, v in avg.items()}
 
 
 def average_models(folders: list[Path], out: Path) -> Path:
@@ -32,8 +50,7 @@ def average_models(folders: list[Path], out: Path) -> Path:
             raise ModelError(f"{folder}: its features, encoder shape or tokens differ from {folders[0]}'s; "
                              "only models of one shape and token set can be averaged")
         states.append(model.state_dict())
-    mean = {k: torch.stack([s[k].float() for s in states]).mean(0).to(states[0][k].dtype) for k in states[0]}
-    first.load_state_dict(mean)
+    first.load_state_dict(mean_state(states))  # each tensor back in its own dtype
     out = Path(out)
     save_model(out, first, tok)
     if (Path(folders[0]) / "bpe.model").is_file():

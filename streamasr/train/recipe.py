@@ -25,6 +25,7 @@ from streamasr.data.manifest import read_manifest
 from streamasr.encoder import EncoderConfig
 from streamasr.metrics import error_rate
 from streamasr.model import AcousticModel, ModelError, load_model, save_model
+from streamasr.train.average import mean_state
 from streamasr.train.grow import grow
 from streamasr.tokens import Tokenizer
 from streamasr.train.batches import collate, epoch_batches, to_model
@@ -313,13 +314,5 @@ def _checkpoint(out: Path, model, opt, step: int, epoch: int, keep: int) -> None
 
 
 def average_checkpoints(paths: list[Path]) -> dict[str, torch.Tensor]:
-    """Element-wise mean of the model weights in ``paths``."""
-    avg = None
-    for p in paths:
-        state = torch.load(p, map_location="cpu", weights_only=True)["model"]
-        if avg is None:
-            avg = {k: v.clone().float() for k, v in state.items()}
-        else:
-            for k, v in state.items():
-                avg[k] += v.float()
-    return {k: v / len(paths) for k, v in avg.items()}
+    """Element-wise mean of the model weights in ``paths`` (loaded one at a time)."""
+    return mean_state(torch.load(p, map_location="cpu", weights_only=True)["model"] for p in paths)
