@@ -38,6 +38,9 @@ class TrainConfig:
     left_chunk_choices: tuple[int, ...] = (-1, 2, 4, 8)  # left context in chunks (-1: all)
     p_full_context: float = 0.3  # share of batches trained without a chunk mask
     distill: float = 0.0  # weight of in-place distillation on streaming batches: KL(full context || chunked) (0: off)
+    anchor_from: str = ""  # model folder held fixed, whose outputs the run is held to (anchor.py; "": off)
+    anchor_weight: float = 0.0  # weight of KL(anchor || model) per utterance beside the CTC loss
+    anchor_manifests: tuple[str, ...] = ()  # of train_manifests, those whose utterances get that term (empty: all)
     spec_augment: bool = True  # mask mel bands and time spans
     vtlp: tuple[float, float] = (1.0, 1.0)  # vocal tract length warp factor range per utterance ((1, 1): off)
     eq_db: float = 0.0  # largest peak of a smooth random gain curve over frequency per utterance, dB (0: off)
@@ -65,8 +68,10 @@ class TrainConfig:
         unknown = set(kwargs) - names
         if unknown:
             raise ValueError(f"{path}: unknown training options {sorted(unknown)}")
-        for key in ("out", "valid_manifest", "init_from"):
+        for key in ("out", "valid_manifest", "init_from", "anchor_from"):
             if kwargs.get(key):
                 kwargs[key] = str((base / kwargs[key]).resolve())
         kwargs["train_manifests"] = tuple(str((base / m).resolve()) for m in kwargs["train_manifests"])
+        if "anchor_manifests" in kwargs:
+            kwargs["anchor_manifests"] = tuple(str((base / m).resolve()) for m in kwargs["anchor_manifests"])
         return cls(**kwargs)

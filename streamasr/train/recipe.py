@@ -25,6 +25,7 @@ from streamasr.data.manifest import read_manifest
 from streamasr.encoder import EncoderConfig
 from streamasr.metrics import error_rate
 from streamasr.model import AcousticModel, ModelError, load_model, save_model
+from streamasr.train.anchor import anchor_logp, load_anchor
 from streamasr.train.average import mean_state
 from streamasr.train.grow import grow
 from streamasr.tokens import Tokenizer
@@ -73,10 +74,12 @@ def pick_chunk(rng: random.Random, cfg: TrainConfig) -> tuple[int, int]:
     return rng.choice(cfg.chunk_choices), rng.choice(cfg.left_chunk_choices)
 
 
-def distillation_loss(student: torch.Tensor, teacher: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+def distillation_loss(student: torch.Tensor, teacher: torch.Tensor, lengths: torch.Tensor,
+                      keep: torch.Tensor | None = None) -> torch.Tensor:
     """KL(teacher || student) per frame, summed over each utterance's frames, averaged over the batch.
 
-    student, teacher: log-probs (B, T, V); lengths (B,) valid frames. The teacher gets no gradient.
+    student, teacher: log-probs (B, T, V); lengths (B,) valid frames; keep (B,) bool, the utterances that
+    count (None: all; the others add 0 but still count in the average). The teacher gets no gradient.
 
     >>> p = torch.log_softmax(torch.tensor([[[1.0, 2.0], [0.5, 0.5], [9.0, 0.0]]]), -1)  # (1, 3, 2)
     >>> float(distillation_loss(p, p, torch.tensor([2])))
@@ -84,10 +87,14 @@ def distillation_loss(student: torch.Tensor, teacher: torch.Tensor, lengths: tor
     >>> q = torch.log_softmax(torch.tensor([[[2.0, 1.0], [0.5, 0.5], [0.0, 9.0]]]), -1)
     >>> round(float(distillation_loss(q, p, torch.tensor([2]))), 3)  # the third frame is padding
     0.462
+    >>> float(distillation_loss(q, p, torch.tensor([2]), keep=torch.tensor([False])))
+    0.0
     """
     teacher = teacher.detach()
     kl = (teacher.exp() * (teacher - student)).sum(-1)  # (B, T)
     valid = torch.arange(kl.shape[1], device=kl.device)[None, :] < lengths.to(kl.device)[:, None]  # (B, T)
+    if keep is not None:
+        valid = valid & keep.to(kl.device)[:, None]
     return (kl * valid).sum() / kl.shape[0]
 
 
@@ -133,7 +140,8 @@ def train(cfg: TrainConfig) -> Path:
     if rank == 0:  # the resolved settings beside the results, so every model can be traced to its recipe
         (out / CONFIG_NAME).write_text(json.dumps(settings, indent=2) + "\n")
 
-    every = [u for m in cfg.train_manifests for u in read_manifest(m)]  # the manifests, read once
+    by_manifest = [(m, read_manifest(m)) for m in cfg.train_manifests]  # the manifests, read once
+    every = [u for _, us in by_manifest for u in us]
     texts = [u.text for u in every]
     if cfg.tokens == "bpe":
         from streamasr.tokens_bpe import train_bpe
@@ -150,6 +158,8 @@ def train(cfg: TrainConfig) -> Path:
         raise ModelError("grow_layers adds blocks to the model of init_from; a new model takes its depth from 'encoder'")
     init = init_model(Path(cfg.init_from), cfg, tok) if cfg.init_from else None  # fail before the slow part
     utts = [u for u in every if u.duration <= cfg.max_utt_seconds]
+    sources = [m for m, us in by_manifest for u in us if u.duration <= cfg.max_utt_seconds]  # each of utts'
+    anchor = load_anchor(cfg, tok, sources, device)
     jobs = cfg.feature_jobs or os.cpu_count() or 1  # processes that make the feature cache
     if rank == 0:
         build_cache(utts, out / "feats-train", cfg.feature, cfg.augment, cfg.p_augment, cfg.seed, jobs)
@@ -189,7 +199,7 @@ def train(cfg: TrainConfig) -> Path:
     log = open(out / "log.csv", "a", newline="") if rank == 0 else None
     writer = csv.writer(log) if log else None
     if log and log.tell() == 0:
-        writer.writerow(["step", "epoch", "lr", "loss", "chunk", "left", "seconds", "valid_cer", "distill"])
+        writer.writerow(["step", "epoch", "lr", "loss", "chunk", "left", "seconds", "valid_cer", "distill", "anchor"])
     rng = random.Random(cfg.seed + step)
     gen = torch.Generator().manual_seed(cfg.seed + step)
     amp = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else torch.autocast("cpu", enabled=False)
@@ -200,12 +210,18 @@ def train(cfg: TrainConfig) -> Path:
     while not done:
         batches = bucket_batches(cache.lengths, cfg.max_frames, np.random.default_rng(cfg.seed + epoch))
         batches = batches[rank::world][: len(batches) // world]  # the same count on every rank
-        for batch in epoch_batches(cache, batches, tok, cfg, gen, epoch, rank):
+        for ids, batch in zip(batches, epoch_batches(cache, batches, tok, cfg, gen, epoch, rank)):
             chunk, left = pick_chunk(rng, cfg)
             x, lengths, targets, tlen = to_model(batch, model, device)
             for g in opt.param_groups:
                 g["lr"] = lr_at(step + 1, cfg)
-            loss, kd = batch_loss(model, net, (x, lengths, targets, tlen), chunk, left, cfg.distill, device, amp)
+            loss, kd, logp, olen = batch_loss(model, net, (x, lengths, targets, tlen), chunk, left, cfg.distill,
+                                              device, amp)
+            held = None
+            if anchor is not None:  # the anchor's term, on the batch's utterances of the anchored manifests
+                target = anchor_logp(anchor, batch.feats, lengths, chunk, left, device, amp)  # (B, T', V)
+                held = distillation_loss(logp.float(), target, olen, keep=anchor.chosen[ids])
+                loss = loss + anchor.weight * held
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
@@ -228,7 +244,8 @@ def train(cfg: TrainConfig) -> Path:
                         print(f"step {step}: valid CER (320 ms chunks, greedy) {cer}")
             if writer and (step % 10 == 0 or cer or done):  # the last step too
                 writer.writerow([step, epoch, f"{lr_at(step, cfg):.6f}", f"{loss.item():.4f}", chunk, left,
-                                 f"{elapsed:.0f}", cer, "" if kd is None else f"{kd.item():.4f}"])
+                                 f"{elapsed:.0f}", cer, "" if kd is None else f"{kd.item():.4f}",
+                                 "" if held is None else f"{held.item():.4f}"])
                 log.flush()
             if done:
                 break
@@ -246,18 +263,19 @@ def train(cfg: TrainConfig) -> Path:
 
 
 def batch_loss(model: AcousticModel, net: torch.nn.Module, batch: tuple, chunk: int, left: int, distill: float,
-               device, amp) -> tuple[torch.Tensor, torch.Tensor | None]:
+               device, amp) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor, torch.Tensor]:
     """CTC loss per utterance of one batch under (chunk, left), plus ``distill`` x the distillation term on
-    streaming batches; returns (loss, that term or None). ``net`` is ``model``, or its DDP wrapper."""
+    streaming batches; returns (loss, that term or None, log-probs (B, T', V), their lengths (B,)).
+    ``net`` is ``model``, or its DDP wrapper."""
     x, lengths, targets, tlen = batch  # normalized feats (B, T, F), (B,), concatenated targets, (B,)
     with amp:
         logp, olen = net(x.to(device), lengths, chunk, left)  # (B, T', V), (B,)
     loss = F.ctc_loss(logp.float().transpose(0, 1), targets.to(device), olen, tlen.to(device),
                       blank=0, reduction="sum", zero_infinity=True) / len(lengths)
     if not (distill and chunk):
-        return loss, None
+        return loss, None, logp, olen
     kd = distillation_loss(logp.float(), full_context(model, x, lengths, device, amp), olen)  # the same weights
-    return loss + distill * kd, kd  # at full context teach the chunked pass
+    return loss + distill * kd, kd, logp, olen  # at full context teach the chunked pass
 
 
 @torch.no_grad()
