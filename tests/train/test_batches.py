@@ -92,16 +92,20 @@ def test_a_batch_goes_where_the_model_is(cache):
 def test_a_step_under_bf16_autocast(cache):
     """A GPU run computes the encoder under bf16 autocast; the CPU's autocast applies the same casting rules,
     so a step that mixes dtypes where it must not fails here too."""
-    from streamasr.train.recipe import batch_loss
+    from streamasr.train.anchor import Anchor, anchor_logp
+    from streamasr.train.recipe import batch_loss, distillation_loss
 
     tok, cfg = Tokenizer.characters(), config()
     model = AcousticModel(FeatureConfig(), SHAPE)
-    batch = to_model(make_batch(cache, [0, 1, 2, 3], tok, cfg, torch.Generator().manual_seed(1)), model,
-                     torch.device("cpu"))
+    raw = make_batch(cache, [0, 1, 2, 3], tok, cfg, torch.Generator().manual_seed(1))
+    batch = to_model(raw, model, torch.device("cpu"))
     amp = torch.autocast("cpu", dtype=torch.bfloat16)
+    anchor = Anchor(AcousticModel(FeatureConfig(), SHAPE).eval(), 1.0, torch.tensor([True, False, True, True]))
     for chunk, left, distill in [(0, -1, 0.0), (4, 2, 0.5)]:
         model.zero_grad()
-        loss, kd, _, _ = batch_loss(model, model, batch, chunk, left, distill, torch.device("cpu"), amp)
+        loss, kd, logp, olen = batch_loss(model, model, batch, chunk, left, distill, torch.device("cpu"), amp)
+        target = anchor_logp(anchor, raw.feats, raw.lengths, chunk, left, torch.device("cpu"), amp)  # (B, T', V)
+        loss = loss + distillation_loss(logp.float(), target, olen, keep=anchor.chosen)
         loss.backward()
-        assert torch.isfinite(loss) and (kd is None) == (distill == 0.0)
+        assert torch.isfinite(loss) and (kd is None) == (distill == 0.0) and target.dtype == torch.float32
         assert all(p.grad is not None and p.grad.dtype == torch.float32 for p in model.parameters())

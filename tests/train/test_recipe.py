@@ -228,3 +228,62 @@ def test_another_language(voice, texts, tokens, tmp_path):
     r = cli("transcribe", str(corpus / "0.wav"), "--model", str(out / "model"), "--no-lm", "--json")
     assert r.returncode == 0 and '"type":"final"' in r.stdout, r.stderr[-2000:]  # (two steps: any text)
     assert "\\u" not in r.stdout  # JSON lines carry the letters as they are, not as escapes
+
+
+def _kl_to(model_dir: Path, base_dir: Path, wavs: list[Path]) -> float:
+    """Mean KL(base || model) per frame at full context over ``wavs``, both models in eval mode."""
+    import torch
+
+    from streamasr.audio import load_audio
+    from streamasr.features import LogMel
+
+    model, _ = load_model(model_dir)
+    base, _ = load_model(base_dir)
+    logmel = LogMel(model.feature_cfg)
+    total, frames = 0.0, 0
+    with torch.no_grad():
+        for wav in wavs:
+            feats = logmel(torch.from_numpy(load_audio(wav, 16000)))[None]  # (1, T, F)
+            lengths = torch.tensor([feats.shape[1]])
+            p, _ = base(base.normalize(feats), lengths)  # (1, T', V)
+            q, _ = model(model.normalize(feats), lengths)
+            total += float((p.exp() * (p - q)).sum())
+            frames += p.shape[1]
+    return total / frames
+
+
+def test_anchor_holds_the_run_to_a_model(corpus, tmp_path):
+    """Fine-tuning held to a frozen model on one manifest's utterances ends nearer that model there than the
+    same run without it; the other manifest's utterances get no term; bad settings are one clear line."""
+    base = tmp_path / "base"
+    assert cli("train", str(write_config(corpus, base, 2))).returncode == 0
+    lines = (corpus / "train.jsonl").read_text().splitlines(keepends=True)
+    us, gb = corpus / "us.jsonl", corpus / "gb.jsonl"  # en-us voice, then en-gb (the fixture's order)
+    us.write_text("".join(lines[:4]))
+    gb.write_text("".join(lines[4:]))
+
+    def run(name: str, **extra) -> Path:
+        cfg = json.loads(write_config(corpus, tmp_path / name, 10, init_from=str(base / "model"), peak_lr=3e-3,
+                                      **extra).read_text()) | {"train_manifests": [str(us), str(gb)]}
+        path = tmp_path / f"{name}.json"
+        path.write_text(json.dumps(cfg))
+        r = cli("train", str(path))
+        assert r.returncode == 0, r.stderr[-2000:]
+        return tmp_path / name
+
+    free = run("free")
+    held = run("held", anchor_from=str(base / "model"), anchor_weight=50.0, anchor_manifests=[str(us)])
+    assert not next(csv.DictReader((free / "log.csv").open()))["anchor"]
+    assert all(float(row["anchor"]) >= 0 for row in csv.DictReader((held / "log.csv").open()))
+    wavs = [corpus / json.loads(line)["audio"] for line in lines[:4]]
+    assert _kl_to(held / "model", base / "model", wavs) < 0.5 * _kl_to(free / "model", base / "model", wavs)
+
+    for extra, message in [({"anchor_from": str(base / "model"), "anchor_weight": 1.0,
+                             "anchor_manifests": [str(corpus / "train.jsonl")]}, "must be among train_manifests"),
+                           ({"anchor_weight": 1.0}, "need anchor_from"),
+                           ({"anchor_from": str(base / "model")}, "needs anchor_weight > 0")]:
+        cfg = json.loads(write_config(corpus, tmp_path / "bad", 2, **extra).read_text()) | {
+            "train_manifests": [str(us), str(gb)]}
+        (tmp_path / "bad.json").write_text(json.dumps(cfg))
+        r = cli("train", str(tmp_path / "bad.json"))
+        assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr, r.stderr[-2000:]
