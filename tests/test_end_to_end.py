@@ -125,8 +125,10 @@ def test_cli_final_pass_gives_the_offline_final_after_streaming_partials(speech)
 
 def test_cli_eval_scores_a_manifest_as_the_library_does(bundled_rec, speech, tmp_path):
     manifest = tmp_path / "test.jsonl"
-    manifest.write_text("".join(json.dumps({"audio": str(path), "duration": len(x) / 16000, "text": text}) + "\n"
-                                for (x, path), text in zip(speech, SENTENCES)))
+    voices = ["one", "two", "one", "two"]
+    manifest.write_text("".join(json.dumps({"audio": str(path), "duration": len(x) / 16000, "text": text,
+                                            "voice": voice}) + "\n"
+                                for (x, path), text, voice in zip(speech, SENTENCES, voices)))
     hyps = [transcribe(bundled_rec.session(chunk_ms=320), samples)[0] for samples, _ in speech]
     runs = {}
     for name, extra in {"lm": [], "no_lm": ["--no-lm"]}.items():
@@ -137,8 +139,16 @@ def test_cli_eval_scores_a_manifest_as_the_library_does(bundled_rec, speech, tmp
     assert runs["lm"]["wer"] == round(error_rate(SENTENCES, hyps), 4)
     assert runs["lm"]["cer"] == round(error_rate(SENTENCES, hyps, chars=True), 4)
     assert runs["no_lm"]["lm"] is None and runs["no_lm"]["wer"] != runs["lm"]["wer"]
-    out = run_cli("eval", str(manifest))  # the human form
+    assert "by_voice" not in runs["lm"]
+    out = run_cli("eval", str(manifest), "--by-voice", "--json")
+    assert out.returncode == 0, out.stderr[-2000:]
+    each = json.loads(out.stdout)["by_voice"]
+    assert list(each) == ["one", "two"] and each["one"]["utterances"] == 2
+    for voice, picked in (("one", [0, 2]), ("two", [1, 3])):
+        assert each[voice]["wer"] == round(error_rate([SENTENCES[i] for i in picked], [hyps[i] for i in picked]), 4)
+    out = run_cli("eval", str(manifest), "--by-voice")  # the human form
     assert out.returncode == 0 and out.stdout.startswith(f"WER {100 * runs['lm']['wer']:.2f}%  CER ")
+    assert f"\n  two: WER {100 * each['two']['wer']:.2f}%" in out.stdout
     for args, message in [(["--backend", "onnx", "--left-chunks", "-1"], "need a bounded left context"),
                           (["--chunk-ms", "100"], "multiple of 40")]:
         out = run_cli("eval", str(manifest), *args)

@@ -132,13 +132,35 @@ def evaluate(args) -> int:
               "decoder": args.decoder, "lm": None if args.no_lm or rec.lm is None else str(rec.lm.path),
               "wer": round(error_rate(refs, hyps), 4), "cer": round(error_rate(refs, hyps, chars=True), 4),
               "rtf_cpu": round(cpu / max(audio_s, 1e-9), 4)}
+    if args.by_voice:
+        result["by_voice"] = by_voice([u.voice for u in utts], refs, hyps)
     if args.json:
         print(json.dumps(result))
-    else:
-        print(f"WER {100 * result['wer']:.2f}%  CER {100 * result['cer']:.2f}%  "
-              f"({len(utts)} utterances, chunk {args.chunk_ms} ms, {args.decoder}"
-              f"{', LM' if result['lm'] else ''}, CPU RTF {result['rtf_cpu']})")
+        return 0
+    print(f"WER {100 * result['wer']:.2f}%  CER {100 * result['cer']:.2f}%  "
+          f"({len(utts)} utterances, chunk {args.chunk_ms} ms, {args.decoder}"
+          f"{', LM' if result['lm'] else ''}, CPU RTF {result['rtf_cpu']})")
+    for voice, r in result.get("by_voice", {}).items():
+        print(f"  {voice or '(no voice)'}: WER {100 * r['wer']:.2f}%  CER {100 * r['cer']:.2f}%  "
+              f"({r['utterances']} utterances)")
     return 0
+
+
+def by_voice(voices: list[str], refs: list[str], hyps: list[str]) -> dict[str, dict]:
+    """WER and CER of each voice's utterances, voices in sorted order.
+
+    >>> by_voice(["b", "a", "b"], ["x y", "z", "u v"], ["x", "z", "u v"])
+    {'a': {'utterances': 1, 'wer': 0.0, 'cer': 0.0}, 'b': {'utterances': 2, 'wer': 0.25, 'cer': 0.3333}}
+    """
+    from streamasr.metrics import error_rate
+
+    out = {}
+    for voice in sorted(set(voices)):
+        mine = [i for i, v in enumerate(voices) if v == voice]
+        r, h = [refs[i] for i in mine], [hyps[i] for i in mine]
+        out[voice] = {"utterances": len(mine), "wer": round(error_rate(r, h), 4),
+                      "cer": round(error_rate(r, h, chars=True), 4)}
+    return out
 
 
 def serve(args) -> int:
