@@ -2,7 +2,9 @@
 
 On the utterances of the manifests the recipe names (the data the anchor learned, say), each batch adds
 ``anchor_weight`` x KL(anchor || model) per frame, both under the batch's own chunk mask; the anchor sees
-the batch's features before SpecAugment. The other manifests' utterances (the new voices) are learned
+the batch's features as the run does, SpecAugment's masks included (``anchor_masked``; without them,
+stage 23 found, the model is asked to match from masked frames the spikes computed from whole ones,
+which cost every anchored voice). The other manifests' utterances (the new voices) are learned
 by the CTC loss alone. The anchor may be any model with the run's features and tokens: the one
 fine-tuning starts from, or a larger one to distil.
 """
@@ -23,6 +25,7 @@ from streamasr.train.config import TrainConfig
 class Anchor:
     model: AcousticModel  # frozen, in eval mode, on the training device
     weight: float  # of its term beside the CTC loss
+    masked: bool  # it sees SpecAugment's masks, as the run does
     chosen: torch.Tensor  # (N,) bool, one per utterance of the feature cache: does it get the term
 
 
@@ -56,13 +59,17 @@ def load_anchor(cfg: TrainConfig, tok: Tokenizer, sources: list[str], device) ->
                          f"config's {cfg.feature}")
     model.to(device).eval().requires_grad_(False)
     chosen = torch.tensor(anchored_utterances(sources, cfg.anchor_manifests))
-    return Anchor(model, cfg.anchor_weight, chosen)
+    return Anchor(model, cfg.anchor_weight, cfg.anchor_masked, chosen)
 
 
 @torch.no_grad()
-def anchor_logp(anchor: Anchor, feats: torch.Tensor, lengths: torch.Tensor, chunk: int, left: int, device,
-                amp) -> torch.Tensor:
-    """The anchor's log-probs (B, T', V) for raw log-mel ``feats`` (B, T, F), normalized by its own CMVN."""
+def anchor_logp(anchor: Anchor, feats: torch.Tensor, masked: torch.Tensor | None, lengths: torch.Tensor, chunk: int,
+                left: int, device, amp) -> torch.Tensor:
+    """The anchor's log-probs (B, T', V) for raw log-mel ``feats`` (B, T, F), normalized by its own CMVN and,
+    if ``anchor.masked``, masked where ``masked`` (B, T, F) is True (SpecAugment's, as ``to_model`` masks)."""
+    x = anchor.model.normalize(feats.to(device))
+    if anchor.masked and masked is not None:
+        x = x.masked_fill(masked.to(device), 0.0)
     with amp:
-        logp, _ = anchor.model(anchor.model.normalize(feats.to(device)), lengths, chunk, left)
+        logp, _ = anchor.model(x, lengths, chunk, left)
     return logp.float()

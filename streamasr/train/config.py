@@ -41,6 +41,7 @@ class TrainConfig:
     anchor_from: str = ""  # model folder held fixed, whose outputs the run is held to (anchor.py; "": off)
     anchor_weight: float = 0.0  # weight of KL(anchor || model) per utterance beside the CTC loss
     anchor_manifests: tuple[str, ...] = ()  # of train_manifests, those whose utterances get that term (empty: all)
+    anchor_masked: bool = True  # the anchor sees SpecAugment's masks as the run does (False: the features before them)
     spec_augment: bool = True  # mask mel bands and time spans
     vtlp: tuple[float, float] = (1.0, 1.0)  # vocal tract length warp factor range per utterance ((1, 1): off)
     eq_db: float = 0.0  # largest peak of a smooth random gain curve over frequency per utterance, dB (0: off)

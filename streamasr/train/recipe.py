@@ -219,7 +219,7 @@ def train(cfg: TrainConfig) -> Path:
                                               device, amp)
             held = None
             if anchor is not None:  # the anchor's term, on the batch's utterances of the anchored manifests
-                target = anchor_logp(anchor, batch.feats, lengths, chunk, left, device, amp)  # (B, T', V)
+                target = anchor_logp(anchor, batch.feats, batch.masked, lengths, chunk, left, device, amp)  # (B, T', V)
                 held = distillation_loss(logp.float(), target, olen, keep=anchor.chosen[ids])
                 loss = loss + anchor.weight * held
             opt.zero_grad(set_to_none=True)

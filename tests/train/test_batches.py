@@ -100,12 +100,33 @@ def test_a_step_under_bf16_autocast(cache):
     raw = make_batch(cache, [0, 1, 2, 3], tok, cfg, torch.Generator().manual_seed(1))
     batch = to_model(raw, model, torch.device("cpu"))
     amp = torch.autocast("cpu", dtype=torch.bfloat16)
-    anchor = Anchor(AcousticModel(FeatureConfig(), SHAPE).eval(), 1.0, torch.tensor([True, False, True, True]))
+    anchor = Anchor(AcousticModel(FeatureConfig(), SHAPE).eval(), 1.0, True, torch.tensor([True, False, True, True]))
     for chunk, left, distill in [(0, -1, 0.0), (4, 2, 0.5)]:
         model.zero_grad()
         loss, kd, logp, olen = batch_loss(model, model, batch, chunk, left, distill, torch.device("cpu"), amp)
-        target = anchor_logp(anchor, raw.feats, raw.lengths, chunk, left, torch.device("cpu"), amp)  # (B, T', V)
+        target = anchor_logp(anchor, raw.feats, raw.masked, raw.lengths, chunk, left, torch.device("cpu"), amp)
         loss = loss + distillation_loss(logp.float(), target, olen, keep=anchor.chosen)
         loss.backward()
         assert torch.isfinite(loss) and (kd is None) == (distill == 0.0) and target.dtype == torch.float32
         assert all(p.grad is not None and p.grad.dtype == torch.float32 for p in model.parameters())
+
+
+def test_the_anchor_sees_what_the_model_sees(cache):
+    """With ``anchor_masked`` the anchor's input is the model's own (its CMVN, then SpecAugment's masks):
+    an anchor that is the model itself gives the model's log-probs; without, the unmasked features'."""
+    from streamasr.train.anchor import Anchor, anchor_logp
+
+    tok, cfg = Tokenizer.characters(), config()
+    model = AcousticModel(FeatureConfig(), SHAPE).eval()
+    with torch.no_grad():
+        model.cmvn_mean.fill_(-5.0)  # a CMVN of its own, so normalizing twice or not at all would show
+    raw = make_batch(cache, [0, 1, 2], tok, cfg, torch.Generator().manual_seed(3))
+    x, lengths, _, _ = to_model(raw, model, torch.device("cpu"))
+    assert raw.masked is not None and raw.masked.any()
+    no_amp = torch.autocast("cpu", enabled=False)
+    with torch.no_grad():
+        own, _ = model(x, lengths, 4, 2)  # (B, T', V)
+    for masked in (True, False):
+        got = anchor_logp(Anchor(model, 1.0, masked, torch.ones(3, dtype=torch.bool)), raw.feats, raw.masked,
+                          lengths, 4, 2, torch.device("cpu"), no_amp)
+        assert torch.equal(got, own) == masked
