@@ -3,9 +3,10 @@
 On the utterances of the manifests the recipe names (the data the anchor learned, say), each batch adds
 ``anchor_weight`` x KL(anchor || model) per frame, both under the batch's own chunk mask; the anchor sees
 the batch's features as the run does, SpecAugment's masks included (``anchor_masked``; without them,
-stage 23 found, the model is asked to match from masked frames the spikes computed from whole ones,
-which cost every anchored voice). The other manifests' utterances (the new voices) are learned
-by the CTC loss alone. The anchor may be any model with the run's features and tokens: the one
+as stage 23 ran, the model is asked to match from masked frames the spikes computed from whole ones,
+and the term stays twice as large). The other manifests' utterances (the new voices) are learned by
+the CTC loss alone. Neither form kept the seen voices where the anchor had them (docs/model-history.md,
+stages 23 and 24). The anchor may be any model with the run's features and tokens: the one
 fine-tuning starts from, or a larger one to distil.
 """
 
