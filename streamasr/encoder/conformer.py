@@ -69,6 +69,16 @@ class Subsampling(nn.Module):
         return self.proj(x.transpose(1, 2).reshape(b, t, c * f))  # (B, T', D)
 
 
+def rotary_angles(positions: torch.Tensor, dh: int) -> torch.Tensor:
+    """Angle of channel pair i at each position, position * 10000^(-2i/Dh), in float64: (...,) -> (..., Dh/2).
+
+    >>> rotary_angles(torch.tensor([0, 2]), 4).tolist()
+    [[0.0, 0.0], [2.0, 0.02]]
+    """
+    inv_freq = 1.0 / (10000.0 ** (torch.arange(0, dh, 2, dtype=torch.float64, device=positions.device) / dh))
+    return positions.to(torch.float64).unsqueeze(-1) * inv_freq
+
+
 def rotary_tables(positions: torch.Tensor, dh: int, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
     """The cos and signed sin tables that ``rotary`` applies, computed once per forward for every layer.
 
@@ -80,8 +90,7 @@ def rotary_tables(positions: torch.Tensor, dh: int, dtype: torch.dtype) -> tuple
     >>> cos.shape, cos[0].tolist(), sin[0].tolist()
     (torch.Size([2, 4]), [1.0, 1.0, 1.0, 1.0], [-0.0, 0.0, -0.0, 0.0])
     """
-    inv_freq = 1.0 / (10000.0 ** (torch.arange(0, dh, 2, dtype=torch.float64, device=positions.device) / dh))
-    angles = positions.to(torch.float64).unsqueeze(-1) * inv_freq  # (T, Dh/2) or (B, T, Dh/2)
+    angles = rotary_angles(positions, dh)  # (T, Dh/2) or (B, T, Dh/2)
     if angles.dim() == 3:
         angles = angles.unsqueeze(1)  # (B, 1, T, Dh/2)
     cos = angles.cos().to(dtype).repeat_interleave(2, dim=-1)  # (..., T, Dh)

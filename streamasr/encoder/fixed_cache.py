@@ -11,9 +11,9 @@ channels) onnxruntime spends as long dispatching small nodes as multiplying weig
 
 * each layer's caches are inputs and outputs of their own (no gather or stack of N layers);
 * constants are folded into the weights: the attention scale into the query projection, the
-  half step of each feed-forward module into its last linear layer, and the rotary pair swap
-  into extra rows of one q|k|swapped-q|swapped-k|v projection, so rotation is two products and
-  a sum;
+  half step of each feed-forward module into its last linear layer;
+* the rotation of q and k is one operator each, ``rotate_heads``, which the export writes as
+  onnxruntime's RotaryEmbedding (its tables made once per step for every layer);
 * attention with its caches is one operator, ``cached_attention`` (split into heads, append the
   chunk to the caches, q k^T + mask bias, softmax, times v, merge the heads), with an additive
   mask made once per step: the export writes it as onnxruntime's MultiHeadAttention, one node
@@ -35,7 +35,7 @@ from streamasr.encoder.conformer import (
     ConformerBlock,
     ConformerEncoder,
     EncoderConfig,
-    rotary_tables,
+    rotary_angles,
 )
 
 
@@ -99,13 +99,28 @@ def _(q, k, v, bias, k_cache, v_cache, heads):
     return q.new_empty(q.shape), kv, kv.new_empty(kv.shape)
 
 
-def swap_pairs(w: torch.Tensor) -> torch.Tensor:
-    """Rows (2i, 2i+1) exchanged: the projection whose output is ``rotary``'s swapped input.
+@torch.library.custom_op("streamasr::rotate_heads", mutates_args=())
+def rotate_heads(x: torch.Tensor, pos: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, heads: int) -> torch.Tensor:
+    """Every head's channel pairs (2i, 2i+1) turned, (x0, x1) -> (x0 cos - x1 sin, x1 cos + x0 sin).
 
-    >>> swap_pairs(torch.arange(4)).tolist()
-    [1, 0, 3, 2]
+    x: (B, t, D), ``heads`` heads of Dh channels; pos: (B, t) int64 rows of the tables; cos, sin: (R, Dh/2)
+    -> (B, t, D). An operator of its own so that the ONNX export writes it as one node, onnxruntime's
+    RotaryEmbedding (interleaved pairs), which computes exactly this (``streamasr.encoder.onnx``).
+
+    >>> x = torch.tensor([[[1.0, 0.0, 0.0, 1.0]]])  # B=1, t=1, two heads of 2: a quarter turn each
+    >>> rotate_heads(x, torch.tensor([[0]]), torch.tensor([[0.0]]), torch.tensor([[1.0]]), 2).tolist()
+    [[[0.0, 1.0, -1.0, 0.0]]]
     """
-    return w.unflatten(0, (-1, 2)).flip(1).flatten(0, 1)
+    b, t, d = x.shape
+    pairs = x.reshape(b, t, heads, d // heads // 2, 2)  # (B, t, H, Dh/2, 2)
+    c, s = cos[pos].unsqueeze(2), sin[pos].unsqueeze(2)  # (B, t, 1, Dh/2)
+    x0, x1 = pairs[..., 0], pairs[..., 1]
+    return torch.stack([x0 * c - x1 * s, x1 * c + x0 * s], dim=-1).reshape(b, t, d)
+
+
+@rotate_heads.register_fake
+def _(x, pos, cos, sin, heads):
+    return x.new_empty(x.shape)
 
 
 def _linear(weight: torch.Tensor, bias: torch.Tensor) -> nn.Linear:
@@ -129,8 +144,7 @@ class ExportBlock(nn.Module):
             w, b = block.attn.qkv.weight, block.attn.qkv.bias  # (3D, D), (3D,): q, k, v rows
             scale = 1.0 / math.sqrt(cfg.head_dim)  # scaled_dot_product_attention's, folded into q
             wq, wk, wv, bq, bk, bv = scale * w[:d], w[d : 2 * d], w[2 * d :], scale * b[:d], b[d : 2 * d], b[2 * d :]
-            self.proj = _linear(torch.cat([wq, wk, swap_pairs(wq), swap_pairs(wk), wv]),  # (5D, D)
-                                torch.cat([bq, bk, swap_pairs(bq), swap_pairs(bk), bv]))
+            self.proj = _linear(torch.cat([wq, wk, wv]), torch.cat([bq, bk, bv]))  # (3D, D)
             conv = block.conv
             self.dw = nn.Conv2d(d, d, (1, conv.k), groups=d)
             self.dw.weight.copy_(conv.dw.weight.unsqueeze(2))  # (D, 1, K) -> (D, 1, 1, K)
@@ -139,13 +153,13 @@ class ExportBlock(nn.Module):
         self.conv_norm, self.pw1, self.norm, self.pw2 = block.conv_norm, conv.pw1, conv.norm, conv.pw2
         self.final_norm = block.final_norm
 
-    def forward(self, x, cos, sin, bias, k_cache, v_cache, conv_cache):
-        # x: (B, t, D); cos, sin: (B, t, 2D) rotary tables tiled over q's and k's heads; bias: (B, 1, t, L+t);
+    def forward(self, x, pos, cos, sin, bias, k_cache, v_cache, conv_cache):
+        # x: (B, t, D); pos (B, t), cos, sin (B*t, Dh/2): rotate_heads' tables; bias: (B, 1, t, L+t);
         # k_cache, v_cache: (B, H, L, Dh); conv_cache: (B, D, K-1) -> x, k, v (B, H, L, Dh), conv (B, D, K-1)
         b, t, d = x.shape
         x = x + self.ff1(x)
-        qk, qk_swapped, v = self.proj(self.attn_norm(x)).split([2 * d, 2 * d, d], dim=-1)
-        q, k = (qk * cos + qk_swapped * sin).split(d, dim=-1)  # (B, t, D) each, rotated
+        q, k, v = self.proj(self.attn_norm(x)).split(d, dim=-1)  # (B, t, D) each
+        q, k = rotate_heads(q, pos, cos, sin, self.h), rotate_heads(k, pos, cos, sin, self.h)
         att, k, v = cached_attention(q, k, v, bias, k_cache, v_cache, self.h)  # (B, t, D); k, v (B, H, L+t, Dh)
         x = x + self.out(att)
         y = F.glu(self.pw1(self.conv_norm(x)), dim=-1).transpose(1, 2)  # (B, D, t)
@@ -172,14 +186,15 @@ class FixedCacheStep(nn.Module):
         -> log-probs (B, t, V), attn_k, attn_v: N x (B, H, L, Dh), conv: N x (B, D, K-1)."""
         x = self.subsample(feats)  # (B, t, D)
         t = x.shape[1]
+        b = x.shape[0]
         positions = offset[:, None] + torch.arange(t, device=x.device)[None, :]  # (B, t)
-        cos, sin = rotary_tables(positions, self.cfg.head_dim, x.dtype)  # 2 x (B, 1, t, Dh)
-        heads = 2 * self.cfg.n_heads  # the tables turn q's heads and k's heads alike
-        cos, sin = cos[:, 0].repeat(1, 1, heads), sin[:, 0].repeat(1, 1, heads)  # (B, t, 2D)
+        angles = rotary_angles(positions, self.cfg.head_dim).reshape(b * t, -1)  # (B*t, Dh/2): row b*t+i
+        cos, sin = angles.cos().to(x.dtype), angles.sin().to(x.dtype)
+        pos = torch.arange(b * t, device=x.device).reshape(b, t)  # (B, t): each frame's row of the tables
         bias = mask_bias(cache_len, attn_k[0].shape[2], t)  # (B, 1, t, L + t)
         ks, vs, cs = [], [], []
         for i, layer in enumerate(self.layers):
-            x, k, v, c = layer(x, cos, sin, bias, attn_k[i], attn_v[i], conv[i])
+            x, k, v, c = layer(x, pos, cos, sin, bias, attn_k[i], attn_v[i], conv[i])
             ks.append(k)
             vs.append(v)
             cs.append(c)

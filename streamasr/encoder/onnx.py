@@ -6,7 +6,8 @@
 
 The graph is ``FixedCacheStep``: each layer's caches are explicit inputs and outputs, so one
 file serves every chunk size and left context (both are dynamic axes). Its attention is
-onnxruntime's MultiHeadAttention (domain com.microsoft), so the graph runs on onnxruntime alone.
+onnxruntime's MultiHeadAttention and its rotation RotaryEmbedding (domain com.microsoft), so the
+graph runs on onnxruntime alone.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import torch
 from streamasr.encoder.conformer import ConformerEncoder, EncoderConfig
 from streamasr.encoder.fixed_cache import FixedCacheStep, init_fixed_state
 
-EXPORT_VERSION = 4  # bump when the exported graph changes, so cached exports are made again
+EXPORT_VERSION = 5  # bump when the exported graph changes, so cached exports are made again
 CACHES = ("attn_k", "attn_v", "conv")  # per-layer cache inputs are named "attn_k.0", ...; outputs "new_attn_k.0", ...
 
 
@@ -53,7 +54,8 @@ def export_onnx(encoder: ConformerEncoder, path: str | Path, opset: int = 18) ->
     shapes = ({0: batch, 1: 4 * chunk + 3}, {0: batch}, {0: batch}, [{0: batch, 2: cache}] * n,
               [{0: batch, 2: cache}] * n, [{0: batch}] * n)
     path = Path(path)
-    table = {torch.ops.streamasr.cached_attention.default: _multi_head_attention()}
+    table = {torch.ops.streamasr.cached_attention.default: _multi_head_attention(),
+             torch.ops.streamasr.rotate_heads.default: _rotary_embedding()}
     with torch.no_grad(), warnings.catch_warnings(), _quiet(*EXPORT_LOGGERS):
         warnings.simplefilter("ignore", UserWarning)
         program = torch.onnx.export(step, example, input_names=input_names(n), output_names=output_names(n),
@@ -78,6 +80,45 @@ def _multi_head_attention():
         return msft.MultiHeadAttention(q, k, v, None, None, bias, k_cache, v_cache, num_heads=heads, scale=1.0)
 
     return translate
+
+
+def _rotary_embedding():
+    """``rotate_heads`` as onnxruntime's com.microsoft RotaryEmbedding: input (B, t, D), position_ids (B, t),
+    cos_cache and sin_cache (R, Dh/2); pairs (2i, 2i+1) turn together (interleaved)."""
+    import onnxscript
+
+    _declare(
+        "RotaryEmbedding", inputs=[("input", "T"), ("position_ids", "M"), ("cos_cache", "T"), ("sin_cache", "T")],
+        outputs=[("output", "T")], attributes=[("interleaved", "int", "pairs (2i, 2i+1)"),
+                                               ("num_heads", "int", "heads of the input")],
+        types=[("T", ["tensor(float)"]), ("M", ["tensor(int64)"])])
+    msft = onnxscript.values.Opset("com.microsoft", 1)
+
+    def translate(x, pos, cos, sin, heads: int):
+        return msft.RotaryEmbedding(x, pos, cos, sin, interleaved=1, num_heads=heads)
+
+    return translate
+
+
+def _declare(name: str, inputs: list[tuple[str, str]], outputs: list[tuple[str, str]],
+             attributes: list[tuple[str, str, str]], types: list[tuple[str, list[str]]]) -> None:
+    """Register a com.microsoft operator's signature with onnx (every input required; attributes "int" or
+    "float"), as ``_declare_multi_head_attention`` does for its own."""
+    import onnx.defs
+    from onnx.defs import OpSchema
+
+    try:
+        onnx.defs.get_schema(name, 1, "com.microsoft")
+        return
+    except onnx.defs.SchemaError:
+        pass
+    kinds = {"int": OpSchema.AttrType.INT, "float": OpSchema.AttrType.FLOAT}
+    onnx.defs.register_schema(OpSchema(
+        name, "com.microsoft", 1,
+        inputs=[OpSchema.FormalParameter(n, t) for n, t in inputs],
+        outputs=[OpSchema.FormalParameter(n, t) for n, t in outputs],
+        type_constraints=[(t, allowed, "") for t, allowed in types],
+        attributes=[OpSchema.Attribute(n, kinds[k], doc) for n, k, doc in attributes]))
 
 
 def _declare_multi_head_attention() -> None:
