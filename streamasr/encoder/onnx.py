@@ -101,9 +101,12 @@ def _rotary_embedding():
 
 
 def _declare(name: str, inputs: list[tuple[str, str]], outputs: list[tuple[str, str]],
-             attributes: list[tuple[str, str, str]], types: list[tuple[str, list[str]]]) -> None:
-    """Register a com.microsoft operator's signature with onnx (every input required; attributes "int" or
-    "float"), as ``_declare_multi_head_attention`` does for its own."""
+             attributes: list[tuple[str, str, str]], types: list[tuple[str, list[str]]],
+             optional: tuple[str, ...] = ()) -> None:
+    """Register the signature of one of onnxruntime's com.microsoft operators with onnx, which the exporter
+    asks for any node it writes (onnx knows only its own operators; the full schemas live in onnxruntime's
+    contrib ops). inputs, outputs: (name, type variable); attributes: (name, "int" or "float", doc);
+    ``optional``: the inputs and outputs a node may leave out."""
     import onnx.defs
     from onnx.defs import OpSchema
 
@@ -113,39 +116,27 @@ def _declare(name: str, inputs: list[tuple[str, str]], outputs: list[tuple[str, 
     except onnx.defs.SchemaError:
         pass
     kinds = {"int": OpSchema.AttrType.INT, "float": OpSchema.AttrType.FLOAT}
+
+    def param(n: str, t: str) -> OpSchema.FormalParameter:
+        option = OpSchema.FormalParameterOption.Optional if n in optional else OpSchema.FormalParameterOption.Single
+        return OpSchema.FormalParameter(n, t, param_option=option)
+
     onnx.defs.register_schema(OpSchema(
         name, "com.microsoft", 1,
-        inputs=[OpSchema.FormalParameter(n, t) for n, t in inputs],
-        outputs=[OpSchema.FormalParameter(n, t) for n, t in outputs],
+        inputs=[param(n, t) for n, t in inputs], outputs=[param(n, t) for n, t in outputs],
         type_constraints=[(t, allowed, "") for t, allowed in types],
         attributes=[OpSchema.Attribute(n, kinds[k], doc) for n, k, doc in attributes]))
 
 
 def _declare_multi_head_attention() -> None:
-    """Register the signature of onnxruntime's MultiHeadAttention with onnx, which the exporter asks for any
-    node it writes (onnx knows only its own operators; the full schema lives in onnxruntime's contrib ops)."""
-    import onnx.defs
-    from onnx.defs import OpSchema
-
-    try:
-        onnx.defs.get_schema("MultiHeadAttention", 1, "com.microsoft")
-        return
-    except onnx.defs.SchemaError:
-        pass
-
-    def param(name: str, types: str, optional: bool = True) -> OpSchema.FormalParameter:
-        option = OpSchema.FormalParameterOption.Optional if optional else OpSchema.FormalParameterOption.Single
-        return OpSchema.FormalParameter(name, types, param_option=option)
-
-    inputs = [param("query", "T", optional=False), param("key", "T"), param("value", "T"), param("bias", "T"),
-              param("key_padding_mask", "M"), param("attention_bias", "T"), param("past_key", "T"),
-              param("past_value", "T")]
-    outputs = [param("output", "T", optional=False), param("present_key", "T"), param("present_value", "T")]
-    attributes = [OpSchema.Attribute("num_heads", OpSchema.AttrType.INT, "attention heads"),
-                  OpSchema.Attribute("scale", OpSchema.AttrType.FLOAT, "factor on q k^T")]
-    onnx.defs.register_schema(OpSchema("MultiHeadAttention", "com.microsoft", 1, inputs=inputs, outputs=outputs,
-                                       type_constraints=[("T", ["tensor(float)"], ""), ("M", ["tensor(int32)"], "")],
-                                       attributes=attributes))
+    """MultiHeadAttention's signature, as far as the export uses it (``_declare``)."""
+    inputs = [("query", "T"), ("key", "T"), ("value", "T"), ("bias", "T"), ("key_padding_mask", "M"),
+              ("attention_bias", "T"), ("past_key", "T"), ("past_value", "T")]
+    outputs = [("output", "T"), ("present_key", "T"), ("present_value", "T")]
+    _declare("MultiHeadAttention", inputs, outputs,
+             attributes=[("num_heads", "int", "attention heads"), ("scale", "float", "factor on q k^T")],
+             types=[("T", ["tensor(float)"]), ("M", ["tensor(int32)"])],
+             optional=tuple(n for n, _ in inputs + outputs if n not in ("query", "output")))
 
 
 # The exporter's own loggers: notes on optional packages and a few hundred lines on each graph pass, which
