@@ -219,9 +219,12 @@ def train(cfg: TrainConfig) -> Path:
                                               device, amp)
             held = None
             if anchor is not None:  # the anchor's term, on the batch's utterances of the anchored manifests
-                target = anchor_logp(anchor, batch.feats, batch.masked, lengths, chunk, left, device, amp)  # (B, T', V)
-                held = distillation_loss(logp.float(), target, olen, keep=anchor.chosen[ids])
-                loss = loss + anchor.weight * held
+                keep = anchor.chosen[ids]  # (B,)
+                held = torch.zeros((), device=loss.device)  # a batch of other manifests' utterances alone: 0
+                if keep.any():  # (and no pass of the anchor for it)
+                    target = anchor_logp(anchor, batch.feats, batch.masked, lengths, chunk, left, device, amp)
+                    held = distillation_loss(logp.float(), target, olen, keep=keep)  # target (B, T', V)
+                    loss = loss + anchor.weight * held
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)

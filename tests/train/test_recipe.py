@@ -254,7 +254,8 @@ def _kl_to(model_dir: Path, base_dir: Path, wavs: list[Path]) -> float:
 
 def test_anchor_holds_the_run_to_a_model(corpus, tmp_path):
     """Fine-tuning held to a frozen model on one manifest's utterances ends nearer that model there than the
-    same run without it; the other manifest's utterances get no term; bad settings are one clear line."""
+    same run without it (which utterances of a batch get the term: distillation_loss's doctest); bad
+    settings are one clear line."""
     base = tmp_path / "base"
     assert cli("train", str(write_config(corpus, base, 2))).returncode == 0
     lines = (corpus / "train.jsonl").read_text().splitlines(keepends=True)
