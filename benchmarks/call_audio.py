@@ -6,8 +6,8 @@ Each utterance goes through ``Connection``, the sans-I/O core that the server ru
 in 20 ms frames: 16 kHz PCM on the native dialect (the reference row), and for the call rows 8 kHz
 mu-law as base64 JSON media events on the media-stream dialect (what ``/media`` takes from a
 telephony provider), which the connection decodes and resamples to the model's 16 kHz. The call
-rows: the audio resampled to 8 kHz; also limited to the 300-3400 Hz telephone band; and the band with
-pink noise at the caller's end. ``serve``'s settings: the encoder on onnxruntime, 320 ms chunks, beam
+rows: the audio resampled to 8 kHz; also limited to the 300-3400 Hz telephone band; the band through a
+mobile leg's GSM 06.10 codec before the network's mu-law; and the band with pink noise at the caller's end. ``serve``'s settings: the encoder on onnxruntime, 320 ms chunks, beam
 search + LM. Writes benchmarks/results/call_audio.{json,md} and the README block; with ``--model`` (a
 candidate, e.g. work/exp/NAME/model) call_audio-NAME.{json,md} only.
 """
@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from streamasr.audio import load_audio
-from streamasr.data.augment import add_noise, phone_channel
+from streamasr.data.augment import add_noise, gsm_codec, phone_channel
 from streamasr.data.manifest import read_manifest
 from streamasr.metrics import error_rate
 from streamasr.protocol import encode_audio, media_events, media_open_events, media_stop_event, to_text
@@ -70,6 +70,8 @@ def conditions(snr_db: float) -> list[tuple[str, str, Callable[[np.ndarray, int]
         ("16 kHz PCM (reference)", "native", lambda x, i: native_frames(x)),
         ("8 kHz μ-law", "media", lambda x, i: media_frames(phone_channel(x, band=None))),
         ("8 kHz μ-law, 300–3400 Hz band", "media", lambda x, i: media_frames(phone_channel(x))),
+        ("8 kHz μ-law, 300–3400 Hz band, GSM 06.10 mobile leg", "media",
+         lambda x, i: media_frames(gsm_codec(phone_channel(x)))),
         (f"8 kHz μ-law, 300–3400 Hz band, pink noise {snr_db:g} dB SNR", "media", noisy_band),
     ]
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import io
 import math
 from dataclasses import dataclass
 
 import numpy as np
+import soundfile
 import torch
 import torchaudio
 
@@ -21,6 +23,7 @@ class AugmentConfig:
     p_phone_band: float = 0.0  # chance that a round trip also passes only a telephone band, drawn as below
     phone_low_hz: tuple[float, float] = (200.0, 400.0)  # range of the band's lower edge
     phone_high_hz: tuple[float, float] = (3100.0, 3700.0)  # range of the band's upper edge
+    p_gsm: float = 0.0  # chance that a round trip also passes a mobile leg's GSM 06.10 codec (before mu-law)
     p_gain: float = 0.5  # chance of a random gain
     gain_db: tuple[float, float] = (-20.0, 3.0)  # gain range
 
@@ -86,9 +89,31 @@ def phone_channel(x: np.ndarray, rate: int = 16000, band: tuple[float, float] | 
     return y.clamp(-1, 1).numpy()
 
 
-def telephone(x: np.ndarray, rate: int = 16000, band: tuple[float, float] | None = None) -> np.ndarray:
-    """A call's round trip: ``phone_channel`` (8 kHz, and ``band`` if given), mu-law, back to ``rate``."""
-    y = torch.from_numpy(phone_channel(x, rate, band))
+def gsm_codec(y: np.ndarray) -> np.ndarray:
+    """(S,) float32 at 8 kHz -> (S,) float32 at 8 kHz through the GSM 06.10 full-rate codec and back
+    (libsndfile's coder, 13 kbit/s): what a 2G mobile leg does to a call before the network passes it on
+    as mu-law. A lossy model of the voice (linear prediction, long-term pitch prediction, a coarse pulse
+    residual), not of the waveform: the samples move a lot while the speech stays.
+
+    >>> t = np.arange(8000) / 8000
+    >>> x = (0.5 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+    >>> y = gsm_codec(x)
+    >>> len(y), bool(np.abs(y - x).max() > 0.01), bool(np.corrcoef(x, y)[0, 1] > 0.9)
+    (8000, True, True)
+    """
+    buf = io.BytesIO()
+    soundfile.write(buf, np.clip(y, -1.0, 1.0), 8000, format="WAV", subtype="GSM610")
+    buf.seek(0)
+    decoded, _ = soundfile.read(buf, dtype="float32")  # (S',): padded to whole GSM blocks
+    return decoded[: len(y)]
+
+
+def telephone(x: np.ndarray, rate: int = 16000, band: tuple[float, float] | None = None,
+              gsm: bool = False) -> np.ndarray:
+    """A call's round trip: ``phone_channel`` (8 kHz, and ``band`` if given), ``gsm_codec`` if ``gsm``,
+    mu-law, back to ``rate``."""
+    y = phone_channel(x, rate, band)
+    y = torch.from_numpy(gsm_codec(y) if gsm else y)
     y = torchaudio.functional.mu_law_decoding(torchaudio.functional.mu_law_encoding(y, 256), 256)
     return torchaudio.functional.resample(y, 8000, rate).numpy()
 
@@ -108,7 +133,8 @@ def augment_waveform(x: np.ndarray, cfg: AugmentConfig, rng: np.random.Generator
         band = None  # (no draw at p_phone_band 0, so recipes made before it keep their augmentation)
         if cfg.p_phone_band > 0 and rng.random() < cfg.p_phone_band:
             band = (rng.uniform(*cfg.phone_low_hz), rng.uniform(*cfg.phone_high_hz))
-        x = telephone(x, band=band)
+        gsm = cfg.p_gsm > 0 and rng.random() < cfg.p_gsm  # (likewise no draw at p_gsm 0)
+        x = telephone(x, band=band, gsm=gsm)
     return x
 
 

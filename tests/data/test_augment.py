@@ -1,3 +1,5 @@
+import dataclasses
+
 import numpy as np
 import torch
 import torchaudio
@@ -151,3 +153,28 @@ def test_batched_augmentation_draws_and_makes_what_one_utterance_at_a_time_did()
             s = int(torch.randint(0, max(1, n - w), (1,), generator=ref_g))
             ref[i, s : s + w, :] = 0.0
     assert torch.equal(feats.masked_fill(spec_masks(lengths, 60, 80, g), 0.0), ref)
+
+
+def test_a_mobile_leg_codes_the_voice_and_keeps_its_band():
+    from streamasr.data.augment import gsm_codec
+
+    voice = (0.5 * np.sin(2 * np.pi * 1000 * np.arange(8000) / 8000)).astype(np.float32)
+    y = gsm_codec(voice[:1234])  # not a whole number of GSM blocks
+    assert len(y) == 1234 and y.dtype == np.float32
+    y = gsm_codec(voice)
+    rms = np.sqrt(np.mean(y[800:] ** 2))
+    assert abs(rms - 0.5 / np.sqrt(2)) < 0.1 and np.abs(y - voice).max() > 0.01  # coded, not copied
+    speech = telephone(tone(), band=(300.0, 3400.0))
+    assert np.corrcoef(telephone(tone(), band=(300.0, 3400.0), gsm=True)[1600:], speech[1600:])[0, 1] > 0.8
+
+
+def test_augmentation_draws_the_mobile_leg_only_when_asked():
+    cfg = AugmentConfig(p_speed=0, p_noise=0, p_reverb=0, p_gain=0, p_telephone=1, p_phone_band=1)
+    plain = augment_waveform(tone(), cfg, np.random.default_rng(3))
+    coded = augment_waveform(tone(), dataclasses.replace(cfg, p_gsm=1.0), np.random.default_rng(3))
+    rng = np.random.default_rng(3)
+    for _ in range(6):  # speed, reverb, noise, gain, telephone, band
+        rng.random()
+    band = (rng.uniform(*cfg.phone_low_hz), rng.uniform(*cfg.phone_high_hz))
+    assert np.array_equal(plain, telephone(tone(), band=band))
+    assert np.array_equal(coded, telephone(tone(), band=band, gsm=True)) and not np.array_equal(coded, plain)
