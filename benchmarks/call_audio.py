@@ -8,8 +8,9 @@ mu-law as base64 JSON media events on the media-stream dialect (what ``/media`` 
 telephony provider), which the connection decodes and resamples to the model's 16 kHz. The call
 rows: the audio resampled to 8 kHz; also limited to the 300-3400 Hz telephone band; the band through a
 mobile leg's GSM 06.10 codec before the network's mu-law; and the band with pink noise at the caller's
-end. ``serve``'s settings: the encoder on onnxruntime, 320 ms chunks, beam search + LM. Writes benchmarks/results/call_audio.{json,md} and the README block; with ``--model`` (a
-candidate, e.g. work/exp/NAME/model) call_audio-NAME.{json,md} only.
+end. ``serve``'s settings: the encoder on onnxruntime, 320 ms chunks, beam search + LM. Writes
+benchmarks/results/call_audio.{json,md} and the README block; with ``--model`` (a candidate, e.g.
+work/exp/NAME/model) call_audio-NAME.{json,md} only.
 """
 
 from __future__ import annotations
