@@ -1,13 +1,11 @@
-"""New voices from recorded ones by source-filter resynthesis, each formant moved on its own.
+"""New voices from recorded ones, each band of formants moved on its own.
 
 convert.py scales a whole spectrum by one factor, as a longer or shorter vocal tract would. Speakers differ
-by more than their tract's length: each of their formants sits where their own tract puts it, with
-bandwidths of its own. Here linear prediction splits an utterance into a source (the residual of its
-inverse filter) and a formant track (Praat's Burg analysis); the formants move through a piecewise linear
-warp of frequency whose slope in each band (about F1's, F2's, F3's and the rest) is drawn for the voice,
-the bandwidths by one more factor, and the source is filtered again through the moved formants;
-pitch is set before, by PSOLA. The band above the formant analysis passes as it was. Resynthesis
-through an all-pole filter is also how festival's diphone voices (residual-excited LPC) make their sound.
+by more than their tract's length: each of their formants sits where their own tract puts it. Here Praat's
+PSOLA first sets an utterance's pitch; then each 32 ms frame's spectral envelope (its all-pole fit) is
+taken through a piecewise linear warp of frequency whose slope in each band (about F1's, F2's, F3's and
+the rest) is drawn for the voice, and the contrast of its peaks and valleys scaled by another draw; what
+the envelope leaves (harmonics, noise) and the phase stay as they were.
 
 The bases are recorded speakers: flite's three training voices, SVOX Pico's two and MBROLA's four English
 ones. Praat comes from the PyPI package praat-parselmouth (GPL-3.0), imported only here and in convert.py.
