@@ -110,10 +110,10 @@ class Connection:
     def _binary(self, data: bytes) -> None:
         if self.dialect == "media":
             raise ProtocolError("bad_message", "the media-stream endpoint takes JSON events, not binary frames", 1003)
-        if self.session is None:
-            if self.dialect != "vosk":
-                raise ProtocolError("not_started", "binary audio before the start message")
-            self._begin(StartMessage())  # vosk clients may skip the config message
+        if self.dialect == "vosk":
+            self._vosk_default_start()
+        elif self.session is None:
+            raise ProtocolError("not_started", "binary audio before the start message")
         self._feed(decode_audio(data, self.start.encoding))
 
     def _require_started(self) -> None:
@@ -166,11 +166,15 @@ class Connection:
             self._begin(StartMessage.from_dict(start))
             return
         if "eof" in msg:
-            if self.session is None:
-                self._begin(StartMessage())
+            self._vosk_default_start()
             self._closing = True
             return
         raise ProtocolError("bad_message", "expected {\"config\": ...} or {\"eof\": 1}")
+
+    def _vosk_default_start(self) -> None:
+        """Vosk clients may skip the config message: their first audio (or eof) starts the stream as it is."""
+        if self.session is None:
+            self._begin(StartMessage())
 
     def _media_text(self, msg: dict) -> None:
         event = msg.get("event")
