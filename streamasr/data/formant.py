@@ -120,7 +120,7 @@ def envelope_warp(audio: np.ndarray, sample_rate: int, r: Reshape) -> np.ndarray
     env = lpc_envelope(power, LPC_ORDER)  # (F, T) log magnitude
     freqs = np.linspace(0, sample_rate / 2, env.shape[0])  # (F,) Hz
     source = np.interp(freqs, [0.0, *warped_knots(r.slopes)], [0.0, *KNOTS])  # (F,) Hz each bin's envelope comes from
-    pos = source / (sample_rate / 2) * (env.shape[0] - 1)  # (F,) fractional bin
+    pos = np.clip(source / (sample_rate / 2), 0.0, 1.0) * (env.shape[0] - 1)  # (F,) fractional bin, the last at most
     lo = np.minimum(np.floor(pos).astype(int), env.shape[0] - 2)
     frac = (pos - lo)[:, None]  # (F, 1)
     moved = env[lo] * (1 - frac) + env[lo + 1] * frac  # (F, T)
