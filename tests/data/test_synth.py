@@ -111,7 +111,7 @@ def test_added_engines_keep_the_test_sentences_and_train_avoid_keeps_dev_out():
         assert {j.text for j in jobs if j.split == split} == {j.text for j in base if j.split == split}
     train = [j for j in jobs if j.split == "train"]
     assert {j.voice.engine for j in train} == {"espeak-ng", "espeak-ng-random", "espeak-ng-accent", "flite", "pico", "piper",
-                                                "converted", "diphone", "mbrola", "formant"}
+                                                "converted", "diphone", "mbrola", "formant", "mbrola-accent"}
     assert not {j.text for j in train} & dev
     assert all(is_heldout(j.voice) for j in jobs if j.split == "test-unseen-voices")
     no_heldout, _ = plan(cfg, sentences, all_voices(("pico",)))  # no held-out voices: no unseen split

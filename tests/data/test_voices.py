@@ -149,6 +149,18 @@ def test_formant_voices_grow_from_training_voices_alone():
     assert not any(is_heldout(Voice(*b.split(":"))) for b in bases) and not any(is_heldout(v) for v in voices)
 
 
+def test_accented_mbrola_voices_are_sixteen_recorded_speakers_reading_english():
+    from streamasr.data.voices import MBROLA_ACCENTED
+
+    voices = all_voices(("mbrola-accent",))
+    assert [v.name for v in voices] == MBROLA_ACCENTED and len({v.name.split("-")[1] for v in voices}) == 16
+    assert not any(is_heldout(v) for v in voices)
+    german = speak(Voice("mbrola-accent", "mb-de4-en"), TEXT, 1.0, 0.5)
+    english = speak(Voice("mbrola", "mb-us2"), TEXT, 1.0, 0.5)
+    assert 1.0 < len(german) / 16000 < 5 and np.abs(german).max() > 0.05
+    assert len(german) != len(english) or np.abs(german - english).max() > 0.05  # another speaker's diphones
+
+
 def test_diphone_voices_speak_flites_english_in_their_own_phones():
     from streamasr.data import diphone
 
