@@ -27,8 +27,9 @@ $(VENV)/.stamp: pyproject.toml
 demo: setup
 	$(BIN)/streamasr transcribe streamasr/assets/sample.wav
 
-# MBROLA's voices (synth engine `mbrola`) are in Debian's non-free section: the tests install them, `make demo` does not
-.stamp-mbrola:
+# MBROLA's voices (synth engines `mbrola`, `mbrola-accent`) are in Debian's non-free section: the tests install
+# them, `make demo` does not; a new voice in the script installs again
+.stamp-mbrola: recipes/mbrola-voices.sh
 	bash recipes/mbrola-voices.sh
 	touch $@
 

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# MBROLA (Debian contrib) and its English diphone voices (non-free), the engine `mbrola` of `streamasr data synth`;
+# MBROLA (Debian contrib) and its diphone voices (non-free), the engines `mbrola` and `mbrola-accent` of `streamasr data synth`;
 # the voices' databases may be copied freely but not sold or built into a product that is sold (see
 # /usr/share/doc/mbrola-us1/copyright once installed). This reads those sections' package lists into a folder of
-# its own and installs the five packages from it; the machine's apt sources are left as they are.
+# its own and installs the packages below from it; the machine's apt sources are left as they are.
 # Run as root (or with sudo available).
 set -euo pipefail
 sudo=$([ "$(id -u)" = 0 ] || echo sudo)
