@@ -92,18 +92,12 @@ def all_voices(engines: tuple[str, ...] = DEFAULT_ENGINES) -> list[Voice]:
     voices += [Voice("converted", convert.voice_name(b, k)) for b in CONVERTED_BASES for k in range(convert.COUNT)]
     voices += [Voice("diphone", f"{d}/{f}") for d in diphone.VOICES if festival_has(d) for f in diphone.FRONT_ENDS]
     if "mbrola" in engines or "formant" in engines:
-        mbrola = [Voice("mbrola", v) for v in MBROLA_VOICES if _mbrola_has(v)]
-        if len(mbrola) < len(MBROLA_VOICES) or not shutil.which("mbrola"):
-            needs = " and ".join(e for e in ("mbrola", "formant") if e in engines)
-            raise ValueError(f"engine {needs} needs MBROLA and its English voices: bash recipes/mbrola-voices.sh")
-        voices += mbrola
+        needs = " and ".join(e for e in ("mbrola", "formant") if e in engines)
+        voices += _mbrola_voices("mbrola", MBROLA_VOICES, f"engine {needs} needs MBROLA and its English voices")
         voices += [Voice("formant", convert.voice_name(b, k)) for b in FORMANT_BASES for k in range(formant.COUNT)]
     if "mbrola-accent" in engines:
-        accented = [Voice("mbrola-accent", v) for v in MBROLA_ACCENTED if _mbrola_has(v)]
-        if len(accented) < len(MBROLA_ACCENTED) or not shutil.which("mbrola"):
-            raise ValueError("engine mbrola-accent needs MBROLA and its voices of other languages: "
-                             "bash recipes/mbrola-voices.sh")
-        voices += accented
+        voices += _mbrola_voices("mbrola-accent", MBROLA_ACCENTED,
+                                 "engine mbrola-accent needs MBROLA and its voices of other languages")
     if "piper" in engines:
         piper = [Voice("piper", v) for v in PIPER_VOICES if _piper_voice_files(v)]
         if not piper:
@@ -123,9 +117,12 @@ def is_heldout(v: Voice) -> bool:
     return accent in HELDOUT_ACCENTS or variant in HELDOUT_VARIANTS
 
 
-def _mbrola_has(name: str) -> bool:
-    """Whether MBROLA's database of espeak-ng voice ``name`` ("mb-us1", "mb-de4-en") is installed."""
-    return os.path.exists(os.path.join(MBROLA_DIR, name.split("-")[1]))
+def _mbrola_voices(engine: str, names: list[str], needs: str) -> list[Voice]:
+    """``engine``'s voices, espeak-ng voices ``names`` ("mb-us1", "mb-de4-en"); a ValueError starting with
+    ``needs`` unless MBROLA and every one of their databases are installed (a corpus needs all of them)."""
+    if not shutil.which("mbrola") or not all(os.path.exists(os.path.join(MBROLA_DIR, n.split("-")[1])) for n in names):
+        raise ValueError(f"{needs}: bash recipes/mbrola-voices.sh")
+    return [Voice(engine, n) for n in names]
 
 
 def festival_has(name: str) -> bool:
@@ -142,14 +139,13 @@ def speak(voice: Voice, text: str, rate: float, pitch: float, sample_rate: int =
     if voice.engine == "diphone":  # another language's diphones, flite's English
         name, front_end = voice.name.split("/")
         return diphone.speak_diphone(name, front_end, text, rate, pitch, sample_rate)
-    if voice.engine == "converted":
+    if voice.engine in ("converted", "formant"):  # a training voice changed: its tract, or each band of formants
         engine, name, k = convert.parse_name(voice.name)
         audio = speak(Voice(engine, name), text, rate, pitch, sample_rate)  # (S,)
-        return convert.convert(audio, sample_rate, convert.conversion(k), pitch, f"{voice}|{text}|{rate:.6f}")
-    if voice.engine == "formant":  # a recorded voice, its formants moved one by one
-        engine, name, k = convert.parse_name(voice.name)
-        audio = speak(Voice(engine, name), text, rate, pitch, sample_rate)  # (S,)
-        return formant.reshape(audio, sample_rate, formant.reshape_of(k), pitch, f"{voice}|{text}|{rate:.6f}")
+        seed = f"{voice}|{text}|{rate:.6f}"
+        if voice.engine == "converted":
+            return convert.convert(audio, sample_rate, convert.conversion(k), pitch, seed)
+        return formant.reshape(audio, sample_rate, formant.reshape_of(k), pitch, seed)
     env = None
     with tempfile.TemporaryDirectory() as tmp:
         wav = os.path.join(tmp, "out.wav")
