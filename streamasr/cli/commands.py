@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -313,6 +314,14 @@ def train(args) -> int:
         run(cfg)
     except (ModelError, RecipeMismatch, StaleCache) as e:
         raise UserError(str(e)) from None
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        # A torchrun worker whose run is done (model written, ranks met at the last barrier, process group
+        # destroyed) ends here without the interpreter's teardown: in it, a C++ thread of torch's distributed
+        # stack was twice seen to abort a finished rank ("terminate called without an active exception",
+        # SIGABRT), which torchrun reports as a failed run.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
     return 0
 
 

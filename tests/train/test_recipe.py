@@ -102,11 +102,12 @@ def test_in_place_distillation(corpus, tmp_path):
 
 def test_ddp_with_two_cpu_processes(corpus, tmp_path):
     out = tmp_path / "ddp"
-    env = dict(os.environ, OMP_NUM_THREADS="1")
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONFAULTHANDLER="1")  # a rank that aborts prints its stacks
     r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
                         "-m", "streamasr.cli.main", "train", str(write_config(corpus, out, 3))],
                        capture_output=True, text=True, timeout=600, env=env)
     assert r.returncode == 0, r.stderr[-3000:]
+    assert f"wrote {out / 'model'}" in r.stdout  # rank 0 got to its last line
     assert (out / "ckpt-00000003.pt").is_file()
     load_model(out / "model")
 
