@@ -5,6 +5,7 @@ Runs on one CPU, one GPU, or many through ``torchrun`` (DDP, gloo or nccl).
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
 import json
@@ -13,6 +14,7 @@ import os
 import random
 import shutil
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +27,7 @@ from streamasr.data.manifest import read_manifest
 from streamasr.encoder import EncoderConfig
 from streamasr.metrics import error_rate
 from streamasr.model import AcousticModel, ModelError, load_model, save_model
-from streamasr.train.anchor import anchor_logp, load_anchor
+from streamasr.train.anchor import Anchor, anchor_logp, load_anchor
 from streamasr.train.average import mean_state
 from streamasr.train.grow import grow
 from streamasr.tokens import Tokenizer
@@ -121,82 +123,148 @@ def validate(model: AcousticModel, cache: FeatureCache, tok: Tokenizer, device, 
     return error_rate(refs, hyps, chars=True)
 
 
-def train(cfg: TrainConfig) -> Path:
+@dataclasses.dataclass(frozen=True)
+class Ranks:
+    """Where this process runs: alone (rank 0 of 1), or as one of ``torchrun``'s ranks."""
+
+    rank: int  # this process's rank; rank 0 writes the log, checkpoints and model
+    world: int  # processes in the run
+    device: torch.device  # cuda:LOCAL_RANK where there is a GPU, else the CPU
+
+    def barrier(self) -> None:
+        """Wait until every rank is here (nothing to wait for alone)."""
+        if self.world > 1:
+            dist.barrier()
+
+
+@contextlib.contextmanager
+def ranks() -> Iterator[Ranks]:
+    """Join ``torchrun``'s process group when started by it (WORLD_SIZE > 1), and leave it at the end of the
+    block once every rank is there: rank 0 has then written the model."""
     distributed = "WORLD_SIZE" in os.environ and int(os.environ["WORLD_SIZE"]) > 1
     device = torch.device(f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if torch.cuda.is_available() else "cpu")
     if device.type == "cuda":
         torch.cuda.set_device(device)  # NCCL runs a rank's collectives on its current device: each rank its own GPU
-    if distributed:
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
-    rank = dist.get_rank() if distributed else 0
-    world = dist.get_world_size() if distributed else 1
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
-    torch.manual_seed(cfg.seed)
-    out = Path(cfg.out)
-    settings = json.loads(json.dumps(dataclasses.asdict(cfg)))  # as written to and read from JSON
-    check_resumable(out, settings)
-    out.mkdir(parents=True, exist_ok=True)
-    if rank == 0:  # the resolved settings beside the results, so every model can be traced to its recipe
-        (out / CONFIG_NAME).write_text(json.dumps(settings, indent=2) + "\n")
+    if not distributed:
+        yield Ranks(0, 1, device)
+        return
+    dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    yield Ranks(dist.get_rank(), dist.get_world_size(), device)
+    dist.barrier()  # every rank leaves together
+    dist.destroy_process_group()
 
-    by_manifest = [(m, read_manifest(m)) for m in cfg.train_manifests]  # the manifests, read once
-    every = [u for _, us in by_manifest for u in us]
-    texts = [u.text for u in every]
-    if cfg.tokens == "bpe":
-        from streamasr.tokens_bpe import train_bpe
 
-        kept = Path(cfg.init_from) / "bpe.model" if cfg.init_from and not cfg.new_tokens else None
-        if rank == 0 and kept is not None and kept.is_file() and not (out / "bpe.model").is_file():
-            shutil.copy(kept, out / "bpe.model")  # fine-tuning keeps the model's pieces, whatever this text is
-        if distributed:
-            dist.barrier()
-        tok = train_bpe(texts, cfg.bpe_vocab, out)
-    else:
-        tok = Tokenizer.characters(texts)  # English letters, then any other letter the text has (another language's)
-    if cfg.grow_layers and not cfg.init_from:
-        raise ModelError("grow_layers adds blocks to the model of init_from; a new model takes its depth from 'encoder'")
-    init = init_model(Path(cfg.init_from), cfg, tok) if cfg.init_from else None  # fail before the slow part
-    utts = [u for u in every if u.duration <= cfg.max_utt_seconds]
-    sources = [m for m, us in by_manifest for u in us if u.duration <= cfg.max_utt_seconds]  # each of utts'
-    anchor = load_anchor(cfg, tok, sources, device)
+@dataclasses.dataclass(frozen=True)
+class Data:
+    """What the steps read: the tokens, the features, and the anchor's term where the recipe has one."""
+
+    tok: Tokenizer
+    cache: FeatureCache  # the training utterances' features
+    valid: FeatureCache | None  # validation features (rank 0 only; None: no validation)
+    anchor: Anchor | None  # the anchor model and which utterances it holds (None: no anchor)
+
+
+def train(cfg: TrainConfig) -> Path:
+    """Run the recipe ``cfg`` into ``cfg.out`` (resuming its last checkpoint there) and return the folder of
+    the model it exports: tokens, feature cache, model (new or ``init_from``'s), the steps, then the average of
+    the last checkpoints."""
+    with ranks() as rk:
+        if cfg.threads:
+            torch.set_num_threads(cfg.threads)
+        torch.manual_seed(cfg.seed)
+        out = Path(cfg.out)
+        settings = json.loads(json.dumps(dataclasses.asdict(cfg)))  # as written to and read from JSON
+        check_resumable(out, settings)
+        out.mkdir(parents=True, exist_ok=True)
+        if rk.rank == 0:  # the resolved settings beside the results, so every model can be traced to its recipe
+            (out / CONFIG_NAME).write_text(json.dumps(settings, indent=2) + "\n")
+
+        by_manifest = [(m, read_manifest(m)) for m in cfg.train_manifests]  # the manifests, read once
+        tok = _tokenizer(cfg, [u.text for _, us in by_manifest for u in us], out, rk)
+        if cfg.grow_layers and not cfg.init_from:
+            raise ModelError("grow_layers adds blocks to the model of init_from; a new model takes its depth from "
+                             "'encoder'")
+        init = init_model(Path(cfg.init_from), cfg, tok) if cfg.init_from else None  # fail before the slow part
+        kept = [(m, u) for m, us in by_manifest for u in us if u.duration <= cfg.max_utt_seconds]
+        anchor = load_anchor(cfg, tok, [m for m, _ in kept], rk.device)  # each kept utterance's manifest
+        cache, valid = _features(cfg, [u for _, u in kept], out, rk)
+        data = Data(tok, cache, valid, anchor)
+
+        model = _new_model(cfg, tok, cache) if init is None else init
+        model = model.to(rk.device)
+        opt = torch.optim.AdamW(model.parameters(), lr=cfg.peak_lr, betas=(0.9, 0.98),
+                                weight_decay=cfg.weight_decay)
+        step, epoch = _resume(out, model, opt, rk)
+        if rk.rank == 0:
+            n_params = sum(p.numel() for p in model.parameters())
+            print(f"{len(cache)} utterances, {sum(cache.lengths) / 360000:.1f} h; model {n_params / 1e6:.2f} M params")
+        _steps(cfg, rk, out, model, opt, data, step, epoch)  # its DDP wrapper is gone before the group is
+        if rk.rank == 0:
+            export_average(out, model, tok, cfg.average_last)
+            print(f"wrote {out / 'model'}")
+    return out / "model"
+
+
+def _tokenizer(cfg: TrainConfig, texts: list[str], out: Path, rk: Ranks) -> Tokenizer:
+    """Characters of ``texts`` (English letters first), or BPE pieces trained on them; fine-tuning keeps the
+    pieces of ``init_from``'s model, whatever this text is."""
+    if cfg.tokens != "bpe":
+        return Tokenizer.characters(texts)  # English letters, then any other letter the text has (another language's)
+    from streamasr.tokens_bpe import train_bpe
+
+    kept = Path(cfg.init_from) / "bpe.model" if cfg.init_from and not cfg.new_tokens else None
+    if rk.rank == 0 and kept is not None and kept.is_file() and not (out / "bpe.model").is_file():
+        shutil.copy(kept, out / "bpe.model")
+    rk.barrier()
+    return train_bpe(texts, cfg.bpe_vocab, out)
+
+
+def _features(cfg: TrainConfig, utts: list, out: Path, rk: Ranks) -> tuple[FeatureCache, FeatureCache | None]:
+    """The training features (made by rank 0, read by all) and rank 0's validation features."""
     jobs = cfg.feature_jobs or os.cpu_count() or 1  # processes that make the feature cache
-    if rank == 0:
+    if rk.rank == 0:
         build_cache(utts, out / "feats-train", cfg.feature, cfg.augment, cfg.p_augment, cfg.seed, jobs)
-    if distributed:
-        dist.barrier()
+    rk.barrier()
     cache = build_cache(utts, out / "feats-train", cfg.feature, cfg.augment, cfg.p_augment, cfg.seed, jobs)
     valid = None
-    if cfg.valid_manifest and rank == 0:
+    if cfg.valid_manifest and rk.rank == 0:
         vutts = read_manifest(cfg.valid_manifest)[:200]
         valid = build_cache(vutts, out / "feats-valid", cfg.feature, cfg.augment, 0.0, cfg.seed, jobs)
+    return cache, valid
 
-    if init is not None:
-        model = init.to(device)
-    else:
-        shape = cfg.encoder or EncoderConfig()
-        model = AcousticModel(cfg.feature, dataclasses.replace(shape, vocab_size=len(tok))).to(device)
-        mean, istd = cache.stats()
-        model.cmvn_mean.copy_(mean)
-        model.cmvn_istd.copy_(istd)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.peak_lr, betas=(0.9, 0.98), weight_decay=cfg.weight_decay)
-    step, epoch = 0, 0
+
+def _new_model(cfg: TrainConfig, tok: Tokenizer, cache: FeatureCache) -> AcousticModel:
+    """A fresh model of ``cfg.encoder``'s shape, its CMVN from the training features."""
+    shape = cfg.encoder or EncoderConfig()
+    model = AcousticModel(cfg.feature, dataclasses.replace(shape, vocab_size=len(tok)))
+    mean, istd = cache.stats()
+    model.cmvn_mean.copy_(mean)
+    model.cmvn_istd.copy_(istd)
+    return model
+
+
+def _resume(out: Path, model: AcousticModel, opt: torch.optim.Optimizer, rk: Ranks) -> tuple[int, int]:
+    """Load the last checkpoint in ``out`` into ``model`` and ``opt``; returns its (step, epoch), (0, 0) if none."""
     ckpts = sorted(out.glob("ckpt-*.pt"))
-    if ckpts:  # resume
-        state = torch.load(ckpts[-1], map_location=device, weights_only=True)
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["opt"])
-        step, epoch = int(state["step"]), int(state["epoch"])
-        if rank == 0:
-            print(f"resumed from {ckpts[-1].name} at step {step}")
-    net = model
-    if distributed:
-        net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device] if device.type == "cuda" else None)
-    n_params = sum(p.numel() for p in model.parameters())
-    if rank == 0:
-        print(f"{len(cache)} utterances, {sum(cache.lengths) / 360000:.1f} h; model {n_params / 1e6:.2f} M params")
+    if not ckpts:
+        return 0, 0
+    state = torch.load(ckpts[-1], map_location=rk.device, weights_only=True)
+    model.load_state_dict(state["model"])
+    opt.load_state_dict(state["opt"])
+    if rk.rank == 0:
+        print(f"resumed from {ckpts[-1].name} at step {int(state['step'])}")
+    return int(state["step"]), int(state["epoch"])
 
-    log = open(out / "log.csv", "a", newline="") if rank == 0 else None
+
+def _steps(cfg: TrainConfig, rk: Ranks, out: Path, model: AcousticModel, opt: torch.optim.Optimizer, data: Data,
+           step: int, epoch: int) -> None:
+    """Train from ``step`` to ``cfg.max_steps`` (or ``cfg.max_minutes``), checkpointing, validating and
+    logging on rank 0; every rank stops at the same step."""
+    device, cache, anchor = rk.device, data.cache, data.anchor
+    net = model
+    if rk.world > 1:
+        net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device] if device.type == "cuda" else None)
+    log = open(out / "log.csv", "a", newline="") if rk.rank == 0 else None
     writer = csv.writer(log) if log else None
     if log and log.tell() == 0:
         writer.writerow(["step", "epoch", "lr", "loss", "chunk", "left", "seconds", "valid_cer", "distill", "anchor"])
@@ -206,11 +274,11 @@ def train(cfg: TrainConfig) -> Path:
     start = time.time()
     model.train()
     done = False
-    bar = tqdm(total=cfg.max_steps, initial=step, desc="train", disable=rank != 0)
+    bar = tqdm(total=cfg.max_steps, initial=step, desc="train", disable=rk.rank != 0)
     while not done:
         batches = bucket_batches(cache.lengths, cfg.max_frames, np.random.default_rng(cfg.seed + epoch))
-        batches = batches[rank::world][: len(batches) // world]  # the same count on every rank
-        for ids, batch in zip(batches, epoch_batches(cache, batches, tok, cfg, gen, epoch, rank)):
+        batches = batches[rk.rank::rk.world][: len(batches) // rk.world]  # the same count on every rank
+        for ids, batch in zip(batches, epoch_batches(cache, batches, data.tok, cfg, gen, epoch, rk.rank)):
             chunk, left = pick_chunk(rng, cfg)
             x, lengths, targets, tlen = to_model(batch, model, device)
             for g in opt.param_groups:
@@ -234,16 +302,16 @@ def train(cfg: TrainConfig) -> Path:
             bar.set_postfix(loss=f"{loss.item():.2f}", chunk=chunk)
             elapsed = time.time() - start
             done = step >= cfg.max_steps or bool(cfg.max_minutes and elapsed > cfg.max_minutes * 60)
-            if distributed:  # every rank stops at the same step
+            if rk.world > 1:  # every rank stops at the same step
                 flag = torch.tensor([float(done)], device=device)  # NCCL reduces GPU tensors alone
                 dist.all_reduce(flag, op=dist.ReduceOp.MAX)
                 done = bool(flag.item())
             cer = ""
             if step % cfg.checkpoint_every == 0 or done:
-                if rank == 0:
+                if rk.rank == 0:
                     _checkpoint(out, model, opt, step, epoch, cfg.keep_checkpoints)
-                    if valid is not None:
-                        cer = f"{validate(model, valid, tok, device, chunk=8):.4f}"
+                    if data.valid is not None:
+                        cer = f"{validate(model, data.valid, data.tok, device, chunk=8):.4f}"
                         print(f"step {step}: valid CER (320 ms chunks, greedy) {cer}")
             if writer and (step % 10 == 0 or cer or done):  # the last step too
                 writer.writerow([step, epoch, f"{lr_at(step, cfg):.6f}", f"{loss.item():.4f}", chunk, left,
@@ -254,15 +322,8 @@ def train(cfg: TrainConfig) -> Path:
                 break
         epoch += 1
     bar.close()
-    final = out / "model"
-    if rank == 0:
-        export_average(out, model, tok, cfg.average_last)
-        print(f"wrote {final}")
-    if distributed:
-        dist.barrier()  # every rank leaves together, after rank 0 has written the model
-        del net  # the DDP reducer goes before its process group does
-        dist.destroy_process_group()
-    return final
+    if log:
+        log.close()
 
 
 def batch_loss(model: AcousticModel, net: torch.nn.Module, batch: tuple, chunk: int, left: int, distill: float,
