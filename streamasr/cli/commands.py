@@ -303,7 +303,7 @@ def export(args) -> int:
 def train(args) -> int:
     from streamasr.train.config import TrainConfig
     from streamasr.train.featcache import StaleCache
-    from streamasr.train.recipe import RecipeMismatch
+    from streamasr.train.recipe import RecipeMismatch, launched_by_torchrun
     from streamasr.train.recipe import train as run
 
     try:
@@ -314,7 +314,7 @@ def train(args) -> int:
         run(cfg)
     except (ModelError, RecipeMismatch, StaleCache) as e:
         raise UserError(str(e)) from None
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+    if launched_by_torchrun():
         # A torchrun worker whose run is done (model written, ranks met at the last barrier, process group
         # destroyed) ends here without the interpreter's teardown: in it, a C++ thread of torch's distributed
         # stack was twice seen to abort a finished rank ("terminate called without an active exception",

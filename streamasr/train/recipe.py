@@ -131,21 +131,30 @@ class Ranks:
     world: int  # processes in the run
     device: torch.device  # cuda:LOCAL_RANK where there is a GPU, else the CPU
 
+    @property
+    def distributed(self) -> bool:
+        """Whether other ranks take part (DDP, collectives); not when alone."""
+        return self.world > 1
+
     def barrier(self) -> None:
         """Wait until every rank is here (nothing to wait for alone)."""
-        if self.world > 1:
+        if self.distributed:
             dist.barrier()
+
+
+def launched_by_torchrun() -> bool:
+    """Whether this process is one of several ranks that ``torchrun`` started (its WORLD_SIZE above 1)."""
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1
 
 
 @contextlib.contextmanager
 def ranks() -> Iterator[Ranks]:
     """Join ``torchrun``'s process group when started by it (WORLD_SIZE > 1), and leave it at the end of the
     block once every rank is there: rank 0 has then written the model."""
-    distributed = "WORLD_SIZE" in os.environ and int(os.environ["WORLD_SIZE"]) > 1
     device = torch.device(f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if torch.cuda.is_available() else "cpu")
     if device.type == "cuda":
         torch.cuda.set_device(device)  # NCCL runs a rank's collectives on its current device: each rank its own GPU
-    if not distributed:
+    if not launched_by_torchrun():
         yield Ranks(0, 1, device)
         return
     dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
@@ -262,7 +271,7 @@ def _steps(cfg: TrainConfig, rk: Ranks, out: Path, model: AcousticModel, opt: to
     logging on rank 0; every rank stops at the same step."""
     device, cache, anchor = rk.device, data.cache, data.anchor
     net = model
-    if rk.world > 1:
+    if rk.distributed:
         net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device] if device.type == "cuda" else None)
     log = open(out / "log.csv", "a", newline="") if rk.rank == 0 else None
     writer = csv.writer(log) if log else None
@@ -302,7 +311,7 @@ def _steps(cfg: TrainConfig, rk: Ranks, out: Path, model: AcousticModel, opt: to
             bar.set_postfix(loss=f"{loss.item():.2f}", chunk=chunk)
             elapsed = time.time() - start
             done = step >= cfg.max_steps or bool(cfg.max_minutes and elapsed > cfg.max_minutes * 60)
-            if rk.world > 1:  # every rank stops at the same step
+            if rk.distributed:  # every rank stops at the same step
                 flag = torch.tensor([float(done)], device=device)  # NCCL reduces GPU tensors alone
                 dist.all_reduce(flag, op=dist.ReduceOp.MAX)
                 done = bool(flag.item())
