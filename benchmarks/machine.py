@@ -1,4 +1,5 @@
-"""The machine the benchmarks ran on, for the README: CPU model, cores, vector extensions, library versions.
+"""The machine and code the benchmarks ran on, for the README: CPU model, cores, vector extensions, library
+versions, commit.
 
     python benchmarks/machine.py
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import os
 import platform
+import subprocess
 import sys
 from pathlib import Path
 
@@ -39,7 +41,20 @@ def machine_line() -> str:
     return f"Machine: {model}, {os.cpu_count()} cores ({', '.join(ext) or 'no AVX2'})."
 
 
+def commit() -> str:
+    """The code the benchmarks ran: ``git describe --always --dirty`` of this checkout ('unknown' outside git)."""
+    try:
+        out = subprocess.run(["git", "describe", "--always", "--dirty", "--abbrev=7"], cwd=Path(__file__).parent,
+                             capture_output=True, text=True, check=True)
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return out.stdout.strip()
+
+
 def main() -> None:
+    import argparse
+
+    argparse.ArgumentParser(description=__doc__.split("\n\n")[0]).parse_args()  # --help says what it does, and writes nothing
     import numpy
     import onnxruntime
     import torch
@@ -47,9 +62,11 @@ def main() -> None:
     cpuinfo = Path("/proc/cpuinfo")
     model, ext = cpu_info(cpuinfo.read_text() if cpuinfo.exists() else "")
     data = {"cpu": model, "cores": os.cpu_count(), "extensions": ext, "python": platform.python_version(),
-            "torch": torch.__version__, "onnxruntime": onnxruntime.__version__, "numpy": numpy.__version__}
+            "torch": torch.__version__, "onnxruntime": onnxruntime.__version__, "numpy": numpy.__version__,
+            "commit": commit()}
     text = (f"Measured on: {data['cpu']}, {data['cores']} cores ({', '.join(ext) or 'no AVX2'}); Python "
-            f"{data['python']}, torch {data['torch']}, onnxruntime {data['onnxruntime']}. "
+            f"{data['python']}, torch {data['torch']}, onnxruntime {data['onnxruntime']}; code of commit "
+            f"{data['commit']}. "
             "Produced by `python benchmarks/machine.py`.\n")
     publish("machine", data, text)
 
