@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from streamasr import captions
 from streamasr.endpoint import SILENCE_RANGE_S, EndpointConfig
 from streamasr.errors import AudioError, ModelError
 from streamasr.protocol import to_text
@@ -64,15 +65,21 @@ def stream_file(session, samples: np.ndarray, rate: int, piece_ms: int, realtime
 
 
 class Display:
-    """Live partial on one terminal line, finals on lines of their own; or JSON lines."""
+    """Events on stdout as ``--format`` asks: a live partial on one terminal line and finals on lines of their
+    own ("text"), JSON lines ("json"), or the finals as subtitle cues ("srt", "vtt")."""
 
-    def __init__(self, as_json: bool):
-        self.json, self.tty = as_json, sys.stdout.isatty()
+    def __init__(self, fmt: str):
+        self.format, self.tty = fmt, sys.stdout.isatty()
+        self.cues = 0  # subtitle cues written so far (SubRip numbers them)
+        if fmt == "vtt":
+            print(captions.VTT_HEADER, end="", flush=True)
 
     def __call__(self, ev: dict) -> None:
         kind = ev.get("type")
-        if self.json:
+        if self.format == "json":
             print(to_text(ev), flush=True)  # as the server sends it
+        elif self.format in ("srt", "vtt"):
+            self._subtitles(ev)
         elif kind == "partial":
             if self.tty:
                 print(f"\r\033[K{ev['text']}", end="", flush=True)
@@ -82,6 +89,16 @@ class Display:
                 print(f"  or: {alternative['text']}", flush=True)
         elif kind == "error":
             print(f"server error {ev.get('code')}: {ev.get('message')}", file=sys.stderr)
+
+    def _subtitles(self, ev: dict) -> None:
+        if ev.get("type") == "error":
+            print(f"server error {ev.get('code')}: {ev.get('message')}", file=sys.stderr)
+        if ev.get("type") != "final":
+            return
+        for cue in captions.cues(ev):
+            self.cues += 1
+            text = captions.srt_block(self.cues, cue) if self.format == "srt" else captions.vtt_block(cue)
+            print(text, end="", flush=True)
 
 
 def transcribe(args) -> int:
@@ -94,7 +111,7 @@ def transcribe(args) -> int:
         samples = load_audio(args.audio, rec.sample_rate)
     except (AudioError, ValueError) as e:
         raise UserError(str(e)) from None
-    show = Display(args.json)
+    show = Display(args.format)
     for ev in stream_file(session, samples, rec.sample_rate, max(args.chunk_ms, 100), args.realtime):
         show(ev.to_dict())
     return 0
@@ -200,7 +217,7 @@ def stream(args) -> int:
     except AudioError as e:
         raise UserError(str(e)) from None
 
-    show = Display(args.json)
+    show = Display(args.format)
     speed = 1.0 if args.realtime else args.speed
     try:
         events = asyncio.run(stream_samples(args.server, samples, 16000, speed=speed, on_event=show,
@@ -220,7 +237,7 @@ def mic(args) -> int:
     from streamasr.mic import microphone
 
     device = int(args.device) if args.device and args.device.isdigit() else args.device
-    show = Display(args.json)
+    show = Display(args.format)
 
     def blocks(q):
         """The device's blocks, for --seconds from the moment it opened (the model may take a while to load)."""

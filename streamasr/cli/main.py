@@ -23,7 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     _stream_args(t)
     _alternatives_arg(t)
     t.add_argument("--realtime", action="store_true", help="pace the audio at real time")
-    t.add_argument("--json", action="store_true", help="one JSON event a line")
+    _format_args(t)
     t.set_defaults(func=commands.transcribe)
 
     e = sub.add_parser("eval", help="WER and CER of a manifest")
@@ -68,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--token", default=None, help="bearer token")
     _segment_args(st)
     _alternatives_arg(st)
-    st.add_argument("--json", action="store_true", help="print the raw JSON events")
+    _format_args(st)
     st.set_defaults(func=commands.stream)
 
     mc = sub.add_parser("mic", help="live captions from the microphone")
@@ -80,7 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     mc.add_argument("--seconds", type=float, default=0.0, help="stop after listening this long (0: until Ctrl-C)")
     mc.add_argument("--token", default=None, help="bearer token for --server")
     _segment_args(mc)
-    mc.add_argument("--json", action="store_true", help="one JSON event a line")
+    _format_args(mc)
     mc.set_defaults(func=commands.mic)
 
     ex = sub.add_parser("export", help="write a model folder's encoder as ONNX (fp32 and int8)")
@@ -157,6 +157,14 @@ def _segment_args(p: argparse.ArgumentParser) -> None:
 def _alternatives_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--alternatives", type=int, default=0, metavar="N",
                    help="each final carries up to N ranked texts of the search, best first (default: none)")
+
+
+def _format_args(p: argparse.ArgumentParser) -> None:
+    out = p.add_mutually_exclusive_group()
+    out.add_argument("--format", choices=("text", "json", "srt", "vtt"), default="text",
+                     help="text: a live partial line and each final; json: one JSON event a line, as a server "
+                     "sends them; srt, vtt: the finals as SubRip or WebVTT subtitles, cue by cue (default: text)")
+    out.add_argument("--json", dest="format", action="store_const", const="json", help="the same as --format json")
 
 
 def _final_pass_arg(p: argparse.ArgumentParser, help: str) -> None:

@@ -46,3 +46,19 @@ def test_alternatives_follow_each_final(model_server, tmp_path):
     assert others, final
     out = run(str(tmp_path / "s.wav"), "--server", model_server.url(), "--alternatives", "3")
     assert out.returncode == 0 and [line.removeprefix("  or: ") for line in out.stdout.splitlines()[1:]] == others
+
+
+def test_subtitles_from_a_server(model_server, tmp_path):
+    """--format vtt prints the server's finals as WebVTT cues (word times from the server's final)."""
+    espeak(SENTENCE, tmp_path / "s.wav")
+    out = run(str(tmp_path / "s.wav"), "--server", model_server.url(), "--speed", "2", "--format", "vtt")
+    assert out.returncode == 0, out.stderr
+    header, *cues = out.stdout.strip("\n").split("\n\n")
+    assert header == "WEBVTT" and cues
+    text = []
+    for cue in cues:
+        times, *lines = cue.split("\n")
+        start, end = times.split(" --> ")
+        assert start < end and lines, cue  # HH:MM:SS.mmm compares as text
+        text += lines
+    assert error_rate([SENTENCE], [" ".join(text)]) <= 0.5, text
