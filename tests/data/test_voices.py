@@ -172,3 +172,18 @@ def test_diphone_voices_speak_flites_english_in_their_own_phones():
         assert set(table) >= set(diphone.ITALIAN) - {"hh"}
     audio = speak(Voice("diphone", "lp_diphone/awb"), TEXT, 1.0, 0.5)
     assert 1.0 < len(audio) / 16000 < 5 and np.abs(audio).max() > 0.05
+
+
+def test_mbrola_script_installs_exactly_the_voices_the_engines_name():
+    """recipes/mbrola-voices.sh (shell, run before Python has its packages) lists the packages; voices.py the
+    voices: "mb-us1" and "mb-de4-en" are packages mbrola-us1 and mbrola-de4. Each list must name the other's."""
+    import re
+    from pathlib import Path
+
+    from streamasr.data.voices import MBROLA_ACCENTED, MBROLA_VOICES
+
+    script = (Path(__file__).parents[2] / "recipes" / "mbrola-voices.sh").read_text()
+    listed = re.search(r"^packages=\((.*?)\)", re.sub(r"#.*", "", script), re.S | re.M).group(1)
+    packages = set(listed.split())
+    wanted = {"mbrola"} | {"mbrola-" + v.split("-")[1] for v in MBROLA_VOICES + MBROLA_ACCENTED}
+    assert packages == wanted
