@@ -35,7 +35,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 sys.path.insert(0, str(Path(__file__).parent))
-from results_io import publish  # noqa: E402
+from results_io import RESULTS, publish  # noqa: E402
 from speech_end import speech_end  # noqa: E402
 
 from streamasr.audio import load_audio  # noqa: E402
@@ -218,7 +218,14 @@ def main() -> None:
     p.add_argument("--name", default="latency", help="results file name (benchmarks/results/NAME.{json,md})")
     p.add_argument("--final-pass", action="store_true", help="every stream asks for finals at full context")
     p.add_argument("--beam", type=int, default=0, help="the server's beam width (`serve --beam`; 0: its default)")
+    p.add_argument("--render", action="store_true",
+                   help="measure nothing: write NAME's table and README block again from its results JSON (after a "
+                   "change to the table's form)")
     args = p.parse_args()
+    if args.render:
+        data = json.loads((RESULTS / f"{args.name}.json").read_text())
+        publish(args.name, data, table(data))
+        return
     utts = [load_audio(u.audio) for u in read_manifest(Path(args.corpus) / "test-unseen-voices.jsonl")[:40]]
     proc = subprocess.Popen([sys.executable, "-m", "streamasr.cli.main", "serve", "--port", "0", "--backend",
                              args.backend, "--max-sessions", "256", "--idle-timeout", "120", "--max-backlog-ms", "0",
@@ -269,6 +276,15 @@ def held_levels(rows: list[dict], limit_ms: float = LIMIT_MS) -> list[int]:
     return [r["streams"] for r in rows if r["partial_p95_ms"] <= limit_ms and not r["errors"]]
 
 
+COLUMNS = ("*word → partial*: from the moment the audio up to a word's end (as the final times it) had been sent to "
+           "the first partial holding that word; *chunk → partial*: from sending the audio a partial covers to its "
+           "arrival; *endpoint final*: from the end of an utterance's speech to the final the silence rule closes; "
+           "*loop lag*: how much later than asked the server processes' event loops woke from a 50 ms sleep "
+           "(`streamasr_loop_lag_seconds`), a wait every frame of every stream shares; *server CPU*, *client CPU*: "
+           "CPU time of the server's processes and of the clients' over the level's wall time; *server RSS*: the "
+           "server's processes' resident memory, summed (each process counts the libraries they share). ")
+
+
 def table(data: dict) -> str:
     """The README table of a run's results (``main``'s JSON: backend, final_pass, processes, name, levels)."""
     rows, backend, final_pass = data["levels"], data["backend"], data.get("final_pass", False)
@@ -289,15 +305,9 @@ def table(data: dict) -> str:
         f"\n{CHUNK_MS} ms chunks, beam search{f' (beam {beam}, `serve --beam {beam}`)' if beam else ''} + LM"
         + (", finals re-decoded at full context (`\"final_pass\": true` in every start message)" if final_pass else "")
         + f", `serve --backend {backend} --processes {processes}`, chunks batched across streams; the "
-        "clients run on the same 2-core machine. *word → partial*: from the moment the audio up to a word's end "
-        "(as the final times it) had been sent to the first partial holding that word; *chunk → partial*: from "
-        "sending the audio a partial covers to its arrival; *endpoint final*: from the end of an utterance's "
-        "speech to the final the silence rule closes; *loop lag*: how much later than asked the server processes' "
-        "event loops woke from a 50 ms sleep (`streamasr_loop_lag_seconds`), a wait every frame of every stream "
-        "shares; *server CPU*, *client CPU*: CPU time of the server's processes and of the clients' over the "
-        "level's wall time; *server RSS*: the server's processes' resident memory, summed (each process counts "
-        "the libraries they share). "
-        f"Largest tested level with p95 chunk → partial within chunk + 100 ms ({LIMIT_MS} ms): "
+        "clients run on the same 2-core machine. "
+        + (COLUMNS if name == "latency" else "Columns as in `latency.md` (the default run's table). ")
+        + f"Largest tested level with p95 chunk → partial within chunk + 100 ms ({LIMIT_MS} ms): "
         f"{f'{max(ok)} streams' if ok else 'none of them'}. Memory per extra stream: {per_stream:.1f} MB. "
         f"Produced by `python benchmarks/latency.py --processes {processes} "
         f"--streams {','.join(str(r['streams']) for r in rows)}{' --final-pass' if final_pass else ''}"
