@@ -35,7 +35,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 sys.path.insert(0, str(Path(__file__).parent))
-from results_io import RESULTS, publish  # noqa: E402
+from results_io import publish, read  # noqa: E402
 from speech_end import speech_end  # noqa: E402
 
 from streamasr.audio import load_audio  # noqa: E402
@@ -223,7 +223,7 @@ def main() -> None:
                    "change to the table's form)")
     args = p.parse_args()
     if args.render:
-        data = json.loads((RESULTS / f"{args.name}.json").read_text())
+        data = read(args.name)
         publish(args.name, data, table(data))
         return
     utts = [load_audio(u.audio) for u in read_manifest(Path(args.corpus) / "test-unseen-voices.jsonl")[:40]]

@@ -11,7 +11,6 @@ benchmarks/results/wer_vs_chunk.png    WER vs chunk size, beam + LM, both test s
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -22,7 +21,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).parent))
-from results_io import RESULTS  # noqa: E402
+from results_io import RESULTS, read  # noqa: E402
 
 FULL = 100_000  # where full context sorts among chunk sizes
 
@@ -93,13 +92,12 @@ def save(fig, name: str) -> Path:
 
 
 def main() -> None:
-    lat = json.loads((RESULTS / "latency.json").read_text())
+    lat = read("latency")
     latency_cdf(lat)
-    others = [json.loads(p.read_text()) for p in (RESULTS / "latency-two-processes.json",
-                                                  RESULTS / "latency-one-process.json",
-                                                  RESULTS / "latency-beam16.json") if p.is_file()]
+    others = [read(n) for n in ("latency-two-processes", "latency-one-process", "latency-beam16")
+              if (RESULTS / f"{n}.json").is_file()]
     streams_p95([lat, *others])
-    wer_vs_chunk(json.loads((RESULTS / "accuracy.json").read_text()))
+    wer_vs_chunk(read("accuracy"))
 
 
 if __name__ == "__main__":

@@ -28,6 +28,11 @@ def publish(name: str, data: object, text: str, partial: bool = False) -> None:
     print(text)
 
 
+def read(name: str):
+    """The data a full run wrote to NAME.json (what ``publish`` was given)."""
+    return json.loads((RESULTS / f"{name}.json").read_text())
+
+
 def model_result_name(prefix: str, model_dir: str) -> str:
     """Result name for a model other than the bundled one: PREFIX-NAME for exp/NAME/model (or folder NAME).
 

@@ -10,20 +10,15 @@ per-utterance ratio does (one run's median on the edge is not a target met).
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 from latency import CHUNK_MS, LIMIT_MS, held_levels  # noqa: E402
-from results_io import RESULTS, publish  # noqa: E402
+from results_io import publish, read  # noqa: E402
 
 ASSETS = Path(__file__).parent.parent / "streamasr" / "assets"
 LOAD = 40  # streams at which the latency targets are read: the concurrency target's own level
-
-
-def load(name: str):
-    return json.loads((RESULTS / f"{name}.json").read_text())
 
 
 def accuracy_rows(acc: list[dict]) -> dict[tuple[str, str], float]:
@@ -46,9 +41,9 @@ def level(lat: dict, streams: int) -> dict | None:
 
 def rows() -> list[dict]:
     """One row per target: issue, target, measured (text), met (bool), source."""
-    wer = accuracy_rows(load("accuracy"))
+    wer = accuracy_rows(read("accuracy"))
     streamed, full = "320 ms chunks, beam + LM", "full context, beam + LM"
-    deploy, lat = load("deploy"), load("latency")
+    deploy, lat = read("deploy"), read("latency")
     forms = {f["form"]: f for f in deploy["forms"]}
     out = []
 
