@@ -78,8 +78,11 @@ class Display:
         kind = ev.get("type")
         if self.format == "json":
             print(to_text(ev), flush=True)  # as the server sends it
+        elif kind == "error":
+            print(f"server error {ev.get('code')}: {ev.get('message')}", file=sys.stderr)
         elif self.format in ("srt", "vtt"):
-            self._subtitles(ev)
+            if kind == "final":
+                self._cues(ev)
         elif kind == "partial":
             if self.tty:
                 print(f"\r\033[K{ev['text']}", end="", flush=True)
@@ -87,15 +90,9 @@ class Display:
             print(f"\r\033[K{ev['text']}" if self.tty else ev["text"], flush=True)
             for alternative in ev.get("alternatives", [])[1:]:  # the first is the final's own text
                 print(f"  or: {alternative['text']}", flush=True)
-        elif kind == "error":
-            print(f"server error {ev.get('code')}: {ev.get('message')}", file=sys.stderr)
 
-    def _subtitles(self, ev: dict) -> None:
-        if ev.get("type") == "error":
-            print(f"server error {ev.get('code')}: {ev.get('message')}", file=sys.stderr)
-        if ev.get("type") != "final":
-            return
-        for cue in captions.cues(ev):
+    def _cues(self, final: dict) -> None:
+        for cue in captions.cues(final):
             self.cues += 1
             text = captions.srt_block(self.cues, cue) if self.format == "srt" else captions.vtt_block(cue)
             print(text, end="", flush=True)
