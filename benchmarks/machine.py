@@ -34,10 +34,15 @@ def cpu_info(text: str) -> tuple[str, list[str]]:
     return fields.get("model name", platform.processor() or "unknown"), [e for e in EXTENSIONS if e in flags]
 
 
+def this_cpu() -> tuple[str, list[str]]:
+    """``cpu_info`` of this machine (no /proc/cpuinfo: the platform's processor name, no extensions)."""
+    cpuinfo = Path("/proc/cpuinfo")
+    return cpu_info(cpuinfo.read_text() if cpuinfo.exists() else "")
+
+
 def machine_line() -> str:
     """'Machine: <CPU>, <cores> cores (<extensions>).', for a table that says where it ran."""
-    cpuinfo = Path("/proc/cpuinfo")
-    model, ext = cpu_info(cpuinfo.read_text() if cpuinfo.exists() else "")
+    model, ext = this_cpu()
     return f"Machine: {model}, {os.cpu_count()} cores ({', '.join(ext) or 'no AVX2'})."
 
 
@@ -59,8 +64,7 @@ def main() -> None:
     import onnxruntime
     import torch
 
-    cpuinfo = Path("/proc/cpuinfo")
-    model, ext = cpu_info(cpuinfo.read_text() if cpuinfo.exists() else "")
+    model, ext = this_cpu()
     data = {"cpu": model, "cores": os.cpu_count(), "extensions": ext, "python": platform.python_version(),
             "torch": torch.__version__, "onnxruntime": onnxruntime.__version__, "numpy": numpy.__version__,
             "commit": commit()}
