@@ -20,7 +20,8 @@ def run_cli(*args):
 
 
 def parse(text: str, numbered: bool) -> list[tuple[int, int, list[str]]]:
-    """(start_ms, end_ms, lines) of each cue of a SubRip (numbered) or WebVTT body; fails on anything else."""
+    """(start_ms, end_ms, lines) of each cue of a SubRip (numbered) or WebVTT body; fails on anything else.
+    (tests/server/test_stream_cli.py reads a server's subtitles with it too.)"""
     out = []
     for n, block in enumerate(text.strip("\n").split("\n\n"), 1):
         rows = block.split("\n")
