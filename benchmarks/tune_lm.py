@@ -1,4 +1,4 @@
-"""The LM weights of the beam search (alpha, beta; temperature, blank penalty), chosen on the dev splits alone.
+"""The LM weights (alpha, beta) of the beam search, chosen on the dev splits and nowhere else.
 
     python benchmarks/tune_lm.py [--corpus work/corpus-engines] [--alphas ...] [--betas ...] [--model DIR] [--lm PATH]
 
@@ -9,16 +9,14 @@ better than the tests. Dev-unseen-voices speaks 200 of those sentences again wit
 voice, the LM takes over more of the choice, and weights chosen on the training voices alone leave out
 words there. The weights minimise the mean of the two WERs (dev alone where a corpus has no
 dev-unseen-voices). Log-probs come from the bundled model under the 320 ms chunk mask, once per
-utterance; every (alpha, beta) then searches them with the bundled LM at ``DecoderConfig``'s temperature
-and blank penalty (``search_log_probs``: how flat the search sees the model's posteriors, and how much
-less sure of its blanks), and every (temperature, blank penalty) at its alpha and beta; at its
-settings, a few beam widths show what a wider search buys and costs: ``DecoderConfig.beam`` is the narrowest
+utterance; every (alpha, beta) then searches them with the bundled LM, and at ``DecoderConfig``'s
+weights, a few beam widths show what a wider search buys and costs: ``DecoderConfig.beam`` is the narrowest
 of them whose mean WER is within ``MARGIN`` of the best one's (``beam_verdict``), and at that beam a few prune
 thresholds do the same for ``beam_prune_logp``: the tightest within the margin (``prune_verdict``). The test
 splits are not read.
-Writes benchmarks/results/tune_lm.{json,md}. ``DecoderConfig`` moves to a grid's best pair only when
-that pair's mean is lower than its own pair's by at least ``MARGIN`` (``verdict``); smaller leads are
-within the noise of these splits.
+Writes benchmarks/results/tune_lm.{json,md}. ``DecoderConfig`` moves to the best pair only when that pair's
+mean is lower than its own pair's by at least ``MARGIN`` (``verdict``); smaller leads are within the
+noise of these splits.
 With ``--model`` (a candidate model, e.g. a new training stage) it writes tune_lm-NAME.{json,md} instead,
 with ``--lm`` (a candidate KenLM file) tune_lm-lm-STEM.{json,md}, and the README is left alone: dev alone
 decides whether a candidate replaces the bundled model or LM.
@@ -52,30 +50,24 @@ def floats(text: str) -> list[float]:
 MARGIN = 0.002  # 0.2 points of mean WER: 24 of dev's 6,097 words alone, or 10 of dev-unseen's 2,445 alone
 
 
-def verdict(best: dict, now: dict | None, margin: float = MARGIN, keys: tuple[str, str] = ("alpha", "beta")) -> str:
-    """What ``DecoderConfig`` should do, given a grid's best row and the row of the pair it holds (None: its
-    pair is not on the grid); ``keys`` name the grid's two settings.
+def verdict(best: dict, now: dict | None, margin: float = MARGIN) -> str:
+    """What ``DecoderConfig`` should do, given the grid's best row and the row of the pair it holds (None:
+    its pair is not on the grid).
 
     >>> verdict({"alpha": 0.8, "beta": 2.5, "mean": 0.1505}, {"alpha": 0.7, "beta": 3, "mean": 0.1510})
     'keep alpha 0.7, beta 3 (the best pair leads by 0.05 points of mean WER, under the 0.2-point margin)'
     >>> verdict({"alpha": 0.5, "beta": 1, "mean": 0.140}, {"alpha": 0.7, "beta": 3, "mean": 0.151})
     'move to alpha 0.5, beta 1 (1.1 points of mean WER lower)'
-    >>> verdict({"temperature": 1.5, "blank_penalty": 1, "mean": 0.098}, {"temperature": 1, "blank_penalty": 0,
-    ...         "mean": 0.11}, keys=("temperature", "blank_penalty"))
-    'move to temperature 1.5, blank penalty 1 (1.2 points of mean WER lower)'
     """
-    def pair(r: dict) -> str:
-        return ", ".join(f"{k.replace('_', ' ')} {r[k]:g}" for k in keys)
-
     if now is None:
-        return f"move to {pair(best)} (its pair is not on the grid)"
+        return f"move to alpha {best['alpha']:g}, beta {best['beta']:g} (its pair is not on the grid)"
     lead = now["mean"] - best["mean"]
     if lead <= 0:  # it holds the best pair (or one as good)
-        return f"keep {pair(now)} (the best pair)"
+        return f"keep alpha {now['alpha']:g}, beta {now['beta']:g} (the best pair)"
     if lead < margin:
-        return (f"keep {pair(now)} (the best pair leads by {100 * lead:.2g} points of "
+        return (f"keep alpha {now['alpha']:g}, beta {now['beta']:g} (the best pair leads by {100 * lead:.2g} points of "
                 f"mean WER, under the {100 * margin:g}-point margin)")
-    return f"move to {pair(best)} ({100 * lead:.2g} points of mean WER lower)"
+    return f"move to alpha {best['alpha']:g}, beta {best['beta']:g} ({100 * lead:.2g} points of mean WER lower)"
 
 
 def beam_verdict(beams: list[dict], current: int, margin: float = MARGIN) -> str:
@@ -121,8 +113,6 @@ def main() -> None:
     p.add_argument("--corpus", default="work/corpus-engines")
     p.add_argument("--alphas", type=floats, default="0.3,0.4,0.5,0.6,0.7,0.8,1.0")
     p.add_argument("--betas", type=floats, default="-0.5,0,0.5,1,1.5,2,2.5,3,3.5,4")
-    p.add_argument("--temperatures", type=floats, default="1,1.25,1.5,1.75")
-    p.add_argument("--blank-penalties", type=floats, default="0,0.5,1,1.5,2,2.5")
     p.add_argument("--beams", type=floats, default="16,32,48,64")
     p.add_argument("--prunes", type=floats, default="-12,-10,-8,-7,-6")
     p.add_argument("--model", default=None, help="model folder (default: the bundled model)")
@@ -153,16 +143,6 @@ def main() -> None:
             print(rows[-1], flush=True)
     best = min(rows, key=lambda r: r["mean"])
     current = DecoderConfig()
-    shapes = []  # the search's view of the posteriors, at the weights DecoderConfig holds
-    for temperature in args.temperatures:
-        for penalty in args.blank_penalties:
-            w = wers(dataclasses.replace(rec.decoder_cfg, temperature=temperature, blank_penalty=penalty))
-            shapes.append({"temperature": temperature, "blank_penalty": penalty, "wer": w["dev"],
-                           "wer_unseen": w.get("dev-unseen-voices"), "mean": sum(w.values()) / len(w)})
-            print(shapes[-1], flush=True)
-    best_shape = min(shapes, key=lambda r: r["mean"])
-    now_shape = next((r for r in shapes if r["temperature"] == current.temperature
-                      and r["blank_penalty"] == current.blank_penalty), None)
     seconds = sum(len(lp) for lp in logps["dev"]) * rec.frame_ms / 1000
 
     def search_row(cfg: DecoderConfig) -> dict:
@@ -199,18 +179,6 @@ def main() -> None:
                  f"`DecoderConfig` holds alpha {current.alpha:g}, beta {current.beta:g}" + (f" ({cell(now)})" if now else "")
                  + f"; by the margin rule it should {verdict(best, now)}.")
 
-    lines += ["", f"Temperature and blank penalty at alpha {current.alpha:g}, beta {current.beta:g} (the search scores "
-              "softmax(logits / temperature), the blank's logit less the penalty; `DecoderConfig` holds temperature "
-              f"{current.temperature:g}, blank penalty {current.blank_penalty:g}):", "",
-              "| temperature \\ blank penalty | " + " | ".join(f"{b:g}" for b in args.blank_penalties) + " |",
-              "|---|" + "---|" * len(args.blank_penalties)]
-    for temperature in args.temperatures:
-        cells = [f"**{cell(r)}**" if r is best_shape else cell(r) for r in shapes if r["temperature"] == temperature]
-        lines.append(f"| {temperature:g} | " + " | ".join(cells) + " |")
-    lines.append(f"\nBest: temperature {best_shape['temperature']:g}, blank penalty {best_shape['blank_penalty']:g} "
-                 f"({cell(best_shape)}); by the margin rule `DecoderConfig` should "
-                 f"{verdict(best_shape, now_shape, keys=('temperature', 'blank_penalty'))}.")
-
     def search_table(title: str, column: str, key: str, found: list[dict]) -> list[str]:
         """A titled table of ``search_row`` rows, first column ``column`` from each row's ``key``."""
         return (["", title, "", f"| {column} | dev WER" + (" | dev-unseen-voices WER" if both else "")
@@ -225,13 +193,13 @@ def main() -> None:
                           "threshold", "prune", prunes)
     lines.append(f"\nBy the same margin, the tightest threshold within it of the best: "
                  f"{prune_verdict(prunes, current.beam_prune_logp)}.")
-    data = {"rows": rows, "best": best, "shapes": shapes, "best_shape": best_shape, "beams": beams, "prunes": prunes}
+    data = {"rows": rows, "best": best, "beams": beams, "prunes": prunes}
     name = candidate_result_name("tune_lm", args.model, args.lm)
     command = candidate_command("tune_lm", args.model, args.lm)
-    for flag in ("alphas", "betas", "temperatures", "blank_penalties", "beams", "prunes"):  # a grid not the default
+    for flag in ("alphas", "betas", "beams", "prunes"):  # a grid other than the default one, as it was given
         given = getattr(args, flag)
         if given != floats(p.get_default(flag)):
-            command += f" --{flag.replace('_', '-')}{'=' if given[0] < 0 else ' '}{','.join(f'{x:g}' for x in given)}"  # "=": -12 is no flag
+            command += f" --{flag}{'=' if given[0] < 0 else ' '}{','.join(f'{x:g}' for x in given)}"  # "=": -12 is no flag
     lines.append(("\nProduced by" if name == "tune_lm" else
                   f"\nModel `{args.model or 'bundled'}`, LM `{args.lm}`; produced by") + f" `{command}`.")
     publish(name, data, "\n".join(lines) + "\n")
