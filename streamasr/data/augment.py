@@ -218,6 +218,33 @@ def eq_curve(n_mels: int, coeffs: torch.Tensor) -> torch.Tensor:
     return (coeffs.double() @ torch.cos(math.pi * k * bins)).float()  # (F,) or (B, F)
 
 
+def lead_silence(feats: torch.Tensor, lengths: torch.Tensor, p: float, max_frames: int, log_floor: float,
+                 gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each utterance of raw log-mel feats (B, T, F), lengths (B,), with chance ``p`` preceded by 1 to
+    ``max_frames`` frames of digital silence (every bin at ln ``log_floor``), as a segment of a stream
+    follows a pause; the rest zero padding. Returns feats (B, T', F) and lengths (B,). Draws nothing
+    when ``p`` is 0, so runs without it draw what they drew before.
+
+    >>> x, n = lead_silence(torch.ones(2, 2, 1), torch.tensor([2, 1]), 1.0, 3, math.exp(-5), torch.Generator())
+    >>> bool((n - torch.tensor([2, 1]) >= 1).all() and (n - torch.tensor([2, 1]) <= 3).all())
+    True
+    >>> k = int(n[0]) - 2; x[0, :k, 0].tolist() == [-5.0] * k and x[0, k:k + 2, 0].tolist() == [1.0, 1.0]
+    True
+    """
+    if p <= 0 or max_frames <= 0:
+        return feats, lengths
+    shifts = []
+    for _ in range(feats.shape[0]):  # drawn in the order of one utterance at a time
+        hit = float(torch.rand((), generator=gen)) < p
+        shifts.append(int(torch.randint(1, max_frames + 1, (), generator=gen)) if hit else 0)
+    b, t, f = feats.shape
+    out = feats.new_zeros(b, t + max(shifts), f)  # (B, T', F)
+    for i, (k, n) in enumerate(zip(shifts, lengths.tolist())):
+        out[i, :k] = math.log(log_floor)
+        out[i, k : k + n] = feats[i, :n]
+    return out, lengths + torch.tensor(shifts)
+
+
 def spectral_eq(feats: torch.Tensor, max_db: float, log_floor: float, gen: torch.Generator, terms: int = 3
                 ) -> torch.Tensor:
     """Colour each utterance of raw log-mel feats (B, T, F) with its own smooth random gain curve

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import torch
 
-from streamasr.data.augment import spec_masks, spectral_eq, vtlp
+from streamasr.data.augment import lead_silence, spec_masks, spectral_eq, vtlp
 from streamasr.model import AcousticModel
 from streamasr.tokens import Tokenizer
 from streamasr.train.config import TrainConfig
@@ -44,8 +44,11 @@ def collate(cache: FeatureCache, ids: list[int], tok: Tokenizer):
 
 
 def make_batch(cache: FeatureCache, ids: list[int], tok: Tokenizer, cfg: TrainConfig, gen: torch.Generator) -> Batch:
-    """Utterances ``ids`` warped (VTLP), coloured (EQ) and their SpecAugment masks drawn, from ``gen``."""
+    """Utterances ``ids`` after a silence (``lead_silence``), warped (VTLP), coloured (EQ) and their SpecAugment
+    masks drawn, from ``gen``."""
     x, lengths, targets, tlen = collate(cache, ids, tok)  # (B, T, F)
+    silence = round(cfg.lead_silence_s * 1000 / cfg.feature.hop_ms)  # frames
+    x, lengths = lead_silence(x, lengths, cfg.lead_silence, silence, cfg.feature.log_floor, gen)  # (B, T', F)
     x = vtlp(x, *cfg.vtlp, cfg.feature.sample_rate, gen)  # on raw log-mel, before CMVN
     x = spectral_eq(x, cfg.eq_db, cfg.feature.log_floor, gen)
     masked = spec_masks(lengths, x.shape[1], x.shape[2], gen) if cfg.spec_augment else None

@@ -45,6 +45,8 @@ class TrainConfig:
     spec_augment: bool = True  # mask mel bands and time spans
     vtlp: tuple[float, float] = (1.0, 1.0)  # vocal tract length warp factor range per utterance ((1, 1): off)
     eq_db: float = 0.0  # largest peak of a smooth random gain curve over frequency per utterance, dB (0: off)
+    lead_silence: float = 0.0  # chance that an utterance follows digital silence, as a stream's segments do (0: off)
+    lead_silence_s: float = 1.5  # longest such silence, seconds
     checkpoint_every: int = 500  # updates between checkpoints
     keep_checkpoints: int = 5  # newest kept; the last ones are averaged into model/
     average_last: int = 3  # checkpoints averaged for the exported model

@@ -58,6 +58,24 @@ def test_the_loop_makes_the_batches_it_always_made(cache):
     assert torch.equal(gen.get_state(), ref_gen.get_state())  # no draw more or less
 
 
+def test_lead_silence_puts_a_pause_before_some_utterances(cache):
+    """With ``lead_silence`` each utterance may follow up to ``lead_silence_s`` of digital silence: its frames
+    unchanged after the pause, its length grown by the pause, the pause at the log floor, where EQ leaves it."""
+    import math
+
+    tok = Tokenizer.characters()
+    cfg = TrainConfig(train_manifests=(), out="x", spec_augment=False, lead_silence=1.0, lead_silence_s=0.5)
+    ids = list(range(len(TEXTS)))
+    batch = make_batch(cache, ids, tok, cfg, torch.Generator().manual_seed(3))
+    x, lengths, _, _ = collate(cache, ids, tok)  # (B, T, F)
+    grown = (batch.lengths - lengths).tolist()
+    assert all(1 <= k <= 50 for k in grown) and len(set(grown)) > 1
+    for i, k in enumerate(grown):
+        n = int(lengths[i])
+        assert torch.all(batch.feats[i, :k] == math.log(cfg.feature.log_floor))
+        assert torch.equal(batch.feats[i, k : k + n], x[i, :n])
+
+
 def test_workers_make_the_same_batches_however_many(cache):
     tok = Tokenizer.characters()
     batches = [[0, 1], [2], [3, 4, 5], [1, 3]]
