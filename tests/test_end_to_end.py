@@ -153,6 +153,14 @@ def test_cli_eval_scores_a_manifest_as_the_library_does(bundled_rec, speech, tmp
                           (["--chunk-ms", "100"], "multiple of 40")]:
         out = run_cli("eval", str(manifest), *args)
         assert out.returncode == 2 and message in out.stderr and "Traceback" not in out.stderr, out.stderr[-2000:]
+    paused = [transcribe(bundled_rec.session(chunk_ms=320), np.concatenate([np.zeros(16000, np.float32), x]))[0]
+              for x, _ in speech]  # each utterance after 1 s of silence, as a stream's segments follow a pause
+    out = run_cli("eval", str(manifest), "--json", "--lead-silence", "1")
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert json.loads(out.stdout)["lead_silence_s"] == 1.0
+    assert json.loads(out.stdout)["wer"] == round(error_rate(SENTENCES, paused), 4)
+    out = run_cli("eval", str(manifest), "--lead-silence", "-1")
+    assert out.returncode == 2 and "--lead-silence" in out.stderr and "Traceback" not in out.stderr
     missing = tmp_path / "missing.jsonl"
     missing.write_text(json.dumps({"audio": str(tmp_path / "gone.wav"), "duration": 1.0, "text": "x"}) + "\n")
     out = run_cli("eval", str(missing))

@@ -119,6 +119,8 @@ def evaluate(args) -> int:
     from streamasr.data.manifest import read_manifest
     from streamasr.metrics import error_rate
 
+    if args.lead_silence < 0:
+        raise UserError(f"--lead-silence must be at least 0 seconds, not {args.lead_silence:g}")
     try:  # before the model loads: a wrong path fails at once
         utts = read_manifest(args.manifest)
     except OSError as e:
@@ -138,6 +140,8 @@ def evaluate(args) -> int:
             samples = load_audio(u.audio, rec.sample_rate)
         except ValueError as e:
             raise UserError(str(e)) from None
+        if args.lead_silence > 0:
+            samples = np.concatenate([np.zeros(round(args.lead_silence * rec.sample_rate), samples.dtype), samples])
         events = s.accept(samples) + s.finish()
         hyps.append(" ".join(e.text for e in events if e.type == "final" and e.text))
         refs.append(u.text)
@@ -145,6 +149,7 @@ def evaluate(args) -> int:
     cpu = time.process_time() - t0
     result = {"manifest": str(args.manifest), "utterances": len(utts), "chunk_ms": args.chunk_ms,
               "decoder": args.decoder, "lm": None if args.no_lm or rec.lm is None else str(rec.lm.path),
+              "lead_silence_s": args.lead_silence,
               "wer": round(error_rate(refs, hyps), 4), "cer": round(error_rate(refs, hyps, chars=True), 4),
               "rtf_cpu": round(cpu / max(audio_s, 1e-9), 4)}
     if args.by_voice:
@@ -154,7 +159,8 @@ def evaluate(args) -> int:
         return 0
     print(f"WER {100 * result['wer']:.2f}%  CER {100 * result['cer']:.2f}%  "
           f"({len(utts)} utterances, chunk {args.chunk_ms} ms, {args.decoder}"
-          f"{', LM' if result['lm'] else ''}, CPU RTF {result['rtf_cpu']})")
+          f"{', LM' if result['lm'] else ''}"
+          f"{f', {args.lead_silence:g} s of silence before each' if args.lead_silence else ''}, CPU RTF {result['rtf_cpu']})")
     for voice, r in result.get("by_voice", {}).items():
         print(f"  {voice or '(no voice)'}: WER {100 * r['wer']:.2f}%  CER {100 * r['cer']:.2f}%  "
               f"({r['utterances']} utterances)")
