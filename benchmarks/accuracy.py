@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from streamasr.audio import load_audio
+from streamasr.audio import load_audio, with_silence_before
 from streamasr.data.manifest import read_manifest
 from streamasr.data.voices import HELDOUT_ACCENTS
 from streamasr.metrics import error_rate
@@ -29,17 +29,18 @@ sys.path.insert(0, str(Path(__file__).parent))
 from machine import machine_line  # noqa: E402
 from results_io import candidate_command, candidate_result_name, publish  # noqa: E402
 
-SETTINGS = [  # (label, chunk_ms, search, with LM, final pass)
-    ("full context, greedy", 0, "greedy", False, False),
-    ("full context, beam", 0, "beam", False, False),
-    ("full context, beam + LM", 0, "beam", True, False),
-    ("640 ms chunks, greedy", 640, "greedy", False, False),
-    ("640 ms chunks, beam + LM", 640, "beam", True, False),
-    ("320 ms chunks, greedy", 320, "greedy", False, False),
-    ("320 ms chunks, beam", 320, "beam", False, False),
-    ("320 ms chunks, beam + LM", 320, "beam", True, False),
-    ("320 ms chunks, beam + LM, final pass", 320, "beam", True, True),
-    ("160 ms chunks, beam + LM", 160, "beam", True, False),
+SETTINGS = [  # (label, chunk_ms, search, with LM, final pass, seconds of silence before)
+    ("full context, greedy", 0, "greedy", False, False, 0.0),
+    ("full context, beam", 0, "beam", False, False, 0.0),
+    ("full context, beam + LM", 0, "beam", True, False, 0.0),
+    ("640 ms chunks, greedy", 640, "greedy", False, False, 0.0),
+    ("640 ms chunks, beam + LM", 640, "beam", True, False, 0.0),
+    ("320 ms chunks, greedy", 320, "greedy", False, False, 0.0),
+    ("320 ms chunks, beam", 320, "beam", False, False, 0.0),
+    ("320 ms chunks, beam + LM", 320, "beam", True, False, 0.0),
+    ("320 ms chunks, beam + LM, final pass", 320, "beam", True, True, 0.0),
+    ("320 ms chunks, beam + LM, after 1 s of silence", 320, "beam", True, False, 1.0),
+    ("160 ms chunks, beam + LM", 160, "beam", True, False, 0.0),
 ]
 BY_VOICE = "320 ms chunks, beam + LM"  # the setting broken down by voice
 
@@ -98,8 +99,9 @@ def main() -> None:
         utts = utts[: args.limit] if args.limit else utts
         audio = [load_audio(u.audio) for u in utts]
         refs = [u.text for u in utts]
-        for label, chunk_ms, search, lm, final_pass in SETTINGS:
-            r = run(with_lm if lm else no_lm, audio, refs, chunk_ms, search, final_pass)
+        for label, chunk_ms, search, lm, final_pass, lead_s in SETTINGS:
+            heard = [with_silence_before(a, lead_s, with_lm.sample_rate) for a in audio]
+            r = run(with_lm if lm else no_lm, heard, refs, chunk_ms, search, final_pass)
             if label == BY_VOICE:
                 engines[split] = by_engine(utts, r["hyps"])
             r |= {"split": split, "setting": label, "utterances": len(utts)}

@@ -50,3 +50,12 @@ def load_audio(path: str | Path, target_rate: int = 16000) -> np.ndarray:
     except (sf.LibsndfileError, RuntimeError) as e:
         raise AudioError(f"cannot read {path}: {e}") from None
     return resample(to_mono_float(data), rate, target_rate)
+
+
+def with_silence_before(samples: np.ndarray, seconds: float, sample_rate: int) -> np.ndarray:
+    """The utterance as a stream's segment after a pause hears it: ``seconds`` of digital silence first.
+
+    >>> with_silence_before(np.ones(2, np.float32), 0.5, 4)
+    array([0., 0., 1., 1.], dtype=float32)
+    """
+    return np.concatenate([np.zeros(round(seconds * sample_rate), samples.dtype), samples])

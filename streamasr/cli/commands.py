@@ -115,7 +115,7 @@ def transcribe(args) -> int:
 
 
 def evaluate(args) -> int:
-    from streamasr.audio import load_audio
+    from streamasr.audio import load_audio, with_silence_before
     from streamasr.data.manifest import read_manifest
     from streamasr.metrics import error_rate
 
@@ -140,8 +140,7 @@ def evaluate(args) -> int:
             samples = load_audio(u.audio, rec.sample_rate)
         except ValueError as e:
             raise UserError(str(e)) from None
-        if args.lead_silence > 0:
-            samples = np.concatenate([np.zeros(round(args.lead_silence * rec.sample_rate), samples.dtype), samples])
+        samples = with_silence_before(samples, args.lead_silence, rec.sample_rate)
         events = s.accept(samples) + s.finish()
         hyps.append(" ".join(e.text for e in events if e.type == "final" and e.text))
         refs.append(u.text)
