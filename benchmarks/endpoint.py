@@ -13,7 +13,8 @@ utterances one at a time, each a session of its own with no pause before it (as 
 decodes them). Each setting runs with the tail rule (quiet audio
 not yet encoded counts as silence) and, for reference, without it; the default setting also runs
 with noise added to the whole stream, where the quiet tail is not quiet and the rule must stand back, and
-on the unseen voices (festival's pause inside sentences, and its words fade out over near-digital silence).
+on the unseen voices (festival's pause inside sentences, and its words fade out over near-digital silence),
+and, for reference, with the encoder's context carried through each pause (``fresh_after_pause=False``).
 Writes benchmarks/results/endpoint.{json,md}.
 """
 
@@ -42,9 +43,11 @@ from streamasr.recognizer import Recognizer  # noqa: E402
 RATE, PIECE_MS, GAP_S = 16000, 20, 1.0  # pieces as a real-time client sends them
 
 
-def run(rec: Recognizer, audio: np.ndarray, spans: list[tuple[float, float]], silence: float, tail: bool) -> dict:
+def run(rec: Recognizer, audio: np.ndarray, spans: list[tuple[float, float]], silence: float, tail: bool,
+        fresh: bool = True) -> dict:
     ep = EndpointConfig(silence_after_speech_s=silence)
-    s = rec.session(chunk_ms=320, endpoint=ep if tail else dataclasses.replace(ep, tail_floor_db=0.0))
+    s = rec.session(chunk_ms=320, endpoint=ep if tail else dataclasses.replace(ep, tail_floor_db=0.0),
+                    fresh_after_pause=fresh)
     piece = RATE * PIECE_MS // 1000
     finals = []  # (audio seconds fed when it came out, event)
     for pos in range(0, len(audio), piece):
@@ -59,7 +62,7 @@ def run(rec: Recognizer, audio: np.ndarray, spans: list[tuple[float, float]], si
         closed = [b for a, b in spans if b <= end + 0.05]
         if closed and end - closed[-1] < GAP_S:
             delays.append(fed - closed[-1])
-    return {"silence_s": silence, "tail_rule": tail, "finals": len(finals), "cut_sentences": cuts,
+    return {"silence_s": silence, "tail_rule": tail, "fresh_after_pause": fresh, "finals": len(finals), "cut_sentences": cuts,
             "delay_p50_ms": float(np.percentile(delays, 50) * 1000), "delay_p95_ms": float(np.percentile(delays, 95) * 1000),
             "text": " ".join(e.text for _, e in finals)}
 
@@ -94,13 +97,17 @@ def main() -> None:
     noise = coloured_noise(len(clean), np.random.default_rng(0), kind=1) * np.sqrt(np.mean(speech_power))  # pink
     noisy = (clean + noise / 10 ** (args.snr_db / 20)).astype(np.float32)
     default = EndpointConfig.silence_after_speech_s
-    runs = [("clean", (clean, spans, ref), float(x), tail) for x in args.silences.split(",") for tail in (True, False)]
-    runs += [(f"pink noise, {args.snr_db:.0f} dB SNR", (noisy, spans, ref), default, tail) for tail in (True, False)]
-    runs += [("clean, unseen voices", unseen, default, tail) for tail in (True, False)]
+    # (audio, silence after speech, tail rule, fresh after a pause); each default also with the context carried
+    runs = []
+    for x in map(float, args.silences.split(",")):
+        runs += [("clean", (clean, spans, ref), x, True, True), ("clean", (clean, spans, ref), x, False, True)]
+        runs += [("clean", (clean, spans, ref), x, True, False)] if x == default else []
+    for name, audio in ((f"pink noise, {args.snr_db:.0f} dB SNR", (noisy, spans, ref)), ("clean, unseen voices", unseen)):
+        runs += [(name, audio, default, True, True), (name, audio, default, False, True), (name, audio, default, True, False)]
     rec = Recognizer.from_pretrained()
     rows = []
-    for name, (audio, spans_, ref_), silence, tail in runs:
-        r = {"audio": name, **run(rec, audio, spans_, silence, tail)}
+    for name, (audio, spans_, ref_), silence, tail, fresh in runs:
+        r = {"audio": name, **run(rec, audio, spans_, silence, tail, fresh)}
         r["wer"] = error_rate([ref_], [r.pop("text")])
         rows.append(r)
         print(r, flush=True)
@@ -109,17 +116,20 @@ def main() -> None:
         utts = first(split)
         alone[split] = decode_each(rec, [load_audio(u.audio) for u in utts], [u.text for u in utts], 320, "beam")["wer"]
     print(alone, flush=True)
-    lines = ["| audio | silence after speech | tail rule | end of utterance → final p50 / p95 | finals | "
-             "sentences cut in two | WER |", "|---|---|---|---|---|---|---|"]
+    lines = ["| audio | silence after speech | tail rule | fresh after a pause | end of utterance → final p50 / p95 | "
+             "finals | sentences cut in two | WER |", "|---|---|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r['audio']} | {r['silence_s']:.2f} s | {'on' if r['tail_rule'] else 'off'} | "
+                     f"{'yes' if r['fresh_after_pause'] else 'no'} | "
                      f"{r['delay_p50_ms']:.0f} / {r['delay_p95_ms']:.0f} ms | "
                      f"{r['finals']} | {r['cut_sentences']} | {100 * r['wer']:.1f}% |")
-    lines.append(f"\n{args.utts} held-out utterances (seen voices; the last two rows unseen voices) in one stream, {GAP_S:.0f} s of silence after each, "
+    lines.append(f"\n{args.utts} held-out utterances (seen voices; the last three rows unseen voices) in one stream, {GAP_S:.0f} s of silence after each, "
                  f"fed in {PIECE_MS} ms pieces, 320 ms chunks, beam search + LM; delay in audio time (chunking and look-ahead, not compute). "
                  "*Tail rule*: audio received after the last encoded chunk counts as silence while every 10 ms of it "
                  f"is within {EndpointConfig.tail_floor_db:.0f} dB of the segment's quietest block (and the loudest is "
-                 f"{EndpointConfig.tail_snr_db:.0f} dB above that). The same utterances one at a time (a session "
+                 f"{EndpointConfig.tail_snr_db:.0f} dB above that). *Fresh after a pause*: a segment that a pause "
+                 "ended leaves nothing in the encoder's context, and the quiet chunks before the next one's sound "
+                 "are skipped (no: the encoder's context carries on through the pause). The same utterances one at a time (a session "
                  f"each, no pause before them): {100 * alone['test-seen-voices']:.1f}% WER on the seen voices, "
                  f"{100 * alone['test-unseen-voices']:.1f}% on the unseen ones. "
                  "Produced by `python benchmarks/endpoint.py`.")

@@ -22,7 +22,8 @@ from streamasr.decoder import CTCPrefixDecoder, DecoderConfig, LanguageModel
 from streamasr.decoder.greedy import GreedyDecoder
 from streamasr.encoder import StreamingEncoder, StreamState
 from streamasr.encoder.masks import subsampled_length
-from streamasr.endpoint import EndpointConfig, block_levels, is_endpoint, is_loud, is_quiet, is_tail_endpoint
+from streamasr.endpoint import (EndpointConfig, block_levels, is_endpoint, is_loud, is_quiet, is_tail_endpoint,
+                                level_decides)
 from streamasr.events import Alternative, Event, Final, Partial, Word
 from streamasr.features import FeatureState, StreamingLogMel, num_frames
 from streamasr.model import DEFAULT_LM, DEFAULT_MODEL, AcousticModel, load_model
@@ -41,6 +42,7 @@ class SessionConfig:
     endpoint: EndpointConfig = field(default_factory=EndpointConfig)  # when a segment ends
     final_pass: bool = False  # each final re-decodes its segment at full context (partials stay streaming)
     alternatives: int = 0  # finals carry up to this many ranked texts of the search, best first (0: none)
+    fresh_after_pause: bool = True  # after a pause, skip its quiet chunks and start the encoder afresh at the next sound
 
 
 class Recognizer:
@@ -77,9 +79,9 @@ class Recognizer:
 
     def session(self, chunk_ms: int = 320, left_chunks: int = 8, search: str = "beam",
                 hotwords: tuple[str, ...] | list[str] = (), endpoint: EndpointConfig = EndpointConfig(),
-                final_pass: bool = False, alternatives: int = 0) -> "Session":
+                final_pass: bool = False, alternatives: int = 0, fresh_after_pause: bool = True) -> "Session":
         return Session(self, SessionConfig(chunk_ms, left_chunks, search, tuple(hotwords), endpoint, final_pass,
-                                           alternatives))
+                                           alternatives, fresh_after_pause))
 
 
 class Session:
@@ -119,7 +121,17 @@ class Session:
         self._new_segment()
         self.finished = False
 
-    def _new_segment(self) -> None:
+    def _new_segment(self, after_pause: bool = False) -> None:
+        # ``after_pause``: the last segment ended in silence (not cut at its longest, not the stream's start).
+        # Training utterances begin where their speech does; a segment that follows a pause, with the last
+        # one's speech and the pause in the encoder's left context, reads worse (benchmarks/endpoint.py).
+        # So the chunks that are quiet against the last segment's floor (by the tail rule's levels) are
+        # skipped, and once one is, the encoder starts afresh, as a new stream (``pending_window``).
+        # Where levels cannot tell (no tail rule, loud noise) or the next chunk has sound, the context carries on.
+        self.quiet_below: float | None = None  # while waiting for sound after a pause: dB under which a block is quiet
+        if (after_pause and self.cfg.fresh_after_pause and self.tail_rule
+                and level_decides(self.cfg.endpoint, self.seg_floor, self.seg_peak)):
+            self.quiet_below = self.seg_floor + self.cfg.endpoint.tail_floor_db  # the segment before's floor
         self.decoder.forget()  # its caches hold the last segment's texts
         self.beam = self.decoder.init_state()
         self.seg_start = self.frames_done  # first encoder frame of this segment
@@ -192,13 +204,23 @@ class Session:
         return self.feats.shape[0] + num_frames(self.feat_state.leftover.numel() + self.num_samples, cfg) >= win
 
     def pending_window(self) -> torch.Tensor | None:
-        """Features (4C+3, F) of the next whole chunk, to run with ``self.enc_state``; None if none is ready."""
-        if not self.chunk_ready():
-            return None
-        win, _ = self.rec.encoder.chunk_window(self.chunk)
-        if self.feats.shape[0] < win:
-            self._featurize()  # features in one call per chunk, not one per received piece
-        return self.feats[:win]
+        """Features (4C+3, F) of the next whole chunk, to run with ``self.enc_state``; None if none is ready.
+
+        After a pause (``SessionConfig.fresh_after_pause``) the quiet chunks before the next sound are
+        skipped here: never encoded, their time passing all the same."""
+        win, hop = self.rec.encoder.chunk_window(self.chunk)
+        while self.chunk_ready():
+            if self.feats.shape[0] < win:
+                self._featurize()  # features in one call per chunk, not one per received piece
+            if self.quiet_below is None:
+                return self.feats[:win]
+            lo = self.frames_done * SUBSAMPLING - self.levels_base
+            heard = self.levels[lo : lo + win]  # (<= 4C+3,) dB of the blocks the chunk's frames hear
+            if self.last_speech >= 0 or len(heard) < win or (heard >= self.quiet_below).any():
+                self.quiet_below = None  # sound: the segment's speech may begin in this chunk
+                return self.feats[:win]
+            self._skip_chunk(hop)
+        return None
 
     def advance(self, logp: np.ndarray, state: StreamState) -> list[Event]:
         """Take the encoder's output (C, V) and state for ``pending_window()``: consume it and decode."""
@@ -243,6 +265,21 @@ class Session:
         if self.final_pass:
             self.seg_feats.append(frames)
 
+    def _skip_chunk(self, hop: int) -> None:
+        # A quiet chunk before a segment's speech: its time passes, the segment starts after it, and the
+        # encoder starts afresh (nothing of the segment before, nor of the pause, in its context).
+        self.enc_state = self.rec.encoder.init_state(self.chunk, self.cfg.left_chunks)
+        self.feats = self.feats[hop:]
+        self.frames_done += self.chunk
+        self.seg_start = self.frames_done
+        self.beam = self.decoder.init_state()  # it holds only blank frames (no speech yet), if any
+        if self.final_pass and self.seg_feats:
+            kept = torch.cat(self.seg_feats)[self.seg_start * SUBSAMPLING - self.seg_feats_base :]  # (T, F)
+            self.seg_feats, self.seg_feats_base = [kept], self.seg_start * SUBSAMPLING
+        # levels already judged (they count for the segment's floor) and skipped are no longer needed
+        drop = max(0, min(self.seg_start * SUBSAMPLING, self.tail_next) - self.levels_base)
+        self.levels, self.levels_base = self.levels[drop:], self.levels_base + drop
+
     def _judge_tail(self) -> list[Event]:
         # Each block of the next chunk's span is judged once, in order, before that chunk is
         # encoded, so the events do not depend on how the audio was split into pieces.
@@ -263,7 +300,7 @@ class Session:
             encoded_silence = (self.frames_done - self.seg_start - self.last_speech) * fms
             if is_tail_endpoint(ep, encoded_silence, (b + 1 - first) * self.block / self.rec.sample_rate):
                 events.append(self._final())
-                self._new_segment()
+                self._new_segment(after_pause=True)
         return events
 
     def _loud(self, frame: int) -> bool:
@@ -297,7 +334,7 @@ class Session:
                 self.frames_done = frame
                 if self.last_speech >= 0:
                     events.append(self._final())
-                self._new_segment()
+                self._new_segment(after_pause=seg_len * fms < ep.max_utterance_s)
         self.beam = self.decoder.step(logp[start:], self.beam)
         self.frames_done = base + len(logp)
         text = self.partial_text

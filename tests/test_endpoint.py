@@ -25,8 +25,9 @@ def finals(fed):
 
 def test_a_quiet_tail_brings_the_final_sooner_with_the_same_text(bundled_rec, paused_speech):
     pieces = [RATE // 50] * (len(paused_speech) // (RATE // 50))  # 20 ms, as a real-time client sends
-    on = finals(feed(bundled_rec.session(), paused_speech, pieces))
-    off = finals(feed(bundled_rec.session(endpoint=OFF), paused_speech, pieces))
+    # (the quiet chunks after a pause are skipped by the tail rule's levels: that part is kept out here)
+    on = finals(feed(bundled_rec.session(fresh_after_pause=False), paused_speech, pieces))
+    off = finals(feed(bundled_rec.session(endpoint=OFF, fresh_after_pause=False), paused_speech, pieces))
     assert len(on) == len(off) == 2
     assert [e.text for _, e in on] == [e.text for _, e in off]
     # the first sentence's final no longer waits for the chunk that covers the pause
@@ -66,3 +67,35 @@ def test_the_loud_hold_keeps_a_sentence_whole_but_lets_its_last_word_fade(bundle
     assert [e.text for _, e in default] == [e.text for _, e in no_range]
     # without the range bar the fade holds each final back (by 160 ms here)
     assert all(d <= r - RATE // 20 for (d, _), (r, _) in zip(default, no_range))
+
+
+def test_after_a_pause_the_next_segment_is_a_fresh_stream_from_its_first_sound(bundled_rec, paused_speech):
+    """The second sentence's segment starts at the chunk where its sound does, its encoder context empty:
+    its final is that of a session of its own fed the audio from there (times shifted), which carrying
+    the first sentence and the pause in the context would not give."""
+    pieces = [RATE // 50] * (len(paused_speech) // (RATE // 50))
+    first, second = [e for _, e in finals(feed(bundled_rec.session(), paused_speech, pieces))]
+    assert second.start_ms > first.end_ms + 320 and second.start_ms % 320 == 0  # quiet chunks skipped
+    start = second.start_ms * RATE // 1000
+    (alone, *_) = [e for _, e in finals(feed(bundled_rec.session(), paused_speech[start:], pieces))]
+
+    def shifted(final, ms):
+        return final.text, [(w.word, w.start_ms + ms, w.end_ms + ms, w.conf) for w in final.words]
+
+    assert shifted(second, 0) == shifted(alone, second.start_ms)
+    carried = [e for _, e in finals(feed(bundled_rec.session(fresh_after_pause=False), paused_speech, pieces))]
+    assert carried[1].start_ms <= first.end_ms + 320
+    assert shifted(carried[1], 0) != shifted(alone, second.start_ms)
+
+
+def test_a_long_pause_holds_no_growing_state(bundled_rec, paused_speech):
+    """Skipped chunks are forgotten as they pass: a minute of silence leaves the session's levels and the
+    final pass's features as short as a few seconds would."""
+    s = bundled_rec.session(final_pass=True)
+    s.accept(paused_speech)
+    sizes = []
+    for _ in range(60):
+        s.accept(np.zeros(RATE, np.float32))
+        sizes.append((len(s.levels), sum(len(f) for f in s.seg_feats)))
+    assert max(sizes[-10:]) <= max(sizes[:5]) and max(n for n, _ in sizes) < 500
+    assert s.frames_done * bundled_rec.frame_ms >= (len(paused_speech) / RATE + 59) * 1000
