@@ -31,6 +31,7 @@ class EndpointConfig:
     tail_snr_db: float = 20.0  # ... provided the segment's loudest block is this far above that floor
     hold_while_loud: bool = True  # audio clearly above that floor keeps an utterance with speech open (needs the tail rule)
     loud_range_db: float = 35.0  # ... if also within this of the segment's loudest block (a word's fading end is not held)
+    start_quiet_db: float = -60.0  # before a stream's first sound, blocks below this level (dB re full scale) are quiet
 
 
 def is_endpoint(cfg: EndpointConfig, trailing_silence_s: float, utterance_s: float, has_speech: bool) -> bool:

@@ -118,20 +118,25 @@ class Session:
         self.tail_next = 0  # the next block the tail rule judges
         self.tail_quiet = True  # every block judged since the last encoded frame was quiet
         self.segment = 0
-        self._new_segment()
+        self.seg_floor = self.seg_peak = -np.inf
+        self._new_segment(after_pause=True)  # the stream's start: quiet chunks before its first sound are skipped
         self.finished = False
 
     def _new_segment(self, after_pause: bool = False) -> None:
-        # ``after_pause``: the last segment ended in silence (not cut at its longest, not the stream's start).
+        # ``after_pause``: the stream's start, or the last segment ended in silence (not cut at its longest).
         # Training utterances begin where their speech does; a segment that follows a pause, with the last
         # one's speech and the pause in the encoder's left context, reads worse (benchmarks/endpoint.py).
         # So the chunks that are quiet against the last segment's floor (by the tail rule's levels) are
         # skipped, and once one is, the encoder starts afresh, as a new stream (``pending_window``).
         # Where levels cannot tell (no tail rule, loud noise) or the next chunk has sound, the context carries on.
+        # At the stream's start, with no segment before to know its floor by, quiet is below a fixed level.
+        ep = self.cfg.endpoint
         self.quiet_below: float | None = None  # while waiting for sound after a pause: dB under which a block is quiet
-        if (after_pause and self.cfg.fresh_after_pause and self.tail_rule
-                and level_decides(self.cfg.endpoint, self.seg_floor, self.seg_peak)):
-            self.quiet_below = self.seg_floor + self.cfg.endpoint.tail_floor_db  # the segment before's floor
+        if after_pause and self.cfg.fresh_after_pause and self.tail_rule:
+            if self.segment == 0 and self.frames_done == 0:
+                self.quiet_below = ep.start_quiet_db
+            elif level_decides(ep, self.seg_floor, self.seg_peak):
+                self.quiet_below = self.seg_floor + ep.tail_floor_db  # the segment before's floor
         self.decoder.forget()  # its caches hold the last segment's texts
         self.beam = self.decoder.init_state()
         self.seg_start = self.frames_done  # first encoder frame of this segment

@@ -99,3 +99,23 @@ def test_a_long_pause_holds_no_growing_state(bundled_rec, paused_speech):
         sizes.append((len(s.levels), sum(len(f) for f in s.seg_feats)))
     assert max(sizes[-10:]) <= max(sizes[:5]) and max(n for n, _ in sizes) < 500
     assert s.frames_done * bundled_rec.frame_ms >= (len(paused_speech) / RATE + 59) * 1000
+
+
+def test_silence_before_a_streams_first_sound_is_skipped(bundled_rec, paused_speech):
+    """A stream that opens on a second of digital silence starts its first segment at the chunk whose frames
+    first hear sound, and decodes from there as a session fed the audio from there; audio above
+    ``start_quiet_db`` is heard from the first chunk."""
+    x = np.concatenate([np.zeros(RATE, np.float32), paused_speech])
+    late = [e for _, e in finals(feed(bundled_rec.session(), x, []))]
+    start = late[0].start_ms
+    assert 640 <= start <= 1000 and start % 320 == 0
+    alone = [e for _, e in finals(feed(bundled_rec.session(), x[start * RATE // 1000 :], []))]
+    assert [(f.text, f.start_ms, [(w.word, w.start_ms, w.conf) for w in f.words]) for f in late] == \
+        [(f.text, f.start_ms + start, [(w.word, w.start_ms + start, w.conf) for w in f.words]) for f in alone]
+    noise = (np.random.default_rng(3).standard_normal(RATE) * 3e-3).astype(np.float32)  # about -44 dB
+    s = bundled_rec.session()
+    s.accept(noise)
+    assert s.frames_done > 0 and s.seg_start == 0  # encoded, not skipped
+    s = bundled_rec.session()
+    s.accept(np.zeros(RATE, np.float32))
+    assert s.frames_done > 0 and s.seg_start == s.frames_done  # skipped
