@@ -127,9 +127,9 @@ def main() -> None:
                  f"fed in {PIECE_MS} ms pieces, 320 ms chunks, beam search + LM; delay in audio time (chunking and look-ahead, not compute). "
                  "*Tail rule*: audio received after the last encoded chunk counts as silence while every 10 ms of it "
                  f"is within {EndpointConfig.tail_floor_db:.0f} dB of the segment's quietest block (and the loudest is "
-                 f"{EndpointConfig.tail_snr_db:.0f} dB above that). *Fresh after a pause*: a segment that a pause "
-                 "ended leaves nothing in the encoder's context, and the quiet chunks before the next one's sound "
-                 "are skipped (no: the encoder's context carries on through the pause). The same utterances one at a time (a session "
+                 f"{EndpointConfig.tail_snr_db:.0f} dB above that). *Fresh after a pause*: after a segment that a "
+                 "pause ended, the chunks quiet against its floor are skipped and the encoder starts afresh after "
+                 "them (no: its context carries on through the pause). The same utterances one at a time (a session "
                  f"each, no pause before them): {100 * alone['test-seen-voices']:.1f}% WER on the seen voices, "
                  f"{100 * alone['test-unseen-voices']:.1f}% on the unseen ones. "
                  "Produced by `python benchmarks/endpoint.py`.")
