@@ -159,6 +159,11 @@ def test_cli_eval_scores_a_manifest_as_the_library_does(bundled_rec, speech, tmp
     assert out.returncode == 0, out.stderr[-2000:]
     assert json.loads(out.stdout)["lead_silence_s"] == 1.0
     assert json.loads(out.stdout)["wer"] == round(error_rate(SENTENCES, paused), 4)
+    heard = [transcribe(bundled_rec.session(chunk_ms=320, fresh_after_pause=False),
+                        np.concatenate([np.zeros(16000, np.float32), x]))[0] for x, _ in speech]  # silence encoded
+    out = run_cli("eval", str(manifest), "--json", "--lead-silence", "1", "--no-fresh-after-pause")
+    assert out.returncode == 0 and json.loads(out.stdout)["fresh_after_pause"] is False, out.stderr[-2000:]
+    assert json.loads(out.stdout)["wer"] == round(error_rate(SENTENCES, heard), 4)
     out = run_cli("eval", str(manifest), "--lead-silence", "-1")
     assert out.returncode == 2 and "--lead-silence" in out.stderr and "Traceback" not in out.stderr
     missing = tmp_path / "missing.jsonl"

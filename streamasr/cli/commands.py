@@ -136,7 +136,8 @@ def evaluate(args) -> int:
     for u in utts:
         try:  # a setting this model or backend cannot take, or an utterance's file that cannot be read
             s = rec.session(chunk_ms=args.chunk_ms, left_chunks=args.left_chunks, search=args.decoder,
-                            endpoint=endpoint, final_pass=args.final_pass)
+                            endpoint=endpoint, final_pass=args.final_pass,
+                            fresh_after_pause=not args.no_fresh_after_pause)
             samples = load_audio(u.audio, rec.sample_rate)
         except ValueError as e:
             raise UserError(str(e)) from None
@@ -148,7 +149,7 @@ def evaluate(args) -> int:
     cpu = time.process_time() - t0
     result = {"manifest": str(args.manifest), "utterances": len(utts), "chunk_ms": args.chunk_ms,
               "decoder": args.decoder, "lm": None if args.no_lm or rec.lm is None else str(rec.lm.path),
-              "lead_silence_s": args.lead_silence,
+              "lead_silence_s": args.lead_silence, "fresh_after_pause": not args.no_fresh_after_pause,
               "wer": round(error_rate(refs, hyps), 4), "cer": round(error_rate(refs, hyps, chars=True), 4),
               "rtf_cpu": round(cpu / max(audio_s, 1e-9), 4)}
     if args.by_voice:

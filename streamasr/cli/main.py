@@ -34,6 +34,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--limit", type=int, default=0, help="only the first N utterances")
     e.add_argument("--lead-silence", type=float, default=0.0, metavar="S",
                    help="seconds of digital silence put before each utterance, as a stream's segments follow a pause")
+    e.add_argument("--no-fresh-after-pause", action="store_true",
+                   help="decode the silence too, where a session skips quiet chunks before a stream's first sound "
+                        "(to measure the model itself after a pause)")
     e.add_argument("--by-voice", action="store_true", help="WER and CER of each voice too (the manifest's voice field)")
     e.add_argument("--json", action="store_true", help="print the result as JSON")
     e.set_defaults(func=commands.evaluate)
