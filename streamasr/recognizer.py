@@ -273,7 +273,8 @@ class Session:
     def _skip_chunk(self, hop: int) -> None:
         # A quiet chunk before a segment's speech: its time passes, the segment starts after it, and the
         # encoder starts afresh (nothing of the segment before, nor of the pause, in its context).
-        self.enc_state = self.rec.encoder.init_state(self.chunk, self.cfg.left_chunks)
+        if self.enc_state.offset:  # not yet fresh (both kinds of state count the frames they have encoded)
+            self.enc_state = self.rec.encoder.init_state(self.chunk, self.cfg.left_chunks)
         self.feats = self.feats[hop:]
         self.frames_done += self.chunk
         self.seg_start = self.frames_done

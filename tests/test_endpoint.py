@@ -1,9 +1,11 @@
 """Endpoints on real speech: a quiet tail ends a segment sooner, whatever the pieces, and stands back in noise."""
 
 import numpy as np
+import pytest
 
 from streamasr.endpoint import EndpointConfig
 from streamasr.events import Final
+from streamasr.recognizer import Recognizer
 
 RATE = 16000
 OFF = EndpointConfig(tail_floor_db=0.0)  # the same rules without the quiet tail
@@ -69,10 +71,13 @@ def test_the_loud_hold_keeps_a_sentence_whole_but_lets_its_last_word_fade(bundle
     assert all(d <= r - RATE // 20 for (d, _), (r, _) in zip(default, no_range))
 
 
-def test_after_a_pause_the_next_segment_is_a_fresh_stream_from_its_first_sound(bundled_rec, paused_speech):
+@pytest.mark.parametrize("backend", ["torch", "onnx"])
+def test_after_a_pause_the_next_segment_is_a_fresh_stream_from_its_first_sound(backend, bundled_rec, paused_speech):
     """The second sentence's segment starts at the chunk where its sound does, its encoder context empty:
     its final is that of a session of its own fed the audio from there (times shifted), which carrying
     the first sentence and the pause in the context would not give."""
+    if backend != "torch":
+        bundled_rec = Recognizer.from_pretrained(backend=backend)
     pieces = [RATE // 50] * (len(paused_speech) // (RATE // 50))
     first, second = [e for _, e in finals(feed(bundled_rec.session(), paused_speech, pieces))]
     assert second.start_ms > first.end_ms + 320 and second.start_ms % 320 == 0  # quiet chunks skipped
