@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import sys
 from pathlib import Path
 
@@ -76,15 +77,17 @@ def main() -> None:
     args = p.parse_args()
     torch.set_num_threads(1)
 
-    def first(split: str) -> list:
-        return read_manifest(Path(args.corpus) / f"{split}.jsonl")[: args.utts]
+    @functools.cache
+    def first(split: str) -> tuple[list, list[np.ndarray]]:
+        """The split's first utterances and their samples, read once for the stream and the one-at-a-time run."""
+        utts = read_manifest(Path(args.corpus) / f"{split}.jsonl")[: args.utts]
+        return utts, [load_audio(u.audio) for u in utts]
 
     def stream(split: str) -> tuple[np.ndarray, list[tuple[float, float]], str, list[float]]:
         """The split's first utterances joined with silence: samples, speech spans, reference, speech powers."""
-        utts = first(split)
+        utts, audio = first(split)
         parts, spans, t, power = [], [], 0.0, []
-        for u in utts:
-            x = load_audio(u.audio)
+        for x in audio:
             end = speech_end(x)
             parts += [x, np.zeros(int(GAP_S * RATE), np.float32)]
             spans.append((t, t + end))
@@ -113,8 +116,8 @@ def main() -> None:
         print(r, flush=True)
     alone = {}  # the same utterances one at a time, as the accuracy table decodes them
     for split in ("test-seen-voices", "test-unseen-voices"):
-        utts = first(split)
-        alone[split] = decode_each(rec, [load_audio(u.audio) for u in utts], [u.text for u in utts], 320, "beam")["wer"]
+        utts, audio = first(split)
+        alone[split] = decode_each(rec, audio, [u.text for u in utts], 320, "beam")["wer"]
     print(alone, flush=True)
     lines = ["| audio | silence after speech | tail rule | fresh after a pause | end of utterance → final p50 / p95 | "
              "finals | sentences cut in two | WER |", "|---|---|---|---|---|---|---|---|"]

@@ -58,4 +58,6 @@ def with_silence_before(samples: np.ndarray, seconds: float, sample_rate: int) -
     >>> with_silence_before(np.ones(2, np.float32), 0.5, 4)
     array([0., 0., 1., 1.], dtype=float32)
     """
+    if seconds <= 0:
+        return samples  # no copy of every utterance where no silence is asked for
     return np.concatenate([np.zeros(round(seconds * sample_rate), samples.dtype), samples])

@@ -118,7 +118,6 @@ class Session:
         self.tail_next = 0  # the next block the tail rule judges
         self.tail_quiet = True  # every block judged since the last encoded frame was quiet
         self.segment = 0
-        self.seg_floor = self.seg_peak = -np.inf
         self._new_segment(after_pause=True)  # the stream's start: quiet chunks before its first sound are skipped
         self.finished = False
 
@@ -142,12 +141,9 @@ class Session:
         self.seg_start = self.frames_done  # first encoder frame of this segment
         self.last_speech = -1  # last non-silent frame within the segment (-1: none)
         self.last_text = ""
-        if self.final_pass and self.seg_feats:  # features before the segment's first frame are no longer needed
-            kept = torch.cat(self.seg_feats)[self.seg_start * SUBSAMPLING - self.seg_feats_base :]  # (T, F)
-            self.seg_feats, self.seg_feats_base = [kept], self.seg_start * SUBSAMPLING
+        self._forget_features_before_segment()
         if self.tail_rule:  # levels before the segment are no longer needed
-            drop = max(0, min(self.seg_start * SUBSAMPLING - self.levels_base, len(self.levels)))
-            self.levels, self.levels_base = self.levels[drop:], self.levels_base + drop
+            self._forget_levels_before(self.seg_start * SUBSAMPLING)
             judged = self.levels[: max(0, self.tail_next - self.levels_base)]
             self.seg_peak = float(judged.max()) if len(judged) else -np.inf  # loudest block of the segment so far
             self.seg_floor = float(judged.min()) if len(judged) else np.inf  # quietest block of the segment so far
@@ -279,11 +275,19 @@ class Session:
         self.frames_done += self.chunk
         self.seg_start = self.frames_done
         self.beam = self.decoder.init_state()  # it holds only blank frames (no speech yet), if any
+        self._forget_features_before_segment()
+        # levels already judged (they count for the segment's floor) and skipped are no longer needed
+        self._forget_levels_before(min(self.seg_start * SUBSAMPLING, self.tail_next))
+
+    def _forget_features_before_segment(self) -> None:
+        # the final pass's features before the segment's first frame are no longer needed
         if self.final_pass and self.seg_feats:
             kept = torch.cat(self.seg_feats)[self.seg_start * SUBSAMPLING - self.seg_feats_base :]  # (T, F)
             self.seg_feats, self.seg_feats_base = [kept], self.seg_start * SUBSAMPLING
-        # levels already judged (they count for the segment's floor) and skipped are no longer needed
-        drop = max(0, min(self.seg_start * SUBSAMPLING, self.tail_next) - self.levels_base)
+
+    def _forget_levels_before(self, block: int) -> None:
+        # the levels of the stream's blocks before ``block``
+        drop = max(0, min(block - self.levels_base, len(self.levels)))
         self.levels, self.levels_base = self.levels[drop:], self.levels_base + drop
 
     def _judge_tail(self) -> list[Event]:
