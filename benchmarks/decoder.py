@@ -2,8 +2,10 @@
 
     python benchmarks/decoder.py [--corpus work/corpus-engines] [--beams 10,32] [--repeats 5]
 
-Log-probs come from the bundled model under the 320 ms chunk mask, once per utterance; both
-decoders then search them with the bundled KenLM model, ours with a decoder of its own for each
+Log-probs come from the bundled model under the 320 ms chunk mask, once per utterance, shaped as
+our search scores them (``search_log_probs``: ``DecoderConfig``'s temperature and blank penalty, which
+pyctcdecode has no setting for); both decoders then search the same shaped log-probs with the bundled
+KenLM model (ours with neither setting, so as not to shape them twice), ours with a decoder of its own for each
 utterance (as each stream has one), so no utterance finds its caches warmed by another. Each decoder
 runs ``--repeats`` timed passes, the two taking turns, and its least time counts: single passes on
 this machine moved by up to 1.5x between runs. Writes benchmarks/results/decoder.{json,md}.
@@ -28,6 +30,7 @@ from results_io import publish  # noqa: E402
 from streamasr.audio import load_audio  # noqa: E402
 from streamasr.data.manifest import read_manifest  # noqa: E402
 from streamasr.decoder import CTCPrefixDecoder  # noqa: E402
+from streamasr.decoder.ctc_prefix import search_log_probs  # noqa: E402
 from streamasr.metrics import error_rate  # noqa: E402
 from streamasr.recognizer import Recognizer  # noqa: E402
 
@@ -50,11 +53,12 @@ def main() -> None:
     for u in utts:
         x = load_audio(u.audio)
         seconds += len(x) / 16000
-        logps.append(chunk_masked_log_probs(rec, x))
+        logps.append(search_log_probs(chunk_masked_log_probs(rec, x), rec.decoder_cfg.temperature,
+                                      rec.decoder_cfg.blank_penalty))  # (T', V), as our search scores them
         refs.append(u.text)
     rows = []
     for beam in [int(b) for b in args.beams.split(",")]:
-        cfg = dataclasses.replace(rec.decoder_cfg, beam=beam)
+        cfg = dataclasses.replace(rec.decoder_cfg, beam=beam, temperature=1.0, blank_penalty=0.0)  # shaped already
         ref = build_ctcdecoder(rec.tokenizer.labels(), str(rec.lm.path), sorted(rec.lm.unigrams),
                                alpha=cfg.alpha, beta=cfg.beta, unk_score_offset=cfg.unk_offset)
         t_ours = t_ref = float("inf")

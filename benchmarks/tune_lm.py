@@ -1,4 +1,4 @@
-"""The LM weights (alpha, beta) of the beam search, chosen on the dev splits and nowhere else.
+"""The LM weights of the beam search (alpha, beta; temperature, blank penalty), chosen on the dev splits alone.
 
     python benchmarks/tune_lm.py [--corpus work/corpus-engines] [--alphas ...] [--betas ...] [--model DIR] [--lm PATH]
 
@@ -8,15 +8,22 @@ better than the tests. Dev-unseen-voices speaks 200 of those sentences again wit
 (the voices of test-unseen-voices, whose sentences it does not share): where the model is unsure of a
 voice, the LM takes over more of the choice, and weights chosen on the training voices alone leave out
 words there. The weights minimise the mean of the two WERs (dev alone where a corpus has no
-dev-unseen-voices). Log-probs come from the bundled model under the 320 ms chunk mask, once per
-utterance; every (alpha, beta) then searches them with the bundled LM, and at ``DecoderConfig``'s
-weights, a few beam widths show what a wider search buys and costs: ``DecoderConfig.beam`` is the narrowest
+dev-unseen-voices). They are chosen as a live stream runs them: each split's utterances are joined into
+streams of ``STREAM_UTTS``, 1 s of silence after each, and each stream goes once through a default session
+(320 ms chunks, 20 ms pieces), which cuts it into segments at its pauses, skips the pauses and starts each
+segment's encoder afresh; the log-probs its search was fed for each final are kept (``stream_segments``: the
+segments are cut by the model's blanks and the audio's levels, never by the search, so every setting sees
+the same ones, and decoding them at the session's own setting must give its finals, or the run stops).
+Every (alpha, beta) then searches those segments with the bundled LM at ``DecoderConfig``'s temperature
+and blank penalty (``search_log_probs``: how flat the search sees the model's posteriors, and how much
+less sure of its blanks), and every (temperature, blank penalty) at its alpha and beta; at its
+settings, a few beam widths show what a wider search buys and costs: ``DecoderConfig.beam`` is the narrowest
 of them whose mean WER is within ``MARGIN`` of the best one's (``beam_verdict``), and at that beam a few prune
 thresholds do the same for ``beam_prune_logp``: the tightest within the margin (``prune_verdict``). The test
 splits are not read.
-Writes benchmarks/results/tune_lm.{json,md}. ``DecoderConfig`` moves to the best pair only when that pair's
-mean is lower than its own pair's by at least ``MARGIN`` (``verdict``); smaller leads are within the
-noise of these splits.
+Writes benchmarks/results/tune_lm.{json,md}. ``DecoderConfig`` moves to a grid's best pair only when
+that pair's mean is lower than its own pair's by at least ``MARGIN`` (``verdict``); smaller leads are
+within the noise of these splits.
 With ``--model`` (a candidate model, e.g. a new training stage) it writes tune_lm-NAME.{json,md} instead,
 with ``--lm`` (a candidate KenLM file) tune_lm-lm-STEM.{json,md}, and the README is left alone: dev alone
 decides whether a candidate replaces the bundled model or LM.
@@ -30,10 +37,11 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from log_probs import chunk_masked_log_probs  # noqa: E402
+from log_probs import pause_streams, stream_segments  # noqa: E402
 from results_io import candidate_command, candidate_result_name, publish  # noqa: E402
 
 from streamasr.audio import load_audio  # noqa: E402
@@ -47,27 +55,42 @@ def floats(text: str) -> list[float]:
     return [float(x) for x in text.split(",")]
 
 
+STREAM_UTTS = 50  # utterances per stream, 1 s of silence after each
+
+
+def texts_of(dec: CTCPrefixDecoder, streams: list[list[np.ndarray]]) -> list[str]:
+    """Each stream's finals, joined: its segments' log-probs (T_j, V) each searched from a fresh state."""
+    return [" ".join(t for t in (dec.finalize(dec.step(lp, dec.init_state())).text for lp in found) if t)
+            for found in streams]
+
+
 MARGIN = 0.002  # 0.2 points of mean WER: 24 of dev's 6,097 words alone, or 10 of dev-unseen's 2,445 alone
 
 
-def verdict(best: dict, now: dict | None, margin: float = MARGIN) -> str:
-    """What ``DecoderConfig`` should do, given the grid's best row and the row of the pair it holds (None:
-    its pair is not on the grid).
+def verdict(best: dict, now: dict | None, margin: float = MARGIN, keys: tuple[str, str] = ("alpha", "beta")) -> str:
+    """What ``DecoderConfig`` should do, given a grid's best row and the row of the pair it holds (None: its
+    pair is not on the grid); ``keys`` name the grid's two settings.
 
     >>> verdict({"alpha": 0.8, "beta": 2.5, "mean": 0.1505}, {"alpha": 0.7, "beta": 3, "mean": 0.1510})
     'keep alpha 0.7, beta 3 (the best pair leads by 0.05 points of mean WER, under the 0.2-point margin)'
     >>> verdict({"alpha": 0.5, "beta": 1, "mean": 0.140}, {"alpha": 0.7, "beta": 3, "mean": 0.151})
     'move to alpha 0.5, beta 1 (1.1 points of mean WER lower)'
+    >>> verdict({"temperature": 1.5, "blank_penalty": 1, "mean": 0.098}, {"temperature": 1, "blank_penalty": 0,
+    ...         "mean": 0.11}, keys=("temperature", "blank_penalty"))
+    'move to temperature 1.5, blank penalty 1 (1.2 points of mean WER lower)'
     """
+    def pair(r: dict) -> str:
+        return ", ".join(f"{k.replace('_', ' ')} {r[k]:g}" for k in keys)
+
     if now is None:
-        return f"move to alpha {best['alpha']:g}, beta {best['beta']:g} (its pair is not on the grid)"
+        return f"move to {pair(best)} (its pair is not on the grid)"
     lead = now["mean"] - best["mean"]
     if lead <= 0:  # it holds the best pair (or one as good)
-        return f"keep alpha {now['alpha']:g}, beta {now['beta']:g} (the best pair)"
+        return f"keep {pair(now)} (the best pair)"
     if lead < margin:
-        return (f"keep alpha {now['alpha']:g}, beta {now['beta']:g} (the best pair leads by {100 * lead:.2g} points of "
+        return (f"keep {pair(now)} (the best pair leads by {100 * lead:.2g} points of "
                 f"mean WER, under the {100 * margin:g}-point margin)")
-    return f"move to alpha {best['alpha']:g}, beta {best['beta']:g} ({100 * lead:.2g} points of mean WER lower)"
+    return f"move to {pair(best)} ({100 * lead:.2g} points of mean WER lower)"
 
 
 def beam_verdict(beams: list[dict], current: int, margin: float = MARGIN) -> str:
@@ -113,6 +136,8 @@ def main() -> None:
     p.add_argument("--corpus", default="work/corpus-engines")
     p.add_argument("--alphas", type=floats, default="0.3,0.4,0.5,0.6,0.7,0.8,1.0")
     p.add_argument("--betas", type=floats, default="-0.5,0,0.5,1,1.5,2,2.5,3,3.5,4")
+    p.add_argument("--temperatures", type=floats, default="1,1.25,1.5,1.75")
+    p.add_argument("--blank-penalties", type=floats, default="0,0.5,1,1.5,2,2.5")
     p.add_argument("--beams", type=floats, default="16,32,48,64")
     p.add_argument("--prunes", type=floats, default="-12,-10,-8,-7,-6")
     p.add_argument("--model", default=None, help="model folder (default: the bundled model)")
@@ -121,18 +146,23 @@ def main() -> None:
     torch.set_num_threads(1)
     rec = Recognizer.from_pretrained(args.model, lm=args.lm)
     splits = [s for s in ("dev", "dev-unseen-voices") if (Path(args.corpus) / f"{s}.jsonl").exists()]
-    refs, logps = {}, {}
+    refs, segments = {}, {}  # per split: per stream, the joined sentences; the segments its finals searched
     for split in splits:
         utts = read_manifest(Path(args.corpus) / f"{split}.jsonl")
-        refs[split] = [u.text for u in utts]
-        logps[split] = [chunk_masked_log_probs(rec, load_audio(u.audio)) for u in utts]  # (T', V) each
-
-    def texts(dec: CTCPrefixDecoder, split: str) -> list[str]:
-        return [dec.finalize(dec.step(lp, dec.init_state())).text for lp in logps[split]]
+        streams = pause_streams([load_audio(u.audio) for u in utts], STREAM_UTTS)
+        refs[split] = [" ".join(u.text for u in utts[span]) for _, span in streams]
+        segments[split], session_texts = [], []
+        for audio, _ in streams:
+            found, said = stream_segments(rec, audio)  # (T_j, V) each
+            segments[split].append(found)
+            session_texts.append(" ".join(t for t in said if t))
+        dec = CTCPrefixDecoder(rec.decoder_cfg, rec.tokenizer, rec.lm)
+        if texts_of(dec, segments[split]) != session_texts:  # the segments decode as the sessions did
+            raise RuntimeError(f"{split}: decoding the recorded segments does not give the sessions' finals")
 
     def wers(cfg: DecoderConfig) -> dict[str, float]:
         dec = CTCPrefixDecoder(cfg, rec.tokenizer, rec.lm)
-        return {s: error_rate(refs[s], texts(dec, s)) for s in splits}
+        return {s: error_rate(refs[s], texts_of(dec, segments[s])) for s in splits}
 
     rows = []
     for alpha in args.alphas:
@@ -143,15 +173,25 @@ def main() -> None:
             print(rows[-1], flush=True)
     best = min(rows, key=lambda r: r["mean"])
     current = DecoderConfig()
-    seconds = sum(len(lp) for lp in logps["dev"]) * rec.frame_ms / 1000
+    shapes = []  # the search's view of the posteriors, at the weights DecoderConfig holds
+    for temperature in args.temperatures:
+        for penalty in args.blank_penalties:
+            w = wers(dataclasses.replace(rec.decoder_cfg, temperature=temperature, blank_penalty=penalty))
+            shapes.append({"temperature": temperature, "blank_penalty": penalty, "wer": w["dev"],
+                           "wer_unseen": w.get("dev-unseen-voices"), "mean": sum(w.values()) / len(w)})
+            print(shapes[-1], flush=True)
+    best_shape = min(shapes, key=lambda r: r["mean"])
+    now_shape = next((r for r in shapes if r["temperature"] == current.temperature
+                      and r["blank_penalty"] == current.blank_penalty), None)
+    seconds = sum(len(lp) for found in segments["dev"] for lp in found) * rec.frame_ms / 1000  # searched
 
     def search_row(cfg: DecoderConfig) -> dict:
         """WERs and decoder time of one search setting at the current weights."""
         dec = CTCPrefixDecoder(cfg, rec.tokenizer, rec.lm)
         t0 = time.process_time()
-        w = {"dev": error_rate(refs["dev"], texts(dec, "dev"))}  # timed: dev's search alone
+        w = {"dev": error_rate(refs["dev"], texts_of(dec, segments["dev"]))}  # timed: dev's search alone
         rtf = (time.process_time() - t0) / seconds
-        w |= {s: error_rate(refs[s], texts(dec, s)) for s in splits if s != "dev"}  # the same decoder, not dev again
+        w |= {s: error_rate(refs[s], texts_of(dec, segments[s])) for s in splits if s != "dev"}  # the same decoder, not dev again
         row = {"beam": cfg.beam, "prune": cfg.beam_prune_logp, "wer": w["dev"], "wer_unseen": w.get("dev-unseen-voices"),
                "mean": sum(w.values()) / len(w), "decoder_rtf": rtf}  # "mean" as the grid's rows have it
         print(row, flush=True)
@@ -170,14 +210,28 @@ def main() -> None:
     for alpha in args.alphas:
         cells = [f"**{cell(r)}**" if r is best else cell(r) for r in rows if r["alpha"] == alpha]
         lines.append(f"| {alpha:g} | " + " | ".join(cells) + " |")
-    what = (f"Dev WER / dev-unseen-voices WER (beam {current.beam}, 320 ms chunk mask; {len(refs['dev'])} utterances of "
-            f"the training voices, {len(refs['dev-unseen-voices'])} of the held-out voices, dev's sentences) for each "
-            "LM weight alpha and word bonus beta, chosen by their mean." if both else
-            f"Dev WER (beam {current.beam}, 320 ms chunk mask, {len(refs['dev'])} utterances of the training voices; "
-            "this corpus has no dev-unseen-voices) for each LM weight alpha and word bonus beta.")
+    where = (f"320 ms chunks; dev's sentences in streams of {STREAM_UTTS}, 1 s of silence after each, cut into "
+             "segments as a session cuts them")
+    what = (f"Dev WER / dev-unseen-voices WER (beam {current.beam}, {where}: {len(refs['dev'])} streams of the "
+            f"training voices, {len(refs['dev-unseen-voices'])} of the held-out voices) for each LM weight alpha and "
+            "word bonus beta, chosen by their mean." if both else
+            f"Dev WER (beam {current.beam}, {where}: {len(refs['dev'])} streams of the training voices; this corpus "
+            "has no dev-unseen-voices) for each LM weight alpha and word bonus beta.")
     lines.append(f"\n{what} Best: alpha {best['alpha']:g}, beta {best['beta']:g} ({cell(best)}); "
                  f"`DecoderConfig` holds alpha {current.alpha:g}, beta {current.beta:g}" + (f" ({cell(now)})" if now else "")
                  + f"; by the margin rule it should {verdict(best, now)}.")
+
+    lines += ["", f"Temperature and blank penalty at alpha {current.alpha:g}, beta {current.beta:g} (the search scores "
+              "softmax(logits / temperature), the blank's logit less the penalty; `DecoderConfig` holds temperature "
+              f"{current.temperature:g}, blank penalty {current.blank_penalty:g}):", "",
+              "| temperature \\ blank penalty | " + " | ".join(f"{b:g}" for b in args.blank_penalties) + " |",
+              "|---|" + "---|" * len(args.blank_penalties)]
+    for temperature in args.temperatures:
+        cells = [f"**{cell(r)}**" if r is best_shape else cell(r) for r in shapes if r["temperature"] == temperature]
+        lines.append(f"| {temperature:g} | " + " | ".join(cells) + " |")
+    lines.append(f"\nBest: temperature {best_shape['temperature']:g}, blank penalty {best_shape['blank_penalty']:g} "
+                 f"({cell(best_shape)}); by the margin rule `DecoderConfig` should "
+                 f"{verdict(best_shape, now_shape, keys=('temperature', 'blank_penalty'))}.")
 
     def search_table(title: str, column: str, key: str, found: list[dict]) -> list[str]:
         """A titled table of ``search_row`` rows, first column ``column`` from each row's ``key``."""
@@ -193,13 +247,13 @@ def main() -> None:
                           "threshold", "prune", prunes)
     lines.append(f"\nBy the same margin, the tightest threshold within it of the best: "
                  f"{prune_verdict(prunes, current.beam_prune_logp)}.")
-    data = {"rows": rows, "best": best, "beams": beams, "prunes": prunes}
+    data = {"rows": rows, "best": best, "shapes": shapes, "best_shape": best_shape, "beams": beams, "prunes": prunes}
     name = candidate_result_name("tune_lm", args.model, args.lm)
     command = candidate_command("tune_lm", args.model, args.lm)
-    for flag in ("alphas", "betas", "beams", "prunes"):  # a grid other than the default one, as it was given
+    for flag in ("alphas", "betas", "temperatures", "blank_penalties", "beams", "prunes"):  # a grid not the default
         given = getattr(args, flag)
         if given != floats(p.get_default(flag)):
-            command += f" --{flag}{'=' if given[0] < 0 else ' '}{','.join(f'{x:g}' for x in given)}"  # "=": -12 is no flag
+            command += f" --{flag.replace('_', '-')}{'=' if given[0] < 0 else ' '}{','.join(f'{x:g}' for x in given)}"  # "=": -12 is no flag
     lines.append(("\nProduced by" if name == "tune_lm" else
                   f"\nModel `{args.model or 'bundled'}`, LM `{args.lm}`; produced by") + f" `{command}`.")
     publish(name, data, "\n".join(lines) + "\n")

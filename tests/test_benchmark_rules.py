@@ -13,7 +13,7 @@ sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
 
 
 @pytest.mark.parametrize("name", ["tune_lm", "latency", "admission", "speech_end", "density", "machine", "results_io",
-                                  "deploy", "accuracy", "targets"])
+                                  "deploy", "accuracy", "targets", "log_probs"])
 def test_docstring_examples(name):
     result = doctest.testmod(importlib.import_module(name))
     assert result.attempted > 0 and result.failed == 0
@@ -41,3 +41,27 @@ def test_a_partial_run_writes_neither_results_nor_the_readme(tmp_path, monkeypat
     assert "new" in capsys.readouterr().out and not (tmp_path / "results").exists() and "old" in readme.read_text()
     results_io.publish("demo", {"wer": 0.5}, "new\n")
     assert (tmp_path / "results" / "demo.json").exists() and "new" in readme.read_text()
+
+
+def test_stream_segments_decode_to_the_sessions_finals(bundled_rec, paused_speech):
+    """tune_lm.py chooses the search's settings on the segments a session searched in a stream with pauses:
+    searched again at the session's own setting they give its finals, and at another setting they give the
+    finals of a session run with that one (the session's segments do not depend on its search)."""
+    import dataclasses
+
+    from log_probs import stream_segments
+    from tune_lm import texts_of
+
+    from streamasr.decoder import CTCPrefixDecoder
+    from streamasr.recognizer import Recognizer
+
+    segments, texts = stream_segments(bundled_rec, paused_speech)
+    assert len(segments) == 3 and [t for t in texts if t]  # two sentences, and the stream's closing final
+    dec = CTCPrefixDecoder(bundled_rec.decoder_cfg, bundled_rec.tokenizer, bundled_rec.lm)
+    assert texts_of(dec, [segments]) == [" ".join(t for t in texts if t)]
+    other = dataclasses.replace(bundled_rec.decoder_cfg, alpha=3.0)  # the LM overrules the model
+    rec = Recognizer(bundled_rec.model, bundled_rec.tokenizer, bundled_rec.lm, other, bundled_rec.encoder)
+    other_segments, other_texts = stream_segments(rec, paused_speech)
+    assert [len(s) for s in other_segments] == [len(s) for s in segments]
+    searched = texts_of(CTCPrefixDecoder(other, bundled_rec.tokenizer, bundled_rec.lm), [segments])
+    assert searched == [" ".join(t for t in other_texts if t)] != [" ".join(t for t in texts if t)]

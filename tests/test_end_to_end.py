@@ -1,5 +1,6 @@
 """The bundled model and LM on real synthesized speech, through the library and the CLI."""
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -43,16 +44,19 @@ def test_final_words_have_ordered_times_inside_the_audio(bundled_rec, speech):
 
 
 def test_bundled_model_decodes_as_well_as_pyctcdecode(bundled_rec, speech):
-    """Same log-probs (the bundled model's, on real speech), LM and weights: our search makes no more word
-    errors than pyctcdecode's. (The two keep different prefixes: on BPE pieces ours sums the spellings of one
-    text and keeps one of the prefixes that share a future; pyctcdecode keeps blank- and token-ended prefixes
-    as separate beams.)"""
+    """Same log-probs (the bundled model's, on real speech, shaped by the temperature and blank penalty, which
+    pyctcdecode has no setting for), LM and weights: our search makes no more word errors than pyctcdecode's.
+    (The two keep different prefixes: on BPE pieces ours sums the spellings of one text and keeps one of the
+    prefixes that share a future; pyctcdecode keeps blank- and token-ended prefixes as separate beams.)"""
     import torch
     from pyctcdecode import build_ctcdecoder
 
     from streamasr.decoder import CTCPrefixDecoder
+    from streamasr.decoder.ctc_prefix import search_log_probs
 
     cfg, lm, tok = bundled_rec.decoder_cfg, bundled_rec.lm, bundled_rec.tokenizer
+    shape = (cfg.temperature, cfg.blank_penalty)
+    cfg = dataclasses.replace(cfg, temperature=1.0, blank_penalty=0.0)  # both search the log-probs shaped once
     ref = build_ctcdecoder(tok.labels(), str(lm.path), sorted(lm.unigrams), alpha=cfg.alpha, beta=cfg.beta,
                            unk_score_offset=cfg.unk_offset)
     ours = CTCPrefixDecoder(cfg, tok, lm)
@@ -61,7 +65,7 @@ def test_bundled_model_decodes_as_well_as_pyctcdecode(bundled_rec, speech):
         feats = bundled_rec.model.normalize(bundled_rec.features.logmel(torch.from_numpy(samples)))[None]
         with torch.no_grad():
             logp, _ = bundled_rec.model(feats, torch.tensor([feats.shape[1]]), chunk=8, left_chunks=8)
-        logp = logp[0].numpy()
+        logp = search_log_probs(logp[0].numpy(), *shape)  # (T', V)
         mine.append(ours.finalize(ours.step(logp, ours.init_state())).text)
         theirs.append(ref.decode(logp, beam_width=cfg.beam, beam_prune_logp=cfg.beam_prune_logp,
                                  token_min_logp=cfg.token_min_logp))

@@ -39,15 +39,38 @@ def logaddexp(a: float, b: float) -> float:
     return a + math.log1p(math.exp(b - a))
 
 
+def search_log_probs(log_probs: np.ndarray, temperature: float, blank_penalty: float) -> np.ndarray:
+    """(T, V) CTC log-posteriors -> (T, V) the log-probabilities the search scores: each frame's logits divided
+    by ``temperature``, the blank's (index 0) less ``blank_penalty``, renormalized. A model trained on a few
+    voices is over-sure of itself, of its blanks most; flattening both lets the LM weigh in where the model
+    hesitates and leaves fewer words out (the README's *LM weights*).
+
+    >>> p = np.log(np.array([[0.7, 0.2, 0.1]]))  # (T=1, V=3), blank first
+    >>> np.round(np.exp(search_log_probs(p, 1.0, 0.0)), 3)
+    array([[0.7, 0.2, 0.1]])
+    >>> np.round(np.exp(search_log_probs(p, 1.0, math.log(3.5))), 3)   # the blank down to the first token's odds
+    array([[0.4, 0.4, 0.2]])
+    >>> np.round(np.exp(search_log_probs(p, 2.0, 0.0)), 3)   # temperature 2: square roots, renormalized
+    array([[0.523, 0.279, 0.198]])
+    """
+    if temperature == 1.0 and blank_penalty == 0.0:
+        return log_probs
+    x = log_probs / temperature  # (T, V)
+    x[:, 0] -= blank_penalty
+    return x - np.logaddexp.reduce(x, axis=1, keepdims=True)  # (T, V), each row a distribution again
+
+
 @dataclass(frozen=True)
 class DecoderConfig:
     beam: int = 48  # hypotheses kept after each frame (distinct futures: see _future); chosen on dev by tune_lm.py
-    token_min_logp: float = -6.0  # tokens below this log-probability in a frame are not tried
-    beam_prune_logp: float = -8.0  # hypotheses this far below the best are dropped; chosen on dev with beam
+    token_min_logp: float = -6.0  # tokens the model gives less than this log-probability in a frame are not tried
+    beam_prune_logp: float = -7.0  # hypotheses this far below the best are dropped; chosen on dev with beam
     alpha: float = 0.6  # LM weight (on natural-log probabilities); chosen on dev by benchmarks/tune_lm.py
-    beta: float = 2.0  # bonus per finished word; chosen with alpha
+    beta: float = 0.0  # bonus per finished word; chosen with alpha
     unk_offset: float = -10.0  # log10 penalty for a word outside the LM vocabulary
     hotword_weight: float = 5.0  # bonus for a finished hotword, shared out over its letters while partial
+    temperature: float = 1.5  # with an LM the search scores softmax(logits / temperature); chosen on dev by tune_lm.py
+    blank_penalty: float = 2.0  # with an LM, taken off the blank's logit (after the temperature); chosen with it
 
 
 class Hyp(NamedTuple):
@@ -116,6 +139,9 @@ class CTCPrefixDecoder:
         self.cfg = cfg
         self.tok = tokenizer
         self.lm = lm
+        # (temperature, blank penalty) of search_log_probs: they weigh the model against the LM, as alpha and
+        # beta do, and without an LM the model's own posteriors are searched (shaped, they only add noise)
+        self.shape = (cfg.temperature, cfg.blank_penalty) if lm is not None else (1.0, 0.0)
         self.hot_full = frozenset(w for h in hotwords for w in h.lower().split())
         self.hot_prefix: dict[str, float] = {}
         for w in self.hot_full:
@@ -185,18 +211,22 @@ class CTCPrefixDecoder:
 
     # --- the search -----------------------------------------------------------
     def step(self, log_probs: np.ndarray, state: BeamState) -> BeamState:
-        """Consume frames. log_probs: (T, V) natural-log CTC posteriors."""
+        """Consume frames. log_probs: (T, V) natural-log CTC posteriors, as the model gives them. With an LM the
+        search scores them through ``search_log_probs``; which tokens it tries, and the posteriors it reports
+        as confidence, are the model's own."""
         cfg, lang_cache = self.cfg, self._lang_cache
         hyps, frame = state.hyps, state.frame
-        rows = np.asarray(log_probs, dtype=np.float64)  # (T, V)
-        frames, tokens = np.nonzero(rows[:, 1:] >= cfg.token_min_logp)  # the tokens worth trying, frame by frame
+        model = np.asarray(log_probs, dtype=np.float64)  # (T, V)
+        rows = search_log_probs(model, *self.shape)  # (T, V)
+        frames, tokens = np.nonzero(model[:, 1:] >= cfg.token_min_logp)  # the tokens worth trying, frame by frame
         tried = np.split(tokens + 1, np.searchsorted(frames, np.arange(1, len(rows))))  # T x (n_t,)
-        for row, cands in zip(rows, tried):
+        for row, model_row, cands in zip(rows, model, tried):
             if len(cands) == 0:  # only blank: no prefix is born, every one goes on through the blank
                 hyps = self._through_blank(hyps, float(row[0]), frame)
                 frame += 1
                 continue
             lp, cands = row.tolist(), cands.tolist()
+            posterior = lp if rows is model else model_row.tolist()  # the model's own, for confidence
             blank = lp[0]
             # prefix -> [hyp it extends or continues, extension or None, p_b, p_nb]; surviving prefixes
             # first, so they keep their emission times. Extensions become Hyps only if they survive.
@@ -223,7 +253,7 @@ class CTCPrefixDecoder:
                     key = (lang[4], c)
                     t = nxt.get(key)
                     if t is None:
-                        nxt[key] = [h, (c, p, lang), NEG_INF, from_prev]
+                        nxt[key] = [h, (c, posterior[c], lang), NEG_INF, from_prev]
                     else:
                         v = t[3]
                         t[3] = from_prev if v == NEG_INF else logaddexp(v, from_prev)

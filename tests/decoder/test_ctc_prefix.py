@@ -1,9 +1,12 @@
 """The CTC prefix beam search: fed chunk by chunk it equals fed at once; word times, greedy agreement, hotwords, BPE."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 
 from streamasr.decoder import CTCPrefixDecoder, DecoderConfig
+from streamasr.decoder.ctc_prefix import search_log_probs
 from streamasr.decoder.greedy import GreedyDecoder
 from streamasr.tokens import Tokenizer
 
@@ -62,12 +65,13 @@ def test_a_frame_of_blank_alone_moves_every_prefix_to_blank():
     blank_only = np.full((1, len(TOK)), -30.0)
     blank_only[0, 0] = -0.01
     after = dec.step(blank_only, state)
-    best = max(h.score for h in state.hyps) - 0.01
-    kept = [h for h in state.hyps if h.score - 0.01 >= best - 12.0]
+    blank = search_log_probs(blank_only, *dec.shape)[0, 0]  # as the search scores it
+    best = max(h.score for h in state.hyps) + blank
+    kept = [h for h in state.hyps if h.score + blank >= best - 12.0]
     assert len(kept) > 1 and after.frame == state.frame + 1
     assert [(h.tokens, h.frames, h.text) for h in after.hyps] == [(h.tokens, h.frames, h.text) for h in kept]
     for h, was in zip(after.hyps, kept):
-        assert h.p_nb == float("-inf") and h.p_b == pytest.approx(was.acoustic - 0.01)
+        assert h.p_nb == float("-inf") and h.p_b == pytest.approx(was.acoustic + blank)
 
 
 def test_clean_input_is_decoded_with_word_times():
@@ -80,6 +84,45 @@ def test_clean_input_is_decoded_with_word_times():
     starts = [w.start for w in hyp.words]
     assert starts == sorted(starts) and all(w.end > w.start for w in hyp.words)
     assert all(0.0 < w.conf <= 1.0 for w in hyp.words)
+
+
+def unsure_word(word: str, p_letter: float) -> np.ndarray:
+    """(T, V) log-probs: each letter of ``word`` in a frame of its own at ``p_letter``, the rest of the frame
+    blank, then a frame of blank."""
+    rows = []
+    for ch in word:
+        p = np.full(len(TOK), 1e-6)
+        p[TOK.index[ch]], p[0] = p_letter, 1.0 - p_letter
+        rows += [p / p.sum(), np.eye(len(TOK))[0] * 0.99 + 0.01 / len(TOK)]
+    return np.log(np.array(rows))
+
+
+# one word, "no"; at alpha 0 and beta 0 the LM only switches the shaping on
+NO_ARPA = "\n".join(["\\data\\", "ngram 1=3", "ngram 2=1", "", "\\1-grams:", "-0.5\t</s>", "-99\t<s>\t0",
+                     "-0.5\tno\t0", "", "\\2-grams:", "-0.1\tno </s>", "", "\\end\\", ""])
+
+
+def test_blank_penalty_keeps_a_word_the_model_is_unsure_of_and_reports_its_own_posterior(tmp_path):
+    """Each letter of "no" at 0.3 against the blank's 0.7: the plain search leaves the word out (0.49 for no
+    word against 0.09 for "no"). With the blank's odds cut by 3 (as though it were 0.44 against 0.56) it keeps
+    it, and the word's confidence is still the model's 0.3, not the search's flattened view. Without an LM
+    the posteriors are searched as they are."""
+    from streamasr.decoder.lm import LanguageModel
+
+    (tmp_path / "lm.arpa").write_text(NO_ARPA)
+    lm = LanguageModel(tmp_path / "lm.arpa")
+    logp = unsure_word("no", 0.3)
+
+    def text(cfg: DecoderConfig, lm) -> CTCPrefixDecoder:
+        dec = CTCPrefixDecoder(dataclasses.replace(cfg, alpha=0.0, beta=0.0), TOK, lm)
+        return dec.finalize(dec.step(logp, dec.init_state()))
+
+    assert text(DecoderConfig(temperature=1.0, blank_penalty=0.0), lm).text == ""
+    assert text(DecoderConfig(temperature=1.0, blank_penalty=np.log(3.0)), None).text == ""  # no LM: not shaped
+    for temperature in (1.0, 1.5):
+        hyp = text(DecoderConfig(temperature=temperature, blank_penalty=np.log(3.0)), lm)
+        assert hyp.text == "no"
+        assert hyp.words[0].conf == pytest.approx(0.3, abs=1e-3)
 
 
 def test_greedy_agrees_on_clean_input():
