@@ -66,7 +66,7 @@ class DecoderConfig:
     token_min_logp: float = -6.0  # tokens the model gives less than this log-probability in a frame are not tried
     beam_prune_logp: float = -7.0  # hypotheses this far below the best are dropped; chosen on dev with beam
     alpha: float = 0.6  # LM weight (on natural-log probabilities); chosen on dev by benchmarks/tune_lm.py
-    beta: float = 0.0  # bonus per finished word; chosen with alpha
+    beta: float = 0.5  # bonus per finished word; chosen with alpha
     unk_offset: float = -10.0  # log10 penalty for a word outside the LM vocabulary
     hotword_weight: float = 5.0  # bonus for a finished hotword, shared out over its letters while partial
     temperature: float = 1.5  # with an LM the search scores softmax(logits / temperature); chosen on dev by tune_lm.py
