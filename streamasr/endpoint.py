@@ -34,24 +34,27 @@ class EndpointConfig:
     start_quiet_db: float = -60.0  # before a stream's first sound, blocks below this level (dB re full scale) are quiet
 
 
-def is_endpoint(cfg: EndpointConfig, trailing_silence_s: float, utterance_s: float, has_speech: bool) -> bool:
-    """Whether the current segment ends now.
+def endpoint_cause(cfg: EndpointConfig, trailing_silence_s: float, utterance_s: float,
+                   has_speech: bool) -> str | None:
+    """Why the current segment ends now: ``"pause"`` (enough trailing silence), ``"length"`` (cut at
+    ``max_utterance_s``, whatever is being said), or None while it goes on. A length cut is not a pause,
+    so what follows it is not skipped as quiet (``SessionConfig.fresh_after_pause``).
 
     >>> cfg = EndpointConfig()
-    >>> is_endpoint(cfg, 0.6, 2.0, has_speech=True)   # a pause after speech
-    True
-    >>> is_endpoint(cfg, 0.3, 2.0, has_speech=True)   # a short pause between words
-    False
-    >>> is_endpoint(cfg, 3.0, 3.0, has_speech=False)  # silence only, not yet long enough
-    False
-    >>> is_endpoint(cfg, 0.0, 20.0, has_speech=True)  # too long, cut while speaking
-    True
+    >>> endpoint_cause(cfg, 0.6, 2.0, has_speech=True)    # a pause after speech
+    'pause'
+    >>> endpoint_cause(cfg, 0.3, 2.0, has_speech=True)    # a short pause between words: goes on
+    >>> endpoint_cause(cfg, 3.0, 3.0, has_speech=False)   # silence only, not yet long enough: goes on
+    >>> endpoint_cause(cfg, 0.0, 20.0, has_speech=True)   # too long, cut while speaking
+    'length'
+    >>> endpoint_cause(cfg, 5.0, 20.0, has_speech=False)  # too long counts first, silent or not
+    'length'
     """
     if utterance_s >= cfg.max_utterance_s:
-        return True
-    if has_speech:
-        return trailing_silence_s >= cfg.silence_after_speech_s
-    return trailing_silence_s >= cfg.silence_no_speech_s
+        return "length"
+    if trailing_silence_s >= (cfg.silence_after_speech_s if has_speech else cfg.silence_no_speech_s):
+        return "pause"
+    return None
 
 
 def is_tail_endpoint(cfg: EndpointConfig, encoded_silence_s: float, quiet_tail_s: float) -> bool:

@@ -22,7 +22,7 @@ from streamasr.decoder import CTCPrefixDecoder, DecoderConfig, LanguageModel
 from streamasr.decoder.greedy import GreedyDecoder
 from streamasr.encoder import StreamingEncoder, StreamState
 from streamasr.encoder.masks import subsampled_length
-from streamasr.endpoint import (EndpointConfig, block_levels, is_endpoint, is_loud, is_quiet, is_tail_endpoint,
+from streamasr.endpoint import (EndpointConfig, block_levels, endpoint_cause, is_loud, is_quiet, is_tail_endpoint,
                                 level_decides)
 from streamasr.events import Alternative, Event, Final, Partial, Word
 from streamasr.features import FeatureState, StreamingLogMel, num_frames
@@ -338,13 +338,14 @@ class Session:
                 self.last_speech = frame - self.seg_start
             seg_len = frame - self.seg_start
             silence = seg_len - max(self.last_speech, 0)
-            if self.chunk and is_endpoint(ep, silence * fms, seg_len * fms, self.last_speech >= 0):
+            cause = endpoint_cause(ep, silence * fms, seg_len * fms, self.last_speech >= 0) if self.chunk else None
+            if cause is not None:
                 self.beam = self.decoder.step(logp[start : i + 1], self.beam)
                 start = i + 1
                 self.frames_done = frame
                 if self.last_speech >= 0:
                     events.append(self._final())
-                self._new_segment(after_pause=seg_len * fms < ep.max_utterance_s)
+                self._new_segment(after_pause=cause == "pause")
         self.beam = self.decoder.step(logp[start:], self.beam)
         self.frames_done = base + len(logp)
         text = self.partial_text
