@@ -118,11 +118,12 @@ class Session:
         self.tail_next = 0  # the next block the tail rule judges
         self.tail_quiet = True  # every block judged since the last encoded frame was quiet
         self.segment = 0
-        self._new_segment(after_pause=True)  # the stream's start: quiet chunks before its first sound are skipped
+        self._new_segment("start")  # quiet chunks before the stream's first sound are skipped
         self.finished = False
 
-    def _new_segment(self, after_pause: bool = False) -> None:
-        # ``after_pause``: the stream's start, or the last segment ended in silence (not cut at its longest).
+    def _new_segment(self, after: str) -> None:
+        # ``after``: what the segment follows: "start" (the stream's), "pause" (the last segment ended in
+        # silence), or "length" (the last one was cut at its longest, whatever was being said).
         # Training utterances begin where their speech does; a segment that follows a pause, with the last
         # one's speech and the pause in the encoder's left context, reads worse (benchmarks/endpoint.py).
         # So the chunks that are quiet against the last segment's floor (by the tail rule's levels) are
@@ -131,8 +132,8 @@ class Session:
         # At the stream's start, with no segment before to know its floor by, quiet is below a fixed level.
         ep = self.cfg.endpoint
         self.quiet_below: float | None = None  # while waiting for sound after a pause: dB under which a block is quiet
-        if after_pause and self.cfg.fresh_after_pause and self.tail_rule:
-            if self.segment == 0 and self.frames_done == 0:
+        if after != "length" and self.cfg.fresh_after_pause and self.tail_rule:
+            if after == "start":
                 self.quiet_below = ep.start_quiet_db
             elif level_decides(ep, self.seg_floor, self.seg_peak):
                 self.quiet_below = self.seg_floor + ep.tail_floor_db  # the segment before's floor
@@ -310,7 +311,7 @@ class Session:
             encoded_silence = (self.frames_done - self.seg_start - self.last_speech) * fms
             if is_tail_endpoint(ep, encoded_silence, (b + 1 - first) * self.block / self.rec.sample_rate):
                 events.append(self._final())
-                self._new_segment(after_pause=True)
+                self._new_segment("pause")
         return events
 
     def _loud(self, frame: int) -> bool:
@@ -345,7 +346,7 @@ class Session:
                 self.frames_done = frame
                 if self.last_speech >= 0:
                     events.append(self._final())
-                self._new_segment(after_pause=cause == "pause")
+                self._new_segment(cause)
         self.beam = self.decoder.step(logp[start:], self.beam)
         self.frames_done = base + len(logp)
         text = self.partial_text
