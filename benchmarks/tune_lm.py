@@ -138,7 +138,7 @@ def main() -> None:
     p.add_argument("--betas", type=floats, default="-0.5,0,0.5,1,1.5,2,2.5,3,3.5,4")
     p.add_argument("--temperatures", type=floats, default="1,1.25,1.5,1.75")
     p.add_argument("--blank-penalties", type=floats, default="0,0.5,1,1.5,2,2.5")
-    p.add_argument("--beams", type=floats, default="16,32,48,64")
+    p.add_argument("--beams", type=floats, default="16,32,48,64,80")
     p.add_argument("--prunes", type=floats, default="-12,-10,-8,-7,-6")
     p.add_argument("--model", default=None, help="model folder (default: the bundled model)")
     p.add_argument("--lm", default="default", help="KenLM file, with its .unigrams.txt beside it (default: the bundled LM)")

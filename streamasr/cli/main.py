@@ -10,7 +10,7 @@ from streamasr.cli import commands
 from streamasr.data.voices import DEFAULT_ENGINES, ENGINES
 from streamasr.endpoint import EndpointConfig
 
-DEFAULT_BEAM = 48  # DecoderConfig.beam, which this module cannot import without kenlm (a test checks they agree)
+DEFAULT_BEAM = 64  # DecoderConfig.beam, which this module cannot import without kenlm (a test checks they agree)
 
 
 def build_parser() -> argparse.ArgumentParser:

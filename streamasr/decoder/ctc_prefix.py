@@ -62,7 +62,7 @@ def search_log_probs(log_probs: np.ndarray, temperature: float, blank_penalty: f
 
 @dataclass(frozen=True)
 class DecoderConfig:
-    beam: int = 48  # hypotheses kept after each frame (distinct futures: see _future); chosen on dev by tune_lm.py
+    beam: int = 64  # hypotheses kept after each frame (distinct futures: see _future); chosen on dev by tune_lm.py
     token_min_logp: float = -6.0  # tokens the model gives less than this log-probability in a frame are not tried
     beam_prune_logp: float = -7.0  # hypotheses this far below the best are dropped; chosen on dev with beam
     alpha: float = 0.6  # LM weight (on natural-log probabilities); chosen on dev by benchmarks/tune_lm.py
