@@ -119,21 +119,12 @@ def recognize(rec: Recognizer, audio: list) -> tuple[list[str], float]:
     return hyps, time.perf_counter() - t0
 
 
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--corpus", default="work/corpus-engines")
-    p.add_argument("--limit", type=int, default=0, help="utterances per split (0: all)")
-    args = p.parse_args()
-    torch.set_num_threads(1)
-    data = {}
-    for split in SPLITS:
-        utts = read_manifest(Path(args.corpus) / f"{split}.jsonl")
-        utts = utts[: args.limit] if args.limit else utts
-        data[split] = ([load_audio(u.audio) for u in utts], [u.text for u in utts])
+def measure(data: dict[str, tuple[list, list[str]]], durations: np.ndarray, sessions: int
+            ) -> tuple[list[dict], dict[str, np.ndarray], dict[str, list[float]], dict]:
+    """Every form on the same utterances: its rows (size, RTFs, WERs), each utterance's encoder seconds per
+    form, the ONNX forms' RTF per session, and ``int8_bound``'s split of one step."""
     audio = [a for audio, _ in data.values() for a in audio]  # both splits, in order
-    durations = np.array([len(a) / 16000 for a in audio])  # (U,) seconds
     seconds = float(durations.sum())
-    sessions = min(SESSIONS, len(audio))  # a pair with no utterance would have no ratio (--limit)
     base_rec = Recognizer.from_pretrained()
     with tempfile.TemporaryDirectory() as tmp:
         files = {"torch": DEFAULT_MODEL / "model.safetensors"}
@@ -163,6 +154,12 @@ def main() -> None:
             print(row, flush=True)
         bound = int8_bound(files["onnx"], files["onnx-int8"], base_rec.model.encoder.cfg, Path(tmp))
         print(bound, flush=True)
+    return rows, enc, spread, bound
+
+
+def report(rows: list[dict], enc: dict[str, np.ndarray], spread: dict[str, list[float]], bound: dict, sessions: int,
+           n: int) -> tuple[list[str], tuple[float, float, float]]:
+    """The markdown of a run (``n`` utterances per split), and int8's per-utterance ratio: median, low, high."""
     base = rows[0]
     lines = ["| form | size on disk | encoder RTF | recognizer RTF (beam + LM) | WER seen voices | WER unseen voices |",
              "|---|---|---|---|---|---|"]
@@ -195,12 +192,30 @@ def main() -> None:
         f"{bound['batch']:.0f} streams at once (as the server batches them) costs {bound['batched_step_fp32']:.2f} ms "
         f"per stream in fp32 and {bound['batched_step_int8']:.2f} ms in int8 "
         f"({bound['batched_step_fp32'] / bound['batched_step_int8']:.1f}× faster).")
-    n = len(data[SPLITS[0]][1])
     lines.append(f"\nOne thread, 320 ms chunks, left context 8 chunks, {n} utterances per split, all forms in one run; "
                  f"ratios against torch fp32 of the same run; encoder times are each utterance's best of three, the "
                  f"forms taking turns, the ONNX forms on {sessions} sessions each. {machine_line()} Produced by `python benchmarks/deploy.py`.")
+    return lines, (median, lo, hi)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--corpus", default="work/corpus-engines")
+    p.add_argument("--limit", type=int, default=0, help="utterances per split (0: all)")
+    args = p.parse_args()
+    torch.set_num_threads(1)
+    data = {}
+    for split in SPLITS:
+        utts = read_manifest(Path(args.corpus) / f"{split}.jsonl")
+        utts = utts[: args.limit] if args.limit else utts
+        data[split] = ([load_audio(u.audio) for u in utts], [u.text for u in utts])
+    durations = np.array([len(a) / 16000 for audio, _ in data.values() for a in audio])  # (U,) seconds
+    sessions = min(SESSIONS, len(durations))  # a pair with no utterance would have no ratio (--limit)
+    rows, enc, spread, bound = measure(data, durations, sessions)
+    lines, (median, lo, hi) = report(rows, enc, spread, bound, sessions, len(data[SPLITS[0]][1]))
     ratio = {"median": median, "low": lo, "high": hi, "sessions": sessions}
-    publish("deploy", {"forms": rows, "int8_bound": bound, "int8_per_utterance": ratio, "session_rtfs": spread}, "\n".join(lines) + "\n", partial=bool(args.limit))
+    publish("deploy", {"forms": rows, "int8_bound": bound, "int8_per_utterance": ratio, "session_rtfs": spread},
+            "\n".join(lines) + "\n", partial=bool(args.limit))
 
 
 if __name__ == "__main__":

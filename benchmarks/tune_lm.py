@@ -131,6 +131,131 @@ def prune_verdict(prunes: list[dict], current: float, margin: float = MARGIN) ->
     return f"move to {choice['prune']:g} (within the margin of the best; a tighter one is not)"
 
 
+@dataclasses.dataclass
+class DevStreams:
+    """Each dev split's streams, run once through a default session: what every setting is searched on."""
+    rec: Recognizer
+    splits: list[str]  # "dev", and "dev-unseen-voices" where the corpus has it
+    refs: dict[str, list[str]]  # per split: per stream, its sentences joined
+    segments: dict[str, list[list[np.ndarray]]]  # per split: per stream, the (T_j, V) log-probs its finals searched
+
+    @classmethod
+    def record(cls, rec: Recognizer, corpus: Path) -> "DevStreams":
+        """Join each split into streams of ``STREAM_UTTS`` and run each through a session, keeping what its
+        search was fed; stop unless those segments, searched at the session's setting, give its finals."""
+        splits = [s for s in ("dev", "dev-unseen-voices") if (corpus / f"{s}.jsonl").exists()]
+        refs, segments = {}, {}
+        for split in splits:
+            utts = read_manifest(corpus / f"{split}.jsonl")
+            streams = pause_streams([load_audio(u.audio) for u in utts], STREAM_UTTS)
+            refs[split] = [" ".join(u.text for u in utts[span]) for _, span in streams]
+            segments[split], session_texts = [], []
+            for audio, _ in streams:
+                found, said = stream_segments(rec, audio)  # (T_j, V) each
+                segments[split].append(found)
+                session_texts.append(" ".join(t for t in said if t))
+            dec = CTCPrefixDecoder(rec.decoder_cfg, rec.tokenizer, rec.lm)
+            if texts_of(dec, segments[split]) != session_texts:  # the segments decode as the sessions did
+                raise RuntimeError(f"{split}: decoding the recorded segments does not give the sessions' finals")
+        return cls(rec, splits, refs, segments)
+
+    @property
+    def both(self) -> bool:
+        return len(self.splits) == 2
+
+    def wers(self, cfg: DecoderConfig) -> dict[str, float]:
+        dec = CTCPrefixDecoder(cfg, self.rec.tokenizer, self.rec.lm)
+        return {s: error_rate(self.refs[s], texts_of(dec, self.segments[s])) for s in self.splits}
+
+    def grid(self, base: DecoderConfig, keys: tuple[str, str], firsts: list[float], seconds: list[float]
+             ) -> list[dict]:
+        """One row per pair of the two settings ``keys`` (the rest as ``base``): WERs and their mean."""
+        rows = []
+        for a in firsts:
+            for b in seconds:
+                w = self.wers(dataclasses.replace(base, **{keys[0]: a, keys[1]: b}))
+                rows.append({keys[0]: a, keys[1]: b, "wer": w["dev"], "wer_unseen": w.get("dev-unseen-voices"),
+                             "mean": sum(w.values()) / len(w)})
+                print(rows[-1], flush=True)
+        return rows
+
+    def search_row(self, cfg: DecoderConfig) -> dict:
+        """WERs and decoder time of one search setting at the current weights."""
+        seconds = sum(len(lp) for found in self.segments["dev"] for lp in found) * self.rec.frame_ms / 1000
+        dec = CTCPrefixDecoder(cfg, self.rec.tokenizer, self.rec.lm)
+        t0 = time.process_time()
+        w = {"dev": error_rate(self.refs["dev"], texts_of(dec, self.segments["dev"]))}  # timed: dev's search alone
+        rtf = (time.process_time() - t0) / seconds
+        w |= {s: error_rate(self.refs[s], texts_of(dec, self.segments[s]))
+              for s in self.splits if s != "dev"}  # the same decoder, not dev again
+        row = {"beam": cfg.beam, "prune": cfg.beam_prune_logp, "wer": w["dev"], "wer_unseen": w.get("dev-unseen-voices"),
+               "mean": sum(w.values()) / len(w), "decoder_rtf": rtf}  # "mean" as the grid's rows have it
+        print(row, flush=True)
+        return row
+
+    def cell(self, r: dict) -> str:
+        return f"{100 * r['wer']:.1f} / {100 * r['wer_unseen']:.1f}%" if self.both else f"{100 * r['wer']:.1f}%"
+
+
+def grid_table(dev: DevStreams, rows: list[dict], keys: tuple[str, str], firsts: list[float], seconds: list[float],
+               best: dict) -> list[str]:
+    """A grid's rows as a markdown table, ``keys[0]`` down and ``keys[1]`` across, the best cell in bold."""
+    lines = [f"| {keys[0].replace('_', ' ')} \\ {keys[1].replace('_', ' ')} | " + " | ".join(f"{b:g}" for b in seconds)
+             + " |", "|---|" + "---|" * len(seconds)]
+    for a in firsts:
+        cells = [f"**{dev.cell(r)}**" if r is best else dev.cell(r) for r in rows if r[keys[0]] == a]
+        lines.append(f"| {a:g} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def search_table(dev: DevStreams, title: str, column: str, key: str, found: list[dict]) -> list[str]:
+    """A titled table of ``search_row`` rows, first column ``column`` from each row's ``key``."""
+    both = dev.both
+    return (["", title, "", f"| {column} | dev WER" + (" | dev-unseen-voices WER" if both else "")
+             + " | decoder RTF (1 thread, dev) |", "|---|---|---|" + ("---|" if both else "")]
+            + [f"| {r[key]:g} | {100 * r['wer']:.1f}%" + (f" | {100 * r['wer_unseen']:.1f}%" if both else "")
+               + f" | {r['decoder_rtf']:.4f} |" for r in found])
+
+
+def report(dev: DevStreams, args, current: DecoderConfig, rows: list[dict], shapes: list[dict], beams: list[dict],
+           prunes: list[dict]) -> list[str]:
+    """The markdown of a run: both grids with the margin rule's verdicts, then the beam and threshold sweeps."""
+    best = min(rows, key=lambda r: r["mean"])
+    now = next((r for r in rows if r["alpha"] == current.alpha and r["beta"] == current.beta), None)
+    best_shape = min(shapes, key=lambda r: r["mean"])
+    now_shape = next((r for r in shapes if r["temperature"] == current.temperature
+                      and r["blank_penalty"] == current.blank_penalty), None)
+    lines = grid_table(dev, rows, ("alpha", "beta"), args.alphas, args.betas, best)
+    where = (f"320 ms chunks; dev's sentences in streams of {STREAM_UTTS}, 1 s of silence after each, cut into "
+             "segments as a session cuts them")
+    what = (f"Dev WER / dev-unseen-voices WER (beam {current.beam}, {where}: {len(dev.refs['dev'])} streams of the "
+            f"training voices, {len(dev.refs['dev-unseen-voices'])} of the held-out voices) for each LM weight alpha "
+            "and word bonus beta, chosen by their mean." if dev.both else
+            f"Dev WER (beam {current.beam}, {where}: {len(dev.refs['dev'])} streams of the training voices; this "
+            "corpus has no dev-unseen-voices) for each LM weight alpha and word bonus beta.")
+    lines.append(f"\n{what} Best: alpha {best['alpha']:g}, beta {best['beta']:g} ({dev.cell(best)}); "
+                 f"`DecoderConfig` holds alpha {current.alpha:g}, beta {current.beta:g}"
+                 + (f" ({dev.cell(now)})" if now else "") + f"; by the margin rule it should {verdict(best, now)}.")
+    lines += ["", f"Temperature and blank penalty at alpha {current.alpha:g}, beta {current.beta:g} (the search scores "
+              "softmax(logits / temperature), the blank's logit less the penalty; `DecoderConfig` holds temperature "
+              f"{current.temperature:g}, blank penalty {current.blank_penalty:g}):", ""]
+    lines += grid_table(dev, shapes, ("temperature", "blank_penalty"), args.temperatures, args.blank_penalties,
+                        best_shape)
+    lines.append(f"\nBest: temperature {best_shape['temperature']:g}, blank penalty {best_shape['blank_penalty']:g} "
+                 f"({dev.cell(best_shape)}); by the margin rule `DecoderConfig` should "
+                 f"{verdict(best_shape, now_shape, keys=('temperature', 'blank_penalty'))}.")
+    lines += search_table(dev, f"Beam width at those weights (`DecoderConfig.beam` is {current.beam}):", "beam",
+                          "beam", beams)
+    lines.append(f"\nBy the same margin on the mean, the narrowest beam within it of the best: "
+                 f"{beam_verdict(beams, current.beam)}.")
+    lines += search_table(dev, f"Prune threshold at beam {current.beam} (`DecoderConfig.beam_prune_logp` is "
+                          f"{current.beam_prune_logp:g}: a prefix this far below the best one's score is dropped):",
+                          "threshold", "prune", prunes)
+    lines.append(f"\nBy the same margin, the tightest threshold within it of the best: "
+                 f"{prune_verdict(prunes, current.beam_prune_logp)}.")
+    return lines
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--corpus", default="work/corpus-engines")
@@ -145,109 +270,15 @@ def main() -> None:
     args = p.parse_args()
     torch.set_num_threads(1)
     rec = Recognizer.from_pretrained(args.model, lm=args.lm)
-    splits = [s for s in ("dev", "dev-unseen-voices") if (Path(args.corpus) / f"{s}.jsonl").exists()]
-    refs, segments = {}, {}  # per split: per stream, the joined sentences; the segments its finals searched
-    for split in splits:
-        utts = read_manifest(Path(args.corpus) / f"{split}.jsonl")
-        streams = pause_streams([load_audio(u.audio) for u in utts], STREAM_UTTS)
-        refs[split] = [" ".join(u.text for u in utts[span]) for _, span in streams]
-        segments[split], session_texts = [], []
-        for audio, _ in streams:
-            found, said = stream_segments(rec, audio)  # (T_j, V) each
-            segments[split].append(found)
-            session_texts.append(" ".join(t for t in said if t))
-        dec = CTCPrefixDecoder(rec.decoder_cfg, rec.tokenizer, rec.lm)
-        if texts_of(dec, segments[split]) != session_texts:  # the segments decode as the sessions did
-            raise RuntimeError(f"{split}: decoding the recorded segments does not give the sessions' finals")
-
-    def wers(cfg: DecoderConfig) -> dict[str, float]:
-        dec = CTCPrefixDecoder(cfg, rec.tokenizer, rec.lm)
-        return {s: error_rate(refs[s], texts_of(dec, segments[s])) for s in splits}
-
-    rows = []
-    for alpha in args.alphas:
-        for beta in args.betas:
-            w = wers(dataclasses.replace(rec.decoder_cfg, alpha=alpha, beta=beta))
-            rows.append({"alpha": alpha, "beta": beta, "wer": w["dev"], "wer_unseen": w.get("dev-unseen-voices"),
-                         "mean": sum(w.values()) / len(w)})
-            print(rows[-1], flush=True)
-    best = min(rows, key=lambda r: r["mean"])
+    dev = DevStreams.record(rec, Path(args.corpus))
     current = DecoderConfig()
-    shapes = []  # the search's view of the posteriors, at the weights DecoderConfig holds
-    for temperature in args.temperatures:
-        for penalty in args.blank_penalties:
-            w = wers(dataclasses.replace(rec.decoder_cfg, temperature=temperature, blank_penalty=penalty))
-            shapes.append({"temperature": temperature, "blank_penalty": penalty, "wer": w["dev"],
-                           "wer_unseen": w.get("dev-unseen-voices"), "mean": sum(w.values()) / len(w)})
-            print(shapes[-1], flush=True)
-    best_shape = min(shapes, key=lambda r: r["mean"])
-    now_shape = next((r for r in shapes if r["temperature"] == current.temperature
-                      and r["blank_penalty"] == current.blank_penalty), None)
-    seconds = sum(len(lp) for found in segments["dev"] for lp in found) * rec.frame_ms / 1000  # searched
-
-    def search_row(cfg: DecoderConfig) -> dict:
-        """WERs and decoder time of one search setting at the current weights."""
-        dec = CTCPrefixDecoder(cfg, rec.tokenizer, rec.lm)
-        t0 = time.process_time()
-        w = {"dev": error_rate(refs["dev"], texts_of(dec, segments["dev"]))}  # timed: dev's search alone
-        rtf = (time.process_time() - t0) / seconds
-        w |= {s: error_rate(refs[s], texts_of(dec, segments[s])) for s in splits if s != "dev"}  # the same decoder, not dev again
-        row = {"beam": cfg.beam, "prune": cfg.beam_prune_logp, "wer": w["dev"], "wer_unseen": w.get("dev-unseen-voices"),
-               "mean": sum(w.values()) / len(w), "decoder_rtf": rtf}  # "mean" as the grid's rows have it
-        print(row, flush=True)
-        return row
-
-    beams = [search_row(dataclasses.replace(current, beam=int(b))) for b in args.beams]
-    prunes = [search_row(dataclasses.replace(current, beam_prune_logp=x)) for x in args.prunes]
-    now = next((r for r in rows if r["alpha"] == current.alpha and r["beta"] == current.beta), None)
-    both = len(splits) == 2
-
-    def cell(r: dict) -> str:
-        return f"{100 * r['wer']:.1f} / {100 * r['wer_unseen']:.1f}%" if both else f"{100 * r['wer']:.1f}%"
-
-    lines = ["| alpha \\ beta | " + " | ".join(f"{b:g}" for b in args.betas) + " |",
-             "|---|" + "---|" * len(args.betas)]
-    for alpha in args.alphas:
-        cells = [f"**{cell(r)}**" if r is best else cell(r) for r in rows if r["alpha"] == alpha]
-        lines.append(f"| {alpha:g} | " + " | ".join(cells) + " |")
-    where = (f"320 ms chunks; dev's sentences in streams of {STREAM_UTTS}, 1 s of silence after each, cut into "
-             "segments as a session cuts them")
-    what = (f"Dev WER / dev-unseen-voices WER (beam {current.beam}, {where}: {len(refs['dev'])} streams of the "
-            f"training voices, {len(refs['dev-unseen-voices'])} of the held-out voices) for each LM weight alpha and "
-            "word bonus beta, chosen by their mean." if both else
-            f"Dev WER (beam {current.beam}, {where}: {len(refs['dev'])} streams of the training voices; this corpus "
-            "has no dev-unseen-voices) for each LM weight alpha and word bonus beta.")
-    lines.append(f"\n{what} Best: alpha {best['alpha']:g}, beta {best['beta']:g} ({cell(best)}); "
-                 f"`DecoderConfig` holds alpha {current.alpha:g}, beta {current.beta:g}" + (f" ({cell(now)})" if now else "")
-                 + f"; by the margin rule it should {verdict(best, now)}.")
-
-    lines += ["", f"Temperature and blank penalty at alpha {current.alpha:g}, beta {current.beta:g} (the search scores "
-              "softmax(logits / temperature), the blank's logit less the penalty; `DecoderConfig` holds temperature "
-              f"{current.temperature:g}, blank penalty {current.blank_penalty:g}):", "",
-              "| temperature \\ blank penalty | " + " | ".join(f"{b:g}" for b in args.blank_penalties) + " |",
-              "|---|" + "---|" * len(args.blank_penalties)]
-    for temperature in args.temperatures:
-        cells = [f"**{cell(r)}**" if r is best_shape else cell(r) for r in shapes if r["temperature"] == temperature]
-        lines.append(f"| {temperature:g} | " + " | ".join(cells) + " |")
-    lines.append(f"\nBest: temperature {best_shape['temperature']:g}, blank penalty {best_shape['blank_penalty']:g} "
-                 f"({cell(best_shape)}); by the margin rule `DecoderConfig` should "
-                 f"{verdict(best_shape, now_shape, keys=('temperature', 'blank_penalty'))}.")
-
-    def search_table(title: str, column: str, key: str, found: list[dict]) -> list[str]:
-        """A titled table of ``search_row`` rows, first column ``column`` from each row's ``key``."""
-        return (["", title, "", f"| {column} | dev WER" + (" | dev-unseen-voices WER" if both else "")
-                 + " | decoder RTF (1 thread, dev) |", "|---|---|---|" + ("---|" if both else "")]
-                + [f"| {r[key]:g} | {100 * r['wer']:.1f}%" + (f" | {100 * r['wer_unseen']:.1f}%" if both else "")
-                   + f" | {r['decoder_rtf']:.4f} |" for r in found])
-
-    lines += search_table(f"Beam width at those weights (`DecoderConfig.beam` is {current.beam}):", "beam", "beam", beams)
-    lines.append(f"\nBy the same margin on the mean, the narrowest beam within it of the best: {beam_verdict(beams, current.beam)}.")
-    lines += search_table(f"Prune threshold at beam {current.beam} (`DecoderConfig.beam_prune_logp` is "
-                          f"{current.beam_prune_logp:g}: a prefix this far below the best one's score is dropped):",
-                          "threshold", "prune", prunes)
-    lines.append(f"\nBy the same margin, the tightest threshold within it of the best: "
-                 f"{prune_verdict(prunes, current.beam_prune_logp)}.")
-    data = {"rows": rows, "best": best, "shapes": shapes, "best_shape": best_shape, "beams": beams, "prunes": prunes}
+    rows = dev.grid(rec.decoder_cfg, ("alpha", "beta"), args.alphas, args.betas)
+    shapes = dev.grid(rec.decoder_cfg, ("temperature", "blank_penalty"), args.temperatures, args.blank_penalties)
+    beams = [dev.search_row(dataclasses.replace(current, beam=int(b))) for b in args.beams]
+    prunes = [dev.search_row(dataclasses.replace(current, beam_prune_logp=x)) for x in args.prunes]
+    lines = report(dev, args, current, rows, shapes, beams, prunes)
+    data = {"rows": rows, "best": min(rows, key=lambda r: r["mean"]), "shapes": shapes,
+            "best_shape": min(shapes, key=lambda r: r["mean"]), "beams": beams, "prunes": prunes}
     name = candidate_result_name("tune_lm", args.model, args.lm)
     command = candidate_command("tune_lm", args.model, args.lm)
     for flag in ("alphas", "betas", "temperatures", "blank_penalties", "beams", "prunes"):  # a grid not the default
