@@ -22,6 +22,7 @@ import torch
 from streamasr.audio import load_audio, with_silence_before
 from streamasr.data.manifest import read_manifest
 from streamasr.data.voices import HELDOUT_ACCENTS
+from streamasr.events import transcript
 from streamasr.metrics import error_rate
 from streamasr.recognizer import Recognizer
 
@@ -49,8 +50,7 @@ def run(rec: Recognizer, audio: list, refs: list[str], chunk_ms: int, search: st
     hyps, t0 = [], time.process_time()
     for samples in audio:
         s = rec.session(chunk_ms=chunk_ms, search=search, final_pass=final_pass)
-        events = s.accept(samples) + s.finish()
-        hyps.append(" ".join(e.text for e in events if e.type == "final" and e.text))
+        hyps.append(transcript(s.accept(samples) + s.finish()))
     cpu = time.process_time() - t0
     seconds = sum(len(a) for a in audio) / rec.sample_rate
     return {"wer": error_rate(refs, hyps), "cer": error_rate(refs, hyps, chars=True), "rtf_cpu": cpu / seconds,

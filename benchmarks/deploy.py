@@ -37,6 +37,7 @@ from streamasr.audio import load_audio  # noqa: E402
 from streamasr.backends import BACKENDS, export_onnx_files  # noqa: E402
 from streamasr.data.manifest import read_manifest  # noqa: E402
 from streamasr.encoder.onnx import OnnxEncoder  # noqa: E402
+from streamasr.events import transcript  # noqa: E402
 from streamasr.metrics import error_rate  # noqa: E402
 from streamasr.model import DEFAULT_MODEL  # noqa: E402
 from streamasr.recognizer import Recognizer  # noqa: E402
@@ -115,7 +116,7 @@ def recognize(rec: Recognizer, audio: list) -> tuple[list[str], float]:
     hyps, t0 = [], time.perf_counter()
     for samples in audio:
         s = rec.session(chunk_ms=320)
-        hyps.append(" ".join(e.text for e in s.accept(samples) + s.finish() if e.type == "final" and e.text))
+        hyps.append(transcript(s.accept(samples) + s.finish()))
     return hyps, time.perf_counter() - t0
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 
@@ -55,3 +56,14 @@ class Final:
 
 
 Event = Partial | Final
+
+
+def transcript(events: Iterable[Event]) -> str:
+    """What a stream said: the texts of the finals among ``events``, in order, joined by spaces (a final
+    with no words, as a segment of noise gives, adds nothing).
+
+    >>> transcript([Partial("in the", 320), Final(0, "in the beginning", 0, 960, ()), Final(1, "", 960, 1600, ()),
+    ...             Final(2, "god created", 1600, 2400, ())])
+    'in the beginning god created'
+    """
+    return " ".join(e.text for e in events if e.type == "final" and e.text)

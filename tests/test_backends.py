@@ -12,6 +12,7 @@ from speech import espeak
 from streamasr.backends import export_onnx_files, load_encoder
 from streamasr.encoder.fixed_cache import FixedCacheStep, init_fixed_state
 from streamasr.encoder.onnx import OnnxEncoder
+from streamasr.events import transcript
 from streamasr.metrics import error_rate
 from streamasr.model import DEFAULT_MODEL, ModelError, load_model
 from streamasr.recognizer import Recognizer
@@ -128,7 +129,7 @@ def test_recognizer_backends_on_real_speech(backend, max_wer, tmp_path, onnx_cac
     texts = {}
     for b in ("torch", backend):
         s = Recognizer.from_pretrained(backend=b).session()
-        texts[b] = " ".join(e.text for e in s.accept(samples) + s.finish() if e.type == "final")
+        texts[b] = transcript(s.accept(samples) + s.finish())
     assert error_rate([TEXT], [texts["torch"]]) <= 0.2, texts  # the model itself hears it
     assert error_rate([texts["torch"]], [texts[backend]]) <= max_wer, texts
     assert list((onnx_cache / "onnx").glob("*/encoder.int8.onnx"))  # exported on first use

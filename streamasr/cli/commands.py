@@ -14,6 +14,7 @@ import numpy as np
 from streamasr import captions
 from streamasr.endpoint import SILENCE_RANGE_S, EndpointConfig
 from streamasr.errors import AudioError, ModelError
+from streamasr.events import transcript
 from streamasr.protocol import to_text
 
 
@@ -142,8 +143,7 @@ def evaluate(args) -> int:
         except ValueError as e:
             raise UserError(str(e)) from None
         samples = with_silence_before(samples, args.lead_silence, rec.sample_rate)
-        events = s.accept(samples) + s.finish()
-        hyps.append(" ".join(e.text for e in events if e.type == "final" and e.text))
+        hyps.append(transcript(s.accept(samples) + s.finish()))
         refs.append(u.text)
         audio_s += len(samples) / rec.sample_rate
     cpu = time.process_time() - t0

@@ -16,6 +16,7 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
+from streamasr.events import transcript
 from streamasr.protocol import decode_audio, encode_audio
 from streamasr.recognizer import Recognizer
 
@@ -54,7 +55,7 @@ def expected_final(model_dir, audio: np.ndarray) -> str:
     server's default backend."""
     session = Recognizer.from_pretrained(model_dir, lm=None, backend="onnx").session()
     samples = decode_audio(encode_audio(audio, "pcm_s16le"), "pcm_s16le")
-    return " ".join(e.text for e in session.accept(samples) + session.finish() if e.type == "final" and e.text)
+    return transcript(session.accept(samples) + session.finish())
 
 
 async def open_stream(url: str):

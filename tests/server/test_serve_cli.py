@@ -11,6 +11,7 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
+from streamasr.events import transcript
 from streamasr.protocol import encode_audio
 
 
@@ -78,7 +79,7 @@ def test_serve_final_pass_is_the_default_of_streams_that_cannot_choose(tiny_mode
     texts = {}
     for final_pass in (True, False):
         s = rec.session(final_pass=final_pass)
-        texts[final_pass] = " ".join(e.text for e in s.accept(samples) + s.finish() if e.type == "final" and e.text)
+        texts[final_pass] = transcript(s.accept(samples) + s.finish())
     assert texts[True] != texts[False]  # the pass shows in this audio
     assert got == texts[True]
 
