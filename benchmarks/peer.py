@@ -30,6 +30,7 @@ from results_io import publish  # noqa: E402
 
 from streamasr.audio import load_audio  # noqa: E402
 from streamasr.data.manifest import read_manifest  # noqa: E402
+from streamasr.events import transcript  # noqa: E402
 from streamasr.metrics import error_rate  # noqa: E402
 from streamasr.recognizer import Recognizer  # noqa: E402
 
@@ -43,12 +44,13 @@ class Ours:
 
     def start(self):
         self.s = self.rec.session(chunk_ms=320)
+        self.events = []  # a pause inside an utterance ends a segment: its final comes from accept
 
     def piece(self, x: np.ndarray) -> None:
-        self.s.accept(x)
+        self.events += self.s.accept(x)
 
     def end(self) -> str:
-        return " ".join(e.text for e in self.s.finish() if e.type == "final").strip()
+        return transcript(self.events + self.s.finish())
 
 
 class PocketSphinx:
