@@ -7,3 +7,8 @@ class AudioError(ValueError):
 
 class ModelError(ValueError):
     """A model folder that cannot be used, with a message meant for the user."""
+
+
+class DeviceError(OSError):
+    """An audio device that cannot be opened (no PortAudio, no such device, none at all), with a message meant
+    for the user that names the input devices there are."""

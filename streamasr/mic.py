@@ -8,12 +8,19 @@ from contextlib import contextmanager
 
 import numpy as np
 
+from streamasr.errors import DeviceError
+
 
 @contextmanager
 def microphone(sample_rate: int = 16000, block_ms: int = 100, device: str | int | None = None
                ) -> Iterator["queue.Queue[np.ndarray]"]:
-    """Yield a queue that receives (S,) float32 mono blocks from the input device until exit."""
-    import sounddevice as sd  # imported here: PortAudio is needed only by this command
+    """Yield a queue that receives (S,) float32 mono blocks from the input device until exit. ``device``: a
+    PortAudio device index or (part of a) name; None: the system's default input. Raises ``DeviceError`` where
+    the device cannot be opened."""
+    try:
+        import sounddevice as sd  # imported here: PortAudio is needed only by this command
+    except (OSError, ImportError) as e:  # the PortAudio library is missing
+        raise DeviceError(f"no audio input: {e}") from None
 
     blocks: queue.Queue[np.ndarray] = queue.Queue(maxsize=600)  # a minute of 100 ms blocks at most
 
@@ -23,6 +30,20 @@ def microphone(sample_rate: int = 16000, block_ms: int = 100, device: str | int 
         except queue.Full:
             pass  # the consumer stalled; dropping audio beats unbounded memory
 
-    with sd.InputStream(samplerate=sample_rate, channels=1, dtype="float32", device=device,
-                        blocksize=sample_rate * block_ms // 1000, callback=callback):
+    try:
+        stream = sd.InputStream(samplerate=sample_rate, channels=1, dtype="float32", device=device,
+                                blocksize=sample_rate * block_ms // 1000, callback=callback)
+    except (sd.PortAudioError, ValueError) as e:  # no such device, no device at all, or one that cannot record
+        which = "the default input device" if device is None else f"input device {device!r}"
+        raise DeviceError(f"cannot open {which} ({e}); input devices here: {input_devices(sd)}") from None
+    with stream:
         yield blocks
+
+
+def input_devices(sd) -> str:
+    """The devices ``sd`` (the sounddevice module) can record from, as "index name" pairs, for an error message."""
+    try:
+        found = [f"{i} {d['name']}" for i, d in enumerate(sd.query_devices()) if d["max_input_channels"] > 0]
+    except sd.PortAudioError:
+        found = []
+    return ", ".join(found) or "none found"

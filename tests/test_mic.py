@@ -1,4 +1,4 @@
-"""`streamasr mic` through a real audio device path: a PulseAudio null sink plays synthesized
+"""`streamasr mic` through a real audio device path (and its one-line errors): a PulseAudio null sink plays synthesized
 speech, its monitor is the default microphone, PortAudio reads it through ALSA's pulse plugin."""
 
 import json
@@ -60,3 +60,28 @@ def test_mic_captions_speech_played_into_the_device(pulse, tmp_path, where, requ
     # each run (WER 0.2-0.7 seen on this sentence, "searched out" -> "serchdout" counts twice); character errors
     # are the steadier measure (0.10-0.21 seen; an unrelated sentence scores 0.75, silence 1.0).
     assert error_rate([SENTENCE], [text], chars=True) <= 0.3, text
+
+
+def test_a_device_that_is_not_there_is_a_one_line_error_naming_those_that_are(pulse):
+    r = subprocess.run([sys.executable, "-m", "streamasr.cli.main", "mic", "--device", "999", "--seconds", "1",
+                        "--no-lm"], env=pulse, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+    assert "streamasr: error: microphone: cannot open input device 999" in r.stderr, r.stderr
+    listed = r.stderr.split("input devices here: ")[1].strip()
+    assert listed != "none found" and "pulse" in listed, r.stderr  # PortAudio reaches the pulse server via ALSA
+
+
+def test_a_server_that_refuses_the_stream_is_a_one_line_error(tiny_model_dir):
+    """Refused at the handshake (no token), before the microphone opens: no device needed."""
+    from streamasr.recognizer import Recognizer
+    from streamasr.server.app import ServerConfig
+    from tests_server_util import Running
+
+    srv = Running(Recognizer.from_pretrained(tiny_model_dir, lm=None), ServerConfig(port=0, token="s3cret"))
+    try:
+        r = subprocess.run([sys.executable, "-m", "streamasr.cli.main", "mic", "--server", srv.url(), "--seconds",
+                            "1"], capture_output=True, text=True, timeout=120)
+    finally:
+        srv.stop()
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+    assert f"streamasr: error: cannot stream to {srv.url()}: " in r.stderr and "401" in r.stderr, r.stderr

@@ -13,7 +13,7 @@ import numpy as np
 
 from streamasr import captions
 from streamasr.endpoint import SILENCE_RANGE_S, EndpointConfig
-from streamasr.errors import AudioError, ModelError
+from streamasr.errors import AudioError, DeviceError, ModelError
 from streamasr.events import transcript
 from streamasr.protocol import to_text
 
@@ -264,7 +264,7 @@ def mic(args) -> int:
                     show(ev.to_dict())
         for ev in session.finish():
             show(ev.to_dict())
-    except (OSError, ImportError, ValueError) as e:  # sounddevice: PortAudio missing, no such device
+    except DeviceError as e:
         raise UserError(f"microphone: {e}") from None
     return 0
 
@@ -273,6 +273,7 @@ def _mic_via_server(args, device, blocks, show) -> int:
     import asyncio
 
     from websockets.asyncio.client import connect
+    from websockets.exceptions import InvalidURI, WebSocketException
 
     from streamasr.protocol import encode_audio
     from streamasr.mic import microphone
@@ -296,7 +297,12 @@ def _mic_via_server(args, device, blocks, show) -> int:
             await ws.send(to_text({"type": "end"}))
             await task
 
-    asyncio.run(main())
+    try:
+        asyncio.run(main())
+    except DeviceError:
+        raise
+    except (OSError, InvalidURI, WebSocketException) as e:  # unreachable, refused (a token, busy), closed
+        raise UserError(f"cannot stream to {args.server}: {e}") from None
     return 0
 
 
