@@ -13,7 +13,6 @@ import importlib.resources
 import logging
 import signal
 import socket
-import ssl
 import time
 import uuid
 from collections.abc import Callable
@@ -32,7 +31,7 @@ from streamasr.protocol import ProtocolError, error_message, to_text
 from streamasr.recognizer import Recognizer, Session
 from streamasr.server import backlog
 from streamasr.server.batcher import Batcher
-from streamasr.server.config import ServerConfig
+from streamasr.server.config import ServerConfig, tls_context
 from streamasr.server.connection import Connection
 from streamasr.server.slots import SessionSlots
 
@@ -237,10 +236,7 @@ class Server:
         """Serve until ``stopping`` is set; ``on_ready`` is told the port once listening. With ``sock``
         (this process's listening socket on a port that other server processes listen on too, see
         ``streamasr.server.processes``) accept from it instead of binding one."""
-        ssl_ctx = None
-        if self.cfg.certfile:
-            ssl_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-            ssl_ctx.load_cert_chain(self.cfg.certfile, self.cfg.keyfile)
+        ssl_ctx = tls_context(self.cfg)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             try:

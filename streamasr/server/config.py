@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 from dataclasses import dataclass
 
 
@@ -28,3 +29,16 @@ class ServerConfig:
     def url(self, port: int) -> str:
         """The address streams connect to, once listening on ``port`` (``port`` itself may be 0)."""
         return f"{'wss' if self.certfile else 'ws'}://{self.host}:{port}"
+
+
+def tls_context(cfg: ServerConfig) -> ssl.SSLContext | None:
+    """The TLS context of ``cfg.certfile`` and ``cfg.keyfile`` (None without them). Raises OSError naming both
+    where they cannot be used: missing, unreadable, not PEM, or a key that does not match (ssl.SSLError)."""
+    if not cfg.certfile:
+        return None
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    try:
+        ctx.load_cert_chain(cfg.certfile, cfg.keyfile)
+    except OSError as e:
+        raise OSError(f"cannot load TLS certificate {cfg.certfile} with key {cfg.keyfile}: {e.strerror or e}") from None
+    return ctx

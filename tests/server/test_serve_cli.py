@@ -88,6 +88,10 @@ def test_serve_final_pass_is_the_default_of_streams_that_cannot_choose(tiny_mode
     (["--max-backlog-ms", "-1"], "--max-backlog-ms must be 0 (never refuse) or more"),
     (["--processes", "0"], "--processes must be at least 1"),
     (["--certfile", "cert.pem"], "--certfile and --keyfile go together"),
+    (["--certfile", "/nonexistent.pem", "--keyfile", "/nonexistent.key"],
+     "cannot load TLS certificate /nonexistent.pem with key /nonexistent.key: No such file"),
+    (["--certfile", __file__, "--keyfile", __file__, "--processes", "2"],  # checked once, before any process starts
+     f"cannot load TLS certificate {__file__} with key {__file__}: [SSL]"),
 ])
 def test_serve_cli_errors_are_one_line(args, message):
     r = subprocess.run([sys.executable, "-m", "streamasr.cli.main", "serve", "--port", "0", *args],
