@@ -90,6 +90,8 @@ class Session:
     def __init__(self, rec: Recognizer, cfg: SessionConfig):
         if cfg.chunk_ms < 0 or (cfg.chunk_ms and cfg.chunk_ms % int(rec.frame_ms)):
             raise ValueError(f"chunk_ms must be a multiple of {int(rec.frame_ms)} ms (or 0), got {cfg.chunk_ms}")
+        if cfg.left_chunks < -1:
+            raise ValueError(f"left_chunks must be -1 (all) or more, got {cfg.left_chunks}")
         if cfg.search not in ("beam", "greedy"):
             raise ValueError(f"search must be 'beam' or 'greedy', got {cfg.search!r}")
         if cfg.alternatives < 0:

@@ -4,16 +4,19 @@ import dataclasses
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
 
+import streamasr
 from speech import HELD_OUT_SENTENCES as SENTENCES, espeak
 from streamasr.events import transcript
 from streamasr.metrics import error_rate
 
 MAX_WER = 0.35  # on these four sentences, streaming at 320 ms with the LM
+SAMPLE = str(Path(streamasr.__file__).parent / "assets" / "sample.wav")
 
 
 @pytest.fixture(scope="module")
@@ -185,6 +188,7 @@ def test_cli_eval_scores_a_manifest_as_the_library_does(bundled_rec, speech, tmp
     (["transcribe", __file__, "--lm", "/nonexistent.bin"], "language model not found"),
     (["transcribe", __file__, "--chunk-ms", "100"], "multiple of 40"),
     (["transcribe", __file__, "--silence", "0.01"], "--silence must be"),
+    (["transcribe", SAMPLE, "--left-chunks", "-5"], "left_chunks must be -1 (all) or more, got -5"),
     (["eval", "/nonexistent.jsonl"], "cannot read manifest /nonexistent.jsonl: No such file"),
     (["eval", "/tmp"], "cannot read manifest /tmp: Is a directory"),
     (["eval", __file__], ":1: not a manifest line"),
