@@ -190,10 +190,16 @@ def serve(args) -> int:
 
     if bool(args.certfile) != bool(args.keyfile):
         raise UserError("--certfile and --keyfile go together")
-    if args.processes < 1:
-        raise UserError("--processes must be at least 1")
-    if args.max_backlog_ms < 0:
-        raise UserError("--max-backlog-ms must be 0 (never refuse) or more")
+    for flag, ok, rule in (("--processes", args.processes >= 1, "at least 1"),
+                           ("--max-backlog-ms", args.max_backlog_ms >= 0, "0 (never refuse) or more"),
+                           ("--port", 0 <= args.port <= 65535, "0 (any free port) to 65535"),
+                           ("--max-sessions", args.max_sessions >= 1, "at least 1"),
+                           ("--idle-timeout", args.idle_timeout > 0, "more than 0 seconds"),
+                           ("--workers", args.workers >= 1, "at least 1"),
+                           ("--max-batch", args.max_batch >= 1, "at least 1 (1: no batching)"),
+                           ("--max-wait-ms", args.max_wait_ms >= 0, "0 or more")):
+        if not ok:
+            raise UserError(f"{flag} must be {rule}")
     cfg = ServerConfig(host=args.host, port=args.port, max_sessions=args.max_sessions,
                        idle_timeout_s=args.idle_timeout, max_backlog_ms=args.max_backlog_ms,
                        token=args.token, origins=tuple(args.origin),
@@ -215,6 +221,8 @@ def stream(args) -> int:
     from streamasr.audio import load_audio
     from streamasr.client import stream_samples
 
+    if args.speed < 0:
+        raise UserError("--speed must be 0 (at once) or more")
     try:
         samples = load_audio(args.audio, 16000)
     except AudioError as e:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import ssl
 from dataclasses import dataclass
 
@@ -42,3 +43,21 @@ def tls_context(cfg: ServerConfig) -> ssl.SSLContext | None:
     except OSError as e:
         raise OSError(f"cannot load TLS certificate {cfg.certfile} with key {cfg.keyfile}: {e.strerror or e}") from None
     return ctx
+
+
+def address_family(host: str) -> socket.AddressFamily:
+    return socket.AF_INET6 if ":" in host else socket.AF_INET
+
+
+def probe_address(host: str, port: int) -> int:
+    """Bind ``host``:``port`` with a plain socket and let it go: the port it got (a free one for port 0). It
+    fails if anything listens there, even another server's processes (which SO_REUSEPORT would let a server
+    join without a word), but not for connections of an earlier server waiting out TIME_WAIT. Raises OSError
+    naming the address where nothing can listen: an unknown host, a port in use."""
+    try:
+        with socket.socket(address_family(host), socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind((host, port))
+            return probe.getsockname()[1]
+    except OSError as e:
+        raise OSError(f"cannot listen on {host}:{port}: {e.strerror or e}") from None

@@ -10,7 +10,7 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from streamasr.server.config import ServerConfig, tls_context
+from streamasr.server.config import ServerConfig, probe_address, tls_context
 
 if TYPE_CHECKING:
     from streamasr.recognizer import Recognizer
@@ -20,7 +20,8 @@ def serve(load: Callable[[], Recognizer], cfg: ServerConfig) -> None:
     """Run until SIGTERM/SIGINT. ``load`` makes the recognizer: once here, or in each of
     ``cfg.processes`` server processes (then it must pickle: a module-level function or a partial of one)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    tls_context(cfg)  # a certificate that cannot be used fails here, once, before any model loads
+    tls_context(cfg)  # a certificate that cannot be used, or an address nothing can listen on, fails here,
+    probe_address(cfg.host, cfg.port)  # once, before any model loads
     if cfg.processes > 1:
         from streamasr.server.processes import serve_processes
 

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING
 
 from prometheus_client import multiprocess
 
-from streamasr.server.config import ServerConfig
+from streamasr.server.config import ServerConfig, address_family, probe_address
 from streamasr.server.backlog import Behind
 from streamasr.server.slots import SessionSlots
 
@@ -53,14 +53,10 @@ class ServerStartError(RuntimeError):
 def serve_processes(load: Callable[[], Recognizer], cfg: ServerConfig) -> None:
     """Run ``cfg.processes`` server processes on one socket until SIGTERM/SIGINT."""
     ctx = mp.get_context("spawn")
-    # A plain bind first: it fails if anything listens on the port, even another server's processes
-    # (which SO_REUSEPORT would let us join without a word); it also picks the port for port 0.
-    with socket.socket(_family(cfg.host), socket.SOCK_STREAM) as probe:
-        probe.bind((cfg.host, cfg.port))
-        cfg = dataclasses.replace(cfg, port=probe.getsockname()[1])
+    cfg = dataclasses.replace(cfg, port=probe_address(cfg.host, cfg.port))  # picks the port for port 0
     # Holds the port (bound, never listening, so the kernel gives it no connections) while the
     # processes come and go; they listen on it with sockets of their own (SO_REUSEPORT).
-    holder = socket.socket(_family(cfg.host), socket.SOCK_STREAM)
+    holder = socket.socket(address_family(cfg.host), socket.SOCK_STREAM)
     holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     holder.bind((cfg.host, cfg.port))
     shared_dir = tempfile.mkdtemp(prefix="streamasr-metrics-")
@@ -122,10 +118,6 @@ def _await_ready(procs: dict[int, mp.Process], ready, stopping: threading.Event)
         waiting.discard(index)
 
 
-def _family(host: str) -> socket.AddressFamily:
-    return socket.AF_INET6 if ":" in host else socket.AF_INET
-
-
 def _process(index: int, load: Callable[[], Recognizer], cfg: ServerConfig, counts, behind, ready) -> None:
     """One server process: load the model, then serve on the shared port until SIGTERM, or until the
     parent is gone (killed, say: then no one would stop or replace this process)."""
@@ -142,7 +134,7 @@ def _process(index: int, load: Callable[[], Recognizer], cfg: ServerConfig, coun
     torch.set_num_threads(1)  # parallelism comes from the worker threads and the other processes
     # a listening socket of this process's own on the shared port: the kernel spreads new
     # connections over the processes' sockets by a hash of their addresses (SO_REUSEPORT)
-    sock = socket.create_server((cfg.host, cfg.port), family=_family(cfg.host), backlog=1024, reuse_port=True)
+    sock = socket.create_server((cfg.host, cfg.port), family=address_family(cfg.host), backlog=1024, reuse_port=True)
     server = Server(rec, cfg, SessionSlots(cfg.max_sessions, counts, index),
                     Metrics(shared_dir=os.environ["PROMETHEUS_MULTIPROC_DIR"]), Behind(behind, index))
 

@@ -3,6 +3,7 @@
 import asyncio
 import json
 import signal
+import socket
 import subprocess
 import sys
 
@@ -88,6 +89,13 @@ def test_serve_final_pass_is_the_default_of_streams_that_cannot_choose(tiny_mode
     (["--max-backlog-ms", "-1"], "--max-backlog-ms must be 0 (never refuse) or more"),
     (["--processes", "0"], "--processes must be at least 1"),
     (["--certfile", "cert.pem"], "--certfile and --keyfile go together"),
+    (["--port", "99999"], "--port must be 0 (any free port) to 65535"),
+    (["--max-sessions", "0"], "--max-sessions must be at least 1"),
+    (["--idle-timeout", "0"], "--idle-timeout must be more than 0 seconds"),
+    (["--workers", "0"], "--workers must be at least 1"),
+    (["--max-batch", "0"], "--max-batch must be at least 1"),
+    (["--max-wait-ms", "-1"], "--max-wait-ms must be 0 or more"),
+    (["--host", "no-such-host.invalid"], "cannot listen on no-such-host.invalid:0: "),
     (["--certfile", "/nonexistent.pem", "--keyfile", "/nonexistent.key"],
      "cannot load TLS certificate /nonexistent.pem with key /nonexistent.key: No such file"),
     (["--certfile", __file__, "--keyfile", __file__, "--processes", "2"],  # checked once, before any process starts
@@ -97,3 +105,14 @@ def test_serve_cli_errors_are_one_line(args, message):
     r = subprocess.run([sys.executable, "-m", "streamasr.cli.main", "serve", "--port", "0", *args],
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr, r.stderr[-2000:]
+
+
+@pytest.mark.parametrize("processes", ["1", "2"])
+def test_a_port_something_listens_on_is_one_line_before_the_model_loads(processes):
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        r = subprocess.run([sys.executable, "-m", "streamasr.cli.main", "serve", "--port", str(port),
+                            "--processes", processes, "--model", "/nonexistent"],  # would fail at loading
+                           capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr[-2000:]
+    assert f"streamasr: error: cannot listen on 127.0.0.1:{port}: Address already in use" in r.stderr, r.stderr

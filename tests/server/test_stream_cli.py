@@ -33,6 +33,8 @@ def test_plain_output_and_errors(model_server, tmp_path):
     assert out.returncode == 0 and error_rate([SENTENCE], [" ".join(out.stdout.split())]) <= 0.5
     out = run(str(tmp_path / "s.wav"), "--server", "ws://127.0.0.1:9/")  # nothing listens there
     assert out.returncode == 2 and "cannot stream to" in out.stderr and "Traceback" not in out.stderr
+    out = run(str(tmp_path / "s.wav"), "--server", model_server.url(), "--speed", "-1")
+    assert out.returncode == 2 and "--speed must be 0 (at once) or more" in out.stderr, out.stderr[-2000:]
 
 
 def test_alternatives_follow_each_final(model_server, tmp_path):
