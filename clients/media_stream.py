@@ -37,4 +37,6 @@ async def main(path: str, url: str) -> None:
 
 
 if __name__ == "__main__":
+    if len(sys.argv) != 3:
+        sys.exit(f"usage: python {sys.argv[0]} FILE ws://HOST:PORT")
     asyncio.run(main(sys.argv[1], sys.argv[2]))

@@ -48,3 +48,9 @@ def test_media_stream_example(server, tmp_path):
     events = [json.loads(line) for line in out.splitlines()]
     assert events and all(e["type"] == "final" for e in events), events
     assert error_rate([SENTENCE], [" ".join(e["text"] for e in events if e["text"])]) <= 0.35, events
+
+
+@pytest.mark.parametrize("name", ["vosk_style.py", "media_stream.py"])
+def test_an_example_without_its_arguments_says_how_to_run_it(name):
+    r = subprocess.run([sys.executable, str(CLIENTS / name)], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 1 and r.stderr.startswith(f"usage: python {CLIENTS / name} FILE ws://HOST:PORT"), r.stderr
