@@ -192,6 +192,7 @@ def test_cli_eval_scores_a_manifest_as_the_library_does(bundled_rec, speech, tmp
     (["eval", "/nonexistent.jsonl"], "cannot read manifest /nonexistent.jsonl: No such file"),
     (["eval", "/tmp"], "cannot read manifest /tmp: Is a directory"),
     (["eval", __file__], ":1: not a manifest line"),
+    (["eval", __file__, "--limit", "-1"], "--limit must be 0 (all) or more, not -1"),
 ])
 def test_cli_errors_are_one_clear_line(args, message):
     out = run_cli(*args)

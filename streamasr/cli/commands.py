@@ -122,6 +122,8 @@ def evaluate(args) -> int:
 
     if args.lead_silence < 0:
         raise UserError(f"--lead-silence must be at least 0 seconds, not {args.lead_silence:g}")
+    if args.limit < 0:
+        raise UserError(f"--limit must be 0 (all) or more, not {args.limit}")
     try:  # before the model loads: a wrong path fails at once
         utts = read_manifest(args.manifest)
     except OSError as e:

@@ -31,7 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     _model_args(e)
     _stream_args(e)
     e.add_argument("--decoder", choices=("beam", "greedy"), default="beam", help="search (default: beam)")
-    e.add_argument("--limit", type=int, default=0, help="only the first N utterances")
+    e.add_argument("--limit", type=int, default=0, help="only the first N utterances (0: all)")
     e.add_argument("--lead-silence", type=float, default=0.0, metavar="S",
                    help="seconds of digital silence put before each utterance, as a stream's segments follow a pause")
     e.add_argument("--no-fresh-after-pause", action="store_true",
