@@ -20,12 +20,12 @@ def serve(load: Callable[[], Recognizer], cfg: ServerConfig) -> None:
     """Run until SIGTERM/SIGINT. ``load`` makes the recognizer: once here, or in each of
     ``cfg.processes`` server processes (then it must pickle: a module-level function or a partial of one)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    tls_context(cfg)  # a certificate that cannot be used, or an address nothing can listen on, fails here,
-    probe_address(cfg.host, cfg.port)  # once, before any model loads
+    tls_context(cfg)  # a certificate that cannot be used fails here, once, before any model loads
     if cfg.processes > 1:
         from streamasr.server.processes import serve_processes
 
-        return serve_processes(load, cfg)
+        return serve_processes(load, cfg)  # probes the address itself before it starts a process
+    probe_address(cfg.host, cfg.port)  # an address nothing can listen on fails before the model loads
     from streamasr.server.app import serve_one
 
     serve_one(load(), cfg)
