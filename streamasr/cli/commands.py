@@ -309,8 +309,6 @@ def _mic_via_server(args, device, blocks, show) -> int:
 
     try:
         asyncio.run(main())
-    except DeviceError:
-        raise
     except (OSError, InvalidURI, WebSocketException) as e:  # unreachable, refused (a token, busy), closed
         raise UserError(f"cannot stream to {args.server}: {e}") from None
     return 0
