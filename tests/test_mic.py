@@ -85,3 +85,19 @@ def test_a_server_that_refuses_the_stream_is_a_one_line_error(tiny_model_dir):
         srv.stop()
     assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
     assert f"streamasr: error: cannot stream to {srv.url()}: " in r.stderr and "401" in r.stderr, r.stderr
+
+
+def test_a_device_that_fails_after_the_server_took_the_stream_is_one_line(tiny_model_dir):
+    """The connection is open when the device fails: the error names the device, and nothing else is printed."""
+    from streamasr.recognizer import Recognizer
+    from streamasr.server.app import ServerConfig
+    from tests_server_util import Running
+
+    srv = Running(Recognizer.from_pretrained(tiny_model_dir, lm=None), ServerConfig(port=0))
+    try:
+        r = subprocess.run([sys.executable, "-m", "streamasr.cli.main", "mic", "--server", srv.url(), "--device",
+                            "999", "--seconds", "1"], capture_output=True, text=True, timeout=120)
+    finally:
+        srv.stop()
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+    assert r.stderr.startswith("streamasr: error: microphone: cannot open input device 999"), r.stderr

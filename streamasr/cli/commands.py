@@ -300,12 +300,15 @@ def _mic_via_server(args, device, blocks, show) -> int:
 
             task = asyncio.create_task(reader())
             loop = asyncio.get_running_loop()
-            with microphone(16000, device=device) as q:
-                it = blocks(q)
-                while (block := await loop.run_in_executor(None, next, it, None)) is not None:
-                    await ws.send(encode_audio(block, "pcm_s16le"))
-            await ws.send(to_text({"type": "end"}))
-            await task
+            try:
+                with microphone(16000, device=device) as q:
+                    it = blocks(q)
+                    while (block := await loop.run_in_executor(None, next, it, None)) is not None:
+                        await ws.send(encode_audio(block, "pcm_s16le"))
+                await ws.send(to_text({"type": "end"}))
+                await task
+            finally:  # a device that fails to open: the reader stops here, not with the closed connection
+                task.cancel()
 
     try:
         asyncio.run(main())
