@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import sys
 import time
 from pathlib import Path
@@ -163,6 +164,11 @@ class DevStreams:
     def both(self) -> bool:
         return len(self.splits) == 2
 
+    @functools.cached_property
+    def dev_seconds(self) -> float:
+        """Audio seconds of dev's searched segments: what a decoder's real-time factor is over."""
+        return sum(len(lp) for found in self.segments["dev"] for lp in found) * self.rec.frame_ms / 1000
+
     def wers(self, cfg: DecoderConfig) -> dict[str, float]:
         dec = CTCPrefixDecoder(cfg, self.rec.tokenizer, self.rec.lm)
         return {s: error_rate(self.refs[s], texts_of(dec, self.segments[s])) for s in self.splits}
@@ -181,11 +187,10 @@ class DevStreams:
 
     def search_row(self, cfg: DecoderConfig) -> dict:
         """WERs and decoder time of one search setting at the current weights."""
-        seconds = sum(len(lp) for found in self.segments["dev"] for lp in found) * self.rec.frame_ms / 1000
         dec = CTCPrefixDecoder(cfg, self.rec.tokenizer, self.rec.lm)
         t0 = time.process_time()
         w = {"dev": error_rate(self.refs["dev"], texts_of(dec, self.segments["dev"]))}  # timed: dev's search alone
-        rtf = (time.process_time() - t0) / seconds
+        rtf = (time.process_time() - t0) / self.dev_seconds
         w |= {s: error_rate(self.refs[s], texts_of(dec, self.segments[s]))
               for s in self.splits if s != "dev"}  # the same decoder, not dev again
         row = {"beam": cfg.beam, "prune": cfg.beam_prune_logp, "wer": w["dev"], "wer_unseen": w.get("dev-unseen-voices"),
