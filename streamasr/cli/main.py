@@ -16,7 +16,12 @@ DEFAULT_BEAM = 64  # DecoderConfig.beam, which this module cannot import without
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="streamasr", description="Streaming speech recognition.")
     sub = p.add_subparsers(dest="command", required=True)
+    for add in (_transcribe, _eval, _serve, _stream, _mic, _export, _train, _average, _data):
+        add(sub)
+    return p
 
+
+def _transcribe(sub: argparse._SubParsersAction) -> None:
     t = sub.add_parser("transcribe", help="stream an audio file through the recognizer as if it were live")
     t.add_argument("audio", help="WAV/FLAC/OGG file, any sample rate and channel count")
     _model_args(t)
@@ -26,6 +31,8 @@ def build_parser() -> argparse.ArgumentParser:
     _format_args(t)
     t.set_defaults(func=commands.transcribe)
 
+
+def _eval(sub: argparse._SubParsersAction) -> None:
     e = sub.add_parser("eval", help="WER and CER of a manifest")
     e.add_argument("manifest", help="JSON-lines manifest (audio, duration, text)")
     _model_args(e)
@@ -41,6 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--json", action="store_true", help="print the result as JSON")
     e.set_defaults(func=commands.evaluate)
 
+
+def _serve(sub: argparse._SubParsersAction) -> None:
     sv = sub.add_parser("serve", help="serve many streams over WebSocket")
     sv.add_argument("--host", default="127.0.0.1")
     sv.add_argument("--port", type=int, default=2700)
@@ -64,6 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
     _final_pass_arg(sv, "re-decode finals at full context for streams whose start message does not choose")
     sv.set_defaults(func=commands.serve)
 
+
+def _stream(sub: argparse._SubParsersAction) -> None:
     st = sub.add_parser("stream", help="send an audio file to a server as a live stream")
     st.add_argument("audio", help="audio file, any rate and channel count")
     st.add_argument("--server", default="ws://127.0.0.1:2700/", help="server URL")
@@ -76,6 +87,8 @@ def build_parser() -> argparse.ArgumentParser:
     _format_args(st)
     st.set_defaults(func=commands.stream)
 
+
+def _mic(sub: argparse._SubParsersAction) -> None:
     mc = sub.add_parser("mic", help="live captions from the microphone")
     where = mc.add_mutually_exclusive_group()
     where.add_argument("--server", default=None, help="recognize on this server (ws://...)")
@@ -88,20 +101,28 @@ def build_parser() -> argparse.ArgumentParser:
     _format_args(mc)
     mc.set_defaults(func=commands.mic)
 
+
+def _export(sub: argparse._SubParsersAction) -> None:
     ex = sub.add_parser("export", help="write a model folder's encoder as ONNX (fp32 and int8)")
     ex.add_argument("model", help="model folder")
     ex.add_argument("--out", default=None, help="folder for a deployable copy (default: into the model folder)")
     ex.set_defaults(func=commands.export)
 
+
+def _train(sub: argparse._SubParsersAction) -> None:
     tr = sub.add_parser("train", help="train a model from a JSON config")
     tr.add_argument("config", help="training config (JSON), see recipes/")
     tr.set_defaults(func=commands.train)
 
+
+def _average(sub: argparse._SubParsersAction) -> None:
     av = sub.add_parser("average", help="a model folder holding the mean of several models' weights")
     av.add_argument("models", nargs="+", help="model folders of one shape and token set (two or more)")
     av.add_argument("--out", required=True, help="folder to write")
     av.set_defaults(func=commands.average)
 
+
+def _data(sub: argparse._SubParsersAction) -> None:
     d = sub.add_parser("data", help="corpus tools")
     dsub = d.add_subparsers(dest="data_command", required=True)
     s = dsub.add_parser("synth", help="synthesize a speech corpus with espeak-ng, flite, festival (and pico, piper)")
@@ -131,7 +152,6 @@ def build_parser() -> argparse.ArgumentParser:
     ls.add_argument("root", help="folder holding SPEAKER/CHAPTER/*.trans.txt and *.flac")
     ls.add_argument("--out", required=True, help="manifest to write")
     ls.set_defaults(func=commands.librispeech)
-    return p
 
 
 def _model_args(p: argparse.ArgumentParser, backend: str | None = "torch") -> None:
