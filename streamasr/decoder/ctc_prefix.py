@@ -154,9 +154,9 @@ class CTCPrefixDecoder:
 
     def forget(self) -> None:
         """Drop the caches of language scores. A stream calls it at each endpoint: the caches are keyed by the
-        prefixes' texts, which start over with the next segment, and a wide beam fills them fast (at beam 48
-        about 900 entries per second of speech, up to ``CACHE_LIMIT``), so a long stream would otherwise hold
-        tens of MB of keys its search no longer meets. Results do not change; only what the next frames cost."""
+        prefixes' texts, which start over with the next segment, and a wide beam fills them fast (at the
+        default beam of 64 about 700 entries per second of speech, up to ``CACHE_LIMIT``), so a long stream
+        would otherwise hold tens of MB of keys its search no longer meets. Results do not change; only what the next frames cost."""
         self._lang_cache.clear()
         self._partial_cache.clear()
 
@@ -214,69 +214,81 @@ class CTCPrefixDecoder:
         """Consume frames. log_probs: (T, V) natural-log CTC posteriors, as the model gives them. With an LM the
         search scores them through ``search_log_probs``; which tokens it tries, and the posteriors it reports
         as confidence, are the model's own."""
-        cfg, lang_cache = self.cfg, self._lang_cache
         hyps, frame = state.hyps, state.frame
         model = np.asarray(log_probs, dtype=np.float64)  # (T, V)
         rows = search_log_probs(model, *self.shape)  # (T, V)
-        frames, tokens = np.nonzero(model[:, 1:] >= cfg.token_min_logp)  # the tokens worth trying, frame by frame
+        frames, tokens = np.nonzero(model[:, 1:] >= self.cfg.token_min_logp)  # the tokens worth trying, frame by frame
         tried = np.split(tokens + 1, np.searchsorted(frames, np.arange(1, len(rows))))  # T x (n_t,)
         for row, model_row, cands in zip(rows, model, tried):
             if len(cands) == 0:  # only blank: no prefix is born, every one goes on through the blank
                 hyps = self._through_blank(hyps, float(row[0]), frame)
-                frame += 1
-                continue
-            lp, cands = row.tolist(), cands.tolist()
-            posterior = lp if rows is model else model_row.tolist()  # the model's own, for confidence
-            blank = lp[0]
-            # prefix -> [hyp it extends or continues, extension or None, p_b, p_nb]; surviving prefixes
-            # first, so they keep their emission times. Extensions become Hyps only if they survive.
-            nxt: dict[tuple[str, int], list] = {h.key: [h, None, NEG_INF, NEG_INF] for h in hyps}
-            for h in hyps:
-                total, text, last = h.acoustic, h.text, h.last
-                s = nxt[h.key]
-                s[2] = total + blank  # the first and only path into s[2]: keys in the beam are distinct
-                for c in cands:
-                    p = lp[c]
-                    if c == last:
-                        x, v = h.p_nb + p, s[3]  # repeat collapses into the same prefix
-                        s[3] = x if v == NEG_INF else logaddexp(v, x)
-                        from_prev = h.p_b + p  # a blank between makes a new token
-                    else:
-                        from_prev = total + p
-                    if from_prev == NEG_INF:
-                        continue
-                    lang = lang_cache.get((text, c), False)
-                    if lang is False:
-                        lang = self._learn_language(h, c)
-                    if lang is None:
-                        continue
-                    key = (lang[4], c)
-                    t = nxt.get(key)
-                    if t is None:
-                        nxt[key] = [h, (c, posterior[c], lang), NEG_INF, from_prev]
-                    else:
-                        v = t[3]
-                        t[3] = from_prev if v == NEG_INF else logaddexp(v, from_prev)
-            ranked = []  # (score, entry), in insertion order before the stable sort
-            for e in nxt.values():
-                base, ext, p_b, p_nb = e
-                if p_b == NEG_INF and p_nb == NEG_INF:
-                    continue
-                lm, partial = (ext[2][0], ext[2][3]) if ext else (base.lm, base.partial)
-                ranked.append((logaddexp(p_b, p_nb) + lm + partial, e))
-            ranked.sort(key=_first, reverse=True)  # stable: ties keep insertion order
-            best = ranked[0][0]
-            kept, futures = [], set()
-            for score, e in ranked:
-                if len(kept) == cfg.beam or score < best + cfg.beam_prune_logp:
-                    break
-                future = _future(e)
-                if future not in futures:  # else a better prefix with the same future is kept already
-                    futures.add(future)
-                    kept.append(_hyp(e, frame))
-            hyps = tuple(kept)
+            else:
+                lp = row.tolist()
+                posterior = lp if rows is model else model_row.tolist()  # the model's own, for confidence
+                hyps = self._prune(self._extend(hyps, lp, posterior, cands.tolist()), frame)
             frame += 1
         return BeamState(hyps, frame)
+
+    def _extend(self, hyps: tuple[Hyp, ...], lp: list[float], posterior: list[float], cands: list[int]
+                ) -> dict[tuple[str, int], list]:
+        """One frame's paths out of the beam: each prefix through the blank, by a repeat of its last token, and
+        extended by each token in ``cands``. lp: (V,) the frame's search scores; posterior: (V,) the model's
+        own. -> prefix key -> [hyp it extends or continues, extension (token, posterior, language) or None,
+        p_b, p_nb]; the beam's own prefixes first, so they keep their emission times. Extensions become Hyps
+        only if they survive ``_prune``."""
+        lang_cache, blank = self._lang_cache, lp[0]
+        nxt: dict[tuple[str, int], list] = {h.key: [h, None, NEG_INF, NEG_INF] for h in hyps}
+        for h in hyps:
+            total, text, last = h.acoustic, h.text, h.last
+            s = nxt[h.key]
+            s[2] = total + blank  # the first and only path into s[2]: keys in the beam are distinct
+            for c in cands:
+                p = lp[c]
+                if c == last:
+                    x, v = h.p_nb + p, s[3]  # repeat collapses into the same prefix
+                    s[3] = x if v == NEG_INF else logaddexp(v, x)
+                    from_prev = h.p_b + p  # a blank between makes a new token
+                else:
+                    from_prev = total + p
+                if from_prev == NEG_INF:
+                    continue
+                lang = lang_cache.get((text, c), False)
+                if lang is False:
+                    lang = self._learn_language(h, c)
+                if lang is None:
+                    continue
+                key = (lang[4], c)
+                t = nxt.get(key)
+                if t is None:
+                    nxt[key] = [h, (c, posterior[c], lang), NEG_INF, from_prev]
+                else:
+                    v = t[3]
+                    t[3] = from_prev if v == NEG_INF else logaddexp(v, from_prev)
+        return nxt
+
+    def _prune(self, nxt: dict[tuple[str, int], list], frame: int) -> tuple[Hyp, ...]:
+        """The beam after ``frame``: ``_extend``'s prefixes ranked by acoustic + language score, at most ``beam``
+        of them within ``beam_prune_logp`` of the best, and of those sharing a future (``_future``) only the
+        best."""
+        cfg = self.cfg
+        ranked = []  # (score, entry), in insertion order before the stable sort
+        for e in nxt.values():
+            base, ext, p_b, p_nb = e
+            if p_b == NEG_INF and p_nb == NEG_INF:
+                continue
+            lm, partial = (ext[2][0], ext[2][3]) if ext else (base.lm, base.partial)
+            ranked.append((logaddexp(p_b, p_nb) + lm + partial, e))
+        ranked.sort(key=_first, reverse=True)  # stable: ties keep insertion order
+        best = ranked[0][0]
+        kept, futures = [], set()
+        for score, e in ranked:
+            if len(kept) == cfg.beam or score < best + cfg.beam_prune_logp:
+                break
+            future = _future(e)
+            if future not in futures:  # else a better prefix with the same future is kept already
+                futures.add(future)
+                kept.append(_hyp(e, frame))
+        return tuple(kept)
 
     def _through_blank(self, hyps: tuple[Hyp, ...], blank: float, frame: int) -> tuple[Hyp, ...]:
         """The beam after a frame in which no token is tried: each prefix only goes on through the blank
