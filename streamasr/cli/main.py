@@ -125,7 +125,12 @@ def _average(sub: argparse._SubParsersAction) -> None:
 def _data(sub: argparse._SubParsersAction) -> None:
     d = sub.add_parser("data", help="corpus tools")
     dsub = d.add_subparsers(dest="data_command", required=True)
-    s = dsub.add_parser("synth", help="synthesize a speech corpus with espeak-ng, flite, festival (and pico, piper)")
+    _synth(dsub)
+    _librispeech(dsub)
+
+
+def _synth(sub: argparse._SubParsersAction) -> None:
+    s = sub.add_parser("synth", help="synthesize a speech corpus with espeak-ng, flite, festival (and pico, piper)")
     s.add_argument("--out", required=True, help="corpus folder")
     s.add_argument("--hours", type=float, default=10.0, help="hours of training audio")
     s.add_argument("--seed", type=int, default=0)
@@ -140,15 +145,20 @@ def _data(sub: argparse._SubParsersAction) -> None:
                    help="keep the sentences of these manifests (an earlier stage's training set, or its "
                         "corpus's plan.jsonl) out of dev")
     s.add_argument("--train-avoid", nargs="+", default=[], metavar="MANIFEST",
-                   help="keep the sentences of these manifests (an earlier corpus's dev, or its plan.jsonl) out of train")
+                   help="keep the sentences of these manifests (an earlier corpus's dev, or its plan.jsonl) out "
+                        "of train")
     s.add_argument("--splits", type=lambda v: tuple(x for x in v.split(",") if x), default=None,
                    help="comma-separated splits whose audio to make, of train, dev, test-seen-voices, "
-                        "test-unseen-voices and dev-unseen-voices (default: all; '' writes plan.jsonl and lm-text.txt only); "
+                        "test-unseen-voices and dev-unseen-voices (default: all; '' writes plan.jsonl and "
+                        "lm-text.txt only); "
                         "the plan is the same whichever are made")
     s.add_argument("--engines", nargs="+", choices=ENGINES, default=list(DEFAULT_ENGINES),
                    help=f"engines that speak (default: {' '.join(DEFAULT_ENGINES)}); held-out voices stay held out")
     s.set_defaults(func=commands.synth)
-    ls = dsub.add_parser("librispeech", help="write a manifest for a LibriSpeech-style folder")
+
+
+def _librispeech(sub: argparse._SubParsersAction) -> None:
+    ls = sub.add_parser("librispeech", help="write a manifest for a LibriSpeech-style folder")
     ls.add_argument("root", help="folder holding SPEAKER/CHAPTER/*.trans.txt and *.flac")
     ls.add_argument("--out", required=True, help="manifest to write")
     ls.set_defaults(func=commands.librispeech)
