@@ -40,6 +40,40 @@ def test_chunk_by_chunk_equals_all_at_once(seed):
     assert dec.finalize(state) == dec.finalize(whole)
 
 
+@pytest.mark.parametrize("seed", range(3))
+def test_chunk_by_chunk_equals_all_at_once_on_speech_with_the_bundled_lm(bundled_rec, tmp_path, seed):
+    """The search as a session runs it (the bundled BPE pieces, KenLM model and ``DecoderConfig``) on the
+    bundled model's log-probs of synthesized speech under the 320 ms chunk mask: fed in pieces of any size,
+    with the caches dropped between some of them, it ends in the beam it reaches when fed all at once."""
+    import torch
+
+    from speech import HELD_OUT_SENTENCES, espeak
+
+    rec, rng = bundled_rec, np.random.default_rng(seed)
+    samples = espeak(HELD_OUT_SENTENCES[seed], tmp_path / "s.wav")
+    feats = rec.model.normalize(rec.features.logmel(torch.from_numpy(samples)))[None]  # (1, T, F)
+    with torch.no_grad():
+        lp, _ = rec.model(feats, torch.tensor([feats.shape[1]]), chunk=8, left_chunks=8)  # (1, T', V)
+    logp = lp[0].numpy()  # (T', V)
+    dec = CTCPrefixDecoder(rec.decoder_cfg, rec.tokenizer, rec.lm)
+    pieces = CTCPrefixDecoder(rec.decoder_cfg, rec.tokenizer, rec.lm)
+    state, pos, widest = pieces.init_state(), 0, 0
+    while pos < len(logp):
+        n = int(rng.integers(1, 17))
+        if rng.random() < 0.3:
+            pieces.forget()
+        state = pieces.step(logp[pos : pos + n], state)
+        pos += n
+        assert state == dec.step(logp[:pos], dec.init_state())  # the beam so far, fed at once
+        widest = max(widest, len(state.hyps))
+    whole = dec.step(logp, dec.init_state())
+    assert state == whole and widest > 1
+    final = pieces.finalize(state)
+    assert final == dec.finalize(whole)
+    assert set(final.text.split()) & set(HELD_OUT_SENTENCES[seed].split())  # the search found speech
+    assert pieces.nbest(state, 4) == dec.nbest(whole, 4)
+
+
 def test_forgetting_the_caches_changes_no_result():
     """A stream drops the decoder's caches at each endpoint (``forget``); a search that forgets them between
     any two chunks ends where one that kept them does."""
