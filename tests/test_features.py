@@ -21,6 +21,22 @@ def test_pieces_of_random_size_give_the_features_of_the_whole_signal():
     assert len(state.leftover) < cfg.frame_length
 
 
+def test_pieces_of_speech_give_the_features_of_the_whole_utterance(tmp_path):
+    """The same on synthesized speech, in pieces of 317 samples (no multiple of the 160-sample hop)."""
+    from speech import HELD_OUT_SENTENCES, espeak
+
+    cfg = FeatureConfig()
+    signal = torch.from_numpy(espeak(HELD_OUT_SENTENCES[1], tmp_path / "s.wav"))
+    whole = LogMel(cfg)(signal)  # (T, F)
+    fe, state, parts = StreamingLogMel(cfg), FeatureState(), []
+    for pos in range(0, len(signal), 317):
+        frames, state = fe.accept(signal[pos : pos + 317], state)
+        parts.append(frames)
+    streamed = torch.cat(parts)
+    assert streamed.shape == whole.shape and whole.shape[0] > 100
+    assert torch.allclose(streamed, whole, atol=1e-4)
+
+
 def test_silence_is_finite():
     frames = LogMel(FeatureConfig())(torch.zeros(1600))
     assert torch.isfinite(frames).all()

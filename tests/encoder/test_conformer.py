@@ -17,6 +17,21 @@ def test_chunked_equals_full_forward_under_same_mask(chunk, left):
     assert (streamed - full).abs().max().item() <= 1e-4
 
 
+@pytest.mark.parametrize("chunk,left", [(8, 8), (4, -1), (16, 2)])
+def test_bundled_encoder_chunked_equals_full_forward_on_speech(bundled_rec, tmp_path, chunk, left):
+    """The same equivalence for the bundled model (its own size and kernel) on synthesized speech."""
+    from speech import HELD_OUT_SENTENCES, espeak
+
+    model = bundled_rec.model
+    samples = espeak(HELD_OUT_SENTENCES[0], tmp_path / "s.wav")
+    feats = model.normalize(bundled_rec.features.logmel(torch.from_numpy(samples)))[None]  # (1, T, F)
+    with torch.no_grad():
+        full, _ = model.encoder(feats, torch.tensor([feats.shape[1]]), chunk=chunk, left_chunks=left)
+        streamed, _ = stream(model.encoder, feats, chunk, left)
+    assert streamed.shape == full.shape
+    assert (streamed - full).abs().max().item() <= 1e-4
+
+
 def test_full_context_differs_from_chunked():
     """The mask must matter, or the equivalence test above proves nothing."""
     enc = make_encoder()
