@@ -32,6 +32,17 @@ def test_any_split_of_the_audio_gives_the_same_events(rec):
     assert isinstance(whole[-1], Final)
 
 
+def test_any_split_of_paused_speech_gives_the_same_events_with_the_bundled_model(bundled_rec, paused_speech):
+    """The same on two spoken sentences with a pause after each, through the bundled model, its LM and the
+    endpoint rules: every partial, final and word time, whatever the pieces."""
+    rng = np.random.default_rng(1)
+    whole = run(bundled_rec.session(), paused_speech, [])
+    pieces = run(bundled_rec.session(), paused_speech, rng.integers(1, 6000, 60).tolist())
+    assert pieces == whole
+    finals = [e for e in whole if isinstance(e, Final)]
+    assert len(finals) >= 2 and all(f.words for f in finals[:2])  # both sentences heard, each its own final
+
+
 def test_the_tail_rule_levels_do_not_depend_on_the_split(rec):
     rng = np.random.default_rng(1)
     samples = (rng.standard_normal(16000) * 0.1).astype(np.float32)
