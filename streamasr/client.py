@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import bisect
 import json
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import numpy as np
 from websockets.asyncio.client import connect
@@ -13,12 +15,23 @@ from websockets.asyncio.client import connect
 from streamasr.protocol import encode_audio, to_text
 
 
+@dataclass
+class Timing:
+    """When a stream's audio went out and its events came back (``time.monotonic()`` seconds)."""
+
+    sent: list[tuple[int, float]] = field(default_factory=list)  # (ms of audio sent so far, when), one per frame
+    received: list[float] = field(default_factory=list)  # arrival of each event, in order
+    end_sent: float | None = None  # when the end message went out
+
+
 async def stream_samples(url: str, samples: np.ndarray, sample_rate: int, frame_ms: int = 100,
                          speed: float = 0.0, start: dict | None = None,
-                         on_event: Callable[[dict], None] | None = None, token: str | None = None) -> list[dict]:
+                         on_event: Callable[[dict], None] | None = None, token: str | None = None,
+                         timing: Timing | None = None) -> list[dict]:
     """Send (S,) float32 samples as pcm_s16le frames; ``speed`` 1.0 paces at real time, 0 sends at once.
 
-    Returns every message the server sent, in order, the last final included."""
+    Returns every message the server sent, in order, the last final included; ``timing``, if given, is
+    filled in as they go and come."""
     headers = {"Authorization": f"Bearer {token}"} if token else None
     received: list[dict] = []
     async with connect(url, additional_headers=headers, max_size=None) as ws:
@@ -27,6 +40,8 @@ async def stream_samples(url: str, samples: np.ndarray, sample_rate: int, frame_
 
         async def reader():
             async for msg in ws:
+                if timing is not None:
+                    timing.received.append(time.monotonic())
                 event = json.loads(msg)
                 received.append(event)
                 if on_event:
@@ -39,6 +54,34 @@ async def stream_samples(url: str, samples: np.ndarray, sample_rate: int, frame_
             if speed > 0:
                 await asyncio.sleep(max(0.0, t0 + pos / sample_rate / speed - time.monotonic()))
             await ws.send(encode_audio(samples[pos : pos + step], "pcm_s16le"))
+            if timing is not None:
+                timing.sent.append((min(len(samples), pos + step) * 1000 // sample_rate, time.monotonic()))
         await ws.send(to_text({"type": "end"}))
+        if timing is not None:
+            timing.end_sent = time.monotonic()
         await task
     return received
+
+
+def latencies(events: list[dict], timing: Timing) -> dict[str, list[float]]:
+    """Milliseconds each partial took, from the moment the audio it covers (its ``audio_ms``) had been sent
+    to its arrival ("partial"), and the last final, the one the end message asks for, from that message
+    ("end_final": empty if it came before, the stream having ended on its own).
+
+    >>> t = Timing(sent=[(100, 0.0), (200, 0.1), (300, 0.2), (400, 0.3)], received=[0.45, 0.5, 0.9], end_sent=0.35)
+    >>> latencies([{"type": "partial", "audio_ms": 320}, {"type": "final"}, {"type": "final"}], t)
+    {'partial': [150.0], 'end_final': [550.0]}
+    """
+    sent_ms = [ms for ms, _ in timing.sent]
+    out: dict[str, list[float]] = {"partial": [], "end_final": []}
+    finals = []
+    for ev, arrived in zip(events, timing.received):
+        if ev.get("type") == "partial":
+            i = bisect.bisect_left(sent_ms, ev["audio_ms"])  # the frame that completed that audio
+            if i < len(sent_ms):
+                out["partial"].append(round((arrived - timing.sent[i][1]) * 1000, 1))
+        elif ev.get("type") == "final":
+            finals.append(arrived)
+    if finals and timing.end_sent is not None and finals[-1] >= timing.end_sent:
+        out["end_final"].append(round((finals[-1] - timing.end_sent) * 1000, 1))
+    return out

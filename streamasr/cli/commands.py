@@ -221,7 +221,7 @@ def stream(args) -> int:
     from websockets.exceptions import InvalidURI, WebSocketException
 
     from streamasr.audio import load_audio
-    from streamasr.client import stream_samples
+    from streamasr.client import Timing, latencies, stream_samples
 
     if args.speed < 0:
         raise UserError("--speed must be 0 (at once) or more")
@@ -232,12 +232,30 @@ def stream(args) -> int:
 
     show = Display(args.format)
     speed = 1.0 if args.realtime else args.speed
+    timing = Timing() if args.latency else None
     try:
         events = asyncio.run(stream_samples(args.server, samples, 16000, speed=speed, on_event=show,
-                                            token=args.token, start=_start_fields(args)))
+                                            token=args.token, start=_start_fields(args), timing=timing))
     except (OSError, InvalidURI, WebSocketException) as e:
         raise UserError(f"cannot stream to {args.server}: {e}") from None
+    if timing is not None:
+        print(latency_line(latencies(events, timing)), file=sys.stderr)
     return 1 if any(e.get("type") == "error" for e in events) else 0
+
+
+def latency_line(ms: dict[str, list[float]]) -> str:
+    """``latencies``' figures as one line.
+
+    >>> latency_line({"partial": [100.0, 120.0, 300.0], "end_final": [8.0]})
+    'latency: chunk -> partial p50 120 ms, p95 282 ms, max 300 ms (3 partials); end message -> final 8 ms'
+    >>> latency_line({"partial": [], "end_final": []})
+    'latency: no partials; no final after the end message'
+    """
+    p = ms["partial"]
+    part = (f"chunk -> partial p50 {np.percentile(p, 50):.0f} ms, p95 {np.percentile(p, 95):.0f} ms, "
+            f"max {max(p):.0f} ms ({len(p)} partials)") if p else "no partials"
+    end = f"end message -> final {ms['end_final'][0]:.0f} ms" if ms["end_final"] else "no final after the end message"
+    return f"latency: {part}; {end}"
 
 
 def mic(args) -> int:

@@ -82,6 +82,10 @@ def _stream(sub: argparse._SubParsersAction) -> None:
     pace.add_argument("--realtime", action="store_true", help="send at real time")
     pace.add_argument("--speed", type=float, default=0.0, help="send at this multiple of real time (0: at once)")
     st.add_argument("--token", default=None, help="bearer token")
+    st.add_argument("--latency", action="store_true",
+                    help="at the end, print on stderr how long the partials took after the audio they cover was "
+                         "sent (p50, p95, max) and the last final after the end message (pace with --realtime "
+                         "for a live stream's figures)")
     _segment_args(st)
     _alternatives_arg(st)
     _format_args(st)
