@@ -23,6 +23,16 @@ class Timing:
     received: list[float] = field(default_factory=list)  # arrival of each event, in order
     end_sent: float | None = None  # when the end message went out
 
+    def frame_sent(self, audio_ms: int) -> None:
+        """A frame went out, and with it the stream's first ``audio_ms`` of audio."""
+        self.sent.append((audio_ms, time.monotonic()))
+
+    def event_received(self) -> None:
+        self.received.append(time.monotonic())
+
+    def end(self) -> None:
+        self.end_sent = time.monotonic()
+
 
 async def stream_samples(url: str, samples: np.ndarray, sample_rate: int, frame_ms: int = 100,
                          speed: float = 0.0, start: dict | None = None,
@@ -41,7 +51,7 @@ async def stream_samples(url: str, samples: np.ndarray, sample_rate: int, frame_
         async def reader():
             async for msg in ws:
                 if timing is not None:
-                    timing.received.append(time.monotonic())
+                    timing.event_received()
                 event = json.loads(msg)
                 received.append(event)
                 if on_event:
@@ -55,10 +65,10 @@ async def stream_samples(url: str, samples: np.ndarray, sample_rate: int, frame_
                 await asyncio.sleep(max(0.0, t0 + pos / sample_rate / speed - time.monotonic()))
             await ws.send(encode_audio(samples[pos : pos + step], "pcm_s16le"))
             if timing is not None:
-                timing.sent.append((min(len(samples), pos + step) * 1000 // sample_rate, time.monotonic()))
+                timing.frame_sent(min(len(samples), pos + step) * 1000 // sample_rate)
         await ws.send(to_text({"type": "end"}))
         if timing is not None:
-            timing.end_sent = time.monotonic()
+            timing.end()
         await task
     return received
 

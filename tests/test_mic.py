@@ -44,7 +44,7 @@ def test_mic_captions_speech_played_into_the_device(pulse, tmp_path, where, requ
     args = [sys.executable, "-m", "streamasr.cli.main", "mic", "--json", "--seconds", "9"]
     if where == "server":
         srv = request.getfixturevalue("model_server")
-        args += ["--server", srv.url()]
+        args += ["--server", srv.url(), "--latency"]
     mic = subprocess.Popen(args, env=pulse, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     said = []  # stderr up to the line that says the device is open (after the model has loaded)
     while not said or not said[-1].startswith("listening"):
@@ -60,6 +60,9 @@ def test_mic_captions_speech_played_into_the_device(pulse, tmp_path, where, requ
     # each run (WER 0.2-0.7 seen on this sentence, "searched out" -> "serchdout" counts twice); character errors
     # are the steadier measure (0.10-0.21 seen; an unrelated sentence scores 0.75, silence 1.0).
     assert error_rate([SENTENCE], [text], chars=True) <= 0.3, text
+    if where == "server":  # --latency: a line for the partials the server sent, and the end message's final
+        n = sum(e["type"] == "partial" for e in events)
+        assert f"({n} partials); end message -> final" in err, err[-2000:]
 
 
 def test_a_device_that_is_not_there_is_a_one_line_error_naming_those_that_are(pulse):

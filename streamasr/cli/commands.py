@@ -264,6 +264,8 @@ def mic(args) -> int:
     if args.server and (flags := recognizer_flags(args)):
         raise UserError(f"{', '.join(flags)}: the server at {args.server} has chosen its recognizer "
                         "(give them to `streamasr serve`), or drop --server to recognize here")
+    if args.latency and not args.server:
+        raise UserError("--latency measures a server's answers: give --server too")
 
     from streamasr.mic import microphone
 
@@ -303,8 +305,11 @@ def _mic_via_server(args, device, blocks, show) -> int:
     from websockets.asyncio.client import connect
     from websockets.exceptions import InvalidURI, WebSocketException
 
+    from streamasr.client import Timing, latencies
     from streamasr.protocol import encode_audio
     from streamasr.mic import microphone
+
+    timing, events = (Timing() if args.latency else None), []
 
     async def main():
         headers = {"Authorization": f"Bearer {args.token}"} if args.token else None
@@ -314,16 +319,24 @@ def _mic_via_server(args, device, blocks, show) -> int:
 
             async def reader():
                 async for msg in ws:
-                    show(json.loads(msg))
+                    if timing is not None:
+                        timing.event_received()
+                    events.append(json.loads(msg))
+                    show(events[-1])
 
             task = asyncio.create_task(reader())
             loop = asyncio.get_running_loop()
             try:
                 with microphone(16000, device=device) as q:
-                    it = blocks(q)
+                    it, sent = blocks(q), 0
                     while (block := await loop.run_in_executor(None, next, it, None)) is not None:
                         await ws.send(encode_audio(block, "pcm_s16le"))
+                        sent += len(block)
+                        if timing is not None:
+                            timing.frame_sent(sent * 1000 // 16000)
                 await ws.send(to_text({"type": "end"}))
+                if timing is not None:
+                    timing.end()
                 await task
             finally:  # a device that fails to open: the reader stops here, not with the closed connection
                 task.cancel()
@@ -332,6 +345,8 @@ def _mic_via_server(args, device, blocks, show) -> int:
         asyncio.run(main())
     except (OSError, InvalidURI, WebSocketException) as e:  # unreachable, refused (a token, busy), closed
         raise UserError(f"cannot stream to {args.server}: {e}") from None
+    if timing is not None:
+        print(latency_line(latencies(events, timing)), file=sys.stderr)
     return 0
 
 

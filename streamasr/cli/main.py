@@ -82,10 +82,7 @@ def _stream(sub: argparse._SubParsersAction) -> None:
     pace.add_argument("--realtime", action="store_true", help="send at real time")
     pace.add_argument("--speed", type=float, default=0.0, help="send at this multiple of real time (0: at once)")
     st.add_argument("--token", default=None, help="bearer token")
-    st.add_argument("--latency", action="store_true",
-                    help="at the end, print on stderr how long the partials took after the audio they cover was "
-                         "sent (p50, p95, max) and the last final after the end message (pace with --realtime "
-                         "for a live stream's figures)")
+    _latency_arg(st, " (pace with --realtime for a live stream's figures)")
     _segment_args(st)
     _alternatives_arg(st)
     _format_args(st)
@@ -101,6 +98,7 @@ def _mic(sub: argparse._SubParsersAction) -> None:
     mc.add_argument("--device", default=None, help="input device name or index (default: system default)")
     mc.add_argument("--seconds", type=float, default=0.0, help="stop after listening this long (0: until Ctrl-C)")
     mc.add_argument("--token", default=None, help="bearer token for --server")
+    _latency_arg(mc, " (with --server)")
     _segment_args(mc)
     _format_args(mc)
     mc.set_defaults(func=commands.mic)
@@ -204,6 +202,12 @@ def _format_args(p: argparse.ArgumentParser) -> None:
                      help="text: a live partial line and each final; json: one JSON event a line, as a server "
                      "sends them; srt, vtt: the finals as SubRip or WebVTT subtitles, cue by cue (default: text)")
     out.add_argument("--json", dest="format", action="store_const", const="json", help="the same as --format json")
+
+
+def _latency_arg(p: argparse.ArgumentParser, where: str) -> None:
+    p.add_argument("--latency", action="store_true",
+                   help="at the end, print on stderr how long the partials took after the audio they cover was "
+                        f"sent (p50, p95, max) and the last final after the end message{where}")
 
 
 def _final_pass_arg(p: argparse.ArgumentParser, help: str) -> None:

@@ -46,3 +46,11 @@ def test_mic_through_a_server_refuses_flags_the_server_decides():
 def test_mic_here_runs_the_encoder_on_torch_by_default(tiny_model_dir):
     args = build_parser().parse_args(["mic", "--model", str(tiny_model_dir), "--no-lm"])
     assert args.backend is None and _loader(args).args[2] == "torch"
+
+
+def test_mic_latency_asks_for_a_server():
+    """--latency times a server's answers; without --server it is a one-line error before any device opens."""
+    r = subprocess.run([sys.executable, "-m", "streamasr.cli.main", "mic", "--latency"], capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+    assert "--latency measures a server's answers: give --server too" in r.stderr, r.stderr
