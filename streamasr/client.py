@@ -84,14 +84,14 @@ def latencies(events: list[dict], timing: Timing) -> dict[str, list[float]]:
     """
     sent_ms = [ms for ms, _ in timing.sent]
     out: dict[str, list[float]] = {"partial": [], "end_final": []}
-    finals = []
+    last_final = None  # arrival of the last final so far
     for ev, arrived in zip(events, timing.received):
         if ev.get("type") == "partial":
             i = bisect.bisect_left(sent_ms, ev["audio_ms"])  # the frame that completed that audio
             if i < len(sent_ms):
                 out["partial"].append(round((arrived - timing.sent[i][1]) * 1000, 1))
         elif ev.get("type") == "final":
-            finals.append(arrived)
-    if finals and timing.end_sent is not None and finals[-1] >= timing.end_sent:
-        out["end_final"].append(round((finals[-1] - timing.end_sent) * 1000, 1))
+            last_final = arrived
+    if last_final is not None and timing.end_sent is not None and last_final >= timing.end_sent:
+        out["end_final"].append(round((last_final - timing.end_sent) * 1000, 1))
     return out
