@@ -156,7 +156,8 @@ class CTCPrefixDecoder:
         """Drop the caches of language scores. A stream calls it at each endpoint: the caches are keyed by the
         prefixes' texts, which start over with the next segment, and a wide beam fills them fast (at the
         default beam of 64 about 700 entries per second of speech, up to ``CACHE_LIMIT``), so a long stream
-        would otherwise hold tens of MB of keys its search no longer meets. Results do not change; only what the next frames cost."""
+        would otherwise hold tens of MB of keys its search no longer meets. Results do not change; only what
+        the next frames cost."""
         self._lang_cache.clear()
         self._partial_cache.clear()
 
