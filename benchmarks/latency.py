@@ -39,25 +39,13 @@ from results_io import publish, read  # noqa: E402
 from speech_end import speech_end  # noqa: E402
 
 from streamasr.audio import load_audio  # noqa: E402
+from streamasr.client import word_latencies  # noqa: E402
 from streamasr.protocol import encode_audio, to_text  # noqa: E402
 from streamasr.data.manifest import read_manifest  # noqa: E402
 
 RATE, FRAME_MS, CHUNK_MS = 16000, 40, 320
 LIMIT_MS = CHUNK_MS + 100  # the target: p95 chunk → partial latency within chunk + 100 ms
 HISTOGRAMS = {"streamasr_chunk_seconds": "compute", "streamasr_loop_lag_seconds": "lag"}  # /metrics name -> row key
-
-
-def word_latencies(partials: list[tuple[float, list[str]]], final: dict, sent_at: dict[int, float]) -> list[float]:
-    """For each word of ``final``: first arrival of a partial whose words up to it equal the final's,
-    minus the moment the audio up to the word's end had been sent (word ends as the final times them)."""
-    words = [w["word"] for w in final["words"]]
-    out = []
-    for i, w in enumerate(final["words"]):
-        ms = -(-w["end_ms"] // FRAME_MS) * FRAME_MS  # the frame that completes the word
-        arrival = next((t for t, pw in partials if pw[: i + 1] == words[: i + 1]), None)
-        if arrival is not None and ms in sent_at:
-            out.append(max(0.0, arrival - sent_at[ms]))
-    return out
 
 
 def client_results() -> dict:
@@ -95,7 +83,7 @@ async def _client(url: str, audio: np.ndarray, speech_ends: list[float], out: di
                     if t is not None and t >= ev["audio_ms"] - FRAME_MS:
                         out["partial"].append(now - sent_at[t])
                 elif ev["type"] == "final":
-                    out["word"] += word_latencies(partials, ev, sent_at)
+                    out["word"] += word_latencies(partials, ev, list(sent_at.items()))
                     partials = []
                     if t_end:
                         out["end"].append(now - t_end)

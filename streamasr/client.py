@@ -73,24 +73,57 @@ async def stream_samples(url: str, samples: np.ndarray, sample_rate: int, frame_
     return received
 
 
+def word_latencies(partials: list[tuple[float, list[str]]], final: dict,
+                   sent: list[tuple[int, float]]) -> list[float]:
+    """Seconds from the moment the audio up to each word's end (as ``final`` times it) had been sent to the
+    arrival of the first partial holding that word with every word before it as in the final.
+
+    ``partials``: (arrival, words) of the segment's partials, in order; ``sent``: (ms of audio sent so far,
+    when), ascending. A partial that holds a word before its end is timed as sent counts as 0.
+
+    >>> final = {"words": [{"word": "in", "end_ms": 150}, {"word": "the", "end_ms": 330}]}
+    >>> sent = [(100, 0.0), (200, 0.1), (300, 0.2), (400, 0.3)]
+    >>> word_latencies([(0.4, ["in", "a"]), (0.6, ["in", "the"])], final, sent)
+    [0.30000000000000004, 0.3]
+    """
+    sent_ms = [ms for ms, _ in sent]
+    timed = final.get("words", [])  # none where the start message asked for no word times
+    words = [w["word"] for w in timed]
+    out = []
+    for i, w in enumerate(timed):
+        j = bisect.bisect_left(sent_ms, w["end_ms"])  # the frame that completed the word's audio
+        arrival = next((t for t, pw in partials if pw[: i + 1] == words[: i + 1]), None)
+        if arrival is not None and j < len(sent):
+            out.append(max(0.0, arrival - sent[j][1]))
+    return out
+
+
 def latencies(events: list[dict], timing: Timing) -> dict[str, list[float]]:
-    """Milliseconds each partial took, from the moment the audio it covers (its ``audio_ms``) had been sent
-    to its arrival ("partial"), and the last final, the one the end message asks for, from that message
-    ("end_final": empty if it came before, the stream having ended on its own).
+    """Milliseconds from the moment the audio up to a word's end had been sent to the first partial holding
+    it ("word", see ``word_latencies``); each partial, from the moment the audio it covers (its ``audio_ms``)
+    had been sent to its arrival ("partial"); and the last final, the one the end message asks for, from
+    that message ("end_final": empty if it came before, the stream having ended on its own).
 
     >>> t = Timing(sent=[(100, 0.0), (200, 0.1), (300, 0.2), (400, 0.3)], received=[0.45, 0.5, 0.9], end_sent=0.35)
-    >>> latencies([{"type": "partial", "audio_ms": 320}, {"type": "final"}, {"type": "final"}], t)
-    {'partial': [150.0], 'end_final': [550.0]}
+    >>> events = [{"type": "partial", "audio_ms": 320, "text": "in"},
+    ...           {"type": "final", "text": "in", "words": [{"word": "in", "end_ms": 250}]},
+    ...           {"type": "final", "text": "", "words": []}]
+    >>> latencies(events, t)
+    {'word': [250.0], 'partial': [150.0], 'end_final': [550.0]}
     """
     sent_ms = [ms for ms, _ in timing.sent]
-    out: dict[str, list[float]] = {"partial": [], "end_final": []}
+    out: dict[str, list[float]] = {"word": [], "partial": [], "end_final": []}
+    partials: list[tuple[float, list[str]]] = []  # (arrival, words) of the open segment's partials
     last_final = None  # arrival of the last final so far
     for ev, arrived in zip(events, timing.received):
         if ev.get("type") == "partial":
+            partials.append((arrived, ev["text"].split()))
             i = bisect.bisect_left(sent_ms, ev["audio_ms"])  # the frame that completed that audio
             if i < len(sent_ms):
                 out["partial"].append(round((arrived - timing.sent[i][1]) * 1000, 1))
         elif ev.get("type") == "final":
+            out["word"] += [round(s * 1000, 1) for s in word_latencies(partials, ev, timing.sent)]
+            partials = []
             last_final = arrived
     if last_final is not None and timing.end_sent is not None and last_final >= timing.end_sent:
         out["end_final"].append(round((last_final - timing.end_sent) * 1000, 1))

@@ -3,6 +3,7 @@ speech, its monitor is the default microphone, PortAudio reads it through ALSA's
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -60,8 +61,9 @@ def test_mic_captions_speech_played_into_the_device(pulse, tmp_path, where, requ
     # each run (WER 0.2-0.7 seen on this sentence, "searched out" -> "serchdout" counts twice); character errors
     # are the steadier measure (0.10-0.21 seen; an unrelated sentence scores 0.75, silence 1.0).
     assert error_rate([SENTENCE], [text], chars=True) <= 0.3, text
-    if where == "server":  # --latency: a line for the partials the server sent, and the end message's final
+    if where == "server":  # --latency: a line for the words, the partials the server sent, the end's final
         n = sum(e["type"] == "partial" for e in events)
+        assert re.search(r"latency: word -> partial p50 \d+ ms, p95 \d+ ms \(\d+ words\); ", err), err[-2000:]
         assert f"({n} partials); end message -> final" in err, err[-2000:]
 
 
