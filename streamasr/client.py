@@ -6,11 +6,12 @@ import asyncio
 import bisect
 import json
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
 
 from streamasr.protocol import encode_audio, to_text
 
@@ -34,14 +35,15 @@ class Timing:
         self.end_sent = time.monotonic()
 
 
-async def stream_samples(url: str, samples: np.ndarray, sample_rate: int, frame_ms: int = 100,
-                         speed: float = 0.0, start: dict | None = None,
-                         on_event: Callable[[dict], None] | None = None, token: str | None = None,
-                         timing: Timing | None = None) -> list[dict]:
-    """Send (S,) float32 samples as pcm_s16le frames; ``speed`` 1.0 paces at real time, 0 sends at once.
+async def stream_frames(url: str, frames: AsyncIterator[np.ndarray], sample_rate: int,
+                        start: dict | None = None, on_event: Callable[[dict], None] | None = None,
+                        token: str | None = None, timing: Timing | None = None) -> list[dict]:
+    """Open a stream, send each (S,) float32 frame as it comes as pcm_s16le, then the end message.
 
-    Returns every message the server sent, in order, the last final included; ``timing``, if given, is
-    filled in as they go and come."""
+    ``frames`` is first asked for a frame once the start message is out. Returns every message the server
+    sent, in order, the last final included; ``timing``, if given, is filled in as they go and come. A
+    connection closed before the end message went out raises ``ConnectionClosed``, after ``on_event`` has
+    seen every message that came before the close."""
     headers = {"Authorization": f"Bearer {token}"} if token else None
     received: list[dict] = []
     async with connect(url, additional_headers=headers, max_size=None) as ws:
@@ -58,19 +60,43 @@ async def stream_samples(url: str, samples: np.ndarray, sample_rate: int, frame_
                     on_event(event)
 
         task = asyncio.create_task(reader())
-        step = max(1, sample_rate * frame_ms // 1000)
-        t0 = time.monotonic()
-        for pos in range(0, len(samples), step):
-            if speed > 0:
-                await asyncio.sleep(max(0.0, t0 + pos / sample_rate / speed - time.monotonic()))
-            await ws.send(encode_audio(samples[pos : pos + step], "pcm_s16le"))
-            if timing is not None:
-                timing.frame_sent(min(len(samples), pos + step) * 1000 // sample_rate)
-        await ws.send(to_text({"type": "end"}))
+        sent = 0  # samples sent so far
+        try:
+            async for frame in frames:
+                await ws.send(encode_audio(frame, "pcm_s16le"))
+                sent += len(frame)
+                if timing is not None:
+                    timing.frame_sent(sent * 1000 // sample_rate)
+            await ws.send(to_text({"type": "end"}))
+        except ConnectionClosed:  # closed by the server, or lost, before the stream ended: the reader takes the
+            await task           # events sent before it, and raises the close if it was not a clean one
+            raise
+        except BaseException:  # the frames' source failed (a device), or Ctrl-C: the reader stops here
+            task.cancel()
+            raise
         if timing is not None:
             timing.end()
         await task
     return received
+
+
+async def stream_samples(url: str, samples: np.ndarray, sample_rate: int, frame_ms: int = 100,
+                         speed: float = 0.0, start: dict | None = None,
+                         on_event: Callable[[dict], None] | None = None, token: str | None = None,
+                         timing: Timing | None = None) -> list[dict]:
+    """``stream_frames`` of (S,) float32 samples cut into ``frame_ms`` frames; ``speed`` 1.0 paces them at
+    real time (each sent when its start is due), 0 sends them at once."""
+    step = max(1, sample_rate * frame_ms // 1000)
+
+    async def frames():
+        t0 = time.monotonic()
+        for pos in range(0, len(samples), step):
+            if speed > 0:
+                await asyncio.sleep(max(0.0, t0 + pos / sample_rate / speed - time.monotonic()))
+            yield samples[pos : pos + step]
+
+    return await stream_frames(url, frames(), sample_rate, start=start, on_event=on_event, token=token,
+                               timing=timing)
 
 
 def word_latencies(partials: list[tuple[float, list[str]]], final: dict,

@@ -106,3 +106,23 @@ def test_a_device_that_fails_after_the_server_took_the_stream_is_one_line(tiny_m
         srv.stop()
     assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
     assert r.stderr.startswith("streamasr: error: microphone: cannot open input device 999"), r.stderr
+
+
+def test_a_server_that_dies_while_listening_is_one_line(pulse, tiny_model_dir):
+    """The server process is killed while the device is open: one line on stderr, exit 2, the device closed."""
+    import signal
+
+    server = subprocess.Popen([sys.executable, "-m", "streamasr.cli.main", "serve", "--port", "0", "--model",
+                               str(tiny_model_dir), "--no-lm"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                              text=True)
+    try:
+        url = server.stdout.readline().split()[-1] + "/"
+        mic = subprocess.Popen([sys.executable, "-m", "streamasr.cli.main", "mic", "--server", url, "--seconds", "30"],
+                               env=pulse, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        assert mic.stderr.readline().startswith("listening")
+        server.send_signal(signal.SIGKILL)
+        out, err = mic.communicate(timeout=60)  # well before its 30 s
+    finally:
+        server.kill()
+    assert mic.returncode == 2 and "Traceback" not in err and "Task exception" not in err, err
+    assert err == f"streamasr: error: the stream to {url} closed before its end: no close frame received or sent\n"

@@ -7,6 +7,7 @@ import json
 import os
 import sys
 import time
+from collections.abc import Coroutine
 from pathlib import Path
 
 import numpy as np
@@ -215,11 +216,22 @@ def serve(args) -> int:
     return 0
 
 
-def stream(args) -> int:
+def _run_client(url: str, client: Coroutine) -> list[dict]:
+    """Run a client of the server at ``url`` (``streamasr.client``) to its end; a failed connection is a
+    one-line error."""
     import asyncio
 
-    from websockets.exceptions import InvalidURI, WebSocketException
+    from websockets.exceptions import ConnectionClosed, InvalidURI, WebSocketException
 
+    try:
+        return asyncio.run(client)
+    except ConnectionClosed as e:  # after the stream had started: the events before it have been shown
+        raise UserError(f"the stream to {url} closed before its end: {e}") from None
+    except (OSError, InvalidURI, WebSocketException) as e:  # unreachable, refused (a token), not a server
+        raise UserError(f"cannot stream to {url}: {e}") from None
+
+
+def stream(args) -> int:
     from streamasr.audio import load_audio
     from streamasr.client import Timing, latencies, stream_samples
 
@@ -233,11 +245,8 @@ def stream(args) -> int:
     show = Display(args.format)
     speed = 1.0 if args.realtime else args.speed
     timing = Timing() if args.latency else None
-    try:
-        events = asyncio.run(stream_samples(args.server, samples, 16000, speed=speed, on_event=show,
-                                            token=args.token, start=_start_fields(args), timing=timing))
-    except (OSError, InvalidURI, WebSocketException) as e:
-        raise UserError(f"cannot stream to {args.server}: {e}") from None
+    events = _run_client(args.server, stream_samples(args.server, samples, 16000, speed=speed, on_event=show,
+                                                     token=args.token, start=_start_fields(args), timing=timing))
     if timing is not None:
         print(latency_line(latencies(events, timing)), file=sys.stderr)
     return 1 if any(e.get("type") == "error" for e in events) else 0
@@ -306,50 +315,27 @@ def mic(args) -> int:
 
 def _mic_via_server(args, device, blocks, show) -> int:
     import asyncio
+    from contextlib import aclosing
 
-    from websockets.asyncio.client import connect
-    from websockets.exceptions import InvalidURI, WebSocketException
-
-    from streamasr.client import Timing, latencies
-    from streamasr.protocol import encode_audio
+    from streamasr.client import Timing, latencies, stream_frames
     from streamasr.mic import microphone
 
-    timing, events = (Timing() if args.latency else None), []
+    timing = Timing() if args.latency else None
 
-    async def main():
-        headers = {"Authorization": f"Bearer {args.token}"} if args.token else None
-        async with connect(args.server, additional_headers=headers) as ws:
-            await ws.send(to_text({"type": "start", "sample_rate": 16000, "encoding": "pcm_s16le"}
-                                     | _start_fields(args)))
+    async def device_blocks():
+        """The device's blocks; it opens once the start message is out."""
+        loop = asyncio.get_running_loop()
+        with microphone(16000, device=device) as q:
+            it = blocks(q)
+            while (block := await loop.run_in_executor(None, next, it, None)) is not None:
+                yield block
 
-            async def reader():
-                async for msg in ws:
-                    if timing is not None:
-                        timing.event_received()
-                    events.append(json.loads(msg))
-                    show(events[-1])
+    async def main() -> list[dict]:
+        async with aclosing(device_blocks()) as frames:
+            return await stream_frames(args.server, frames, 16000, start=_start_fields(args), on_event=show,
+                                       token=args.token, timing=timing)
 
-            task = asyncio.create_task(reader())
-            loop = asyncio.get_running_loop()
-            try:
-                with microphone(16000, device=device) as q:
-                    it, sent = blocks(q), 0
-                    while (block := await loop.run_in_executor(None, next, it, None)) is not None:
-                        await ws.send(encode_audio(block, "pcm_s16le"))
-                        sent += len(block)
-                        if timing is not None:
-                            timing.frame_sent(sent * 1000 // 16000)
-                await ws.send(to_text({"type": "end"}))
-                if timing is not None:
-                    timing.end()
-                await task
-            finally:  # a device that fails to open: the reader stops here, not with the closed connection
-                task.cancel()
-
-    try:
-        asyncio.run(main())
-    except (OSError, InvalidURI, WebSocketException) as e:  # unreachable, refused (a token, busy), closed
-        raise UserError(f"cannot stream to {args.server}: {e}") from None
+    events = _run_client(args.server, main())
     if timing is not None:
         print(latency_line(latencies(events, timing)), file=sys.stderr)
     return 0

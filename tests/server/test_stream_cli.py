@@ -1,8 +1,11 @@
 """`streamasr stream FILE --server URL`, a real client process against the real server."""
 
 import json
+import signal
 import subprocess
 import sys
+
+import pytest
 
 from speech import espeak
 from test_captions import parse
@@ -81,3 +84,29 @@ def test_subtitles_from_a_server(model_server, tmp_path):
     assert cues and all(start < end for start, end, _ in cues)
     text = " ".join(" ".join(lines) for _, _, lines in cues)
     assert error_rate([SENTENCE], [text]) <= 0.5, text
+
+
+@pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGTERM])
+def test_a_server_that_goes_mid_stream_is_one_line(tiny_model_dir, tmp_path, how):
+    """The server process dies (no close frame) or shuts down (its last final, then close 1001) while the file
+    is still being sent: what came before is on stdout, one line on stderr says the stream ended early, exit 2."""
+    espeak(SENTENCE, tmp_path / "s.wav")
+    server = subprocess.Popen([sys.executable, "-m", "streamasr.cli.main", "serve", "--port", "0", "--model",
+                               str(tiny_model_dir), "--no-lm"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                              text=True)
+    try:
+        url = server.stdout.readline().split()[-1] + "/"
+        client = subprocess.Popen([sys.executable, "-m", "streamasr.cli.main", "stream", str(tmp_path / "s.wav"),
+                                   "--server", url, "--speed", "0.5", "--json"], stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True)
+        assert json.loads(client.stdout.readline())["type"] == "ready"
+        server.send_signal(how)
+        out, err = client.communicate(timeout=60)
+    finally:
+        server.kill()
+    assert client.returncode == 2 and "Traceback" not in err and "Task exception" not in err, err
+    assert err.startswith(f"streamasr: error: the stream to {url} closed before its end: ") and err.count("\n") == 1
+    events = [json.loads(line) for line in out.splitlines()]
+    if how == signal.SIGTERM:  # a server going away flushes the open stream's final first
+        assert events and events[-1]["type"] == "final", out
+        assert "1001" in err, err
