@@ -47,6 +47,8 @@ bench: setup $(CORPUS)/dev.jsonl $(CORPUS)/dev-unseen-voices.jsonl work/test-pip
 	$(BIN)/python benchmarks/density.py --corpus $(CORPUS)
 	$(BIN)/python benchmarks/neural_voice.py --manifest work/test-piper/test-seen-voices.jsonl
 	$(BIN)/python benchmarks/call_audio.py --corpus $(CORPUS)
+	$(BIN)/python benchmarks/hotwords.py --corpus $(CORPUS) --tune
+	$(BIN)/python benchmarks/hotwords.py --corpus $(CORPUS)
 	$(BIN)/python benchmarks/deploy.py --corpus $(CORPUS)
 	$(BIN)/python benchmarks/decoder.py --corpus $(CORPUS)
 	$(BIN)/python benchmarks/peer.py --corpus $(CORPUS) --lm-arpa work/lm/kjv.arpa

@@ -252,3 +252,21 @@ def test_finals_carry_ranked_alternatives_when_asked(bundled_rec, tmp_path):
         assert [a.score for a in f.alternatives] == sorted((a.score for a in f.alternatives), reverse=True)
         assert f.to_dict()["alternatives"][1]["text"] == f.alternatives[1].text
     assert all("alternatives" not in e.to_dict() for e in plain if isinstance(e, Final))
+
+
+@pytest.mark.parametrize("sentence, term", [("then came margaret and she sat by the river", "margaret"),
+                                            ("and they went unto london in the morning", "london"),
+                                            ("and the prophet spake of the telephone unto the people", "telephone")])
+def test_a_hotword_the_lm_has_never_seen_is_found(bundled_rec, tmp_path, sentence, term):
+    """Real speech, the bundled model and LM: a name outside the LM's vocabulary is spelled as known words
+    without hotwords, and found with it as the stream's hotword (and with it among others not said)."""
+    from speech import espeak
+    from streamasr.events import transcript
+
+    assert term not in bundled_rec.lm.unigrams
+    samples = espeak(sentence, tmp_path / "s.wav")
+    texts = {hw: transcript(run(bundled_rec.session(hotwords=hw), samples, [6400] * 20))
+             for hw in ((), (term,), ("paris", term, "oxford", "victoria"))}
+    assert term not in texts[()].split(), texts
+    assert term in texts[(term,)].split() and term in texts[("paris", term, "oxford", "victoria")].split(), texts
+    assert not {"paris", "oxford", "victoria"} & set(texts[("paris", term, "oxford", "victoria")].split()), texts

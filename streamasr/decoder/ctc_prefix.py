@@ -5,8 +5,11 @@ frame at a time, so any split of the frames into chunks gives the same result.
 A hypothesis' score is its CTC prefix log-probability plus, for each finished
 word, ``alpha * ln P_lm(word | history) + beta`` (plus ``unk_offset`` in log10
 for out-of-vocabulary words, as pyctcdecode does), plus a penalty for a partial
-last word that begins no known word, plus hotword bonuses. Of prefixes that agree on all that decides
-their future (LM state, unfinished word, last token) only the best stays in the beam (``_future``).
+last word that begins no known word, plus hotword bonuses. Hotwords are known
+words: one the LM lacks is scored as its unknown word without ``unk_offset``,
+and the letters that begin one are not penalized. Of prefixes that agree on all
+that decides their future (LM state, unfinished word, last token) only the best
+stays in the beam (``_future``).
 """
 
 from __future__ import annotations
@@ -68,7 +71,8 @@ class DecoderConfig:
     alpha: float = 0.6  # LM weight (on natural-log probabilities); chosen on dev by benchmarks/tune_lm.py
     beta: float = 0.5  # bonus per finished word; chosen with alpha
     unk_offset: float = -10.0  # log10 penalty for a word outside the LM vocabulary
-    hotword_weight: float = 5.0  # bonus for a finished hotword, shared out over its letters while partial
+    hotword_weight: float = 7.5  # bonus for a finished hotword, shared out over its letters while partial; chosen
+    # on dev by benchmarks/hotwords.py --tune
     temperature: float = 1.5  # with an LM the search scores softmax(logits / temperature); chosen on dev by tune_lm.py
     blank_penalty: float = 2.0  # with an LM, taken off the blank's logit (after the temperature); chosen with it
 
@@ -171,18 +175,17 @@ class CTCPrefixDecoder:
         return _remember(self._partial_cache, word, self._partial_of(word)) if s is None else s
 
     def _partial_of(self, word: str) -> float:
-        s = 0.0
-        if self.lm is not None and word not in self.lm.prefixes:
+        hot = self.hot_prefix.get(word, 0.0)  # how much of a hotword it spells (0: begins none)
+        s = self.cfg.hotword_weight * hot
+        if self.lm is not None and not hot and word not in self.lm.prefixes:
             s += self.cfg.unk_offset * max(1.0, len(word) / 6)
-        if self.hot_prefix:
-            s += self.cfg.hotword_weight * self.hot_prefix.get(word, 0.0)
         return s
 
     def _word_score(self, lm_state, word: str) -> tuple[float, object]:
         s, state = 0.0, lm_state
         if self.lm is not None:
             logp, state, oov = self.lm.score(lm_state, word)
-            if oov:
+            if oov and word not in self.hot_full:  # a hotword the LM lacks is a word all the same
                 logp += self.cfg.unk_offset
             s = self.cfg.alpha * logp * LN10 + self.cfg.beta
         if word in self.hot_full:
