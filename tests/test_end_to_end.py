@@ -120,6 +120,19 @@ def test_cli_silence_sets_where_a_pause_ends_a_segment(speech, tmp_path):
     assert counts == {"0.4": 2, "1.5": 1}
 
 
+def test_cli_hotwords_find_a_name_the_lm_has_never_seen(tmp_path):
+    """--hotwords reaches the session: "london" is not in the LM, and only the hotword brings it."""
+    from speech import espeak
+
+    espeak("and they went unto london in the morning", tmp_path / "s.wav")
+    texts = {}
+    for args in ([], ["--hotwords", "Paris,London"]):
+        out = run_cli("transcribe", str(tmp_path / "s.wav"), *args)
+        assert out.returncode == 0, out.stderr
+        texts[len(args)] = out.stdout.split()
+    assert "london" not in texts[0] and "london" in texts[2] and "paris" not in texts[2], texts
+
+
 def test_cli_final_pass_gives_the_offline_final_after_streaming_partials(speech):
     _, wav = speech[1]
     runs = {}

@@ -106,7 +106,7 @@ def transcribe(args) -> int:
     rec = _recognizer(args)
     try:
         session = rec.session(chunk_ms=args.chunk_ms, left_chunks=args.left_chunks, endpoint=_endpoint(args),
-                              final_pass=args.final_pass, alternatives=args.alternatives)
+                              final_pass=args.final_pass, alternatives=args.alternatives, hotwords=args.hotwords)
         samples = load_audio(args.audio, rec.sample_rate)
     except (AudioError, ValueError) as e:
         raise UserError(str(e)) from None
@@ -301,7 +301,7 @@ def mic(args) -> int:
         if args.server:
             return _mic_via_server(args, device, blocks, show)
         rec = _recognizer(args)
-        session = rec.session(endpoint=_endpoint(args), final_pass=args.final_pass)
+        session = rec.session(endpoint=_endpoint(args), final_pass=args.final_pass, hotwords=args.hotwords)
         with microphone(rec.sample_rate, device=device) as q:
             for block in blocks(q):
                 for ev in session.accept(block):
@@ -425,7 +425,8 @@ def librispeech(args) -> int:
 
 
 def _start_fields(args) -> dict:
-    """Start-message fields from ``--silence``, ``--final-pass`` and ``--alternatives`` (the last two left out when
-    not asked: the server decides, or the default stands)."""
+    """Start-message fields from ``--silence``, ``--final-pass``, ``--alternatives`` and ``--hotwords`` (the last
+    three left out when not asked: the server decides, or the default stands)."""
     return ({"silence_after_speech_s": args.silence} | ({"final_pass": True} if args.final_pass else {})
-            | ({"alternatives": args.alternatives} if getattr(args, "alternatives", 0) else {}))
+            | ({"alternatives": args.alternatives} if getattr(args, "alternatives", 0) else {})
+            | ({"hotwords": list(args.hotwords)} if args.hotwords else {}))

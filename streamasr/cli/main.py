@@ -26,6 +26,7 @@ def _transcribe(sub: argparse._SubParsersAction) -> None:
     t.add_argument("audio", help="WAV/FLAC/OGG file, any sample rate and channel count")
     _model_args(t)
     _stream_args(t)
+    _hotwords_arg(t)
     _alternatives_arg(t)
     t.add_argument("--realtime", action="store_true", help="pace the audio at real time")
     _format_args(t)
@@ -84,6 +85,7 @@ def _stream(sub: argparse._SubParsersAction) -> None:
     st.add_argument("--token", default=None, help="bearer token")
     _latency_arg(st, " (pace with --realtime for a live stream's figures)")
     _segment_args(st)
+    _hotwords_arg(st)
     _alternatives_arg(st)
     _format_args(st)
     st.set_defaults(func=commands.stream)
@@ -100,6 +102,7 @@ def _mic(sub: argparse._SubParsersAction) -> None:
     mc.add_argument("--token", default=None, help="bearer token for --server")
     _latency_arg(mc, " (with --server)")
     _segment_args(mc)
+    _hotwords_arg(mc)
     _format_args(mc)
     mc.set_defaults(func=commands.mic)
 
@@ -189,6 +192,24 @@ def _segment_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--silence", type=float, default=EndpointConfig.silence_after_speech_s, metavar="SECONDS",
                    help="silence after speech that ends a segment with a final (default: %(default)s)")
     _final_pass_arg(p, "each final re-decodes its segment at full context (partials stay streaming)")
+
+
+def hotword_list(value: str) -> tuple[str, ...]:
+    """``--hotwords``' value: words separated by commas or spaces.
+
+    >>> hotword_list("Margaret, london  telephone")
+    ('margaret', 'london', 'telephone')
+    """
+    words = tuple(w.lower() for w in value.replace(",", " ").split())
+    if len(words) > 100:
+        raise argparse.ArgumentTypeError(f"at most 100 hotwords, not {len(words)}")
+    return words
+
+
+def _hotwords_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--hotwords", type=hotword_list, default=(), metavar="WORDS",
+                   help="words to favour, separated by commas or spaces (names, terms the LM has never seen; "
+                        "at most 100)")
 
 
 def _alternatives_arg(p: argparse.ArgumentParser) -> None:

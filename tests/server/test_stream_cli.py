@@ -50,6 +50,14 @@ def test_latency_of_every_partial_and_of_the_end_final(model_server, tmp_path):
     assert 0 <= w50 <= w95 and 0 <= p50 <= p95 <= top and end >= 0
 
 
+def test_hotwords_reach_the_server(model_server, tmp_path):
+    """--hotwords goes out in the start message: the server's session finds a name the LM has never seen."""
+    espeak("then came margaret and she sat by the river", tmp_path / "s.wav")
+    texts = [run(str(tmp_path / "s.wav"), "--server", model_server.url(), *args).stdout.split()
+             for args in ([], ["--hotwords", "margaret oxford"])]
+    assert "margaret" not in texts[0] and "margaret" in texts[1] and "oxford" not in texts[1], texts
+
+
 def test_plain_output_and_errors(model_server, tmp_path):
     espeak(SENTENCE, tmp_path / "s.wav")
     out = run(str(tmp_path / "s.wav"), "--server", model_server.url())
