@@ -1,7 +1,8 @@
 """Replay a file as a telephony media stream: connected/start/media/stop JSON events carrying
-base64 8 kHz mu-law in 20 ms frames, at real time, as Twilio Media Streams sends them.
+base64 8 kHz mu-law in 20 ms frames, at real time, as Twilio Media Streams sends them. HOTWORDS, if
+given, go out as the call's custom parameter (TwiML's <Parameter name="hotwords" value="..."/>).
 
-    python clients/media_stream.py speech.wav ws://127.0.0.1:2700
+    python clients/media_stream.py speech.wav ws://127.0.0.1:2700 [HOTWORDS]
 """
 
 import asyncio
@@ -15,10 +16,10 @@ from streamasr.audio import load_audio
 from streamasr.protocol import media_events, media_open_events, media_stop_event, to_text
 
 
-async def main(path: str, url: str) -> None:
+async def main(path: str, url: str, hotwords: str = "") -> None:
     samples = load_audio(path, 8000)
     async with connect(url.rstrip("/") + "/media") as ws:
-        for event in media_open_events():
+        for event in media_open_events(parameters={"hotwords": hotwords} if hotwords else None):
             await ws.send(to_text(event))
 
         async def reader():
@@ -37,6 +38,6 @@ async def main(path: str, url: str) -> None:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 3:
-        sys.exit(f"usage: python {sys.argv[0]} FILE ws://HOST:PORT")
-    asyncio.run(main(sys.argv[1], sys.argv[2]))
+    if len(sys.argv) not in (3, 4):
+        sys.exit(f"usage: python {sys.argv[0]} FILE ws://HOST:PORT [HOTWORDS]")
+    asyncio.run(main(*sys.argv[1:]))

@@ -9,7 +9,8 @@ Vosk dialect (path ``/vosk``): {"config": {"sample_rate": N, "words": bool, "max
   frames, {"eof" : 1}; replies {"partial": text} or {"text": text, "result": [{"word","start","end","conf"}]}
   (with max_alternatives: {"alternatives": [{"text", "confidence", "result"}]}), one per frame.
 Media-stream dialect (path ``/media``): telephony JSON events connected/start/media/stop with
-  base64 mu-law (or A-law) payloads at 8 kHz.
+  base64 mu-law (or A-law) payloads at 8 kHz; the start event's customParameters.hotwords, a string, are
+  the stream's hotwords.
 See docs/protocol.md.
 """
 
@@ -30,6 +31,7 @@ MAX_TEXT_BYTES = 64 * 1024  # a control message larger than this is refused
 MIN_RATE, MAX_RATE = 8000, 192000
 MAX_LEFT_CHUNKS = 64  # bounds a stream's attention cache (preallocated by the ONNX backends)
 MAX_ALTERNATIVES = 10  # ranked texts a final may carry
+MAX_HOTWORDS = 100  # words a stream may favour
 
 
 class ProtocolError(Exception):
@@ -76,8 +78,8 @@ class StartMessage:
         d = {k: v for k, v in d.items() if k in known}
         if "hotwords" in d:
             hw = d["hotwords"]
-            if not isinstance(hw, list) or not all(isinstance(w, str) for w in hw) or len(hw) > 100:
-                raise ProtocolError("bad_start", "hotwords must be a list of at most 100 strings")
+            if not isinstance(hw, list) or not all(isinstance(w, str) for w in hw) or len(hw) > MAX_HOTWORDS:
+                raise ProtocolError("bad_start", f"hotwords must be a list of at most {MAX_HOTWORDS} strings")
             d["hotwords"] = tuple(hw)
         for name, kind in (("sample_rate", int), ("chunk_ms", int), ("left_chunks", int), ("alternatives", int),
                            ("words", bool),
@@ -102,6 +104,16 @@ class StartMessage:
             raise ProtocolError("bad_start",
                                 f"silence_after_speech_s must be {lo:g}..{hi:g} and max_utterance_s 1..120")
         return msg
+
+
+def hotwords_of(text: str) -> list[str]:
+    """Hotwords written as one string, as a command line or a telephony platform's custom parameter gives
+    them: words separated by commas or spaces, lower-cased.
+
+    >>> hotwords_of("Margaret, london  telephone")
+    ['margaret', 'london', 'telephone']
+    """
+    return text.lower().replace(",", " ").split()
 
 
 def parse_json(text: str | bytes) -> dict:
@@ -207,12 +219,15 @@ MEDIA_ENCODINGS = {"audio/x-mulaw": "mulaw", "audio/x-alaw": "alaw"}  # mediaFor
 MEDIA_RATE, MEDIA_FRAME = 8000, 160  # Hz, and samples per media event (20 ms)
 
 
-def media_open_events(sid: str = "MZ0", encoding: str = "mulaw") -> list[dict]:
-    """The events that open a call's media stream: connected, then start with its 8 kHz media format."""
+def media_open_events(sid: str = "MZ0", encoding: str = "mulaw", parameters: dict[str, str] | None = None
+                      ) -> list[dict]:
+    """The events that open a call's media stream: connected, then start with its 8 kHz media format and the
+    call's custom parameters (strings; ``hotwords`` is read, see ``hotwords_of``)."""
     fmt = {"encoding": next(k for k, v in MEDIA_ENCODINGS.items() if v == encoding), "sampleRate": MEDIA_RATE,
            "channels": 1}
+    start = {"streamSid": sid, "mediaFormat": fmt} | ({"customParameters": parameters} if parameters else {})
     return [{"event": "connected", "protocol": "Call", "version": "1.0.0"},
-            {"event": "start", "sequenceNumber": "1", "streamSid": sid, "start": {"streamSid": sid, "mediaFormat": fmt}}]
+            {"event": "start", "sequenceNumber": "1", "streamSid": sid, "start": start}]
 
 
 def media_events(samples: np.ndarray, sid: str = "MZ0", encoding: str = "mulaw") -> list[dict]:

@@ -9,6 +9,7 @@ from streamasr.backends import BACKENDS
 from streamasr.cli import commands
 from streamasr.data.voices import DEFAULT_ENGINES, ENGINES
 from streamasr.endpoint import EndpointConfig
+from streamasr.protocol import MAX_HOTWORDS, hotwords_of
 
 DEFAULT_BEAM = 64  # DecoderConfig.beam, which this module cannot import without kenlm (a test checks they agree)
 
@@ -195,14 +196,10 @@ def _segment_args(p: argparse.ArgumentParser) -> None:
 
 
 def hotword_list(value: str) -> tuple[str, ...]:
-    """``--hotwords``' value: words separated by commas or spaces.
-
-    >>> hotword_list("Margaret, london  telephone")
-    ('margaret', 'london', 'telephone')
-    """
-    words = tuple(w.lower() for w in value.replace(",", " ").split())
-    if len(words) > 100:
-        raise argparse.ArgumentTypeError(f"at most 100 hotwords, not {len(words)}")
+    """``--hotwords``' value: words separated by commas or spaces (``protocol.hotwords_of``)."""
+    words = tuple(hotwords_of(value))
+    if len(words) > MAX_HOTWORDS:
+        raise argparse.ArgumentTypeError(f"at most {MAX_HOTWORDS} hotwords, not {len(words)}")
     return words
 
 

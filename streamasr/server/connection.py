@@ -17,7 +17,8 @@ import soxr
 
 from streamasr.events import Alternative, Event, Final
 from streamasr.protocol import (MAX_ALTERNATIVES, MEDIA_ENCODINGS, MEDIA_RATE, ProtocolError, StartMessage, decode_audio,
-                                decode_base64, error_message, event_message, parse_json, ready_message, vosk_message)
+                                decode_base64, error_message, event_message, hotwords_of, parse_json, ready_message,
+                                vosk_message)
 from streamasr.recognizer import Recognizer, Session
 
 DIALECTS = ("native", "vosk", "media")
@@ -183,12 +184,22 @@ class Connection:
         if event == "start":
             if self.session is not None:
                 raise ProtocolError("already_started", "second start event")
-            fmt = (msg.get("start") or {}).get("mediaFormat") or {}
+            info = msg.get("start") or {}
+            fmt = (info.get("mediaFormat") or {}) if isinstance(info, dict) else None
+            params = (info.get("customParameters") or {}) if isinstance(info, dict) else None
+            if not all(isinstance(x, dict) for x in (info, fmt, params)):
+                raise ProtocolError("bad_start", "start, its mediaFormat and its customParameters must be objects")
             enc = MEDIA_ENCODINGS.get(fmt.get("encoding", "audio/x-mulaw"))
             if enc is None:
                 raise ProtocolError("bad_encoding", f"unsupported media encoding {fmt.get('encoding')!r}")
             rate = fmt.get("sampleRate", MEDIA_RATE)
-            start = self._begin(StartMessage.from_dict({"encoding": enc, "sample_rate": rate}))
+            start = {"encoding": enc, "sample_rate": rate}
+            if "hotwords" in params:  # customParameters: the call's own, all strings
+                if not isinstance(params["hotwords"], str):
+                    raise ProtocolError("bad_start", "customParameters.hotwords must be a string of words "
+                                        "separated by commas or spaces")
+                start["hotwords"] = hotwords_of(params["hotwords"])
+            start = self._begin(StartMessage.from_dict(start))
             self._replies.append(ready_message(self.id, start))
             return
         if event == "media":

@@ -24,8 +24,8 @@ def server(bundled_rec):
     srv.stop()
 
 
-def run_example(name: str, wav: Path, url: str) -> str:
-    r = subprocess.run([sys.executable, str(CLIENTS / name), str(wav), url], capture_output=True, text=True,
+def run_example(name: str, wav: Path, url: str, *more: str) -> str:
+    r = subprocess.run([sys.executable, str(CLIENTS / name), str(wav), url, *more], capture_output=True, text=True,
                        timeout=120)
     assert r.returncode == 0, r.stderr[-2000:]
     return r.stdout
@@ -54,3 +54,10 @@ def test_media_stream_example(server, tmp_path):
 def test_an_example_without_its_arguments_says_how_to_run_it(name):
     r = subprocess.run([sys.executable, str(CLIENTS / name)], capture_output=True, text=True, timeout=120)
     assert r.returncode == 1 and r.stderr.startswith(f"usage: python {CLIENTS / name} FILE ws://HOST:PORT"), r.stderr
+
+
+def test_media_stream_example_passes_hotwords_as_the_calls_parameter(server, tmp_path):
+    espeak("and they went unto london in the morning", tmp_path / "a.wav")
+    out = run_example("media_stream.py", tmp_path / "a.wav", server.url(""), "london,oxford")
+    words = " ".join(json.loads(line)["text"] for line in out.splitlines()).split()
+    assert "london" in words and "oxford" not in words, words

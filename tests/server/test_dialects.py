@@ -4,6 +4,7 @@ import asyncio
 import json
 
 import numpy as np
+import pytest
 import soxr
 from websockets.asyncio.client import connect
 
@@ -131,3 +132,27 @@ def test_media_stream_rejects_bad_base64(tiny_server):
             assert ws.close_code == 1007
 
     asyncio.run(main())
+
+
+def test_a_calls_custom_parameter_hotwords_reach_its_stream(model_server, tmp_path):
+    """customParameters.hotwords of the start event (a string, as telephony platforms pass a call's parameters):
+    over the phone band, a name the LM has never seen is found with it and not without."""
+    audio = phone_channel(espeak("and they went unto london in the morning", tmp_path / "a.wav"))
+
+    async def call_with(parameters):
+        async with connect(model_server.url("/media")) as ws:
+            for event in (media_open_events("MZ2", parameters=parameters) + media_events(audio, "MZ2")
+                          + [media_stop_event("MZ2")]):
+                await ws.send(json.dumps(event))
+            got = [json.loads(m) async for m in ws]
+        return " ".join(e["text"] for e in got if e["type"] == "final").split()
+
+    plain, named = asyncio.run(call_with(None)), asyncio.run(call_with({"hotwords": "London, Oxford"}))
+    assert "london" not in plain and "london" in named and "oxford" not in named, (plain, named)
+
+
+@pytest.mark.parametrize("start", [{"customParameters": {"hotwords": ["london"]}}, {"customParameters": "x"},
+                                   "x", {"mediaFormat": 3}])
+def test_a_media_start_of_the_wrong_shape_is_refused(tiny_server, start):
+    asyncio.run(expect_error(tiny_server.url("/media"), [json.dumps({"event": "start", "start": start})],
+                             "bad_start", 1008))
