@@ -62,7 +62,8 @@ def found(term: str, hyp: str) -> bool:
     return term in hyp.split()
 
 
-def decode(rec: Recognizer, audio, hotwords: tuple[str, ...]) -> str:
+def decode(rec: Recognizer, audio: np.ndarray, hotwords: tuple[str, ...]) -> str:
+    """The finals of (S,) 16 kHz samples streamed through one session, joined."""
     s = rec.session(chunk_ms=320, hotwords=hotwords)
     return transcript(s.accept(audio) + s.finish())
 
