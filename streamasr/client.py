@@ -42,13 +42,12 @@ async def stream_frames(url: str, frames: AsyncIterator[np.ndarray], sample_rate
 
     ``frames`` is first asked for a frame once the start message is out. Returns every message the server
     sent, in order, the last final included; ``timing``, if given, is filled in as they go and come. A
-    connection closed before the end message went out raises ``ConnectionClosed``, after ``on_event`` has
-    seen every message that came before the close."""
+    server that refuses the stream says why in an error message, returned with the rest; a connection
+    closed otherwise before the stream's end (lost, or the server going away) raises ``ConnectionClosed``,
+    after ``on_event`` has seen every message that came before the close."""
     headers = {"Authorization": f"Bearer {token}"} if token else None
     received: list[dict] = []
     async with connect(url, additional_headers=headers, max_size=None) as ws:
-        await ws.send(to_text({"type": "start", "sample_rate": sample_rate, "encoding": "pcm_s16le"}
-                                 | (start or {})))
 
         async def reader():
             async for msg in ws:
@@ -60,23 +59,29 @@ async def stream_frames(url: str, frames: AsyncIterator[np.ndarray], sample_rate
                     on_event(event)
 
         task = asyncio.create_task(reader())
-        sent = 0  # samples sent so far
-        try:
+        sent, closed = 0, None  # samples sent so far; the close, if it came before the stream's end
+        try:  # a server at capacity may refuse (error message, close) before the start message is out
+            await ws.send(to_text({"type": "start", "sample_rate": sample_rate, "encoding": "pcm_s16le"}
+                                     | (start or {})))
             async for frame in frames:
                 await ws.send(encode_audio(frame, "pcm_s16le"))
                 sent += len(frame)
                 if timing is not None:
                     timing.frame_sent(sent * 1000 // sample_rate)
             await ws.send(to_text({"type": "end"}))
-        except ConnectionClosed:  # closed by the server, or lost, before the stream ended: the reader takes the
-            await task           # events sent before it, and raises the close if it was not a clean one
-            raise
+            if timing is not None:
+                timing.end()
+        except ConnectionClosed as e:  # the reader still takes the events sent before it
+            closed = e
         except BaseException:  # the frames' source failed (a device), or Ctrl-C: the reader stops here
             task.cancel()
             raise
-        if timing is not None:
-            timing.end()
-        await task
+        try:
+            await task
+        except ConnectionClosed as e:  # not a clean close
+            closed = e
+    if closed is not None and not any(e.get("type") == "error" for e in received):
+        raise closed
     return received
 
 

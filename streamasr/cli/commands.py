@@ -301,7 +301,11 @@ def mic(args) -> int:
         if args.server:
             return _mic_via_server(args, device, blocks, show)
         rec = _recognizer(args)
-        session = rec.session(endpoint=_endpoint(args), final_pass=args.final_pass, hotwords=args.hotwords)
+        try:
+            session = rec.session(endpoint=_endpoint(args), final_pass=args.final_pass, hotwords=args.hotwords,
+                                  **_chunking(args))
+        except ValueError as e:  # a chunk this model or backend cannot take
+            raise UserError(str(e)) from None
         with microphone(rec.sample_rate, device=device) as q:
             for block in blocks(q):
                 for ev in session.accept(block):
@@ -424,9 +428,15 @@ def librispeech(args) -> int:
     return 0
 
 
+def _chunking(args) -> dict:
+    """``--chunk-ms`` and ``--left-chunks`` where given, as session arguments and start-message fields alike."""
+    return {k: v for k, v in (("chunk_ms", args.chunk_ms), ("left_chunks", args.left_chunks)) if v is not None}
+
+
 def _start_fields(args) -> dict:
-    """Start-message fields from ``--silence``, ``--final-pass``, ``--alternatives`` and ``--hotwords`` (the last
-    three left out when not asked: the server decides, or the default stands)."""
+    """Start-message fields from ``--silence``, ``--final-pass``, ``--alternatives``, ``--hotwords``,
+    ``--chunk-ms`` and ``--left-chunks`` (all but the first left out when not asked: the server decides, or the
+    default stands)."""
     return ({"silence_after_speech_s": args.silence} | ({"final_pass": True} if args.final_pass else {})
             | ({"alternatives": args.alternatives} if getattr(args, "alternatives", 0) else {})
-            | ({"hotwords": list(args.hotwords)} if args.hotwords else {}))
+            | ({"hotwords": list(args.hotwords)} if args.hotwords else {}) | _chunking(args))

@@ -85,6 +85,7 @@ def _stream(sub: argparse._SubParsersAction) -> None:
     pace.add_argument("--speed", type=float, default=0.0, help="send at this multiple of real time (0: at once)")
     st.add_argument("--token", default=None, help="bearer token")
     _latency_arg(st, " (pace with --realtime for a live stream's figures)")
+    _chunk_args(st, "the server's, ")
     _segment_args(st)
     _hotwords_arg(st)
     _alternatives_arg(st)
@@ -102,6 +103,7 @@ def _mic(sub: argparse._SubParsersAction) -> None:
     mc.add_argument("--seconds", type=float, default=0.0, help="stop after listening this long (0: until Ctrl-C)")
     mc.add_argument("--token", default=None, help="bearer token for --server")
     _latency_arg(mc, " (with --server)")
+    _chunk_args(mc, "")
     _segment_args(mc)
     _hotwords_arg(mc)
     _format_args(mc)
@@ -187,6 +189,13 @@ def _stream_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--chunk-ms", type=int, default=320, help="chunk length; 0 = whole utterance")
     p.add_argument("--left-chunks", type=int, default=8, help="attention left context in chunks (-1: all)")
     _segment_args(p)
+
+
+def _chunk_args(p: argparse.ArgumentParser, whose: str) -> None:
+    """The stream's latency settings, for a live source: left out of a start message unless given."""
+    p.add_argument("--chunk-ms", type=int, default=None, help=f"chunk length, a multiple of 40 (default: {whose}320)")
+    p.add_argument("--left-chunks", type=int, default=None,
+                   help=f"attention left context in chunks (default: {whose}8)")
 
 
 def _segment_args(p: argparse.ArgumentParser) -> None:

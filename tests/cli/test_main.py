@@ -54,3 +54,10 @@ def test_mic_latency_asks_for_a_server():
                        text=True, timeout=120)
     assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
     assert "--latency measures a server's answers: give --server too" in r.stderr, r.stderr
+
+
+def test_mic_refuses_a_chunk_the_model_cannot_take_before_any_device_opens(tiny_model_dir):
+    r = subprocess.run([sys.executable, "-m", "streamasr.cli.main", "mic", "--model", str(tiny_model_dir), "--no-lm",
+                        "--chunk-ms", "100"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and r.stderr == "streamasr: error: chunk_ms must be a multiple of 40 ms (or 0), got 100\n", \
+        r.stderr

@@ -58,6 +58,19 @@ def test_hotwords_reach_the_server(model_server, tmp_path):
     assert "margaret" not in texts[0] and "margaret" in texts[1] and "oxford" not in texts[1], texts
 
 
+def test_chunk_settings_reach_the_server(model_server, tmp_path):
+    """--chunk-ms goes out in the start message: partials every 160 ms of audio, not the server's 320; a chunk
+    the model cannot take is the server's bad_start, on stderr, exit 1."""
+    espeak(SENTENCE, tmp_path / "s.wav")
+    out = run(str(tmp_path / "s.wav"), "--server", model_server.url(), "--json", "--chunk-ms", "160", "--left-chunks",
+              "16")
+    assert out.returncode == 0, out.stderr
+    marks = [e["audio_ms"] for e in map(json.loads, out.stdout.splitlines()) if e["type"] == "partial"]
+    assert marks and all(ms % 160 == 0 for ms in marks) and any(ms % 320 for ms in marks), marks
+    out = run(str(tmp_path / "s.wav"), "--server", model_server.url(), "--chunk-ms", "100")
+    assert out.returncode == 1 and "server error bad_start: chunk_ms must be a multiple of 40" in out.stderr, out.stderr
+
+
 def test_plain_output_and_errors(model_server, tmp_path):
     espeak(SENTENCE, tmp_path / "s.wav")
     out = run(str(tmp_path / "s.wav"), "--server", model_server.url())
@@ -92,6 +105,30 @@ def test_subtitles_from_a_server(model_server, tmp_path):
     assert cues and all(start < end for start, end, _ in cues)
     text = " ".join(" ".join(lines) for _, _, lines in cues)
     assert error_rate([SENTENCE], [text]) <= 0.5, text
+
+
+def test_a_server_at_capacity_is_its_own_one_line_error(tiny_model_dir, tmp_path):
+    """The server refuses the stream (busy, 1013) with an error message, maybe before the start message is out:
+    that message is the one line on stderr, exit 1."""
+    from websockets.sync.client import connect
+
+    from streamasr.recognizer import Recognizer
+    from streamasr.server.app import ServerConfig
+    from tests_server_util import Running
+
+    espeak(SENTENCE, tmp_path / "s.wav")
+    srv = Running(Recognizer.from_pretrained(tiny_model_dir, lm=None), ServerConfig(port=0, max_sessions=1))
+    try:
+        with connect(srv.url()) as held:  # the one stream it takes
+            held.send(json.dumps({"type": "start", "sample_rate": 16000}))
+            assert json.loads(held.recv())["type"] == "ready"
+            outs = [run(str(tmp_path / "s.wav"), "--server", srv.url(), *fmt) for fmt in ([], ["--json"])]
+    finally:
+        srv.stop()
+    assert outs[0].returncode == 1 and outs[0].stderr == "server error busy: server at capacity (1 streams)\n", \
+        outs[0].stderr
+    assert outs[1].returncode == 1 and not outs[1].stderr, outs[1].stderr
+    assert [json.loads(line)["code"] for line in outs[1].stdout.splitlines()] == ["busy"]
 
 
 @pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGTERM])
