@@ -59,5 +59,5 @@ def test_mic_latency_asks_for_a_server():
 def test_mic_refuses_a_chunk_the_model_cannot_take_before_any_device_opens(tiny_model_dir):
     r = subprocess.run([sys.executable, "-m", "streamasr.cli.main", "mic", "--model", str(tiny_model_dir), "--no-lm",
                         "--chunk-ms", "100"], capture_output=True, text=True, timeout=120)
-    assert r.returncode == 2 and r.stderr == "streamasr: error: chunk_ms must be a multiple of 40 ms (or 0), got 100\n", \
-        r.stderr
+    want = "streamasr: error: chunk_ms must be a multiple of 40 ms (or 0), got 100\n"
+    assert r.returncode == 2 and r.stderr == want, r.stderr
