@@ -39,6 +39,10 @@ from results_io import publish  # noqa: E402
 TERMS = ("margaret", "london", "telephone", "computer", "robert", "paris", "oxford", "elizabeth", "chicago",
          "william", "edinburgh", "victoria", "catherine", "napoleon", "amsterdam", "brazil", "darwin",
          "shakespeare", "tuesday", "railway", "electric", "newton", "beethoven", "harvard")
+# Phrases of two or three words, most of them with a word the LM knows well ("the", "my", "new"): a list of them must
+# not favour those words on their own.
+PHRASES = ("new york", "the beatles", "my computer", "san francisco", "margaret thatcher", "united nations",
+           "the railway station", "prime minister")
 SPLITS = ("test-seen-voices", "test-unseen-voices")
 
 
@@ -53,13 +57,14 @@ def with_term(text: str, term: str) -> str:
     return " ".join(words[:i] + [term] + words[i + 1:])
 
 
-def found(term: str, hyp: str) -> bool:
-    """Whether the term is one of the hypothesis' words.
+def found(hotword: str, hyp: str) -> bool:
+    """Whether the hotword's words come one after another among the hypothesis' words.
 
-    >>> found("paris", "go thou to paris"), found("paris", "go thou to perish")
-    (True, False)
+    >>> found("paris", "go thou to paris"), found("paris", "go thou to perish"), found("new york", "a new york")
+    (True, False, True)
     """
-    return term in hyp.split()
+    want, words = hotword.split(), hyp.split()
+    return any(words[i : i + len(want)] == want for i in range(len(words) - len(want) + 1))
 
 
 def decode(rec: Recognizer, audio: np.ndarray, hotwords: tuple[str, ...]) -> str:
@@ -69,15 +74,23 @@ def decode(rec: Recognizer, audio: np.ndarray, hotwords: tuple[str, ...]) -> str
 
 
 @dataclass
+class Said:
+    """A corpus sentence with its longest word replaced by a hotword, spoken again by the sentence's voice."""
+
+    hotword: str  # a term or phrase
+    text: str
+    audio: np.ndarray  # (S,)
+
+
+@dataclass
 class Utterance:
     text: str  # as the corpus has it
     audio: np.ndarray  # (S,) the corpus's recording of text
-    term: str  # the term its twin says
-    termed_text: str  # text with its longest word replaced by term
-    termed_audio: np.ndarray  # (S,) termed_text in the same voice, rate and pitch
+    term: Said  # with one of TERMS
+    phrase: Said | None  # with one of PHRASES (not made for --tune)
 
 
-def utterances(corpus: Path, split: str, limit: int) -> list[Utterance]:
+def utterances(corpus: Path, split: str, limit: int, phrases: bool = True) -> list[Utterance]:
     plan = {}
     with open(corpus / "plan.jsonl") as f:
         for line in f:
@@ -88,36 +101,48 @@ def utterances(corpus: Path, split: str, limit: int) -> list[Utterance]:
     out = []
     for i, u in enumerate(utts[:limit] if limit else utts):
         p = plan[Path(u.audio).stem]
-        engine, name = p["voice"].split(":", 1)
-        term = TERMS[i % len(TERMS)]
-        text = with_term(u.text, term)
-        out.append(Utterance(u.text, load_audio(u.audio), term, text,
-                             speak(Voice(engine, name), text, p["rate"], p["pitch"])))
+        voice = Voice(*p["voice"].split(":", 1))
+
+        def said(hotword: str) -> Said:
+            text = with_term(u.text, hotword)
+            return Said(hotword, text, speak(voice, text, p["rate"], p["pitch"]))
+
+        out.append(Utterance(u.text, load_audio(u.audio), said(TERMS[i % len(TERMS)]),
+                             said(PHRASES[i % len(PHRASES)]) if phrases else None))
     return out
 
 
-def false_alarms(hyps: list[str]) -> int:
-    """Finals holding any of TERMS, on utterances that say none."""
-    return sum(any(found(t, h) for t in TERMS) for h in hyps)
+def false_alarms(hyps: list[str], hotwords: tuple[str, ...]) -> int:
+    """Finals holding any of ``hotwords``, on utterances that say none."""
+    return sum(any(found(t, h) for t in hotwords) for h in hyps)
+
+
+CONDITIONS = (  # label, what is spoken ("original", "term", "phrase"), the hotwords given: "its own" or a list
+    ("original, no hotwords", "original", ()),
+    ("original, all terms", "original", TERMS),
+    ("original, all terms and phrases", "original", TERMS + PHRASES),
+    ("with a term, no hotwords", "term", ()),
+    ("with a term, its term", "term", "its own"),
+    ("with a term, all terms", "term", TERMS),
+    ("with a phrase, no hotwords", "phrase", ()),
+    ("with a phrase, its phrase", "phrase", "its own"),
+)
 
 
 def split_rows(rec: Recognizer, utts: list[Utterance], split: str) -> dict[str, dict]:
     """Condition -> its figures on one split."""
     rows = {}
-    for label, termed, lists in (("original, no hotwords", False, [()] * len(utts)),
-                                 ("original, all terms", False, [TERMS] * len(utts)),
-                                 ("with a term, no hotwords", True, [()] * len(utts)),
-                                 ("with a term, its term", True, [(u.term,) for u in utts]),
-                                 ("with a term, all terms", True, [TERMS] * len(utts))):
-        if termed:
-            hyps = [decode(rec, u.termed_audio, hw) for u, hw in zip(utts, lists)]
-            hits = [found(u.term, h) for u, h in zip(utts, hyps)]
-            row = {"wer": error_rate([u.termed_text for u in utts], hyps), "found": sum(hits),
-                   "by_term": {t: [sum(h for u, h in zip(utts, hits) if u.term == t),
-                                   sum(u.term == t for u in utts)] for t in TERMS}}
+    for label, spoken, given in CONDITIONS:
+        if spoken == "original":
+            hyps = [decode(rec, u.audio, given) for u in utts]
+            row = {"wer": error_rate([u.text for u in utts], hyps), "false_alarms": false_alarms(hyps, given)}
         else:
-            hyps = [decode(rec, u.audio, hw) for u, hw in zip(utts, lists)]
-            row = {"wer": error_rate([u.text for u in utts], hyps), "false_alarms": false_alarms(hyps)}
+            says = [getattr(u, spoken) for u in utts]
+            hyps = [decode(rec, x.audio, (x.hotword,) if given == "its own" else given) for x in says]
+            hits = [found(x.hotword, h) for x, h in zip(says, hyps)]
+            row = {"wer": error_rate([x.text for x in says], hyps), "found": sum(hits),
+                   "by_term": {t: [sum(h for x, h in zip(says, hits) if x.hotword == t),
+                                   sum(x.hotword == t for x in says)] for t in sorted({x.hotword for x in says})}}
         rows[label] = row | {"utterances": len(utts)}
         print(split, label, json.dumps({k: v for k, v in rows[label].items() if k != "by_term"}), flush=True)
     return rows
@@ -130,8 +155,8 @@ def tune_rows(base: Recognizer, utts: list[Utterance], weights: list[float]) -> 
         rec = Recognizer(base.model, base.tokenizer, base.lm, replace(base.decoder_cfg, hotword_weight=w),
                          base.encoder)
         row = {"weight": w, "utterances": len(utts),
-               "found": sum(found(u.term, decode(rec, u.termed_audio, TERMS)) for u in utts),
-               "false_alarms": false_alarms([decode(rec, u.audio, TERMS) for u in utts])}
+               "found": sum(found(u.term.hotword, decode(rec, u.term.audio, TERMS)) for u in utts),
+               "false_alarms": false_alarms([decode(rec, u.audio, TERMS) for u in utts], TERMS)}
         rows.append(row)
         print(json.dumps(row), flush=True)
     return rows
@@ -165,9 +190,23 @@ def tune_table(rows: list[dict], current: float, limit: int) -> str:
     return "\n".join(lines)
 
 
+def each_found(seen: dict, unseen: dict, label: str) -> str:
+    """How often each hotword was found under condition ``label``, both splits together, most often first.
+
+    >>> each_found({"c": {"by_term": {"paris": [3, 4]}}}, {"c": {"by_term": {"paris": [1, 4], "oxford": [2, 2]}}}, "c")
+    'oxford 2/2, paris 4/8'
+    """
+    counts: dict[str, list[int]] = {}
+    for split in (seen, unseen):
+        for t, (k, total) in split[label]["by_term"].items():
+            counts[t] = [a + b for a, b in zip(counts.get(t, [0, 0]), (k, total))]
+    ranked = sorted(counts.items(), key=lambda item: -item[1][0] / item[1][1])
+    return ", ".join(f"{t} {k}/{total}" for t, (k, total) in ranked)
+
+
 def table(results: dict[str, dict[str, dict]], limit: int) -> str:
     seen, unseen = (results[s] for s in SPLITS)
-    lines = ["| audio | hotwords | term found, seen / unseen voices | utterances with a false alarm | "
+    lines = ["| audio | hotwords | found, seen / unseen voices | utterances with a false alarm | "
              "WER seen / unseen |", "|---|---|---|---|---|"]
     for label in seen:
         audio, hotwords = label.split(", ", 1)
@@ -176,16 +215,16 @@ def table(results: dict[str, dict[str, dict]], limit: int) -> str:
         alarms = f"{a['false_alarms']} / {b['false_alarms']}" if "false_alarms" in a else "–"
         lines.append(f"| {audio} | {hotwords} | {hit} | {alarms} | {100 * a['wer']:.1f}% / {100 * b['wer']:.1f}% |")
     n = seen[next(iter(seen))]["utterances"]
-    per_term = {t: [a + b for a, b in zip(seen["with a term, its term"]["by_term"][t],
-                                          unseen["with a term, its term"]["by_term"][t])] for t in TERMS}
-    ranked = sorted(per_term.items(), key=lambda item: -item[1][0] / item[1][1])  # most often found first
-    lines.append("\nEach term found with it as the one hotword, both splits: "
-                 + ", ".join(f"{t} {k}/{total}" for t, (k, total) in ranked) + ".")
+    lines.append("\nEach found with it as the one hotword, both splits: "
+                 + each_found(seen, unseen, "with a term, its term") + "; "
+                 + each_found(seen, unseen, "with a phrase, its phrase") + ".")
     lines.append(f"\n{n} utterances per test split{' (--limit)' if limit else ''}; {len(TERMS)} terms, each outside "
-                 "the LM's vocabulary: " + ", ".join(TERMS) + ". *With a term*: the utterance's longest word "
-                 "replaced by a term and spoken again by its voice; *all terms*: every stream given the whole "
-                 "list. The bundled model and LM, onnxruntime encoder, 320 ms chunks, beam search, one thread. "
-                 "Produced by `python benchmarks/hotwords.py`.\n")
+                 "the LM's vocabulary: " + ", ".join(TERMS) + f"; {len(PHRASES)} phrases, most of them with a word "
+                 "the LM knows well: " + ", ".join(PHRASES) + ". *With a term* (*phrase*): the utterance's longest "
+                 "word replaced by a term (phrase) and spoken again by its voice; *all terms*: every stream given "
+                 "the whole list; *found*: the words of the term or phrase one after another in the finals. The "
+                 "bundled model and LM, onnxruntime encoder, 320 ms chunks, beam search, one thread. Produced by "
+                 "`python benchmarks/hotwords.py`.\n")
     return "\n".join(lines)
 
 
@@ -203,7 +242,8 @@ def main() -> None:
         sys.exit(f"these terms are in the LM's vocabulary, so they test nothing here: {known}")
     corpus = Path(args.corpus)
     if args.tune:
-        rows = tune_rows(rec, utterances(corpus, "dev", args.limit), [float(w) for w in args.weights.split(",")])
+        utts = utterances(corpus, "dev", args.limit, phrases=False)
+        rows = tune_rows(rec, utts, [float(w) for w in args.weights.split(",")])
         current = rec.decoder_cfg.hotword_weight
         publish("hotwords-tune", {"rows": rows, "current": current}, tune_table(rows, current, args.limit),
                 partial=bool(args.limit))

@@ -1,6 +1,7 @@
 """Replay a file as a telephony media stream: connected/start/media/stop JSON events carrying
 base64 8 kHz mu-law in 20 ms frames, at real time, as Twilio Media Streams sends them. HOTWORDS, if
-given, go out as the call's custom parameter (TwiML's <Parameter name="hotwords" value="..."/>).
+given (words and phrases separated by commas), go out as the call's custom parameter (TwiML's
+<Parameter name="hotwords" value="..."/>).
 
     python clients/media_stream.py speech.wav ws://127.0.0.1:2700 [HOTWORDS]
 """

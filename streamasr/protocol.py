@@ -9,8 +9,8 @@ Vosk dialect (path ``/vosk``): {"config": {"sample_rate": N, "words": bool, "max
   frames, {"eof" : 1}; replies {"partial": text} or {"text": text, "result": [{"word","start","end","conf"}]}
   (with max_alternatives: {"alternatives": [{"text", "confidence", "result"}]}), one per frame.
 Media-stream dialect (path ``/media``): telephony JSON events connected/start/media/stop with
-  base64 mu-law (or A-law) payloads at 8 kHz; the start event's customParameters.hotwords, a string, are
-  the stream's hotwords.
+  base64 mu-law (or A-law) payloads at 8 kHz; the start event's customParameters.hotwords, a string of
+  comma-separated words and phrases, are the stream's hotwords.
 See docs/protocol.md.
 """
 
@@ -108,12 +108,12 @@ class StartMessage:
 
 def hotwords_of(text: str) -> list[str]:
     """Hotwords written as one string, as a command line or a telephony platform's custom parameter gives
-    them: words separated by commas or spaces, lower-cased.
+    them: separated by commas, each a word or a phrase of several, lower-cased.
 
-    >>> hotwords_of("Margaret, london  telephone")
-    ['margaret', 'london', 'telephone']
+    >>> hotwords_of("Margaret Thatcher, london,, telephone ")
+    ['margaret thatcher', 'london', 'telephone']
     """
-    return text.lower().replace(",", " ").split()
+    return [" ".join(h.lower().split()) for h in text.split(",") if h.strip()]
 
 
 def parse_json(text: str | bytes) -> dict:

@@ -38,7 +38,7 @@ class SessionConfig:
     chunk_ms: int = 320  # audio per encoder chunk; 0 = whole utterance at once (no partials)
     left_chunks: int = 8  # attention left context in chunks; bounded so a chunk costs the same at any hour (-1: all)
     search: str = "beam"  # "beam" (prefix beam search, with the LM if any) or "greedy"
-    hotwords: tuple[str, ...] = ()  # words to favour in this stream
+    hotwords: tuple[str, ...] = ()  # words and phrases to favour in this stream
     endpoint: EndpointConfig = field(default_factory=EndpointConfig)  # when a segment ends
     final_pass: bool = False  # each final re-decodes its segment at full context (partials stay streaming)
     alternatives: int = 0  # finals carry up to this many ranked texts of the search, best first (0: none)

@@ -121,16 +121,20 @@ def test_cli_silence_sets_where_a_pause_ends_a_segment(speech, tmp_path):
 
 
 def test_cli_hotwords_find_a_name_the_lm_has_never_seen(tmp_path):
-    """--hotwords reaches the session: "london" is not in the LM, and only the hotword brings it."""
+    """--hotwords reaches the session: "london" is not in the LM, and only the hotword brings it; a phrase
+    ("my computer", comma-separated from the others) is found as one."""
     from speech import espeak
 
-    espeak("and they went unto london in the morning", tmp_path / "s.wav")
-    texts = {}
-    for args in ([], ["--hotwords", "Paris,London"]):
-        out = run_cli("transcribe", str(tmp_path / "s.wav"), *args)
-        assert out.returncode == 0, out.stderr
-        texts[len(args)] = out.stdout.split()
-    assert "london" not in texts[0] and "london" in texts[2] and "paris" not in texts[2], texts
+    texts = []
+    for i, sentence in enumerate(["and they went unto london in the morning",
+                                  "behold my computer is in the house of the king"]):
+        espeak(sentence, tmp_path / f"{i}.wav")
+        for args in ([], ["--hotwords", "Paris, London,My  Computer"]):
+            out = run_cli("transcribe", str(tmp_path / f"{i}.wav"), *args)
+            assert out.returncode == 0, out.stderr
+            texts.append(out.stdout.split())
+    assert "london" not in texts[0] and "london" in texts[1] and "paris" not in texts[1], texts
+    assert "computer" not in texts[2] and "my computer" in " ".join(texts[3]), texts
 
 
 def test_cli_final_pass_gives_the_offline_final_after_streaming_partials(speech):

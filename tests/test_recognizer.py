@@ -270,3 +270,23 @@ def test_a_hotword_the_lm_has_never_seen_is_found(bundled_rec, tmp_path, sentenc
     assert term not in texts[()].split(), texts
     assert term in texts[(term,)].split() and term in texts[("paris", term, "oxford", "victoria")].split(), texts
     assert not {"paris", "oxford", "victoria"} & set(texts[("paris", term, "oxford", "victoria")].split()), texts
+
+
+def test_phrases_favour_their_common_words_only_together(bundled_rec, tmp_path):
+    """Real speech, the bundled model and LM: phrases whose first word is common ("my", "the", "a") change
+    nothing in sentences that say those words but not the phrases, and are found where they are said."""
+    from speech import espeak
+    from streamasr.events import transcript
+
+    phrases = ("my computer", "the beatles", "a railway station")
+    for i, (sentence, said) in enumerate([("they shall eat up thy flocks and thine herds", None),
+                                          ("and if any man hunger let him eat at home", None),
+                                          ("a people whom i have not known shall serve me", None),
+                                          ("behold my computer is in the house of the king", "my computer")]):
+        samples = espeak(sentence, tmp_path / f"{i}.wav")
+        plain = transcript(run(bundled_rec.session(), samples, [6400] * 20))
+        given = transcript(run(bundled_rec.session(hotwords=phrases), samples, [6400] * 20))
+        if said is None:
+            assert given == plain, (plain, given)
+        else:
+            assert said not in plain and said in given, (plain, given)

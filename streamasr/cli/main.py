@@ -205,7 +205,7 @@ def _segment_args(p: argparse.ArgumentParser) -> None:
 
 
 def hotword_list(value: str) -> tuple[str, ...]:
-    """``--hotwords``' value: words separated by commas or spaces (``protocol.hotwords_of``)."""
+    """``--hotwords``' value: words and phrases separated by commas (``protocol.hotwords_of``)."""
     words = tuple(hotwords_of(value))
     if len(words) > MAX_HOTWORDS:
         raise argparse.ArgumentTypeError(f"at most {MAX_HOTWORDS} hotwords, not {len(words)}")
@@ -214,7 +214,7 @@ def hotword_list(value: str) -> tuple[str, ...]:
 
 def _hotwords_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--hotwords", type=hotword_list, default=(), metavar="WORDS",
-                   help="words to favour, separated by commas or spaces (names, terms the LM has never seen; "
+                   help="words and phrases to favour, separated by commas (names, terms the LM has never seen; "
                         "at most 100)")
 
 

@@ -5,10 +5,11 @@ frame at a time, so any split of the frames into chunks gives the same result.
 A hypothesis' score is its CTC prefix log-probability plus, for each finished
 word, ``alpha * ln P_lm(word | history) + beta`` (plus ``unk_offset`` in log10
 for out-of-vocabulary words, as pyctcdecode does), plus a penalty for a partial
-last word that begins no known word, plus hotword bonuses. Hotwords are known
-words: one the LM lacks is scored as its unknown word without ``unk_offset``,
-and the letters that begin one are not penalized. Of prefixes that agree on all
-that decides their future (LM state, unfinished word, last token) only the best
+last word that begins no known word, plus hotword bonuses (``hotwords.py``: a
+phrase's words earn theirs together). Hotwords are known words: one the LM
+lacks is scored as its unknown word without ``unk_offset``, and the letters that
+begin one are not penalized. Of prefixes that agree on all that decides their
+future (LM state and hotword match, unfinished word, last token) only the best
 stays in the beam (``_future``).
 """
 
@@ -21,6 +22,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from streamasr.decoder.hotwords import NO_MATCH, Hotwords
 from streamasr.decoder.lm import LN10, LanguageModel
 from streamasr.tokens import Tokenizer
 
@@ -71,8 +73,8 @@ class DecoderConfig:
     alpha: float = 0.6  # LM weight (on natural-log probabilities); chosen on dev by benchmarks/tune_lm.py
     beta: float = 0.5  # bonus per finished word; chosen with alpha
     unk_offset: float = -10.0  # log10 penalty for a word outside the LM vocabulary
-    hotword_weight: float = 7.5  # bonus for a finished hotword, shared out over its letters while partial; chosen
-    # on dev by benchmarks/hotwords.py --tune
+    hotword_weight: float = 7.5  # bonus for each word of a finished hotword phrase, earned on the way (hotwords.py);
+    # chosen on dev by benchmarks/hotwords.py --tune
     temperature: float = 1.5  # with an LM the search scores softmax(logits / temperature); chosen on dev by tune_lm.py
     blank_penalty: float = 2.0  # with an LM, taken off the blank's logit (after the temperature); chosen with it
 
@@ -87,7 +89,7 @@ class Hyp(NamedTuple):
     p_b: float  # log P(prefix, path ends in blank)
     p_nb: float  # log P(prefix, path ends in its last token)
     lm: float  # fused score of finished words
-    lm_state: object  # KenLM state after the finished words (None without LM)
+    lm_state: object  # KenLM state after the finished words (None without LM); with hotwords (that, Match)
     word: str  # letters of the unfinished last word
     partial: float  # score of the unfinished word (OOV-prefix penalty, hotword bonus)
     text: str = ""  # the prefix's text, each word led by a space
@@ -146,15 +148,12 @@ class CTCPrefixDecoder:
         # (temperature, blank penalty) of search_log_probs: they weigh the model against the LM, as alpha and
         # beta do, and without an LM the model's own posteriors are searched (shaped, they only add noise)
         self.shape = (cfg.temperature, cfg.blank_penalty) if lm is not None else (1.0, 0.0)
-        self.hot_full = frozenset(w for h in hotwords for w in h.lower().split())
-        self.hot_prefix: dict[str, float] = {}
-        for w in self.hot_full:
-            for i in range(1, len(w) + 1):
-                self.hot_prefix[w[:i]] = max(self.hot_prefix.get(w[:i], 0.0), i / len(w))
+        # With hotwords a hypothesis' lm_state is a pair (KenLM state, Match): where it stands in the phrases
+        self.hot = Hotwords(hotwords, cfg.hotword_weight) if any(h.split() for h in hotwords) else None
         # (prefix text, token) -> (lm, lm_state, word, partial, text): the language part of an extension is a
         # pure function of the prefix's text, and the same extensions are tried frame after frame.
         self._lang_cache: dict[tuple[str, int], tuple | None] = {}
-        self._partial_cache: dict[str, float] = {}  # unfinished word -> its score (``_partial_of``)
+        self._partial_cache: dict = {}  # unfinished word (and with hotwords its Match) -> its score (``_partial_of``)
 
     def forget(self) -> None:
         """Drop the caches of language scores. A stream calls it at each endpoint: the caches are keyed by the
@@ -166,31 +165,41 @@ class CTCPrefixDecoder:
         self._partial_cache.clear()
 
     def init_state(self) -> BeamState:
-        root = Hyp((), (), (), 0.0, NEG_INF, 0.0, self.lm.begin() if self.lm else None, "", 0.0, "")
+        lm_state = self.lm.begin() if self.lm else None
+        root = Hyp((), (), (), 0.0, NEG_INF, 0.0, lm_state if self.hot is None else (lm_state, NO_MATCH), "", 0.0, "")
         return BeamState((root,), 0)
 
     # --- scoring of words -------------------------------------------------
-    def _partial_score(self, word: str) -> float:
-        s = self._partial_cache.get(word)
-        return _remember(self._partial_cache, word, self._partial_of(word)) if s is None else s
+    def _partial_score(self, word: str, state) -> float:
+        key = word if self.hot is None else (word, state[1])
+        s = self._partial_cache.get(key)
+        return _remember(self._partial_cache, key, self._partial_of(word, state)) if s is None else s
 
-    def _partial_of(self, word: str) -> float:
-        hot = self.hot_prefix.get(word, 0.0)  # how much of a hotword it spells (0: begins none)
-        s = self.cfg.hotword_weight * hot
-        if self.lm is not None and not hot and word not in self.lm.prefixes:
+    def _partial_of(self, word: str, state) -> float:
+        s, known = 0.0, False  # known: letters that begin a hotword are in the search's vocabulary
+        if self.hot is not None:
+            s, known = self.hot.partial(state[1], word), self.hot.begins_a_word(word)
+        if self.lm is not None and not known and word not in self.lm.prefixes:
             s += self.cfg.unk_offset * max(1.0, len(word) / 6)
         return s
 
-    def _word_score(self, lm_state, word: str) -> tuple[float, object]:
-        s, state = 0.0, lm_state
-        if self.lm is not None:
-            logp, state, oov = self.lm.score(lm_state, word)
-            if oov and word not in self.hot_full:  # a hotword the LM lacks is a word all the same
-                logp += self.cfg.unk_offset
-            s = self.cfg.alpha * logp * LN10 + self.cfg.beta
-        if word in self.hot_full:
-            s += self.cfg.hotword_weight
-        return s, state
+    def _word_score(self, state, word: str) -> tuple[float, object]:
+        """The score a finished ``word`` adds after ``state`` (a KenLM state, or with hotwords the pair of one
+        and a Match), and the state after it."""
+        if self.hot is None:
+            return self._lm_score(state, word)
+        lm_state, match = state
+        s, lm_state = self._lm_score(lm_state, word)
+        earned, match = self.hot.advance(match, word)
+        return s + earned, (lm_state, match)
+
+    def _lm_score(self, lm_state, word: str) -> tuple[float, object]:
+        if self.lm is None:
+            return 0.0, lm_state
+        logp, lm_state, oov = self.lm.score(lm_state, word)
+        if oov and not (self.hot is not None and word in self.hot.words):  # a hotword is a word all the same
+            logp += self.cfg.unk_offset
+        return self.cfg.alpha * logp * LN10 + self.cfg.beta, lm_state
 
     def _learn_language(self, h: Hyp, token: int) -> tuple | None:
         """``_language`` of h + token, remembered in ``_lang_cache`` (where ``step`` looks first)."""
@@ -211,7 +220,7 @@ class CTCPrefixDecoder:
         else:
             word = h.word + text
             full = h.text + text if h.text else " " + text  # a first piece without "▁" still begins a word
-        return lm, state, word, self._partial_score(word) if word else 0.0, full
+        return lm, state, word, self._partial_score(word, state) if word else 0.0, full
 
     # --- the search -----------------------------------------------------------
     def step(self, log_probs: np.ndarray, state: BeamState) -> BeamState:
@@ -323,12 +332,15 @@ class CTCPrefixDecoder:
             first.setdefault(h.text, h)
         ranked = []
         for text, h in first.items():
-            score, lm_state = acoustic[text] + h.lm, h.lm_state
+            score, state = acoustic[text] + h.lm, h.lm_state
             if h.word:
-                ws, lm_state = self._word_score(h.lm_state, h.word)
+                ws, state = self._word_score(h.lm_state, h.word)
                 score += ws
+            if self.hot is not None:  # a phrase left unfinished gives back what it had earned
+                state, match = state
+                score -= match.pending
             if self.lm is not None:
-                score += self.cfg.alpha * self.lm.end(lm_state) * LN10
+                score += self.cfg.alpha * self.lm.end(state) * LN10
             ranked.append((score, h))
         ranked.sort(key=_first, reverse=True)  # stable: of equal scores, the one the beam ranked first leads
         return [Hypothesis(self.tok.decode(h.tokens), words_of(h, self.tok), score) for score, h in ranked[:n]]

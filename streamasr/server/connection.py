@@ -196,8 +196,8 @@ class Connection:
             start = {"encoding": enc, "sample_rate": rate}
             if "hotwords" in params:  # customParameters: the call's own, all strings
                 if not isinstance(params["hotwords"], str):
-                    raise ProtocolError("bad_start", "customParameters.hotwords must be a string of words "
-                                        "separated by commas or spaces")
+                    raise ProtocolError("bad_start", "customParameters.hotwords must be a string of words and "
+                                        "phrases separated by commas")
                 start["hotwords"] = hotwords_of(params["hotwords"])
             start = self._begin(StartMessage.from_dict(start))
             self._replies.append(ready_message(self.id, start))

@@ -40,11 +40,13 @@ def test_chunk_by_chunk_equals_all_at_once(seed):
     assert dec.finalize(state) == dec.finalize(whole)
 
 
+@pytest.mark.parametrize("hot", [False, True])
 @pytest.mark.parametrize("seed", range(3))
-def test_chunk_by_chunk_equals_all_at_once_on_speech_with_the_bundled_lm(bundled_rec, tmp_path, seed):
+def test_chunk_by_chunk_equals_all_at_once_on_speech_with_the_bundled_lm(bundled_rec, tmp_path, seed, hot):
     """The search as a session runs it (the bundled BPE pieces, KenLM model and ``DecoderConfig``) on the
     bundled model's log-probs of synthesized speech under the 320 ms chunk mask: fed in pieces of any size,
-    with the caches dropped between some of them, it ends in the beam it reaches when fed all at once."""
+    with the caches dropped between some of them, it ends in the beam it reaches when fed all at once; also
+    with hotwords (a phrase of the sentence's own words, one that begins with a word it has, one it lacks)."""
     import torch
 
     from speech import HELD_OUT_SENTENCES, espeak
@@ -55,8 +57,10 @@ def test_chunk_by_chunk_equals_all_at_once_on_speech_with_the_bundled_lm(bundled
     with torch.no_grad():
         lp, _ = rec.model(feats, torch.tensor([feats.shape[1]]), chunk=8, left_chunks=8)  # (1, T', V)
     logp = lp[0].numpy()  # (T', V)
-    dec = CTCPrefixDecoder(rec.decoder_cfg, rec.tokenizer, rec.lm)
-    pieces = CTCPrefixDecoder(rec.decoder_cfg, rec.tokenizer, rec.lm)
+    words = HELD_OUT_SENTENCES[seed].split()
+    hotwords = (" ".join(words[1:3]), f"{words[0]} beatles", "london") if hot else ()
+    dec = CTCPrefixDecoder(rec.decoder_cfg, rec.tokenizer, rec.lm, hotwords)
+    pieces = CTCPrefixDecoder(rec.decoder_cfg, rec.tokenizer, rec.lm, hotwords)
     state, pos, widest = pieces.init_state(), 0, 0
     while pos < len(logp):
         n = int(rng.integers(1, 17))
@@ -164,6 +168,33 @@ def test_greedy_agrees_on_clean_input():
     logp = peaky_log_probs("and there was light", rng, noise=0.5)
     g = GreedyDecoder(TOK)
     assert g.finalize(g.step(logp, g.init_state())).text == "and there was light"
+
+
+def test_a_phrase_favours_its_words_only_together():
+    """Frames split between 'the' and 'thy', then 'cat' and 'cot': of the phrase "thy cot", 'thy' is favoured on
+    its way to 'cot', and given back when 'cat' follows; the phrase wins where its words come together."""
+    def frames(*choices):
+        rows = []
+        for letters in choices:
+            p = np.full(len(TOK), 1e-4)
+            for ch in letters:
+                p[TOK.index[ch]] = 0.8 / len(letters) + (0.01 if ch in "ea" else 0.0)  # 'the', 'cat' ahead
+            p[0] = 0.2
+            rows += [p / p.sum(), np.eye(len(TOK))[0] * 0.98 + 0.02 / len(TOK)]
+        return rows
+
+    space = [np.log(np.eye(len(TOK))[TOK.index[" "]] * 0.98 + 0.02 / len(TOK))]
+    word_pair = np.log(np.array(frames(["t"], ["h"], ["e", "y"]) + [np.exp(space[0])]
+                                + frames(["c"], ["a", "o"], ["t"])))
+    plain = CTCPrefixDecoder(DecoderConfig(), TOK)
+    phrase = CTCPrefixDecoder(DecoderConfig(), TOK, hotwords=("thy cot",))
+    words = CTCPrefixDecoder(DecoderConfig(), TOK, hotwords=("thy", "cot"))
+    assert plain.finalize(plain.step(word_pair, plain.init_state())).text == "the cat"
+    assert phrase.finalize(phrase.step(word_pair, phrase.init_state())).text == "thy cot"
+    assert words.finalize(words.step(word_pair, words.init_state())).text == "thy cot"
+    first = np.log(np.array(frames(["t"], ["h"], ["e", "y"])))  # 'the' or 'thy' alone: the phrase does not decide
+    assert phrase.finalize(phrase.step(first, phrase.init_state())).text == "the"
+    assert words.finalize(words.step(first, words.init_state())).text == "thy"
 
 
 def test_hotword_flips_an_ambiguous_word():

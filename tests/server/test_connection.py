@@ -70,8 +70,8 @@ def test_the_server_default_final_pass_holds_unless_the_start_message_says(tiny_
 
 
 def test_vosk_phrase_list_becomes_the_streams_hotwords(tiny_model_dir):
-    """vosk-server's grammar key: its phrases' words are favoured in the stream's search ("[unk]" is vosk's
-    catch-all, not a word); anything but a list of strings is refused like any bad config."""
+    """vosk-server's grammar key: its phrases are favoured in the stream's search ("[unk]" is vosk's catch-all,
+    not a word); anything but a list of strings is refused like any bad config."""
     import pytest
 
     from streamasr.protocol import ProtocolError
@@ -79,7 +79,7 @@ def test_vosk_phrase_list_becomes_the_streams_hotwords(tiny_model_dir):
     rec = Recognizer.from_pretrained(tiny_model_dir, lm=None)
     conn = Connection(rec, "vosk", "c1")
     conn.receive(json.dumps({"config": {"sample_rate": 16000, "phrase_list": ["mount zion", "Jerusalem", "[unk]"]}}))
-    assert conn.session.decoder.hot_full == {"mount", "zion", "jerusalem"}
+    assert conn.session.decoder.hot.phrases == {("mount", "zion"), ("jerusalem",)}
     for bad in ("zion", ["zion", 3], ["w"] * 101):
         with pytest.raises(ProtocolError, match="phrase_list"):
             Connection(rec, "vosk", "c2").receive(json.dumps({"config": {"phrase_list": bad}}))

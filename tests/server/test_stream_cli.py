@@ -54,7 +54,7 @@ def test_hotwords_reach_the_server(model_server, tmp_path):
     """--hotwords goes out in the start message: the server's session finds a name the LM has never seen."""
     espeak("then came margaret and she sat by the river", tmp_path / "s.wav")
     texts = [run(str(tmp_path / "s.wav"), "--server", model_server.url(), *args).stdout.split()
-             for args in ([], ["--hotwords", "margaret oxford"])]
+             for args in ([], ["--hotwords", "margaret, oxford"])]
     assert "margaret" not in texts[0] and "margaret" in texts[1] and "oxford" not in texts[1], texts
 
 
