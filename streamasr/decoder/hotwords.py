@@ -6,7 +6,9 @@ earns its share of that as it goes - k of its n words finished, and the letters 
 first letter that leaves it. What is not yet confirmed therefore never exceeds one ``weight``, whatever the
 phrase's length, so a hypothesis on its way into a phrase can only push out of the beam those it could have
 pushed out as a single hotword; and of "the beatles" only "the" on its way to "beatles" is favoured, never
-"the" on its own (WeNet's context graph follows a phrase token by token in the same way).
+"the" on its own (WeNet's context graph follows a phrase token by token in the same way). A phrase that
+begins a longer one ("john", "john smith") keeps what it earned, and the longer one earns the rest on the
+same terms; where two phrases overlap ("a b" and "b c", said as "a b c") their shared word counts for both.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ NO_MATCH = Match()
 
 
 class Hotwords:
-    """Phrases of one or more words (``"london"``, ``"the beatles"``). Read-only once built."""
+    """Phrases of one or more words (``"london"``, ``"the beatles"``). Its answers never change once built."""
 
     def __init__(self, phrases: tuple[str, ...] | list[str], weight: float):
         self.weight = weight
@@ -50,16 +52,36 @@ class Hotwords:
         (-1.0, Match(words=(), pending=0.0))
         >>> hw.advance(Match(("the",), 1.0), "london")  # broken off, and another phrase completed
         (1.0, Match(words=(), pending=0.0))
+        >>> Hotwords(["john", "john smith"], 2.0).advance(NO_MATCH, "john")  # kept, and a longer one may follow
+        (2.0, Match(words=('john',), pending=0.0))
         """
         run = match.words + (word,)
         while run and run not in self.span:  # the longest run of last words that begins a phrase
             run = run[1:]
         if not run:
             return -match.pending, NO_MATCH
-        if run in self.phrases:  # a phrase that is also the start of a longer one ends here too
-            return self.weight * len(run) - match.pending, NO_MATCH
-        pending = self.weight * len(run) / self.span[run]
-        return pending - match.pending, Match(run, pending)
+        value, pending = self._value(run)
+        # Going on, the run's value so far is already earned; starting afresh, the old run's pending goes back
+        earned = value - self._value(match.words)[0] if len(run) == len(match.words) + 1 else value - match.pending
+        if run in self.phrases and self.span[run] == len(run):  # complete, and no longer phrase goes on from it
+            return earned, NO_MATCH
+        return earned, Match(run, pending)
+
+    def _value(self, run: tuple[str, ...]) -> tuple[float, float]:
+        """What a run of words that begins a phrase has earned, and of that what is not yet confirmed: a
+        weight for each word up to its longest complete phrase (``banked``), and for the words after it their
+        share of the way to the longest phrase it begins.
+
+        >>> Hotwords(["john", "john smith jones"], 2.0)._value(("john", "smith"))  # 2 banked, then 1 of 2
+        (3.0, 1.0)
+        """
+        if not run:
+            return 0.0, 0.0
+        banked = max((k for k in range(1, len(run) + 1) if run[:k] in self.phrases), default=0)
+        if banked == len(run):
+            return self.weight * banked, 0.0
+        pending = self.weight * (len(run) - banked) / (self.span[run] - banked)
+        return self.weight * banked + pending, pending
 
     def partial(self, match: Match, letters: str) -> float:
         """What the unfinished word ``letters`` earns for now, beyond what the match has earned: its share of
@@ -89,14 +111,15 @@ class Hotwords:
 
     def _spelled(self, words: tuple[str, ...]) -> dict[str, float]:
         """Letters -> the most they earn (in weights) as the start of a word that goes on from ``words`` (the
-        first words of every phrase, for none): their share of that word over the phrase's length."""
+        first words of every phrase, for none): their share of that word over the words left to confirm."""
         table = self._next.get(words)
         if table is None:
             table = {}
+            banked = max((k for k in range(1, len(words) + 1) if words[:k] in self.phrases), default=0)
             for p in self.phrases:
                 if len(p) > len(words) and p[: len(words)] == words:
                     w, n = p[len(words)], self.span[p[: len(words) + 1]]
                     for i in range(1, len(w) + 1):
-                        table[w[:i]] = max(table.get(w[:i], 0.0), i / len(w) / n)
+                        table[w[:i]] = max(table.get(w[:i], 0.0), i / len(w) / (n - banked))
             self._next[words] = table
         return table
