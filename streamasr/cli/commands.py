@@ -342,7 +342,7 @@ def _mic_via_server(args, device, blocks, show) -> int:
     events = _run_client(args.server, main())
     if timing is not None:
         print(latency_line(latencies(events, timing)), file=sys.stderr)
-    return 0
+    return 1 if any(e.get("type") == "error" for e in events) else 0
 
 
 def _endpoint(args) -> EndpointConfig:
