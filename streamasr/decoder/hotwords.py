@@ -38,6 +38,7 @@ class Hotwords:
             for i in range(1, len(p) + 1):
                 self.span[p[:i]] = max(self.span.get(p[:i], 0), len(p))
         self.words = frozenset(w for p in self.phrases for w in p)
+        self._letters = frozenset(w[:i] for w in self.words for i in range(1, len(w) + 1))  # that begin a word
         self._next: dict[tuple[str, ...], dict[str, float]] = {}  # match words -> letters -> value (``_spelled``)
 
     def advance(self, match: Match, word: str) -> tuple[float, Match]:
@@ -107,7 +108,7 @@ class Hotwords:
         >>> Hotwords(["the beatles"], 2.0).begins_a_word("beat"), Hotwords(["the beatles"], 2.0).begins_a_word("x")
         (True, False)
         """
-        return any(w.startswith(letters) for w in self.words) if letters else False
+        return letters in self._letters
 
     def _spelled(self, words: tuple[str, ...]) -> dict[str, float]:
         """Letters -> the most they earn (in weights) as the start of a word that goes on from ``words`` (the
