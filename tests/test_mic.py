@@ -146,3 +146,21 @@ def test_a_server_at_capacity_is_its_error_line_and_exit_1(pulse, tiny_model_dir
         srv.stop()
     assert r.returncode == 1 and "server error busy: server at capacity (1 streams)\n" in r.stderr, r.stderr
     assert "Traceback" not in r.stderr and "closed before its end" not in r.stderr, r.stderr
+
+
+def test_mic_hotwords_find_a_name_spoken_into_the_device(pulse, tmp_path):
+    """--hotwords reaches the local session: a name the LM has never seen, played into the device, is captioned."""
+    wav = tmp_path / "speech.wav"
+    espeak("and they went unto london in the morning", wav)
+    mic = subprocess.Popen([sys.executable, "-m", "streamasr.cli.main", "mic", "--json", "--seconds", "7",
+                            "--hotwords", "london, oxford"], env=pulse, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           text=True)
+    said = []
+    while not said or not said[-1].startswith("listening"):
+        said.append(mic.stderr.readline())
+        assert said[-1], "".join(said)
+    subprocess.run(["paplay", "-d", "virt", str(wav)], env=pulse, check=True)
+    out, err = mic.communicate(timeout=120)
+    assert mic.returncode == 0, err[-2000:]
+    words = " ".join(json.loads(line)["text"] for line in out.splitlines() if '"final"' in line).split()
+    assert "london" in words and "oxford" not in words, words
