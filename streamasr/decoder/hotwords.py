@@ -73,16 +73,24 @@ class Hotwords:
         weight for each word up to its longest complete phrase (``banked``), and for the words after it their
         share of the way to the longest phrase it begins.
 
-        >>> Hotwords(["john", "john smith jones"], 2.0)._value(("john", "smith"))  # 2 banked, then 1 of 2
+        >>> Hotwords(["john", "john smith jones"], 2.0)._value(("john", "smith"))  # "john" banked, then 1 of 2
         (3.0, 1.0)
         """
         if not run:
             return 0.0, 0.0
-        banked = max((k for k in range(1, len(run) + 1) if run[:k] in self.phrases), default=0)
+        banked = self._banked(run)
         if banked == len(run):
             return self.weight * banked, 0.0
         pending = self.weight * (len(run) - banked) / (self.span[run] - banked)
         return self.weight * banked + pending, pending
+
+    def _banked(self, words: tuple[str, ...]) -> int:
+        """How many of ``words`` its longest complete phrase at their start holds (0: none).
+
+        >>> Hotwords(["john", "john smith jones"], 2.0)._banked(("john", "smith"))
+        1
+        """
+        return max((k for k in range(1, len(words) + 1) if words[:k] in self.phrases), default=0)
 
     def partial(self, match: Match, letters: str) -> float:
         """What the unfinished word ``letters`` earns for now, beyond what the match has earned: its share of
@@ -116,7 +124,7 @@ class Hotwords:
         table = self._next.get(words)
         if table is None:
             table = {}
-            banked = max((k for k in range(1, len(words) + 1) if words[:k] in self.phrases), default=0)
+            banked = self._banked(words)
             for p in self.phrases:
                 if len(p) > len(words) and p[: len(words)] == words:
                     w, n = p[len(words)], self.span[p[: len(words) + 1]]
