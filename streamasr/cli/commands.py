@@ -9,6 +9,7 @@ import sys
 import time
 from collections.abc import Coroutine
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -17,6 +18,9 @@ from streamasr.endpoint import SILENCE_RANGE_S, EndpointConfig
 from streamasr.errors import AudioError, DeviceError, ModelError
 from streamasr.events import transcript
 from streamasr.protocol import to_text
+
+if TYPE_CHECKING:  # the client is imported where a command needs it
+    from streamasr.client import Timing
 
 
 class UserError(Exception):
@@ -216,24 +220,30 @@ def serve(args) -> int:
     return 0
 
 
-def _run_client(url: str, client: Coroutine) -> list[dict]:
-    """Run a client of the server at ``url`` (``streamasr.client``) to its end; a failed connection is a
-    one-line error."""
+def _run_client(url: str, client: Coroutine, timing: Timing | None) -> int:
+    """Run a client of the server at ``url`` (``streamasr.client``) to its end: a failed connection is a
+    one-line error; then ``timing``'s latency line, if measured. -> the exit code: 1 if the server sent an
+    error (a refusal), else 0."""
     import asyncio
 
     from websockets.exceptions import ConnectionClosed, InvalidURI, WebSocketException
 
+    from streamasr.client import latencies
+
     try:
-        return asyncio.run(client)
+        events = asyncio.run(client)
     except ConnectionClosed as e:  # after the stream had started: the events before it have been shown
         raise UserError(f"the stream to {url} closed before its end: {e}") from None
     except (OSError, InvalidURI, WebSocketException) as e:  # unreachable, refused (a token), not a server
         raise UserError(f"cannot stream to {url}: {e}") from None
+    if timing is not None:
+        print(latency_line(latencies(events, timing)), file=sys.stderr)
+    return 1 if any(e.get("type") == "error" for e in events) else 0
 
 
 def stream(args) -> int:
     from streamasr.audio import load_audio
-    from streamasr.client import Timing, latencies, stream_samples
+    from streamasr.client import Timing, stream_samples
 
     if args.speed < 0:
         raise UserError("--speed must be 0 (at once) or more")
@@ -245,11 +255,9 @@ def stream(args) -> int:
     show = Display(args.format)
     speed = 1.0 if args.realtime else args.speed
     timing = Timing() if args.latency else None
-    events = _run_client(args.server, stream_samples(args.server, samples, 16000, speed=speed, on_event=show,
-                                                     token=args.token, start=_start_fields(args), timing=timing))
-    if timing is not None:
-        print(latency_line(latencies(events, timing)), file=sys.stderr)
-    return 1 if any(e.get("type") == "error" for e in events) else 0
+    return _run_client(args.server, stream_samples(args.server, samples, 16000, speed=speed, on_event=show,
+                                                   token=args.token, start=_start_fields(args), timing=timing),
+                       timing)
 
 
 def latency_line(ms: dict[str, list[float]]) -> str:
@@ -321,7 +329,7 @@ def _mic_via_server(args, device, blocks, show) -> int:
     import asyncio
     from contextlib import aclosing
 
-    from streamasr.client import Timing, latencies, stream_frames
+    from streamasr.client import Timing, stream_frames
     from streamasr.mic import microphone
 
     timing = Timing() if args.latency else None
@@ -339,10 +347,7 @@ def _mic_via_server(args, device, blocks, show) -> int:
             return await stream_frames(args.server, frames, 16000, start=_start_fields(args), on_event=show,
                                        token=args.token, timing=timing)
 
-    events = _run_client(args.server, main())
-    if timing is not None:
-        print(latency_line(latencies(events, timing)), file=sys.stderr)
-    return 1 if any(e.get("type") == "error" for e in events) else 0
+    return _run_client(args.server, main(), timing)
 
 
 def _endpoint(args) -> EndpointConfig:
