@@ -129,21 +129,12 @@ def test_a_server_that_dies_while_listening_is_one_line(pulse, tiny_model_dir):
 
 
 def test_a_server_at_capacity_is_its_error_line_and_exit_1(pulse, tiny_model_dir):
-    from websockets.sync.client import connect
-
     from streamasr.recognizer import Recognizer
-    from streamasr.server.app import ServerConfig
-    from tests_server_util import Running
+    from tests_server_util import at_capacity
 
-    srv = Running(Recognizer.from_pretrained(tiny_model_dir, lm=None), ServerConfig(port=0, max_sessions=1))
-    try:
-        with connect(srv.url()) as held:  # the one stream it takes
-            held.send(json.dumps({"type": "start", "sample_rate": 16000}))
-            assert json.loads(held.recv())["type"] == "ready"
-            r = subprocess.run([sys.executable, "-m", "streamasr.cli.main", "mic", "--server", srv.url(), "--seconds",
-                                "5"], env=pulse, capture_output=True, text=True, timeout=120)
-    finally:
-        srv.stop()
+    with at_capacity(Recognizer.from_pretrained(tiny_model_dir, lm=None)) as srv:
+        r = subprocess.run([sys.executable, "-m", "streamasr.cli.main", "mic", "--server", srv.url(), "--seconds", "5"],
+                           env=pulse, capture_output=True, text=True, timeout=120)
     assert r.returncode == 1 and "server error busy: server at capacity (1 streams)\n" in r.stderr, r.stderr
     assert "Traceback" not in r.stderr and "closed before its end" not in r.stderr, r.stderr
 

@@ -110,21 +110,12 @@ def test_subtitles_from_a_server(model_server, tmp_path):
 def test_a_server_at_capacity_is_its_own_one_line_error(tiny_model_dir, tmp_path):
     """The server refuses the stream (busy, 1013) with an error message, maybe before the start message is out:
     that message is the one line on stderr, exit 1."""
-    from websockets.sync.client import connect
-
     from streamasr.recognizer import Recognizer
-    from streamasr.server.app import ServerConfig
-    from tests_server_util import Running
+    from tests_server_util import at_capacity
 
     espeak(SENTENCE, tmp_path / "s.wav")
-    srv = Running(Recognizer.from_pretrained(tiny_model_dir, lm=None), ServerConfig(port=0, max_sessions=1))
-    try:
-        with connect(srv.url()) as held:  # the one stream it takes
-            held.send(json.dumps({"type": "start", "sample_rate": 16000}))
-            assert json.loads(held.recv())["type"] == "ready"
-            outs = [run(str(tmp_path / "s.wav"), "--server", srv.url(), *fmt) for fmt in ([], ["--json"])]
-    finally:
-        srv.stop()
+    with at_capacity(Recognizer.from_pretrained(tiny_model_dir, lm=None)) as srv:
+        outs = [run(str(tmp_path / "s.wav"), "--server", srv.url(), *fmt) for fmt in ([], ["--json"])]
     assert outs[0].returncode == 1 and outs[0].stderr == "server error busy: server at capacity (1 streams)\n", \
         outs[0].stderr
     assert outs[1].returncode == 1 and not outs[1].stderr, outs[1].stderr

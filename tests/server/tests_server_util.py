@@ -3,6 +3,7 @@
 import asyncio
 import json
 import threading
+from contextlib import contextmanager
 
 import numpy as np
 from websockets.asyncio.client import connect
@@ -68,3 +69,18 @@ class Running:
     def stop(self):
         self.loop.call_soon_threadsafe(self.server.stopping.set)
         self.thread.join(timeout=30)
+
+
+@contextmanager
+def at_capacity(rec: Recognizer):
+    """A real server that takes one stream, holding it: the next stream is refused (busy)."""
+    from websockets.sync.client import connect as connect_sync
+
+    srv = Running(rec, ServerConfig(port=0, max_sessions=1))
+    try:
+        with connect_sync(srv.url()) as held:  # the one stream it takes
+            held.send(START)
+            assert json.loads(held.recv())["type"] == "ready"
+            yield srv
+    finally:
+        srv.stop()
