@@ -213,6 +213,26 @@ def test_hotword_flips_an_ambiguous_word():
     assert boosted.finalize(boosted.step(logp, boosted.init_state())).text == "cot"
 
 
+def test_a_prefix_inside_a_hotword_cannot_take_the_rest_of_the_segment():
+    """'edin that day' said, "edinburgh" a hotword, a beam of one. The prefix 'edin', on its way into the
+    hotword and holding its share of the bonus, outranks at every frame the prefixes that spell what follows
+    (to it each letter after is a blank: 0.42 where the letter has 0.58). The beam keeps the best prefix that
+    holds no bonus all the same, so the final, where 'edin' gives its share back, is what was said."""
+    rows = []
+    for ch in "edin that day":
+        p = np.full(len(TOK), 1e-4)
+        p[TOK.index[ch]], p[0] = 0.58, 0.42
+        rows += [p / p.sum(), np.eye(len(TOK))[0] * 0.98 + 0.02 / len(TOK)]
+    logp = np.log(np.array(rows))
+    cfg = DecoderConfig(beam=1)
+    dec = CTCPrefixDecoder(cfg, TOK, hotwords=("edinburgh",))
+    state = dec.step(logp, dec.init_state())
+    assert dec.best_text(state) == "edin"  # the prefix in the hotword leads to the end
+    assert dec.finalize(state).text == "edin that day"
+    plain = CTCPrefixDecoder(cfg, TOK)
+    assert plain.finalize(plain.step(logp, plain.init_state())).text == "edin that day"
+
+
 def test_bpe_pieces_give_words_and_times(tmp_path):
     from streamasr.tokens_bpe import train_bpe
 
