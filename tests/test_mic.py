@@ -112,11 +112,11 @@ def test_a_server_that_dies_while_listening_is_one_line(pulse, tiny_model_dir):
     """The server process is killed while the device is open: one line on stderr, exit 2, the device closed."""
     import signal
 
-    server = subprocess.Popen([sys.executable, "-m", "streamasr.cli.main", "serve", "--port", "0", "--model",
-                               str(tiny_model_dir), "--no-lm"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                              text=True)
+    from tests_server_util import serve_process
+
+    server, base = serve_process("--model", str(tiny_model_dir), "--no-lm")
     try:
-        url = server.stdout.readline().split()[-1] + "/"
+        url = base + "/"
         mic = subprocess.Popen([sys.executable, "-m", "streamasr.cli.main", "mic", "--server", url, "--seconds", "30"],
                                env=pulse, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         assert mic.stderr.readline().startswith("listening")

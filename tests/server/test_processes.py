@@ -19,16 +19,7 @@ from websockets.exceptions import ConnectionClosed
 from streamasr.events import transcript
 from streamasr.protocol import decode_audio, encode_audio
 from streamasr.recognizer import Recognizer
-
-
-def start_server(*args: str, env: dict | None = None) -> tuple[subprocess.Popen, str]:
-    proc = subprocess.Popen([sys.executable, "-m", "streamasr.cli.main", "serve", "--port", "0", *args],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    line = proc.stdout.readline()
-    if "listening on ws://127.0.0.1:" not in line:
-        proc.kill()
-        raise AssertionError(proc.stderr.read())
-    return proc, line.split()[-1]
+from tests_server_util import serve_process
 
 
 def server_processes(parent: int) -> list[int]:
@@ -79,7 +70,7 @@ async def finals(ws) -> tuple[list[str], int]:
 
 def test_processes_share_one_session_limit_one_metrics_and_stop_together(tiny_model_dir):
     audio = [(np.random.default_rng(i).standard_normal(16000 * 2) * 0.3).astype(np.float32) for i in range(3)]
-    proc, base = start_server("--model", str(tiny_model_dir), "--no-lm", "--processes", "2", "--max-sessions", "3")
+    proc, base = serve_process("--model", str(tiny_model_dir), "--no-lm", "--processes", "2", "--max-sessions", "3")
     try:
         assert len(server_processes(proc.pid)) == 2
 
@@ -114,7 +105,7 @@ def test_processes_starting_on_a_fresh_cache_export_the_onnx_encoder_once(tiny_m
     on first use, by one of the processes while the others wait for its files."""
     audio = (np.random.default_rng(5).standard_normal(16000 * 2) * 0.3).astype(np.float32)
     cache = tmp_path / "cache"
-    proc, base = start_server("--model", str(tiny_model_dir), "--no-lm", "--processes", "3",
+    proc, base = serve_process("--model", str(tiny_model_dir), "--no-lm", "--processes", "3",
                               env={**os.environ, "STREAMASR_CACHE": str(cache)})
     try:
         async def main():
@@ -138,7 +129,7 @@ def test_processes_starting_on_a_fresh_cache_export_the_onnx_encoder_once(tiny_m
 
 def test_a_process_that_dies_is_replaced_and_the_others_carry_on(tiny_model_dir):
     audio = (np.random.default_rng(7).standard_normal(16000 * 2) * 0.3).astype(np.float32)
-    proc, base = start_server("--model", str(tiny_model_dir), "--no-lm", "--processes", "2")
+    proc, base = serve_process("--model", str(tiny_model_dir), "--no-lm", "--processes", "2")
     try:
         before = server_processes(proc.pid)
         os.kill(before[0], signal.SIGKILL)
@@ -181,7 +172,7 @@ def test_a_model_that_does_not_load_stops_the_server_with_a_clear_error(tmp_path
 
 def test_the_processes_stop_when_the_parent_is_killed(tiny_model_dir):
     """Orphans would hold the port with no one to stop them: they end their streams and exit."""
-    proc, base = start_server("--model", str(tiny_model_dir), "--no-lm", "--processes", "2")
+    proc, base = serve_process("--model", str(tiny_model_dir), "--no-lm", "--processes", "2")
     children = server_processes(proc.pid)
 
     async def main():
@@ -203,7 +194,7 @@ def test_the_processes_stop_when_the_parent_is_killed(tiny_model_dir):
 
 def test_a_port_in_use_is_an_error_even_for_another_multi_process_server(tiny_model_dir):
     """SO_REUSEPORT would let a second server join the first one's port unnoticed."""
-    proc, base = start_server("--model", str(tiny_model_dir), "--no-lm", "--processes", "2")
+    proc, base = serve_process("--model", str(tiny_model_dir), "--no-lm", "--processes", "2")
     try:
         port = base.rsplit(":", 1)[1]
         second = subprocess.run([sys.executable, "-m", "streamasr.cli.main", "serve", "--port", port, "--processes",

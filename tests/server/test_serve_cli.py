@@ -14,16 +14,13 @@ from websockets.exceptions import ConnectionClosed
 
 from streamasr.events import transcript
 from streamasr.protocol import encode_audio
+from tests_server_util import serve_process
 
 
 def test_sigterm_flushes_finals_and_exits(tiny_model_dir):
-    proc = subprocess.Popen([sys.executable, "-m", "streamasr.cli.main", "serve", "--port", "0", "--model",
-                             str(tiny_model_dir), "--no-lm"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+    proc, base = serve_process("--model", str(tiny_model_dir), "--no-lm")
     try:
-        line = proc.stdout.readline()
-        assert "listening on ws://127.0.0.1:" in line, proc.stderr.read()
-        url = line.split()[-1] + "/"
+        url = base + "/"
 
         async def main():
             streams = []
@@ -57,15 +54,10 @@ def test_serve_final_pass_is_the_default_of_streams_that_cannot_choose(tiny_mode
     from streamasr.recognizer import Recognizer
 
     audio = (np.random.default_rng(3).standard_normal(16000 * 3) * 0.3).astype(np.float32)
-    proc = subprocess.Popen([sys.executable, "-m", "streamasr.cli.main", "serve", "--port", "0", "--model",
-                             str(tiny_model_dir), "--no-lm", "--final-pass"], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc, base = serve_process("--model", str(tiny_model_dir), "--no-lm", "--final-pass")
     try:
-        line = proc.stdout.readline()
-        assert "listening on ws://127.0.0.1:" in line, proc.stderr.read()
-
         async def main():
-            async with connect(line.split()[-1] + "/vosk") as ws:
+            async with connect(base + "/vosk") as ws:
                 await ws.send(json.dumps({"config": {"sample_rate": 16000}}))
                 await ws.send(encode_audio(audio, "pcm_s16le"))
                 await ws.recv()

@@ -10,6 +10,7 @@ import pytest
 from speech import espeak
 from test_captions import parse
 from streamasr.metrics import error_rate
+from tests_server_util import serve_process
 
 SENTENCE = "go not up for the lord is not among you"
 
@@ -127,11 +128,9 @@ def test_a_server_that_goes_mid_stream_is_one_line(tiny_model_dir, tmp_path, how
     """The server process dies (no close frame) or shuts down (its last final, then close 1001) while the file
     is still being sent: what came before is on stdout, one line on stderr says the stream ended early, exit 2."""
     espeak(SENTENCE, tmp_path / "s.wav")
-    server = subprocess.Popen([sys.executable, "-m", "streamasr.cli.main", "serve", "--port", "0", "--model",
-                               str(tiny_model_dir), "--no-lm"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                              text=True)
+    server, base = serve_process("--model", str(tiny_model_dir), "--no-lm")
     try:
-        url = server.stdout.readline().split()[-1] + "/"
+        url = base + "/"
         client = subprocess.Popen([sys.executable, "-m", "streamasr.cli.main", "stream", str(tmp_path / "s.wav"),
                                    "--server", url, "--speed", "0.5", "--json"], stdout=subprocess.PIPE,
                                   stderr=subprocess.PIPE, text=True)

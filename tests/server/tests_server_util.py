@@ -2,6 +2,8 @@
 
 import asyncio
 import json
+import subprocess
+import sys
 import threading
 from contextlib import contextmanager
 
@@ -16,6 +18,18 @@ from streamasr.recognizer import Recognizer
 def noise(seconds: float, rate: int = 16000, seed: int = 0) -> np.ndarray:
     """(S,) float32 white noise at about -20 dBFS: audio for tests that need frames, not words."""
     return (np.random.default_rng(seed).standard_normal(int(rate * seconds)) * 0.1).astype(np.float32)
+
+
+def serve_process(*args: str, env: dict | None = None) -> tuple[subprocess.Popen, str]:
+    """`streamasr serve --port 0 ARGS` in a process of its own, once it listens: (the process, its base URL
+    "ws://127.0.0.1:PORT"). The caller kills it."""
+    proc = subprocess.Popen([sys.executable, "-m", "streamasr.cli.main", "serve", "--port", "0", *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    line = proc.stdout.readline()
+    if "listening on ws://127.0.0.1:" not in line:
+        proc.kill()
+        raise AssertionError(proc.stderr.read())
+    return proc, line.split()[-1]
 
 
 START = json.dumps({"type": "start", "sample_rate": 16000, "encoding": "pcm_s16le"})
