@@ -1,6 +1,9 @@
 """The caption page in Debian's headless Chromium, with synthesized speech as the fake microphone."""
 
 import shutil
+import socket
+import threading
+import time
 
 from playwright.sync_api import sync_playwright
 
@@ -12,6 +15,47 @@ SENTENCE = "and they sang together by course in praising and giving thanks unto 
 FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
          "--disable-component-update", "--disable-sync", "--use-fake-ui-for-media-stream",
          "--use-fake-device-for-media-stream", "--autoplay-policy=no-user-gesture-required"]
+
+
+class SlowLink:
+    """A TCP relay on loopback to ``port`` whose connections each hold their first reply ``delay_s``: a
+    server as slow to answer as one across a slow network (the page's socket stays CONNECTING that long)."""
+
+    def __init__(self, port: int, delay_s: float):
+        self.target, self.delay_s = port, delay_s
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:  # closed
+                return
+            upstream = socket.create_connection(("127.0.0.1", self.target))
+            threading.Thread(target=self._pump, args=(client, upstream, 0.0), daemon=True).start()
+            threading.Thread(target=self._pump, args=(upstream, client, self.delay_s), daemon=True).start()
+
+    @staticmethod
+    def _pump(src: socket.socket, dst: socket.socket, delay_s: float) -> None:
+        try:
+            while data := src.recv(65536):
+                time.sleep(delay_s)
+                delay_s = 0.0
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+                s.close()
+
+    def close(self) -> None:
+        self.listener.close()
 
 
 def captions(url: str, wav, hotwords: str = "") -> tuple[str, str]:
@@ -46,6 +90,20 @@ def test_page_shows_captions_of_the_spoken_words(model_server, tmp_path):
     espeak(SENTENCE, tmp_path / "mic.wav")
     text, _ = captions(f"http://127.0.0.1:{model_server.port}/", tmp_path / "mic.wav")
     assert error_rate([SENTENCE], [" ".join(text.split())]) <= 0.5, text
+
+
+def test_page_keeps_the_speech_heard_while_its_socket_connects(model_server, tmp_path):
+    """The server answers the page's socket 2 s late: the words spoken meanwhile are captioned all the
+    same (the page holds the frames it captures while the socket connects, then sends them after the start
+    message)."""
+    espeak(SENTENCE, tmp_path / "mic.wav")
+    link = SlowLink(model_server.port, delay_s=2.0)
+    try:
+        text, _ = captions(f"http://127.0.0.1:{link.port}/", tmp_path / "mic.wav")
+    finally:
+        link.close()
+    words = text.split()
+    assert error_rate([SENTENCE], [" ".join(words)]) <= 0.5 and "sang" in words and "together" in words, text
 
 
 def test_page_sends_the_hotwords_in_its_box(model_server, tmp_path):
