@@ -32,6 +32,7 @@ MIN_RATE, MAX_RATE = 8000, 192000
 MAX_LEFT_CHUNKS = 64  # bounds a stream's attention cache (preallocated by the ONNX backends)
 MAX_ALTERNATIVES = 10  # ranked texts a final may carry
 MAX_HOTWORDS = 100  # words a stream may favour
+MAX_HOTWORD_WEIGHT = 20.0  # the largest bonus per hotword word a stream may ask for
 
 
 class ProtocolError(Exception):
@@ -49,6 +50,7 @@ class StartMessage:
     chunk_ms: int = 320  # decoder chunk, a multiple of 40 ms
     left_chunks: int = 8  # attention left context in chunks
     hotwords: tuple[str, ...] = ()  # words to favour
+    hotword_weight: float | None = None  # their bonus per word, 0..20 (None: the server's, DecoderConfig's 7.5)
     words: bool = True  # word times and confidence in finals
     silence_after_speech_s: float = EndpointConfig.silence_after_speech_s  # endpoint after speech
     max_utterance_s: float = EndpointConfig.max_utterance_s  # longest segment
@@ -84,8 +86,8 @@ class StartMessage:
         for name, kind in (("sample_rate", int), ("chunk_ms", int), ("left_chunks", int), ("alternatives", int),
                            ("words", bool),
                            ("quiet_tail", bool), ("final_pass", bool), ("silence_after_speech_s", (int, float)),
-                           ("max_utterance_s", (int, float))):
-            if name in d and (not isinstance(d[name], kind) or (kind is int and isinstance(d[name], bool))):
+                           ("max_utterance_s", (int, float)), ("hotword_weight", (int, float))):
+            if name in d and (not isinstance(d[name], kind) or (kind is not bool and isinstance(d[name], bool))):
                 raise ProtocolError("bad_start", f"{name} must be {getattr(kind, '__name__', 'a number')}")
         msg = cls(**d)
         if msg.encoding not in SAMPLE_WIDTH:
@@ -97,6 +99,8 @@ class StartMessage:
             raise ProtocolError("bad_sample_rate", f"{msg.encoding} audio must be 8000 Hz")
         if not -1 <= msg.left_chunks <= MAX_LEFT_CHUNKS:
             raise ProtocolError("bad_start", f"left_chunks must be -1..{MAX_LEFT_CHUNKS}")
+        if msg.hotword_weight is not None and not 0 <= msg.hotword_weight <= MAX_HOTWORD_WEIGHT:
+            raise ProtocolError("bad_start", f"hotword_weight must be 0..{MAX_HOTWORD_WEIGHT:g}")
         if not 0 <= msg.alternatives <= MAX_ALTERNATIVES:
             raise ProtocolError("bad_start", f"alternatives must be 0..{MAX_ALTERNATIVES}")
         lo, hi = SILENCE_RANGE_S

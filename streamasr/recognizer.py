@@ -11,7 +11,8 @@ No I/O happens here: samples in, events out.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import math
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +40,7 @@ class SessionConfig:
     left_chunks: int = 8  # attention left context in chunks; bounded so a chunk costs the same at any hour (-1: all)
     search: str = "beam"  # "beam" (prefix beam search, with the LM if any) or "greedy"
     hotwords: tuple[str, ...] = ()  # words and phrases to favour in this stream
+    hotword_weight: float | None = None  # their bonus per word (None: the recognizer's DecoderConfig.hotword_weight)
     endpoint: EndpointConfig = field(default_factory=EndpointConfig)  # when a segment ends
     final_pass: bool = False  # each final re-decodes its segment at full context (partials stay streaming)
     alternatives: int = 0  # finals carry up to this many ranked texts of the search, best first (0: none)
@@ -79,9 +81,10 @@ class Recognizer:
 
     def session(self, chunk_ms: int = 320, left_chunks: int = 8, search: str = "beam",
                 hotwords: tuple[str, ...] | list[str] = (), endpoint: EndpointConfig = EndpointConfig(),
-                final_pass: bool = False, alternatives: int = 0, fresh_after_pause: bool = True) -> "Session":
-        return Session(self, SessionConfig(chunk_ms, left_chunks, search, tuple(hotwords), endpoint, final_pass,
-                                           alternatives, fresh_after_pause))
+                final_pass: bool = False, alternatives: int = 0, fresh_after_pause: bool = True,
+                hotword_weight: float | None = None) -> "Session":
+        return Session(self, SessionConfig(chunk_ms, left_chunks, search, tuple(hotwords), hotword_weight, endpoint,
+                                           final_pass, alternatives, fresh_after_pause))
 
 
 class Session:
@@ -96,12 +99,16 @@ class Session:
             raise ValueError(f"search must be 'beam' or 'greedy', got {cfg.search!r}")
         if cfg.alternatives < 0:
             raise ValueError(f"alternatives must be 0 or more, got {cfg.alternatives}")
+        if cfg.hotword_weight is not None and not (math.isfinite(cfg.hotword_weight) and cfg.hotword_weight >= 0):
+            raise ValueError(f"hotword_weight must be a number 0 or more, got {cfg.hotword_weight}")
         self.rec, self.cfg = rec, cfg
         self.chunk = cfg.chunk_ms // int(rec.frame_ms)  # encoder frames per chunk, 0 = offline
         if cfg.search == "greedy":
             self.decoder = GreedyDecoder(rec.tokenizer)
         else:
-            self.decoder = CTCPrefixDecoder(rec.decoder_cfg, rec.tokenizer, rec.lm, cfg.hotwords)
+            decoding = rec.decoder_cfg if cfg.hotword_weight is None else replace(rec.decoder_cfg,
+                                                                                   hotword_weight=cfg.hotword_weight)
+            self.decoder = CTCPrefixDecoder(decoding, rec.tokenizer, rec.lm, cfg.hotwords)
         self.feat_state = FeatureState()
         self.samples: list[np.ndarray] = []  # (S,) pieces received but not yet turned into features
         self.num_samples = 0  # samples in ``self.samples``

@@ -30,10 +30,18 @@ def test_g711_encoding_picks_the_nearest_level():
 @pytest.mark.parametrize("bad", [{"sample_rate": True}, {"sample_rate": "8000"}, {"hotwords": "x"},
                                  {"chunk_ms": 1.5}, {"silence_after_speech_s": 0}, {"max_utterance_s": 500},
                                  {"left_chunks": 100000}, {"left_chunks": -2}, {"quiet_tail": "no"},
-                                 {"final_pass": 1}])
+                                 {"final_pass": 1}, {"silence_after_speech_s": True}, {"hotword_weight": -1},
+                                 {"hotword_weight": 20.5}, {"hotword_weight": "10"}, {"hotword_weight": True},
+                                 {"hotword_weight": float("nan")}, {"hotword_weight": None}])
 def test_start_message_validation(bad):
     with pytest.raises(ProtocolError):
         StartMessage.from_dict({"type": "start"} | bad)
+
+
+def test_start_message_takes_a_hotword_weight():
+    assert StartMessage.from_dict({"type": "start"}).hotword_weight is None  # the server's
+    assert StartMessage.from_dict({"type": "start", "hotword_weight": 12}).hotword_weight == 12
+    assert StartMessage.from_dict({"type": "start", "hotword_weight": 0.5}).hotword_weight == 0.5
 
 
 def test_start_message_sets_the_endpoint_rules():

@@ -272,6 +272,24 @@ def test_a_hotword_the_lm_has_never_seen_is_found(bundled_rec, tmp_path, sentenc
     assert not {"paris", "oxford", "victoria"} & set(texts[("paris", term, "oxford", "victoria")].split()), texts
 
 
+def test_a_sessions_hotword_weight_is_its_own(bundled_rec, tmp_path):
+    """Real speech, the bundled model and LM: the weight a session asks for is the one its search uses. At 0 a
+    name the LM lacks is not found where the recognizer's weight finds it; at 20 a hotword is put where a word
+    that sounds like it was said, and the recognizer's weight does not."""
+    from speech import espeak
+    from streamasr.events import transcript
+
+    def said(sentence, hotword, weight):
+        samples = espeak(sentence, tmp_path / "s.wav")
+        return transcript(run(bundled_rec.session(hotwords=(hotword,), hotword_weight=weight), samples,
+                              [6400] * 20)).split()
+
+    named = {w: said("and they went unto london in the morning", "london", w) for w in (0, None)}
+    assert "london" not in named[0] and "london" in named[None], named
+    alike = {w: said("the perish shall be rebuilt", "paris", w) for w in (None, 20)}
+    assert "paris" not in alike[None] and "paris" in alike[20], alike
+
+
 def test_phrases_favour_their_common_words_only_together(bundled_rec, tmp_path):
     """Real speech, the bundled model and LM: phrases whose first word is common ("my", "the", "a") change
     nothing in sentences that say those words but not the phrases, and are found where they are said."""

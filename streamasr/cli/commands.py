@@ -110,7 +110,8 @@ def transcribe(args) -> int:
     rec = _recognizer(args)
     try:
         session = rec.session(chunk_ms=args.chunk_ms, left_chunks=args.left_chunks, endpoint=_endpoint(args),
-                              final_pass=args.final_pass, alternatives=args.alternatives, hotwords=args.hotwords)
+                              final_pass=args.final_pass, alternatives=args.alternatives, hotwords=args.hotwords,
+                              hotword_weight=args.hotword_weight)
         samples = load_audio(args.audio, rec.sample_rate)
     except (AudioError, ValueError) as e:
         raise UserError(str(e)) from None
@@ -311,7 +312,7 @@ def mic(args) -> int:
         rec = _recognizer(args)
         try:
             session = rec.session(endpoint=_endpoint(args), final_pass=args.final_pass, hotwords=args.hotwords,
-                                  **_chunking(args))
+                                  hotword_weight=args.hotword_weight, **_chunking(args))
         except ValueError as e:  # a chunk this model or backend cannot take
             raise UserError(str(e)) from None
         with microphone(rec.sample_rate, device=device) as q:
@@ -440,8 +441,9 @@ def _chunking(args) -> dict:
 
 def _start_fields(args) -> dict:
     """Start-message fields from ``--silence``, ``--final-pass``, ``--alternatives``, ``--hotwords``,
-    ``--chunk-ms`` and ``--left-chunks`` (all but the first left out when not asked: the server decides, or the
-    default stands)."""
+    ``--hotword-weight``, ``--chunk-ms`` and ``--left-chunks`` (all but the first left out when not asked: the
+    server decides, or the default stands)."""
     return ({"silence_after_speech_s": args.silence} | ({"final_pass": True} if args.final_pass else {})
             | ({"alternatives": args.alternatives} if getattr(args, "alternatives", 0) else {})
-            | ({"hotwords": list(args.hotwords)} if args.hotwords else {}) | _chunking(args))
+            | ({"hotwords": list(args.hotwords)} if args.hotwords else {})
+            | ({"hotword_weight": args.hotword_weight} if args.hotword_weight is not None else {}) | _chunking(args))

@@ -9,7 +9,7 @@ from streamasr.backends import BACKENDS
 from streamasr.cli import commands
 from streamasr.data.voices import DEFAULT_ENGINES, ENGINES
 from streamasr.endpoint import EndpointConfig
-from streamasr.protocol import MAX_HOTWORDS, hotwords_of
+from streamasr.protocol import MAX_HOTWORD_WEIGHT, MAX_HOTWORDS, hotwords_of
 
 DEFAULT_BEAM = 64  # DecoderConfig.beam, which this module cannot import without kenlm (a test checks they agree)
 
@@ -212,10 +212,24 @@ def hotword_list(value: str) -> tuple[str, ...]:
     return words
 
 
+def hotword_weight(value: str) -> float:
+    """``--hotword-weight``'s value: a number 0..MAX_HOTWORD_WEIGHT, as a start message may ask."""
+    try:
+        weight = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {value!r}") from None
+    if not 0 <= weight <= MAX_HOTWORD_WEIGHT:
+        raise argparse.ArgumentTypeError(f"must be 0..{MAX_HOTWORD_WEIGHT:g}, not {value}")
+    return weight
+
+
 def _hotwords_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--hotwords", type=hotword_list, default=(), metavar="WORDS",
                    help="words and phrases to favour, separated by commas (names, terms the LM has never seen; "
                         "at most 100)")
+    p.add_argument("--hotword-weight", type=hotword_weight, default=None, metavar="W",
+                   help="bonus per word of a hotword, 0..20 (default: the decoder's, 7.5; higher finds more of them "
+                        "and puts them where they were not said more often: README, Hotwords)")
 
 
 def _alternatives_arg(p: argparse.ArgumentParser) -> None:

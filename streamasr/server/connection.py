@@ -125,7 +125,8 @@ class Connection:
         try:
             final_pass = self.final_pass if start.final_pass is None else start.final_pass
             self.session = self.rec.session(chunk_ms=start.chunk_ms, left_chunks=start.left_chunks,
-                                            hotwords=start.hotwords, endpoint=start.endpoint(), final_pass=final_pass,
+                                            hotwords=start.hotwords, hotword_weight=start.hotword_weight,
+                                            endpoint=start.endpoint(), final_pass=final_pass,
                                             alternatives=start.alternatives)
         except ValueError as e:
             raise ProtocolError("bad_start", str(e)) from None
@@ -199,6 +200,8 @@ class Connection:
                     raise ProtocolError("bad_start", "customParameters.hotwords must be a string of words and "
                                         "phrases separated by commas")
                 start["hotwords"] = hotwords_of(params["hotwords"])
+            if "hotword_weight" in params:  # a string too, as "10"
+                start["hotword_weight"] = _number_of(params["hotword_weight"], "customParameters.hotword_weight")
             start = self._begin(StartMessage.from_dict(start))
             self._replies.append(ready_message(self.id, start))
             return
@@ -210,6 +213,23 @@ class Connection:
             self._closing = True
             return
         raise ProtocolError("bad_message", f"unknown media-stream event {event!r}")
+
+
+def _number_of(value, name: str) -> float:
+    """A number a telephony platform's custom parameter carries, written as a string (they all are).
+
+    >>> _number_of("10", "hotword_weight")
+    10.0
+    >>> _number_of(10, "hotword_weight")
+    Traceback (most recent call last):
+    streamasr.protocol.ProtocolError: hotword_weight must be a number written as a string, as "10"
+    """
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            pass
+    raise ProtocolError("bad_start", f'{name} must be a number written as a string, as "10"')
 
 
 def _merge(finals: list[Final]) -> Final:

@@ -1,5 +1,5 @@
 """The command line's --beam: its stated default is DecoderConfig's, and it reaches the recognizer; `mic --server`
-refuses the recognizer flags the server decides."""
+refuses the recognizer flags the server decides; --hotword-weight takes what a start message may carry."""
 
 import subprocess
 import sys
@@ -61,3 +61,15 @@ def test_mic_refuses_a_chunk_the_model_cannot_take_before_any_device_opens(tiny_
                         "--chunk-ms", "100"], capture_output=True, text=True, timeout=120)
     want = "streamasr: error: chunk_ms must be a multiple of 40 ms (or 0), got 100\n"
     assert r.returncode == 2 and r.stderr == want, r.stderr
+
+
+@pytest.mark.parametrize("command", [["transcribe", "x.wav"], ["stream", "x.wav"], ["mic"]])
+def test_hotword_weight_is_a_number_a_start_message_may_carry(command, capsys):
+    """--hotword-weight: left out, the decoder's (or the server's) stands; given, 0..20, else a usage error."""
+    parser = build_parser()
+    assert parser.parse_args(command).hotword_weight is None
+    assert parser.parse_args([*command, "--hotword-weight", "12.5"]).hotword_weight == 12.5
+    for bad in ("-1", "21", "lots", "nan"):
+        with pytest.raises(SystemExit):
+            parser.parse_args([*command, "--hotword-weight", bad])
+        assert "--hotword-weight" in capsys.readouterr().err

@@ -136,7 +136,8 @@ def test_media_stream_rejects_bad_base64(tiny_server):
 
 def test_a_calls_custom_parameter_hotwords_reach_its_stream(model_server, tmp_path):
     """customParameters.hotwords of the start event (a string, as telephony platforms pass a call's parameters):
-    over the phone band, a name the LM has never seen is found with it and not without."""
+    over the phone band, a name the LM has never seen is found with it and not without, nor with
+    customParameters.hotword_weight "0"."""
     audio = phone_channel(espeak("and they went unto london in the morning", tmp_path / "a.wav"))
 
     async def call_with(parameters):
@@ -149,10 +150,14 @@ def test_a_calls_custom_parameter_hotwords_reach_its_stream(model_server, tmp_pa
 
     plain, named = asyncio.run(call_with(None)), asyncio.run(call_with({"hotwords": "London, Oxford"}))
     assert "london" not in plain and "london" in named and "oxford" not in named, (plain, named)
+    unweighted = asyncio.run(call_with({"hotwords": "London", "hotword_weight": "0"}))
+    assert "london" not in unweighted, unweighted
 
 
 @pytest.mark.parametrize("start", [{"customParameters": {"hotwords": ["london"]}}, {"customParameters": "x"},
-                                   "x", {"mediaFormat": 3}])
+                                   "x", {"mediaFormat": 3}, {"customParameters": {"hotword_weight": "lots"}},
+                                   {"customParameters": {"hotword_weight": 10}},
+                                   {"customParameters": {"hotword_weight": "50"}}])
 def test_a_media_start_of_the_wrong_shape_is_refused(tiny_server, start):
     asyncio.run(expect_error(tiny_server.url("/media"), [json.dumps({"event": "start", "start": start})],
                              "bad_start", 1008))

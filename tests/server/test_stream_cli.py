@@ -52,11 +52,16 @@ def test_latency_of_every_partial_and_of_the_end_final(model_server, tmp_path):
 
 
 def test_hotwords_reach_the_server(model_server, tmp_path):
-    """--hotwords goes out in the start message: the server's session finds a name the LM has never seen."""
+    """--hotwords goes out in the start message: the server's session finds a name the LM has never seen; and
+    --hotword-weight: at 20 a hotword is put where a word that sounds like it was said, at the server's not."""
     espeak("then came margaret and she sat by the river", tmp_path / "s.wav")
     texts = [run(str(tmp_path / "s.wav"), "--server", model_server.url(), *args).stdout.split()
              for args in ([], ["--hotwords", "margaret, oxford"])]
     assert "margaret" not in texts[0] and "margaret" in texts[1] and "oxford" not in texts[1], texts
+    espeak("the perish shall be rebuilt", tmp_path / "s.wav")
+    texts = [run(str(tmp_path / "s.wav"), "--server", model_server.url(), "--hotwords", "paris", *args).stdout.split()
+             for args in ([], ["--hotword-weight", "20"])]
+    assert "paris" not in texts[0] and "paris" in texts[1], texts
 
 
 def test_chunk_settings_reach_the_server(model_server, tmp_path):
