@@ -108,12 +108,14 @@ def test_page_keeps_the_speech_heard_while_its_socket_connects(model_server, tmp
 
 def test_page_sends_the_hotwords_in_its_box(model_server, tmp_path):
     """A name the LM has never seen, typed into the page's box or given in its address (?hotwords=): the
-    captions have it (without it, they do not)."""
+    captions have it (without it, they do not; nor with &hotword_weight=0, which the page sends on)."""
     espeak("and they went unto london in the morning", tmp_path / "mic.wav")
     url = f"http://127.0.0.1:{model_server.port}/"
     plain, _ = captions(url, tmp_path / "mic.wav")
     typed, _ = captions(url, tmp_path / "mic.wav", hotwords="London, Oxford")
     named, _ = captions(url + "?hotwords=london,oxford", tmp_path / "mic.wav")
+    unweighted, _ = captions(url + "?hotwords=london&hotword_weight=0", tmp_path / "mic.wav")
     assert "london" in typed.split() and "oxford" not in typed.split(), typed
     assert "london" not in plain.split() and "london" in named.split() and "oxford" not in named.split(), \
         (plain, named)
+    assert "london" not in unweighted.split(), unweighted
