@@ -301,25 +301,22 @@ class CTCPrefixDecoder:
             if future not in futures:  # else a better prefix with the same future is kept already
                 futures.add(future)
                 kept.append(e)
-        if self.hot is not None:
-            plain = self._best_plain(ranked)
-            if plain is not None and not any(e is plain for e in kept):
+        if self.hot is not None:  # and the best that holds no hotword bonus, whatever its rank (_holds_bonus)
+            plain = next((e for _, e in ranked if not self._holds_bonus(*_future(e)[:2])), None)
+            if plain is not None and all(e is not plain for e in kept):
                 kept.append(plain)
         return tuple(_hyp(e, frame) for e in kept)
 
-    def _best_plain(self, ranked: list[tuple[float, list]]) -> list | None:
-        """Of entries ranked best first, the first that holds no hotword bonus it could give back (None: none).
+    def _holds_bonus(self, state, word: str) -> bool:
+        """Whether a prefix (its state: KenLM's and its Match; its unfinished word) holds hotword bonus it could
+        give back.
 
-        The beam keeps it whatever its rank. A prefix inside a hotword it has not finished ("... into edinbur"
-        while "that day" is said) pays no LM score for the word and holds up to a weight of bonus, so it can
-        outrank every prefix that spells what is said until they fall out of the beam, and then nothing but
-        its kind is left to choose from when it gives the bonus back at the segment's end (``nbest``)."""
-        for score, e in ranked:
-            base, ext = e[0], e[1]
-            _, state, word, _, _ = ext[2] if ext else (None, base.lm_state, base.word, None, None)
-            if not state[1].pending and not (word and self.hot.partial(state[1], word)):
-                return e
-        return None
+        The beam keeps its best prefix that holds none, whatever its rank. A prefix inside a hotword it has not
+        finished ("... into edinbur" while "that day" is said) pays no LM score for the word and holds up to a
+        weight of bonus, so it can outrank every prefix that spells what is said until they fall out of the
+        beam, and then nothing but its kind is left to choose from when it gives the bonus back at the
+        segment's end (``nbest``)."""
+        return bool(state[1].pending or (word and self.hot.partial(state[1], word)))
 
     def _through_blank(self, hyps: tuple[Hyp, ...], blank: float, frame: int) -> tuple[Hyp, ...]:
         """The beam after a frame in which no token is tried: each prefix only goes on through the blank
@@ -329,10 +326,10 @@ class CTCPrefixDecoder:
         ranked = sorted(((h.score, h) for h in nxt), key=_first, reverse=True)
         best = ranked[0][0]
         kept = tuple(h for score, h in ranked if score >= best + self.cfg.beam_prune_logp)
-        if self.hot is not None:
-            plain = self._best_plain([(score, [h, None]) for score, h in ranked])
-            if plain is not None and not any(h is plain[0] for h in kept):
-                kept += (plain[0],)
+        if self.hot is not None:  # and the best that holds no hotword bonus, as ``_prune`` keeps it
+            plain = next((h for _, h in ranked if not self._holds_bonus(h.lm_state, h.word)), None)
+            if plain is not None and all(h is not plain for h in kept):
+                kept += (plain,)
         return kept
 
     # --- results ------------------------------------------------------------------
