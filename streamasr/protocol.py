@@ -5,7 +5,8 @@ Native dialect (path ``/``):
   client → binary audio frames of any whole number of samples
   client → {"type": "end"}
   server → {"type": "ready"}, {"type": "partial"}, {"type": "final"}, {"type": "error", "code", "message"}
-Vosk dialect (path ``/vosk``): {"config": {"sample_rate": N, "words": bool, "max_alternatives": N}}, int16
+Vosk dialect (path ``/vosk``): {"config": {"sample_rate": N, "words": bool, "max_alternatives": N,
+  "phrase_list": [...] (hotwords), "hotword_weight": W (ours)}}, int16
   frames, {"eof" : 1}; replies {"partial": text} or {"text": text, "result": [{"word","start","end","conf"}]}
   (with max_alternatives: {"alternatives": [{"text", "confidence", "result"}]}), one per frame.
 Media-stream dialect (path ``/media``): telephony JSON events connected/start/media/stop with

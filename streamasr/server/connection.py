@@ -163,6 +163,8 @@ class Connection:
                     raise ProtocolError("bad_start", "phrase_list must be a list of at most 100 strings (here they "
                                         "are hotwords: favoured, not a grammar)")
                 start["hotwords"] = [p for p in phrases if p.strip() and p.strip() != "[unk]"]
+            if "hotword_weight" in cfg:  # not vosk's: ours, as in a start message (checked there)
+                start["hotword_weight"] = cfg["hotword_weight"]
             if "words" in cfg:  # vosk-server takes any value as its truth (bool(...)); so do we
                 start["words"] = bool(cfg["words"])
             self._begin(StartMessage.from_dict(start))

@@ -4,6 +4,7 @@ import json
 
 import numpy as np
 
+from streamasr.decoder import DecoderConfig
 from streamasr.events import transcript
 from streamasr.protocol import decode_audio, encode_audio
 from streamasr.recognizer import Recognizer
@@ -83,3 +84,11 @@ def test_vosk_phrase_list_becomes_the_streams_hotwords(tiny_model_dir):
     for bad in ("zion", ["zion", 3], ["w"] * 101):
         with pytest.raises(ProtocolError, match="phrase_list"):
             Connection(rec, "vosk", "c2").receive(json.dumps({"config": {"phrase_list": bad}}))
+    # their weight: streamasr's own key in the config, checked as a start message checks it
+    assert conn.session.decoder.cfg.hotword_weight == DecoderConfig().hotword_weight
+    conn = Connection(rec, "vosk", "c3")
+    conn.receive(json.dumps({"config": {"phrase_list": ["zion"], "hotword_weight": 12.5}}))
+    assert conn.session.decoder.cfg.hotword_weight == 12.5
+    for bad in (50, "10", True, -1):
+        with pytest.raises(ProtocolError, match="hotword_weight"):
+            Connection(rec, "vosk", "c4").receive(json.dumps({"config": {"hotword_weight": bad}}))
