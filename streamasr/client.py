@@ -13,6 +13,7 @@ import numpy as np
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
+from streamasr.metrics import word_emergence
 from streamasr.protocol import encode_audio, to_text
 
 
@@ -105,25 +106,34 @@ async def stream_samples(url: str, samples: np.ndarray, sample_rate: int, frame_
 
 
 def word_latencies(partials: list[tuple[float, list[str]]], final: dict,
-                   sent: list[tuple[int, float]]) -> list[float]:
+                   sent: list[tuple[int, float]], final_arrival: float | None = None) -> list[float]:
     """Seconds from the moment the audio up to each word's end (as ``final`` times it) had been sent to the
-    arrival of the first partial holding that word with every word before it as in the final.
+    arrival of the first partial holding that word with every word before it as in the final; with
+    ``final_arrival`` (when the final came), to the arrival of the first partial from which every later one
+    of the segment holds it so (the word stopped changing there: ``metrics.word_emergence``), or of the final
+    where none does, for every word of the final.
 
     ``partials``: (arrival, words) of the segment's partials, in order; ``sent``: (ms of audio sent so far,
     when), ascending. A partial that holds a word before its end is timed as sent counts as 0.
 
     >>> final = {"words": [{"word": "in", "end_ms": 150}, {"word": "the", "end_ms": 330}]}
     >>> sent = [(100, 0.0), (200, 0.1), (300, 0.2), (400, 0.3)]
-    >>> word_latencies([(0.4, ["in", "a"]), (0.6, ["in", "the"])], final, sent)
+    >>> partials = [(0.4, ["in", "a"]), (0.6, ["in", "the"]), (0.8, ["in", "a", "lord"])]
+    >>> word_latencies(partials, final, sent)
     [0.30000000000000004, 0.3]
+    >>> word_latencies(partials, final, sent, final_arrival=1.0)  # "the" taken back at 0.8, the final's at 1.0
+    [0.30000000000000004, 0.7]
     """
     sent_ms = [ms for ms, _ in sent]
     timed = final.get("words", [])  # none where the start message asked for no word times
-    words = [w["word"] for w in timed]
+    shown = word_emergence([words for _, words in partials], [w["word"] for w in timed])
     out = []
-    for i, w in enumerate(timed):
+    for w, (first, stable) in zip(timed, shown):
         j = bisect.bisect_left(sent_ms, w["end_ms"])  # the frame that completed the word's audio
-        arrival = next((t for t, pw in partials if pw[: i + 1] == words[: i + 1]), None)
+        if final_arrival is None:
+            arrival = None if first is None else partials[first][0]
+        else:
+            arrival = final_arrival if stable is None else partials[stable][0]
         if arrival is not None and j < len(sent):
             out.append(max(0.0, arrival - sent[j][1]))
     return out
@@ -131,19 +141,20 @@ def word_latencies(partials: list[tuple[float, list[str]]], final: dict,
 
 def latencies(events: list[dict], timing: Timing) -> dict[str, list[float]]:
     """Milliseconds from the moment the audio up to a word's end had been sent to the first partial holding
-    it ("word", see ``word_latencies``); each partial, from the moment the audio it covers (its ``audio_ms``)
-    had been sent to its arrival ("partial"); and the last final, the one the end message asks for, from
-    that message ("end_final": empty if it came before, the stream having ended on its own).
+    it ("word", see ``word_latencies``) and to the partial or final from which it no longer changed ("stable");
+    each partial, from the moment the audio it covers (its ``audio_ms``) had been sent to its arrival
+    ("partial"); and the last final, the one the end message asks for, from that message ("end_final": empty if
+    it came before, the stream having ended on its own).
 
     >>> t = Timing(sent=[(100, 0.0), (200, 0.1), (300, 0.2), (400, 0.3)], received=[0.45, 0.5, 0.9], end_sent=0.35)
     >>> events = [{"type": "partial", "audio_ms": 320, "text": "in"},
     ...           {"type": "final", "text": "in", "words": [{"word": "in", "end_ms": 250}]},
     ...           {"type": "final", "text": "", "words": []}]
     >>> latencies(events, t)
-    {'word': [250.0], 'partial': [150.0], 'end_final': [550.0]}
+    {'word': [250.0], 'stable': [250.0], 'partial': [150.0], 'end_final': [550.0]}
     """
     sent_ms = [ms for ms, _ in timing.sent]
-    out: dict[str, list[float]] = {"word": [], "partial": [], "end_final": []}
+    out: dict[str, list[float]] = {"word": [], "stable": [], "partial": [], "end_final": []}
     partials: list[tuple[float, list[str]]] = []  # (arrival, words) of the open segment's partials
     last_final = None  # arrival of the last final so far
     for ev, arrived in zip(events, timing.received):
@@ -154,6 +165,7 @@ def latencies(events: list[dict], timing: Timing) -> dict[str, list[float]]:
                 out["partial"].append(round((arrived - timing.sent[i][1]) * 1000, 1))
         elif ev.get("type") == "final":
             out["word"] += [round(s * 1000, 1) for s in word_latencies(partials, ev, timing.sent)]
+            out["stable"] += [round(s * 1000, 1) for s in word_latencies(partials, ev, timing.sent, arrived)]
             partials = []
             last_final = arrived
     if last_final is not None and timing.end_sent is not None and last_final >= timing.end_sent:
