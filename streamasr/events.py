@@ -19,6 +19,7 @@ class Word:
 class Partial:
     text: str  # best hypothesis of the current segment so far
     audio_ms: int  # audio consumed by the encoder when this was produced
+    stable_words: int = 0  # its first this many words are in the segment's final, whatever comes (0 with final_pass)
     type: str = "partial"
 
     def to_dict(self) -> dict:

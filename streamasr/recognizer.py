@@ -150,7 +150,7 @@ class Session:
         self.beam = self.decoder.init_state()
         self.seg_start = self.frames_done  # first encoder frame of this segment
         self.last_speech = -1  # last non-silent frame within the segment (-1: none)
-        self.last_text = ""
+        self.last_partial = ("", 0)  # (text, stable words) of the segment's last Partial
         self._forget_features_before_segment()
         if self.tail_rule:  # levels before the segment are no longer needed
             self._forget_levels_before(self.seg_start * SUBSAMPLING)
@@ -358,10 +358,11 @@ class Session:
                 self._new_segment(cause)
         self.beam = self.decoder.step(logp[start:], self.beam)
         self.frames_done = base + len(logp)
-        text = self.partial_text
-        if self.chunk and text != self.last_text:
-            self.last_text = text
-            events.append(Partial(text, int(self.frames_done * self.rec.frame_ms)))
+        # the final pass decodes the segment anew, so nothing a partial shows is settled before its final
+        text, stable = self.partial_text, 0 if self.final_pass else self.decoder.settled_words(self.beam)
+        if self.chunk and (text, stable) != self.last_partial:
+            self.last_partial = (text, stable)
+            events.append(Partial(text, int(self.frames_done * self.rec.frame_ms), stable))
         return events
 
     def _final(self) -> Final:

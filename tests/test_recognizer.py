@@ -43,6 +43,46 @@ def test_any_split_of_paused_speech_gives_the_same_events_with_the_bundled_model
     assert len(finals) >= 2 and all(f.words for f in finals[:2])  # both sentences heard, each its own final
 
 
+@pytest.fixture(scope="module")
+def whispered_speech(tmp_path_factory):
+    """Four held-out sentences whispered (espeak-ng's en-us+whisper), each followed by a second of silence: a
+    voice the model is unsure of, whose partials change words before their last."""
+    from speech import HELD_OUT_SENTENCES, espeak
+
+    folder = tmp_path_factory.mktemp("whispered")
+    gap = np.zeros(16000, np.float32)
+    return np.concatenate([x for i, t in enumerate(HELD_OUT_SENTENCES) for x in
+                           (espeak(t, folder / f"{i}.wav", "en-us+whisper"), gap)])
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"search": "greedy"}, {"hotwords": ["the lord", "sober"]}])
+def test_a_partials_stable_words_are_in_its_segments_final(bundled_rec, whispered_speech, kwargs):
+    """Each partial's first ``stable_words`` words are the first words of its segment's final, whatever came
+    after it, where the beam search's partials do change words before their last; the count only grows within
+    a segment, and comes well before the final. With the final pass the final is decoded anew, and no partial
+    claims any."""
+    events = bundled_rec.session(chunk_ms=160, **kwargs).accept(whispered_speech)
+    segments, partials = [], []
+    for e in events:
+        if isinstance(e, Partial):
+            partials.append(e)
+        elif isinstance(e, Final):
+            segments.append((partials, e.text.split()))
+            partials = []
+    assert len(segments) >= 4
+    revised = 0  # partials whose words before their last are not the final's
+    for partials, final in segments:
+        counts = [p.stable_words for p in partials]
+        assert counts == sorted(counts) and max(counts) >= len(final) // 2, (counts, final)
+        for p in partials:
+            words = p.text.split()
+            assert words[: p.stable_words] == final[: p.stable_words], (p, final)
+            revised += words[:-1] != final[: len(words) - 1]
+    assert revised >= (0 if kwargs.get("search") == "greedy" else 1), revised
+    assert not any(e.stable_words for e in bundled_rec.session(chunk_ms=160, final_pass=True, **kwargs
+                                                               ).accept(whispered_speech) if isinstance(e, Partial))
+
+
 def test_the_tail_rule_levels_do_not_depend_on_the_split(rec):
     rng = np.random.default_rng(1)
     samples = (rng.standard_normal(16000) * 0.1).astype(np.float32)

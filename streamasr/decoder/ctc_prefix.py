@@ -336,6 +336,23 @@ class CTCPrefixDecoder:
     def best_text(self, state: BeamState) -> str:
         return self.tok.decode(state.hyps[0].tokens)
 
+    def settled_words(self, state: BeamState) -> int:
+        """How many words at the start of ``best_text`` this segment's final will hold, whatever comes: those
+        every prefix of the beam holds, finished (a later word begun after them). Every prefix the search will
+        hold descends from one in the beam now, and the final is one of them, so those words can no longer
+        change; the count only grows. ``state`` is the beam after the frames so far.
+
+        >>> h = lambda text, word: Hyp((), (), (), 0.0, 0.0, 0.0, None, word, 0.0, text)
+        >>> dec = CTCPrefixDecoder(DecoderConfig(), Tokenizer.characters())
+        >>> dec.settled_words(BeamState((h(" in the beg", "beg"), h(" in the bed", "bed"), h(" in a", "a")), 9))
+        1
+        >>> dec.settled_words(BeamState((h(" in the beg", "beg"), h(" in the beg", "beg")), 9))  # "beg" may grow
+        2
+        """
+        finished = [h.text.split()[: -1 if h.word else None] for h in state.hyps]
+        shortest = min(len(w) for w in finished)
+        return next((k for k in range(shortest) if len({w[k] for w in finished}) > 1), shortest)
+
     def finalize(self, state: BeamState) -> Hypothesis:
         """Best hypothesis once the last word is scored as finished and the sentence end is added. Prefixes of
         one text that differ in their last token (BPE's " the" and " th" "e") are summed here."""

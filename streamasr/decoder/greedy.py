@@ -45,6 +45,11 @@ class GreedyDecoder:
     def best_text(self, state: GreedyState) -> str:
         return self.tok.decode(state.tokens)
 
+    def settled_words(self, state: GreedyState) -> int:
+        """Every word of ``best_text`` but the last, which may still grow: the best path only ever adds tokens
+        (``CTCPrefixDecoder.settled_words``)."""
+        return max(0, len(self.best_text(state).split()) - 1)
+
     def finalize(self, state: GreedyState) -> Hypothesis:
         h = Hyp(state.tokens, state.frames, state.probs, 0.0, 0.0, 0.0, None, "", 0.0)
         return Hypothesis(self.tok.decode(state.tokens), words_of(h, self.tok), 0.0)
