@@ -54,29 +54,36 @@ def stamped_events(rec: Recognizer, audio: np.ndarray, chunk_ms: int, search: st
 
 
 def measure(events: list[tuple[int, object]]) -> dict[str, list[float] | int]:
-    """One utterance's figures: each final word's ms to shown (None: no partial showed it) and to unchanged;
-    words taken back, those before their partial's last word, and words of the finals.
+    """One utterance's figures: each final word's ms to shown (None: no partial showed it), to unchanged, and to
+    settled (the first partial whose ``stable_words`` cover it, or the final); words taken back, those before
+    their partial's last word, partials whose settled words were not their final's (none, by construction),
+    and words of the finals.
 
     >>> from streamasr.events import Word
     >>> words = (Word("in", 0, 200, 0.9), Word("the", 240, 400, 0.9), Word("end", 440, 700, 0.9))
-    >>> events = [(380, Partial("in", 320)), (700, Partial("in a", 640)), (1020, Partial("in the e", 960)),
-    ...           (1340, Partial("in the", 1280)), (1500, Final(0, "in the end", 0, 1100, words))]
-    >>> measure(events)  # "a" and "e" taken back; "end" shown by the final alone
-    {'shown': [180, 620, None], 'unchanged': [180, 620, 800], 'revised': 2, 'not_last': 0, 'words': 3}
+    >>> events = [(380, Partial("in", 320)), (700, Partial("in a", 640)), (1020, Partial("in the e", 960, 1)),
+    ...           (1340, Partial("in the", 1280, 1)), (1500, Final(0, "in the end", 0, 1100, words))]
+    >>> m = measure(events)
+    >>> m["shown"], m["unchanged"], m["settled"]  # "end" shown by the final alone
+    ([180, 620, None], [180, 620, 800], [820, 1100, 800])
+    >>> m["revised"], m["not_last"], m["broken"], m["words"]  # "a" and "e" taken back
+    (2, 0, 0, 3)
     """
-    out = {"shown": [], "unchanged": [], "revised": 0, "not_last": 0, "words": 0}
-    partials: list[tuple[int, list[str]]] = []  # (fed ms, words) of the open segment's partials
+    out = {"shown": [], "unchanged": [], "settled": [], "revised": 0, "not_last": 0, "broken": 0, "words": 0}
+    partials: list[tuple[int, Partial]] = []  # (fed ms, event) of the open segment's partials
     for fed, e in events:
         if isinstance(e, Partial):
-            partials.append((fed, e.text.split()))
+            partials.append((fed, e))
         elif isinstance(e, Final):
-            words = [w.word for w in e.words]
-            for w, (first, stable) in zip(e.words, word_emergence([p for _, p in partials], words)):
+            words, texts = [w.word for w in e.words], [p.text.split() for _, p in partials]
+            for i, (w, (first, stable)) in enumerate(zip(e.words, word_emergence(texts, words))):
                 out["shown"].append(None if first is None else partials[first][0] - w.end_ms)
                 out["unchanged"].append((fed if stable is None else partials[stable][0]) - w.end_ms)
-            revised, not_last = revised_words([p for _, p in partials], words)
+                out["settled"].append(next((t for t, p in partials if p.stable_words > i), fed) - w.end_ms)
+            revised, not_last = revised_words(texts, words)
             out["revised"] += revised
             out["not_last"] += not_last
+            out["broken"] += sum(t[: p.stable_words] != words[: p.stable_words] for t, (_, p) in zip(texts, partials))
             out["words"] += len(words)
             partials = []
     return out
@@ -84,15 +91,16 @@ def measure(events: list[tuple[int, object]]) -> dict[str, list[float] | int]:
 
 def row(name: str, split: str, figures: list[dict]) -> dict:
     shown = [ms for f in figures for ms in f["shown"]]
-    unchanged = [ms for f in figures for ms in f["unchanged"]]
     words = sum(f["words"] for f in figures)
     timed = [ms for ms in shown if ms is not None]
-    return {"setting": name, "split": split, "words": words, "shown_share": len(timed) / max(words, 1),
-            "shown_p50": float(np.percentile(timed, 50)), "shown_p95": float(np.percentile(timed, 95)),
-            "unchanged_p50": float(np.percentile(unchanged, 50)),
-            "unchanged_p95": float(np.percentile(unchanged, 95)),
-            "revised_per_100": 100 * sum(f["revised"] for f in figures) / max(words, 1),
-            "not_last_per_100": 100 * sum(f["not_last"] for f in figures) / max(words, 1)}
+    out = {"setting": name, "split": split, "words": words, "shown_share": len(timed) / max(words, 1),
+           "shown_p50": float(np.percentile(timed, 50)), "shown_p95": float(np.percentile(timed, 95))}
+    for key in ("unchanged", "settled"):
+        ms = [x for f in figures for x in f[key]]
+        out[f"{key}_p50"], out[f"{key}_p95"] = float(np.percentile(ms, 50)), float(np.percentile(ms, 95))
+    return out | {"revised_per_100": 100 * sum(f["revised"] for f in figures) / max(words, 1),
+                  "not_last_per_100": 100 * sum(f["not_last"] for f in figures) / max(words, 1),
+                  "broken": sum(f["broken"] for f in figures)}
 
 
 def main() -> None:
@@ -112,22 +120,26 @@ def main() -> None:
             rows.append(row(name, split, [measure(stamped_events(rec, x, chunk_ms, search)) for x in audio]))
             print(rows[-1], flush=True)
     lines = ["| setting | voices | word end → shown in a partial p50 / p95 | word end → unchanged p50 / p95 | "
-             "words shown before their final | words taken back per 100 | of those, before a partial's last word |",
-             "|---|---|---|---|---|---|---|"]
+             "word end → settled (`stable_words`) p50 / p95 | words shown before their final | "
+             "words taken back per 100 | of those, before a partial's last word |",
+             "|---|---|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r['setting']} | {r['split'].removeprefix('test-').replace('-', ' ')} | "
                      f"{r['shown_p50']:.0f} / {r['shown_p95']:.0f} ms | "
-                     f"{r['unchanged_p50']:.0f} / {r['unchanged_p95']:.0f} ms | {100 * r['shown_share']:.0f}% | "
+                     f"{r['unchanged_p50']:.0f} / {r['unchanged_p95']:.0f} ms | "
+                     f"{r['settled_p50']:.0f} / {r['settled_p95']:.0f} ms | {100 * r['shown_share']:.0f}% | "
                      f"{r['revised_per_100']:.1f} | {r['not_last_per_100']:.1f} |")
+    broken = sum(r["broken"] for r in rows)
     n = len(data[SPLITS[0]])
     lines.append(
         f"\n{n} utterances per split, each with {GAP_S:g} s of silence after it, fed in {PIECE_MS} ms pieces; "
         "times are audio fed when the event came out, so chunking, look-ahead and the silence rule "
         f"({SILENCE_S:g} s) count and compute does not. *Shown*: the first partial holding the word with every "
         "word before it as in the final; *unchanged*: the first partial from which every later one of its "
-        "segment holds it so, or the final where none does; *taken back*: words of a partial that the next "
-        "partial or the final does not hold at their place (a last word that only grew, \"beg\" before "
-        "\"beginning\", is not), per 100 words of the finals. "
+        "segment holds it so, or the final where none does; *settled*: the first partial whose `stable_words` "
+        f"cover it, or the final (partials whose settled words were not their final's: {broken}); *taken back*: "
+        "words of a partial that the next partial or the final does not hold at their place (a last word that "
+        "only grew, \"beg\" before \"beginning\", is not), per 100 words of the finals. "
         f"Bundled model and LM, torch encoder, one thread. {machine_line()} "
         "Produced by `python benchmarks/stability.py`.")
     publish("stability", rows, "\n".join(lines) + "\n", partial=bool(args.limit))

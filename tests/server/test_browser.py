@@ -58,9 +58,9 @@ class SlowLink:
         self.listener.close()
 
 
-def captions(url: str, wav, hotwords: str = "") -> tuple[str, str]:
+def captions(url: str, wav, hotwords: str = "") -> tuple[str, str, str]:
     """Open the page, type ``hotwords`` if any, press Start, let the fake microphone speak, press Stop; return
-    (finals, status)."""
+    (finals, status, the last words it showed as settled in a partial)."""
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True,
                                     args=FLAGS + [f"--use-file-for-fake-audio-capture={wav}%noloop"])
@@ -75,21 +75,24 @@ def captions(url: str, wav, hotwords: str = "") -> tuple[str, str]:
             page.click("#toggle")
             page.wait_for_function("Number(document.body.dataset.finals || 0) >= 1", timeout=20000)
             page.wait_for_function("document.body.dataset.status === 'closed'", timeout=20000)
-            return page.inner_text("#finals"), page.evaluate("document.body.dataset.status")
+            return (page.inner_text("#finals"), page.evaluate("document.body.dataset.status"),
+                    page.evaluate("document.body.dataset.stable || ''"))
         finally:
             browser.close()
 
 
 def test_page_streams_the_microphone_and_closes_cleanly(tiny_server, tmp_path):
     espeak(SENTENCE, tmp_path / "mic.wav")
-    _, status = captions(f"http://127.0.0.1:{tiny_server.port}/", tmp_path / "mic.wav")
+    _, status, _ = captions(f"http://127.0.0.1:{tiny_server.port}/", tmp_path / "mic.wav")
     assert status == "closed"
 
 
 def test_page_shows_captions_of_the_spoken_words(model_server, tmp_path):
+    """... and, before the final, the partial's settled words (``stable_words``), which begin the final."""
     espeak(SENTENCE, tmp_path / "mic.wav")
-    text, _ = captions(f"http://127.0.0.1:{model_server.port}/", tmp_path / "mic.wav")
+    text, _, settled = captions(f"http://127.0.0.1:{model_server.port}/", tmp_path / "mic.wav")
     assert error_rate([SENTENCE], [" ".join(text.split())]) <= 0.5, text
+    assert settled and any(line.startswith(settled) for line in text.splitlines()), (settled, text)
 
 
 def test_page_keeps_the_speech_heard_while_its_socket_connects(model_server, tmp_path):
@@ -99,7 +102,7 @@ def test_page_keeps_the_speech_heard_while_its_socket_connects(model_server, tmp
     espeak(SENTENCE, tmp_path / "mic.wav")
     link = SlowLink(model_server.port, delay_s=2.0)
     try:
-        text, _ = captions(f"http://127.0.0.1:{link.port}/", tmp_path / "mic.wav")
+        text, _, _ = captions(f"http://127.0.0.1:{link.port}/", tmp_path / "mic.wav")
     finally:
         link.close()
     words = text.split()
@@ -111,9 +114,9 @@ def test_page_sends_the_hotwords_in_its_box(model_server, tmp_path):
     captions have it (without it, they do not)."""
     espeak("and they went unto london in the morning", tmp_path / "mic.wav")
     url = f"http://127.0.0.1:{model_server.port}/"
-    plain, _ = captions(url, tmp_path / "mic.wav")
-    typed, _ = captions(url, tmp_path / "mic.wav", hotwords="London, Oxford")
-    named, _ = captions(url + "?hotwords=london,oxford", tmp_path / "mic.wav")
+    plain, _, _ = captions(url, tmp_path / "mic.wav")
+    typed, _, _ = captions(url, tmp_path / "mic.wav", hotwords="London, Oxford")
+    named, _, _ = captions(url + "?hotwords=london,oxford", tmp_path / "mic.wav")
     assert "london" in typed.split() and "oxford" not in typed.split(), typed
     assert "london" not in plain.split() and "london" in named.split() and "oxford" not in named.split(), \
         (plain, named)
