@@ -141,7 +141,7 @@ def word_latencies(partials: list[tuple[float, list[str]]], final: dict,
 
 def latencies(events: list[dict], timing: Timing) -> dict[str, list[float]]:
     """Milliseconds from the moment the audio up to a word's end had been sent to the first partial holding
-    it ("word", see ``word_latencies``) and to the partial or final from which it no longer changed ("stable");
+    it ("word", see ``word_latencies``) and to the partial or final from which it no longer changed ("unchanged");
     each partial, from the moment the audio it covers (its ``audio_ms``) had been sent to its arrival
     ("partial"); and the last final, the one the end message asks for, from that message ("end_final": empty if
     it came before, the stream having ended on its own).
@@ -151,10 +151,10 @@ def latencies(events: list[dict], timing: Timing) -> dict[str, list[float]]:
     ...           {"type": "final", "text": "in", "words": [{"word": "in", "end_ms": 250}]},
     ...           {"type": "final", "text": "", "words": []}]
     >>> latencies(events, t)
-    {'word': [250.0], 'stable': [250.0], 'partial': [150.0], 'end_final': [550.0]}
+    {'word': [250.0], 'unchanged': [250.0], 'partial': [150.0], 'end_final': [550.0]}
     """
     sent_ms = [ms for ms, _ in timing.sent]
-    out: dict[str, list[float]] = {"word": [], "stable": [], "partial": [], "end_final": []}
+    out: dict[str, list[float]] = {"word": [], "unchanged": [], "partial": [], "end_final": []}
     partials: list[tuple[float, list[str]]] = []  # (arrival, words) of the open segment's partials
     last_final = None  # arrival of the last final so far
     for ev, arrived in zip(events, timing.received):
@@ -165,7 +165,7 @@ def latencies(events: list[dict], timing: Timing) -> dict[str, list[float]]:
                 out["partial"].append(round((arrived - timing.sent[i][1]) * 1000, 1))
         elif ev.get("type") == "final":
             out["word"] += [round(s * 1000, 1) for s in word_latencies(partials, ev, timing.sent)]
-            out["stable"] += [round(s * 1000, 1) for s in word_latencies(partials, ev, timing.sent, arrived)]
+            out["unchanged"] += [round(s * 1000, 1) for s in word_latencies(partials, ev, timing.sent, arrived)]
             partials = []
             last_final = arrived
     if last_final is not None and timing.end_sent is not None and last_final >= timing.end_sent:
