@@ -91,7 +91,7 @@ class Display:
                 self._cues(ev)
         elif kind == "partial":
             if self.tty:
-                print(f"\r\033[K{ev['text']}", end="", flush=True)
+                print(f"\r\033[K{partial_line(ev)}", end="", flush=True)
         elif kind == "final" and (ev["text"] or self.tty):
             print(f"\r\033[K{ev['text']}" if self.tty else ev["text"], flush=True)
             for alternative in ev.get("alternatives", [])[1:]:  # the first is the final's own text
@@ -102,6 +102,20 @@ class Display:
             self.cues += 1
             text = captions.srt_block(self.cues, cue) if self.format == "srt" else captions.vtt_block(cue)
             print(text, end="", flush=True)
+
+
+def partial_line(ev: dict) -> str:
+    r"""A partial for a terminal: its settled words (``stable_words``, the final's already) as they are, the
+    rest faint (ANSI dim), as the caption page shows them.
+
+    >>> partial_line({"type": "partial", "text": "in the beginning go", "stable_words": 2})
+    'in the \x1b[2mbeginning go\x1b[0m'
+    >>> partial_line({"type": "partial", "text": "in the", "stable_words": 2})
+    'in the'
+    """
+    words, k = ev["text"].split(), ev.get("stable_words", 0)
+    rest = " ".join(words[k:])
+    return " ".join(words[:k]) + (f"{' ' if k else ''}\033[2m{rest}\033[0m" if rest else "")
 
 
 def transcribe(args) -> int:
