@@ -139,34 +139,58 @@ def word_latencies(partials: list[tuple[float, list[str]]], final: dict,
     return out
 
 
+def settled_latencies(settled: list[tuple[float, int]], final: dict, sent: list[tuple[int, float]],
+                      final_arrival: float) -> list[float]:
+    """Seconds from the moment the audio up to each word's end (as ``final`` times it) had been sent to the
+    arrival of the first partial whose ``stable_words`` cover it (it can no longer change), or of the final.
+
+    ``settled``: (arrival, stable_words) of the segment's partials, in order; ``sent`` as in ``word_latencies``.
+
+    >>> final = {"words": [{"word": "in", "end_ms": 150}, {"word": "the", "end_ms": 330}]}
+    >>> settled_latencies([(0.4, 0), (0.6, 1)], final, [(100, 0.0), (200, 0.1), (300, 0.2), (400, 0.3)], 1.0)
+    [0.5, 0.7]
+    """
+    sent_ms = [ms for ms, _ in sent]
+    out = []
+    for i, w in enumerate(final.get("words", [])):
+        j = bisect.bisect_left(sent_ms, w["end_ms"])  # the frame that completed the word's audio
+        if j < len(sent):
+            arrival = next((t for t, k in settled if k > i), final_arrival)
+            out.append(max(0.0, arrival - sent[j][1]))
+    return out
+
+
 def latencies(events: list[dict], timing: Timing) -> dict[str, list[float]]:
     """Milliseconds from the moment the audio up to a word's end had been sent to the first partial holding
-    it ("word", see ``word_latencies``) and to the partial or final from which it no longer changed ("unchanged");
-    each partial, from the moment the audio it covers (its ``audio_ms``) had been sent to its arrival
+    it ("word", see ``word_latencies``), to the partial or final from which it no longer changed ("unchanged")
+    and to the one that settled it ("settled", see ``settled_latencies``); each partial, from the moment the audio it covers (its ``audio_ms``) had been sent to its arrival
     ("partial"); and the last final, the one the end message asks for, from that message ("end_final": empty if
     it came before, the stream having ended on its own).
 
     >>> t = Timing(sent=[(100, 0.0), (200, 0.1), (300, 0.2), (400, 0.3)], received=[0.45, 0.5, 0.9], end_sent=0.35)
-    >>> events = [{"type": "partial", "audio_ms": 320, "text": "in"},
+    >>> events = [{"type": "partial", "audio_ms": 320, "text": "in", "stable_words": 0},
     ...           {"type": "final", "text": "in", "words": [{"word": "in", "end_ms": 250}]},
     ...           {"type": "final", "text": "", "words": []}]
     >>> latencies(events, t)
-    {'word': [250.0], 'unchanged': [250.0], 'partial': [150.0], 'end_final': [550.0]}
+    {'word': [250.0], 'unchanged': [250.0], 'settled': [300.0], 'partial': [150.0], 'end_final': [550.0]}
     """
     sent_ms = [ms for ms, _ in timing.sent]
-    out: dict[str, list[float]] = {"word": [], "unchanged": [], "partial": [], "end_final": []}
+    out: dict[str, list[float]] = {"word": [], "unchanged": [], "settled": [], "partial": [], "end_final": []}
     partials: list[tuple[float, list[str]]] = []  # (arrival, words) of the open segment's partials
+    settled: list[tuple[float, int]] = []  # (arrival, stable_words) of the same
     last_final = None  # arrival of the last final so far
     for ev, arrived in zip(events, timing.received):
         if ev.get("type") == "partial":
             partials.append((arrived, ev["text"].split()))
+            settled.append((arrived, ev.get("stable_words", 0)))
             i = bisect.bisect_left(sent_ms, ev["audio_ms"])  # the frame that completed that audio
             if i < len(sent_ms):
                 out["partial"].append(round((arrived - timing.sent[i][1]) * 1000, 1))
         elif ev.get("type") == "final":
             out["word"] += [round(s * 1000, 1) for s in word_latencies(partials, ev, timing.sent)]
             out["unchanged"] += [round(s * 1000, 1) for s in word_latencies(partials, ev, timing.sent, arrived)]
-            partials = []
+            out["settled"] += [round(s * 1000, 1) for s in settled_latencies(settled, ev, timing.sent, arrived)]
+            partials, settled = [], []
             last_final = arrived
     if last_final is not None and timing.end_sent is not None and last_final >= timing.end_sent:
         out["end_final"].append(round((last_final - timing.end_sent) * 1000, 1))

@@ -278,14 +278,15 @@ def stream(args) -> int:
 def latency_line(ms: dict[str, list[float]]) -> str:
     """``latencies``' figures as one line.
 
-    >>> line = latency_line({"word": [150.0, 250.0], "unchanged": [150.0, 650.0], "partial": [100.0, 120.0, 300.0],
-    ...                      "end_final": [8.0]})
-    >>> print(line.replace("; ", ";\\n"))  # one line, shown here in four
+    >>> line = latency_line({"word": [150.0, 250.0], "unchanged": [150.0, 650.0], "settled": [550.0, 650.0],
+    ...                      "partial": [100.0, 120.0, 300.0], "end_final": [8.0]})
+    >>> print(line.replace("; ", ";\\n"))  # one line, shown here in five
     latency: word -> partial p50 200 ms, p95 245 ms (2 words);
     word -> unchanged p50 400 ms, p95 625 ms (2 words);
+    word -> settled p50 600 ms, p95 645 ms (2 words);
     chunk -> partial p50 120 ms, p95 282 ms, max 300 ms (3 partials);
     end message -> final 8 ms
-    >>> latency_line({"word": [], "unchanged": [], "partial": [], "end_final": []})
+    >>> latency_line({"word": [], "unchanged": [], "settled": [], "partial": [], "end_final": []})
     'latency: no words timed; no finals with words; no partials; no final after the end message'
     """
     def words(name: str, w: list[float]) -> str:
@@ -293,7 +294,8 @@ def latency_line(ms: dict[str, list[float]]) -> str:
 
     w, u, p = ms["word"], ms["unchanged"], ms["partial"]
     word = words("word -> partial", w) if w else "no words timed"
-    unchanged = words("word -> unchanged", u) if u else "no finals with words"
+    unchanged = (f"{words('word -> unchanged', u)}; {words('word -> settled', ms['settled'])}" if u
+                 else "no finals with words")
     part = (f"chunk -> partial p50 {np.percentile(p, 50):.0f} ms, p95 {np.percentile(p, 95):.0f} ms, "
             f"max {max(p):.0f} ms ({len(p)} partials)") if p else "no partials"
     end = f"end message -> final {ms['end_final'][0]:.0f} ms" if ms["end_final"] else "no final after the end message"

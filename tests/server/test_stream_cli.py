@@ -33,8 +33,9 @@ def test_stream_a_file_at_double_speed(model_server, tmp_path):
 
 def test_latency_of_every_partial_and_of_the_end_final(model_server, tmp_path):
     """--latency: one line on stderr with the words' latencies (those of the finals' words that some partial
-    held first), until they stopped changing (every word of the finals), the partials' (as many as the
-    partials the server sent) and the end message's final; stdout keeps the events alone."""
+    held first), until they stopped changing and until a partial's stable_words settled them (every word of
+    the finals), the partials' (as many as the partials the server sent) and the end message's final; stdout
+    keeps the events alone."""
     import re
 
     espeak(SENTENCE, tmp_path / "s.wav")
@@ -43,13 +44,14 @@ def test_latency_of_every_partial_and_of_the_end_final(model_server, tmp_path):
     events = [json.loads(line) for line in out.stdout.splitlines()]
     m = re.search(r"latency: word -> partial p50 (\d+) ms, p95 (\d+) ms \((\d+) words\); "
                   r"word -> unchanged p50 (\d+) ms, p95 (\d+) ms \((\d+) words\); "
+                  r"word -> settled p50 (\d+) ms, p95 (\d+) ms \((\d+) words\); "
                   r"chunk -> partial p50 (\d+) ms, p95 (\d+) ms, max (\d+) ms \((\d+) partials\); "
                   r"end message -> final (\d+) ms", out.stderr)
     assert m, out.stderr
-    w50, w95, words, s50, s95, settled, p50, p95, top, n, end = map(int, m.groups())
-    assert 1 <= words <= settled == sum(len(e["words"]) for e in events if e["type"] == "final")
+    w50, w95, words, u50, u95, unchanged, s50, s95, settled, p50, p95, top, n, end = map(int, m.groups())
+    assert 1 <= words <= unchanged == settled == sum(len(e["words"]) for e in events if e["type"] == "final")
     assert n == [e["type"] for e in events].count("partial") >= 2
-    assert 0 <= w50 <= w95 and 0 <= s50 <= s95 and 0 <= p50 <= p95 <= top and end >= 0
+    assert 0 <= w50 <= w95 and 0 <= u50 <= u95 and u50 <= s50 <= s95 and 0 <= p50 <= p95 <= top and end >= 0
 
 
 def test_hotwords_reach_the_server(model_server, tmp_path):
