@@ -163,9 +163,10 @@ def settled_latencies(settled: list[tuple[float, int]], final: dict, sent: list[
 def latencies(events: list[dict], timing: Timing) -> dict[str, list[float]]:
     """Milliseconds from the moment the audio up to a word's end had been sent to the first partial holding
     it ("word", see ``word_latencies``), to the partial or final from which it no longer changed ("unchanged")
-    and to the one that settled it ("settled", see ``settled_latencies``); each partial, from the moment the audio it covers (its ``audio_ms``) had been sent to its arrival
-    ("partial"); and the last final, the one the end message asks for, from that message ("end_final": empty if
-    it came before, the stream having ended on its own).
+    and to the one that settled it ("settled", see ``settled_latencies``); each partial, from the moment the
+    audio it covers (its ``audio_ms``) had been sent to its arrival ("partial"); and the last final, the one
+    the end message asks for, from that message ("end_final": empty if it came before, the stream having
+    ended on its own).
 
     >>> t = Timing(sent=[(100, 0.0), (200, 0.1), (300, 0.2), (400, 0.3)], received=[0.45, 0.5, 0.9], end_sent=0.35)
     >>> events = [{"type": "partial", "audio_ms": 320, "text": "in", "stable_words": 0},
