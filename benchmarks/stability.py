@@ -57,7 +57,7 @@ def measure(events: list[tuple[int, object]]) -> dict[str, list[float] | int]:
     """One utterance's figures: each final word's ms to shown (None: no partial showed it), to unchanged, and to
     settled (the first partial whose ``stable_words`` cover it, or the final); words taken back, those before
     their partial's last word, partials whose settled words were not their final's (none, by construction),
-    and words of the finals.
+    words of the finals, and each partial's words not yet settled.
 
     >>> from streamasr.events import Word
     >>> words = (Word("in", 0, 200, 0.9), Word("the", 240, 400, 0.9), Word("end", 440, 700, 0.9))
@@ -66,14 +66,16 @@ def measure(events: list[tuple[int, object]]) -> dict[str, list[float] | int]:
     >>> m = measure(events)
     >>> m["shown"], m["unchanged"], m["settled"]  # "end" shown by the final alone
     ([180, 620, None], [180, 620, 800], [820, 1100, 800])
-    >>> m["revised"], m["not_last"], m["broken"], m["words"]  # "a" and "e" taken back
-    (2, 0, 0, 3)
+    >>> m["revised"], m["not_last"], m["broken"], m["words"], m["unsettled"]  # "a" and "e" taken back
+    (2, 0, 0, 3, [1, 2, 2, 1])
     """
-    out = {"shown": [], "unchanged": [], "settled": [], "revised": 0, "not_last": 0, "broken": 0, "words": 0}
+    out = {"shown": [], "unchanged": [], "settled": [], "revised": 0, "not_last": 0, "broken": 0, "words": 0,
+           "unsettled": []}
     partials: list[tuple[int, Partial]] = []  # (fed ms, event) of the open segment's partials
     for fed, e in events:
         if isinstance(e, Partial):
             partials.append((fed, e))
+            out["unsettled"].append(len(e.text.split()) - e.stable_words)
         elif isinstance(e, Final):
             words, texts = [w.word for w in e.words], [p.text.split() for _, p in partials]
             for i, (w, (first, stable)) in enumerate(zip(e.words, word_emergence(texts, words))):
@@ -98,6 +100,8 @@ def row(name: str, split: str, figures: list[dict]) -> dict:
     for key in ("unchanged", "settled"):
         ms = [x for f in figures for x in f[key]]
         out[f"{key}_p50"], out[f"{key}_p95"] = float(np.percentile(ms, 50)), float(np.percentile(ms, 95))
+    unsettled = [n for f in figures for n in f["unsettled"]]
+    out["unsettled_p50"], out["unsettled_p90"] = float(np.median(unsettled)), float(np.percentile(unsettled, 90))
     return out | {"revised_per_100": 100 * sum(f["revised"] for f in figures) / max(words, 1),
                   "not_last_per_100": 100 * sum(f["not_last"] for f in figures) / max(words, 1),
                   "broken": sum(f["broken"] for f in figures)}
@@ -120,14 +124,15 @@ def main() -> None:
             rows.append(row(name, split, [measure(stamped_events(rec, x, chunk_ms, search)) for x in audio]))
             print(rows[-1], flush=True)
     lines = ["| setting | voices | word end → shown in a partial p50 / p95 | word end → unchanged p50 / p95 | "
-             "word end → settled (`stable_words`) p50 / p95 | words shown before their final | "
-             "words taken back per 100 | of those, before a partial's last word |",
-             "|---|---|---|---|---|---|---|---|"]
+             "word end → settled (`stable_words`) p50 / p95 | a partial's words not settled, median / p90 | "
+             "words shown before their final | words taken back per 100 | of those, before a partial's last word |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r['setting']} | {r['split'].removeprefix('test-').replace('-', ' ')} | "
                      f"{r['shown_p50']:.0f} / {r['shown_p95']:.0f} ms | "
                      f"{r['unchanged_p50']:.0f} / {r['unchanged_p95']:.0f} ms | "
-                     f"{r['settled_p50']:.0f} / {r['settled_p95']:.0f} ms | {100 * r['shown_share']:.0f}% | "
+                     f"{r['settled_p50']:.0f} / {r['settled_p95']:.0f} ms | "
+                     f"{r['unsettled_p50']:.0f} / {r['unsettled_p90']:.0f} | {100 * r['shown_share']:.0f}% | "
                      f"{r['revised_per_100']:.1f} | {r['not_last_per_100']:.1f} |")
     broken = sum(r["broken"] for r in rows)
     n = len(data[SPLITS[0]])
