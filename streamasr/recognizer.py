@@ -358,8 +358,10 @@ class Session:
                 self._new_segment(cause)
         self.beam = self.decoder.step(logp[start:], self.beam)
         self.frames_done = base + len(logp)
-        # the final pass decodes the segment anew, so nothing a partial shows is settled before its final
-        text, stable = self.partial_text, 0 if self.final_pass else self.decoder.settled_words(self.beam)
+        # Settled words are the final's: a segment that has heard speech ends with a final (a segment without
+        # any is dropped at its silence, final-less), and the final pass decodes the segment anew.
+        settled = self.last_speech >= 0 and not self.final_pass
+        text, stable = self.partial_text, self.decoder.settled_words(self.beam) if settled else 0
         if self.chunk and (text, stable) != self.last_partial:
             self.last_partial = (text, stable)
             events.append(Partial(text, int(self.frames_done * self.rec.frame_ms), stable))
