@@ -31,7 +31,7 @@ from streamasr.audio import load_audio  # noqa: E402
 from streamasr.data.manifest import read_manifest  # noqa: E402
 from streamasr.endpoint import EndpointConfig  # noqa: E402
 from streamasr.events import Final, Partial  # noqa: E402
-from streamasr.metrics import revised_words, word_emergence  # noqa: E402
+from streamasr.metrics import revised_words, word_emergence, word_settling  # noqa: E402
 from streamasr.recognizer import Recognizer  # noqa: E402
 
 RATE, PIECE_MS, GAP_S = 16000, 20, 1.0
@@ -78,10 +78,11 @@ def measure(events: list[tuple[int, object]]) -> dict[str, list[float] | int]:
             out["unsettled"].append(len(e.text.split()) - e.stable_words)
         elif isinstance(e, Final):
             words, texts = [w.word for w in e.words], [p.text.split() for _, p in partials]
-            for i, (w, (first, stable)) in enumerate(zip(e.words, word_emergence(texts, words))):
+            settling = word_settling([p.stable_words for _, p in partials], len(words))
+            for w, (first, stable), settled in zip(e.words, word_emergence(texts, words), settling):
                 out["shown"].append(None if first is None else partials[first][0] - w.end_ms)
                 out["unchanged"].append((fed if stable is None else partials[stable][0]) - w.end_ms)
-                out["settled"].append(next((t for t, p in partials if p.stable_words > i), fed) - w.end_ms)
+                out["settled"].append((fed if settled is None else partials[settled][0]) - w.end_ms)
             revised, not_last = revised_words(texts, words)
             out["revised"] += revised
             out["not_last"] += not_last

@@ -13,7 +13,7 @@ import numpy as np
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from streamasr.metrics import word_emergence
+from streamasr.metrics import word_emergence, word_settling
 from streamasr.protocol import encode_audio, to_text
 
 
@@ -124,19 +124,13 @@ def word_latencies(partials: list[tuple[float, list[str]]], final: dict,
     >>> word_latencies(partials, final, sent, final_arrival=1.0)  # "the" taken back at 0.8, the final's at 1.0
     [0.30000000000000004, 0.7]
     """
-    sent_ms = [ms for ms, _ in sent]
     timed = final.get("words", [])  # none where the start message asked for no word times
     shown = word_emergence([words for _, words in partials], [w["word"] for w in timed])
-    out = []
-    for w, (first, stable) in zip(timed, shown):
-        j = bisect.bisect_left(sent_ms, w["end_ms"])  # the frame that completed the word's audio
-        if final_arrival is None:
-            arrival = None if first is None else partials[first][0]
-        else:
-            arrival = final_arrival if stable is None else partials[stable][0]
-        if arrival is not None and j < len(sent):
-            out.append(max(0.0, arrival - sent[j][1]))
-    return out
+    if final_arrival is None:
+        arrivals = [None if first is None else partials[first][0] for first, _ in shown]
+    else:
+        arrivals = [final_arrival if stable is None else partials[stable][0] for _, stable in shown]
+    return _since_sent(timed, arrivals, sent)
 
 
 def settled_latencies(settled: list[tuple[float, int]], final: dict, sent: list[tuple[int, float]],
@@ -150,12 +144,20 @@ def settled_latencies(settled: list[tuple[float, int]], final: dict, sent: list[
     >>> settled_latencies([(0.4, 0), (0.6, 1)], final, [(100, 0.0), (200, 0.1), (300, 0.2), (400, 0.3)], 1.0)
     [0.5, 0.7]
     """
+    timed = final.get("words", [])
+    firsts = word_settling([k for _, k in settled], len(timed))
+    return _since_sent(timed, [final_arrival if j is None else settled[j][0] for j in firsts], sent)
+
+
+def _since_sent(timed: list[dict], arrivals: list[float | None], sent: list[tuple[int, float]]) -> list[float]:
+    """Seconds from the moment the audio up to each timed word's end had been sent (``sent``: (ms of audio
+    sent so far, when), ascending) to its arrival; words with no arrival, or whose end was never sent, are
+    left out, and an arrival before that moment counts as 0."""
     sent_ms = [ms for ms, _ in sent]
     out = []
-    for i, w in enumerate(final.get("words", [])):
+    for w, arrival in zip(timed, arrivals):
         j = bisect.bisect_left(sent_ms, w["end_ms"])  # the frame that completed the word's audio
-        if j < len(sent):
-            arrival = next((t for t, k in settled if k > i), final_arrival)
+        if arrival is not None and j < len(sent):
             out.append(max(0.0, arrival - sent[j][1]))
     return out
 

@@ -22,7 +22,7 @@ def word_emergence(partials: list[list[str]], final: list[str]) -> list[tuple[in
     """When each word of a segment's final showed among the segment's partials (each a list of words, in the
     order they came): for word i, the index of the first partial that holds it with every word before it as in
     the final (``final[:i + 1]`` its first words), and of the first from which every later partial does (it
-    stopped changing there). None where no partial does: the final itself shows it, or settles it.
+    stopped changing there). None where no partial does: the final itself shows it, or ends its changes.
 
     >>> word_emergence([["in"], ["in", "a"], ["in", "the"], ["in", "the", "beg"]], ["in", "the", "beginning"])
     [(0, 0), (2, 2), (None, None)]
@@ -41,6 +41,16 @@ def word_emergence(partials: list[list[str]], final: list[str]) -> list[tuple[in
             stable -= 1  # back over the run of partials at the end that all hold it
         out.append((first, stable if stable < len(holds) else None))
     return out
+
+
+def word_settling(stable_words: list[int], n: int) -> list[int | None]:
+    """For each of the ``n`` words of a segment's final, the index of the first of the segment's partials whose
+    ``stable_words`` (in order) cover it; None where none did (the final settles it).
+
+    >>> word_settling([0, 1, 1, 3], 4)
+    [1, 3, 3, None]
+    """
+    return [next((j for j, k in enumerate(stable_words) if k > i), None) for i in range(n)]
 
 
 def revised_words(partials: list[list[str]], final: list[str]) -> tuple[int, int]:
