@@ -6,7 +6,8 @@
 Per level of concurrency N, N clients each stream held-out utterances back to back (with 1 s of
 silence between them) at real time, for about ``--seconds``. Measured on the client side:
 - word latency: first partial holding a word (all words before it as in the final) minus the moment the
-  audio up to the word's end, as the final times it, had been sent;
+  audio up to the word's end, as the final times it, had been sent; and, from the same moment, the partial
+  from which it no longer changed and the one whose ``stable_words`` settled it (``client.latencies``);
 - partial latency: arrival of a partial minus the moment the audio it covers (``audio_ms``) was sent;
 - end-message latency: arrival of the last final minus sending ``end``;
 - endpoint latency: arrival of a mid-stream final minus the moment the speech it closes had been sent.
@@ -31,7 +32,6 @@ import urllib.request
 from pathlib import Path
 
 import numpy as np
-from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -39,8 +39,7 @@ from results_io import publish, read  # noqa: E402
 from speech_end import speech_end  # noqa: E402
 
 from streamasr.audio import load_audio  # noqa: E402
-from streamasr.client import word_latencies  # noqa: E402
-from streamasr.protocol import encode_audio, to_text  # noqa: E402
+from streamasr.client import Timing, latencies, stream_frames  # noqa: E402
 from streamasr.data.manifest import read_manifest  # noqa: E402
 
 RATE, FRAME_MS, CHUNK_MS = 16000, 40, 320
@@ -49,63 +48,72 @@ HISTOGRAMS = {"streamasr_chunk_seconds": "compute", "streamasr_loop_lag_seconds"
 
 
 def client_results() -> dict:
-    """What ``one_client`` records into: latency samples (seconds) by kind, errors and refusals."""
-    return {"partial": [], "word": [], "end": [], "endpoint": [], "errors": 0, "refused": 0}
+    """What ``one_client`` records into: latency samples (seconds) by kind (``client.latencies``' and the
+    endpoint's), errors and refusals."""
+    return {"partial": [], "word": [], "unchanged": [], "settled": [], "end": [], "endpoint": [], "errors": 0,
+            "refused": 0}
 
 
 async def one_client(url: str, audio: np.ndarray, speech_ends: list[float], out: dict,
                      final_pass: bool = False) -> None:
-    """Stream ``audio`` at real time; record latencies into ``out``, a refusal, and a lost connection as an error."""
-    try:
-        await _client(url, audio, speech_ends, out, final_pass)
-    except ConnectionClosed as e:  # refused before the start message was sent, or e.g. keepalive pings unanswered
-        out["refused" if e.rcvd is not None and e.rcvd.code == 1013 else "errors"] += 1
+    """Stream ``audio`` at real time; record latencies (seconds) into ``out``, a refusal, and a lost connection or
+    an error message as an error."""
+    ready = asyncio.Event()  # the server answered the start message (ready, or a refusal)
+    refused = False
+    timing = Timing()
 
-
-async def _client(url: str, audio: np.ndarray, speech_ends: list[float], out: dict, final_pass: bool) -> None:
-    sent_at: dict[int, float] = {}  # audio ms fully sent -> wall time
-    async with connect(url, max_size=None) as ws:
-        await ws.send(to_text({"type": "start", "sample_rate": RATE, "chunk_ms": CHUNK_MS,
-                                "final_pass": final_pass}))
-        first = json.loads(await ws.recv())
-        if first["type"] == "error":  # refused (1013, busy): at capacity, or behind (--max-backlog-ms)
-            out["refused" if first["code"] == "busy" else "errors"] += 1
+    async def frames():
+        await ready.wait()
+        if refused:
             return
-        t_end = 0.0
-
-        async def reader():
-            partials: list[tuple[float, list[str]]] = []  # (arrival, words) of the open segment
-            async for msg in ws:
-                now, ev = time.monotonic(), json.loads(msg)
-                if ev["type"] == "partial":
-                    partials.append((now, ev["text"].split()))
-                    t = max((ms for ms in sent_at if ms <= ev["audio_ms"]), default=None)
-                    if t is not None and t >= ev["audio_ms"] - FRAME_MS:
-                        out["partial"].append(now - sent_at[t])
-                elif ev["type"] == "final":
-                    out["word"] += word_latencies(partials, ev, list(sent_at.items()))
-                    partials = []
-                    if t_end:
-                        out["end"].append(now - t_end)
-                    else:  # an endpoint: latency from the end of the speech it closes
-                        ends = [e for e in speech_ends if e * 1000 <= ev["end_ms"] + 1]
-                        if ends:
-                            ms = int(ends[-1] * 1000) // FRAME_MS * FRAME_MS
-                            if ms in sent_at:
-                                out["endpoint"].append(now - sent_at[ms])
-                elif ev["type"] == "error":
-                    out["errors"] += 1
-
-        task = asyncio.create_task(reader())
         step = RATE * FRAME_MS // 1000
         t0 = time.monotonic()
-        for i, pos in enumerate(range(0, len(audio), step)):
+        for pos in range(0, len(audio), step):
             await asyncio.sleep(max(0.0, t0 + pos / RATE - time.monotonic()))
-            await ws.send(encode_audio(audio[pos : pos + step], "pcm_s16le"))
-            sent_at[(i + 1) * FRAME_MS] = time.monotonic()
-        t_end = time.monotonic()
-        await ws.send(to_text({"type": "end"}))
-        await task
+            yield audio[pos : pos + step]
+
+    def on_event(ev: dict) -> None:
+        nonlocal refused
+        if ev["type"] in ("ready", "error") and not ready.is_set():
+            refused = ev["type"] == "error"
+            ready.set()
+
+    try:
+        events = await stream_frames(url, frames(), RATE, start={"chunk_ms": CHUNK_MS, "final_pass": final_pass},
+                                     on_event=on_event, timing=timing)
+    except ConnectionClosed as e:  # refused before the start message was sent, or e.g. keepalive pings unanswered
+        out["refused" if e.rcvd is not None and e.rcvd.code == 1013 else "errors"] += 1
+        return
+    errors = [ev for ev in events if ev["type"] == "error"]
+    if errors:  # refused (busy): at capacity, or behind (--max-backlog-ms)
+        out["refused" if errors[0]["code"] == "busy" else "errors"] += 1
+        return
+    for key, ms in latencies(events, timing).items():
+        out[KEYS.get(key, key)] += [x / 1000 for x in ms]
+    out["endpoint"] += endpoint_latencies(events, timing, speech_ends)
+
+
+KEYS = {"end_final": "end"}  # client.latencies' names -> ours
+
+
+def endpoint_latencies(events: list[dict], timing: Timing, speech_ends: list[float]) -> list[float]:
+    """Seconds from the moment the audio up to the end of an utterance's speech (``speech_ends``, seconds into
+    the stream) had been sent to the arrival of the final that closes it: each final that came before the end
+    message (an endpoint), timed from the last speech end at or before its ``end_ms``.
+
+    >>> t = Timing(sent=[(40, 0.0), (80, 0.04), (120, 0.08)], received=[0.3, 0.5], end_sent=0.4)
+    >>> endpoint_latencies([{"type": "final", "end_ms": 120}, {"type": "final", "end_ms": 120}], t, [0.09])  # speech ends in the frame sent at 0.04
+    [0.26]
+    """
+    sent = dict(timing.sent)
+    out = []
+    for ev, arrived in zip(events, timing.received):
+        if ev["type"] != "final" or timing.end_sent is None or arrived >= timing.end_sent:
+            continue
+        ends = [e for e in speech_ends if e * 1000 <= ev["end_ms"] + 1]
+        if ends and (ms := int(ends[-1] * 1000) // FRAME_MS * FRAME_MS) in sent:
+            out.append(round(arrived - sent[ms], 6))
+    return out
 
 
 def program(utts: list[np.ndarray], seconds: float, offset: int) -> tuple[np.ndarray, list[float]]:
@@ -240,9 +248,10 @@ def main() -> None:
                    "client_cpu_cores": client_cores}
             for metric, key in HISTOGRAMS.items():
                 row |= level_quantiles(before[metric], after[metric], key)
-            for key in ("partial", "word", "endpoint", "end"):
+            for key in ("partial", "word", "unchanged", "settled", "endpoint", "end"):
                 row |= {f"{key}_p{q}_ms": pct(out[key], q) for q in (50, 95, 99)}
             row["word_samples_ms"] = [round(x * 1000) for x in out["word"]]
+            row["settled_samples_ms"] = [round(x * 1000) for x in out["settled"]]
             rows.append(row)
             print(json.dumps({k: round(v, 1) for k, v in row.items() if not isinstance(v, list)}), flush=True)
     finally:
@@ -265,7 +274,9 @@ def held_levels(rows: list[dict], limit_ms: float = LIMIT_MS) -> list[int]:
 
 
 COLUMNS = ("*word → partial*: from the moment the audio up to a word's end (as the final times it) had been sent to "
-           "the first partial holding that word; *chunk → partial*: from sending the audio a partial covers to its "
+           "the first partial holding that word; *word → unchanged*: to the partial from which every later one holds "
+           "it (or the final); *word → settled*: to the first partial whose `stable_words` cover it (or the final), "
+           "from which a client may commit it (*How soon a word settles*); *chunk → partial*: from sending the audio a partial covers to its "
            "arrival; *endpoint final*: from the end of an utterance's speech to the final the silence rule closes; "
            "*loop lag*: how much later than asked the server processes' event loops woke from a 50 ms sleep "
            "(`streamasr_loop_lag_seconds`), a wait every frame of every stream shares; *server CPU*, *client CPU*: "
@@ -278,13 +289,18 @@ def table(data: dict) -> str:
     rows, backend, final_pass = data["levels"], data["backend"], data.get("final_pass", False)
     processes, name, beam = data.get("processes", 1), data.get("name", "latency"), data.get("beam", 0)
     ok = held_levels(rows)
-    lines = ["| streams | word → partial p50 / p95 / p99 | chunk → partial p50 / p95 / p99 | "
-             "endpoint final p50 / p95 | end-message final p50 / p95 / p99 | compute per frame p50 / p95 | "
-             "loop lag p50 / p95 | server CPU | client CPU | server RSS |", "|---|---|---|---|---|---|---|---|---|---|"]
-    f = lambda r, k, qs=(50, 95, 99): " / ".join(f"{r[f'{k}_p{q}_ms']:.0f}" for q in qs) + " ms"  # noqa: E731
+    lines = ["| streams | word → partial p50 / p95 / p99 | word → unchanged p50 / p95 | word → settled p50 / p95 | "
+             "chunk → partial p50 / p95 / p99 | endpoint final p50 / p95 | end-message final p50 / p95 / p99 | "
+             "compute per frame p50 / p95 | loop lag p50 / p95 | server CPU | client CPU | server RSS |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+
+    def f(r: dict, k: str, qs: tuple[int, ...] = (50, 95, 99)) -> str:  # "–": a run from before the column
+        return " / ".join(f"{r[f'{k}_p{q}_ms']:.0f}" for q in qs) + " ms" if f"{k}_p50_ms" in r else "–"
+
     for r in rows:
-        lag = f"{r['lag_p50_ms']:.0f} / {r['lag_p95_ms']:.0f} ms" if "lag_p50_ms" in r else "–"  # runs before it
-        lines.append(f"| {r['streams']} | {f(r, 'word')} | {f(r, 'partial')} | {f(r, 'endpoint', (50, 95))} | "
+        lag = f(r, "lag", (50, 95))
+        lines.append(f"| {r['streams']} | {f(r, 'word')} | {f(r, 'unchanged', (50, 95))} | "
+                     f"{f(r, 'settled', (50, 95))} | {f(r, 'partial')} | {f(r, 'endpoint', (50, 95))} | "
                      f"{f(r, 'end')} | {r['compute_p50_ms']:.1f} / {r['compute_p95_ms']:.1f} ms | {lag} | "
                      f"{r['server_cpu_cores']:.2f} cores | {r.get('client_cpu_cores', float('nan')):.2f} cores | "
                      f"{r['server_rss_mb']:.0f} MB |")

@@ -27,17 +27,24 @@ FULL = 100_000  # where full context sorts among chunk sizes
 
 
 def latency_cdf(lat: dict) -> Path:
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for row in lat["levels"]:
-        xs = np.sort(row["word_samples_ms"])
-        if len(xs):
-            ax.plot(xs, np.arange(1, len(xs) + 1) / len(xs), label=f"{row['streams']} stream{'s' if row['streams'] > 1 else ''}")
-    ax.set_xlabel("word end → first partial holding it (ms)")
-    ax.set_ylabel("share of words")
-    ax.set_xlim(0, 2000)
-    ax.set_title(f"Partial latency, {lat['chunk_ms']} ms chunks, through the server")
-    ax.grid(alpha=0.3)
-    ax.legend()
+    """Per level, the CDF of word end → first partial holding it, and beside it (runs that recorded it) of word
+    end → the partial that settled it."""
+    panels = [("word_samples_ms", "word end → first partial holding it (ms)")]
+    if any("settled_samples_ms" in row for row in lat["levels"]):
+        panels.append(("settled_samples_ms", "word end → partial that settled it (ms)"))
+    fig, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 4), sharey=True, squeeze=False)
+    for ax, (key, xlabel) in zip(axes[0], panels):
+        for row in lat["levels"]:
+            xs = np.sort(row.get(key, []))
+            if len(xs):
+                ax.plot(xs, np.arange(1, len(xs) + 1) / len(xs),
+                        label=f"{row['streams']} stream{'s' if row['streams'] > 1 else ''}")
+        ax.set_xlabel(xlabel)
+        ax.set_xlim(0, 2000 if key == "word_samples_ms" else 3000)
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel("share of words")
+    axes[0][-1].legend()
+    fig.suptitle(f"Word latency, {lat['chunk_ms']} ms chunks, through the server")
     return save(fig, "latency_cdf.png")
 
 
