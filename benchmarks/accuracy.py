@@ -20,7 +20,6 @@ from pathlib import Path
 import torch
 
 from streamasr.audio import load_audio, with_silence_before
-from streamasr.data.manifest import read_manifest
 from streamasr.data.voices import HELDOUT_ACCENTS
 from streamasr.events import transcript
 from streamasr.metrics import error_rate
@@ -29,6 +28,7 @@ from streamasr.recognizer import Recognizer
 sys.path.insert(0, str(Path(__file__).parent))
 from machine import machine_line  # noqa: E402
 from results_io import candidate_command, candidate_result_name, publish  # noqa: E402
+from splits import add_split_args, read_splits  # noqa: E402
 
 SETTINGS = [  # (label, chunk_ms, search, with LM, final pass, seconds of silence before)
     ("full context, greedy", 0, "greedy", False, False, 0.0),
@@ -85,8 +85,7 @@ def by_engine(utts, hyps) -> dict[str, tuple[int, float]]:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--corpus", default="work/corpus-engines", help="folder written by `streamasr data synth`")
-    p.add_argument("--limit", type=int, default=0, help="utterances per split (0: all)")
+    add_split_args(p)
     p.add_argument("--model", default=None, help="model folder (default: the bundled model)")
     p.add_argument("--lm", default="default", help="KenLM file for the LM rows (default: the bundled LM)")
     args = p.parse_args()
@@ -94,9 +93,7 @@ def main() -> None:
     with_lm = Recognizer.from_pretrained(args.model, lm=args.lm)
     no_lm = Recognizer(with_lm.model, with_lm.tokenizer, None, with_lm.decoder_cfg)
     results, engines = [], {}
-    for split in ("test-seen-voices", "test-unseen-voices"):
-        utts = read_manifest(Path(args.corpus) / f"{split}.jsonl")
-        utts = utts[: args.limit] if args.limit else utts
+    for split, utts in read_splits(args).items():
         audio = [load_audio(u.audio) for u in utts]
         refs = [u.text for u in utts]
         for label, chunk_ms, search, lm, final_pass, lead_s in SETTINGS:

@@ -27,7 +27,6 @@ import torch
 
 from streamasr.audio import load_audio
 from streamasr.data.augment import add_noise, gsm_codec, phone_channel
-from streamasr.data.manifest import read_manifest
 from streamasr.metrics import error_rate
 from streamasr.protocol import encode_audio, media_events, media_open_events, media_stop_event, to_text
 from streamasr.recognizer import Recognizer
@@ -35,6 +34,7 @@ from streamasr.server.connection import Connection
 
 sys.path.insert(0, str(Path(__file__).parent))
 from results_io import candidate_command, candidate_result_name, publish  # noqa: E402
+from splits import SPLITS, add_split_args, read_splits  # noqa: E402
 
 RATE, FRAME_MS = 16000, 20
 
@@ -79,20 +79,15 @@ def conditions(snr_db: float) -> list[tuple[str, str, Callable[[np.ndarray, int]
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--corpus", default="work/corpus-engines", help="folder written by `streamasr data synth`")
-    p.add_argument("--limit", type=int, default=0, help="utterances per split (0: all)")
+    add_split_args(p)
     p.add_argument("--snr-db", type=float, default=20.0, help="speech-to-noise ratio of the noisy row")
     p.add_argument("--model", default=None, help="model folder (default: the bundled model)")
     args = p.parse_args()
     torch.set_num_threads(1)
     rec = Recognizer.from_pretrained(args.model, backend="onnx")
-    splits = ("test-seen-voices", "test-unseen-voices")
     rows = []
-    tests = {}  # split -> (references, audio)
-    for split in splits:
-        utts = read_manifest(Path(args.corpus) / f"{split}.jsonl")
-        utts = utts[: args.limit] if args.limit else utts
-        tests[split] = [u.text for u in utts], [load_audio(u.audio) for u in utts]
+    tests = {split: ([u.text for u in utts], [load_audio(u.audio) for u in utts])  # split -> (references, audio)
+             for split, utts in read_splits(args).items()}
     for label, dialect, make in conditions(args.snr_db):
         row = {"condition": label, "dialect": dialect}
         for split, (refs, audio) in tests.items():
@@ -106,11 +101,11 @@ def main() -> None:
     lines = ["| audio | WER seen voices | WER unseen voices | CER seen | CER unseen | WER change seen / unseen |",
              "|---|---|---|---|---|---|"]
     for r in rows:
-        change = " / ".join(f"{100 * (r[s]['wer'] / ref[s]['wer'] - 1):+.0f}%" if ref[s]["wer"] else "–" for s in splits)
-        lines.append(f"| {r['condition']} | {100 * r[splits[0]]['wer']:.1f}% | {100 * r[splits[1]]['wer']:.1f}% | "
-                     f"{100 * r[splits[0]]['cer']:.1f}% | {100 * r[splits[1]]['cer']:.1f}% | "
+        change = " / ".join(f"{100 * (r[s]['wer'] / ref[s]['wer'] - 1):+.0f}%" if ref[s]["wer"] else "–" for s in SPLITS)
+        lines.append(f"| {r['condition']} | {100 * r[SPLITS[0]]['wer']:.1f}% | {100 * r[SPLITS[1]]['wer']:.1f}% | "
+                     f"{100 * r[SPLITS[0]]['cer']:.1f}% | {100 * r[SPLITS[1]]['cer']:.1f}% | "
                      f"{'(reference)' if r is ref else change} |")
-    n = ref[splits[0]]["utterances"]
+    n = ref[SPLITS[0]]["utterances"]
     name = candidate_result_name("call_audio", args.model, "default")
     command = candidate_command("call_audio", args.model, "default")
     what = "" if args.model is None else f", model `{args.model}`"

@@ -28,9 +28,9 @@ from pyctcdecode import build_ctcdecoder
 sys.path.insert(0, str(Path(__file__).parent))
 from log_probs import chunk_masked_log_probs  # noqa: E402
 from results_io import publish  # noqa: E402
+from splits import read_splits  # noqa: E402
 
 from streamasr.audio import load_audio  # noqa: E402
-from streamasr.data.manifest import read_manifest  # noqa: E402
 from streamasr.decoder import CTCPrefixDecoder  # noqa: E402
 from streamasr.decoder.ctc_prefix import search_log_probs  # noqa: E402
 from streamasr.metrics import error_rate  # noqa: E402
@@ -50,7 +50,7 @@ def main() -> None:
     args = p.parse_args()
     torch.set_num_threads(1)
     rec = Recognizer.from_pretrained()
-    utts = [u for s in ("test-seen-voices", "test-unseen-voices") for u in read_manifest(Path(args.corpus) / f"{s}.jsonl")]
+    utts = [u for split in read_splits(args).values() for u in split]
     refs, raw, logps, seconds = [], [], [], 0.0
     for u in utts:
         x = load_audio(u.audio)

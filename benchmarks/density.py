@@ -24,7 +24,6 @@ import numpy as np
 import torch
 
 from streamasr.audio import load_audio
-from streamasr.data.manifest import read_manifest
 from streamasr.encoder.masks import subsampled_length
 from streamasr.features import num_frames
 from streamasr.metrics import error_rate
@@ -34,8 +33,8 @@ from streamasr.tokens import Tokenizer
 sys.path.insert(0, str(Path(__file__).parent))
 from accuracy import run  # noqa: E402
 from results_io import model_result_name, publish  # noqa: E402
+from splits import SPLITS, read_splits  # noqa: E402
 
-SPLITS = ("test-seen-voices", "test-unseen-voices")
 SEARCHES = (("greedy", "320 ms chunks, greedy"), ("beam", "320 ms chunks, beam + LM"))
 
 
@@ -71,7 +70,7 @@ def main() -> None:
     args = p.parse_args()
     torch.set_num_threads(1)
     rec = Recognizer.from_pretrained(args.model)
-    utts = [u for split in SPLITS for u in read_manifest(Path(args.corpus) / f"{split}.jsonl")]
+    utts = [u for split in read_splits(args).values() for u in split]
     audio, refs = [load_audio(u.audio) for u in utts], [u.text for u in utts]
     cfg = rec.model.feature_cfg
     chars = Tokenizer.characters()  # the same measure whatever the model's tokens: quarters hold the same utterances

@@ -32,17 +32,16 @@ sys.path.insert(0, str(Path(__file__).parent))
 from int8_bound import int8_bound  # noqa: E402
 from machine import machine_line  # noqa: E402
 from results_io import publish  # noqa: E402
+from splits import SPLITS, add_split_args, read_splits  # noqa: E402
 
 from streamasr.audio import load_audio  # noqa: E402
 from streamasr.backends import BACKENDS, export_onnx_files  # noqa: E402
-from streamasr.data.manifest import read_manifest  # noqa: E402
 from streamasr.encoder.onnx import OnnxEncoder  # noqa: E402
 from streamasr.events import transcript  # noqa: E402
 from streamasr.metrics import error_rate  # noqa: E402
 from streamasr.model import DEFAULT_MODEL  # noqa: E402
 from streamasr.recognizer import Recognizer  # noqa: E402
 
-SPLITS = ("test-seen-voices", "test-unseen-voices")
 SESSIONS = 6  # onnxruntime sessions per ONNX form in the encoder timing (utterance u runs on pair u mod SESSIONS)
 
 
@@ -201,15 +200,11 @@ def report(rows: list[dict], enc: dict[str, np.ndarray], spread: dict[str, list[
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--corpus", default="work/corpus-engines")
-    p.add_argument("--limit", type=int, default=0, help="utterances per split (0: all)")
+    add_split_args(p)
     args = p.parse_args()
     torch.set_num_threads(1)
-    data = {}
-    for split in SPLITS:
-        utts = read_manifest(Path(args.corpus) / f"{split}.jsonl")
-        utts = utts[: args.limit] if args.limit else utts
-        data[split] = ([load_audio(u.audio) for u in utts], [u.text for u in utts])
+    data = {split: ([load_audio(u.audio) for u in utts], [u.text for u in utts])
+            for split, utts in read_splits(args).items()}
     durations = np.array([len(a) / 16000 for audio, _ in data.values() for a in audio])  # (U,) seconds
     sessions = min(SESSIONS, len(durations))  # a pair with no utterance would have no ratio (--limit)
     rows, enc, spread, bound = measure(data, durations, sessions)

@@ -26,9 +26,9 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 from machine import machine_line  # noqa: E402
 from results_io import publish  # noqa: E402
+from splits import SPLITS, add_split_args, read_splits  # noqa: E402
 
 from streamasr.audio import load_audio  # noqa: E402
-from streamasr.data.manifest import read_manifest  # noqa: E402
 from streamasr.endpoint import EndpointConfig  # noqa: E402
 from streamasr.events import Final, Partial  # noqa: E402
 from streamasr.metrics import revised_words, word_emergence, word_settling  # noqa: E402
@@ -36,7 +36,6 @@ from streamasr.recognizer import Recognizer  # noqa: E402
 
 RATE, PIECE_MS, GAP_S = 16000, 20, 1.0
 SILENCE_S = EndpointConfig().silence_after_speech_s  # the sessions' own (the default)
-SPLITS = ("test-seen-voices", "test-unseen-voices")
 SETTINGS = (("160 ms chunks, beam + LM", 160, "beam"), ("320 ms chunks, beam + LM", 320, "beam"),
             ("640 ms chunks, beam + LM", 640, "beam"), ("320 ms chunks, greedy (no LM)", 320, "greedy"))
 
@@ -110,15 +109,11 @@ def row(name: str, split: str, figures: list[dict]) -> dict:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--corpus", default="work/corpus-engines")
-    p.add_argument("--limit", type=int, default=0, help="utterances per split (0: all)")
+    add_split_args(p)
     args = p.parse_args()
     torch.set_num_threads(1)
     rec = Recognizer.from_pretrained()
-    data = {}
-    for split in SPLITS:
-        utts = read_manifest(Path(args.corpus) / f"{split}.jsonl")
-        data[split] = [load_audio(u.audio) for u in (utts[: args.limit] if args.limit else utts)]
+    data = {split: [load_audio(u.audio) for u in utts] for split, utts in read_splits(args).items()}
     rows = []
     for name, chunk_ms, search in SETTINGS:
         for split, audio in data.items():
