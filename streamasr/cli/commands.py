@@ -1,23 +1,21 @@
-"""One function per subcommand: arguments -> configs -> a library call -> printed results."""
+"""One function per subcommand that recognizes speech (transcribe, eval, serve, stream, mic): arguments ->
+configs -> a library call -> printed results. Those that make corpora and models are in ``training.py``."""
 
 from __future__ import annotations
 
 import functools
 import json
-import os
 import sys
 import time
 from collections.abc import Coroutine
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from streamasr import captions
 from streamasr.endpoint import SILENCE_RANGE_S, EndpointConfig
 from streamasr.errors import AudioError, DeviceError, ModelError
 from streamasr.events import transcript
-from streamasr.protocol import to_text
+from streamasr.cli.display import Display, latency_line
 
 if TYPE_CHECKING:  # the client is imported where a command needs it
     from streamasr.client import Timing
@@ -68,54 +66,6 @@ def stream_file(session, samples: np.ndarray, rate: int, piece_ms: int, realtime
             time.sleep(max(0.0, t0 + pos / rate - time.monotonic()))
         yield from session.accept(samples[pos : pos + step])
     yield from session.finish()
-
-
-class Display:
-    """Events on stdout as ``--format`` asks: a live partial on one terminal line and finals on lines of their
-    own ("text"), JSON lines ("json"), or the finals as subtitle cues ("srt", "vtt")."""
-
-    def __init__(self, fmt: str):
-        self.format, self.tty = fmt, sys.stdout.isatty()
-        self.cues = 0  # subtitle cues written so far (SubRip numbers them)
-        if fmt == "vtt":
-            print(captions.VTT_HEADER, end="", flush=True)
-
-    def __call__(self, ev: dict) -> None:
-        kind = ev.get("type")
-        if self.format == "json":
-            print(to_text(ev), flush=True)  # as the server sends it
-        elif kind == "error":
-            print(f"server error {ev.get('code')}: {ev.get('message')}", file=sys.stderr)
-        elif self.format in ("srt", "vtt"):
-            if kind == "final":
-                self._cues(ev)
-        elif kind == "partial":
-            if self.tty:
-                print(f"\r\033[K{partial_line(ev)}", end="", flush=True)
-        elif kind == "final" and (ev["text"] or self.tty):
-            print(f"\r\033[K{ev['text']}" if self.tty else ev["text"], flush=True)
-            for alternative in ev.get("alternatives", [])[1:]:  # the first is the final's own text
-                print(f"  or: {alternative['text']}", flush=True)
-
-    def _cues(self, final: dict) -> None:
-        for cue in captions.cues(final):
-            self.cues += 1
-            text = captions.srt_block(self.cues, cue) if self.format == "srt" else captions.vtt_block(cue)
-            print(text, end="", flush=True)
-
-
-def partial_line(ev: dict) -> str:
-    r"""A partial for a terminal: its settled words (``stable_words``, the final's already) as they are, the
-    rest faint (ANSI dim), as the caption page shows them.
-
-    >>> partial_line({"type": "partial", "text": "in the beginning go", "stable_words": 2})
-    'in the \x1b[2mbeginning go\x1b[0m'
-    >>> partial_line({"type": "partial", "text": "in the", "stable_words": 2})
-    'in the'
-    """
-    words, k = ev["text"].split(), ev.get("stable_words", 0)
-    rest = " ".join(words[k:])
-    return " ".join(words[:k]) + (f"{' ' if k else ''}\033[2m{rest}\033[0m" if rest else "")
 
 
 def transcribe(args) -> int:
@@ -275,33 +225,6 @@ def stream(args) -> int:
                        timing)
 
 
-def latency_line(ms: dict[str, list[float]]) -> str:
-    """``latencies``' figures as one line.
-
-    >>> line = latency_line({"word": [150.0, 250.0], "unchanged": [150.0, 650.0], "settled": [550.0, 650.0],
-    ...                      "partial": [100.0, 120.0, 300.0], "end_final": [8.0]})
-    >>> print(line.replace("; ", ";\\n"))  # one line, shown here in five
-    latency: word -> partial p50 200 ms, p95 245 ms (2 words);
-    word -> unchanged p50 400 ms, p95 625 ms (2 words);
-    word -> settled p50 600 ms, p95 645 ms (2 words);
-    chunk -> partial p50 120 ms, p95 282 ms, max 300 ms (3 partials);
-    end message -> final 8 ms
-    >>> latency_line({"word": [], "unchanged": [], "settled": [], "partial": [], "end_final": []})
-    'latency: no words timed; no finals with words; no partials; no final after the end message'
-    """
-    def words(name: str, w: list[float]) -> str:
-        return f"{name} p50 {np.percentile(w, 50):.0f} ms, p95 {np.percentile(w, 95):.0f} ms ({len(w)} words)"
-
-    w, u, p = ms["word"], ms["unchanged"], ms["partial"]
-    word = words("word -> partial", w) if w else "no words timed"
-    unchanged = (f"{words('word -> unchanged', u)}; {words('word -> settled', ms['settled'])}" if u
-                 else "no finals with words")
-    part = (f"chunk -> partial p50 {np.percentile(p, 50):.0f} ms, p95 {np.percentile(p, 95):.0f} ms, "
-            f"max {max(p):.0f} ms ({len(p)} partials)") if p else "no partials"
-    end = f"end message -> final {ms['end_final'][0]:.0f} ms" if ms["end_final"] else "no final after the end message"
-    return f"latency: {word}; {unchanged}; {part}; {end}"
-
-
 def mic(args) -> int:
     import queue
 
@@ -377,82 +300,6 @@ def _endpoint(args) -> EndpointConfig:
     if not lo <= args.silence <= hi:
         raise UserError(f"--silence must be {lo:g}..{hi:g} seconds")
     return EndpointConfig(silence_after_speech_s=args.silence)
-
-
-def export(args) -> int:
-    from streamasr.backends import export_model
-
-    out = Path(args.out or args.model)
-    try:
-        paths = export_model(Path(args.model), out)
-    except (ModelError, OSError) as e:
-        raise UserError(str(e)) from None
-    for p in paths:
-        print(f"wrote {p} ({p.stat().st_size / 1e6:.1f} MB)")
-    return 0
-
-
-def train(args) -> int:
-    from streamasr.train.config import TrainConfig
-    from streamasr.train.featcache import StaleCache
-    from streamasr.train.recipe import RecipeMismatch, launched_by_torchrun
-    from streamasr.train.recipe import train as run
-
-    try:
-        cfg = TrainConfig.load(args.config)
-    except (OSError, ValueError, TypeError) as e:
-        raise UserError(f"bad training config: {e}") from None
-    try:
-        run(cfg)
-    except (ModelError, RecipeMismatch, StaleCache) as e:
-        raise UserError(str(e)) from None
-    if launched_by_torchrun():
-        # A torchrun worker whose run is done (model written, ranks met at the last barrier, process group
-        # destroyed) ends here without the interpreter's teardown: in it, a C++ thread of torch's distributed
-        # stack was twice seen to abort a finished rank ("terminate called without an active exception",
-        # SIGABRT), which torchrun reports as a failed run.
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(0)
-    return 0
-
-
-def average(args) -> int:
-    from streamasr.train.average import average_models
-
-    try:
-        print(average_models([Path(m) for m in args.models], Path(args.out)))
-    except (ModelError, OSError) as e:
-        raise UserError(str(e)) from None
-    return 0
-
-
-def synth(args) -> int:
-    from streamasr.data.synth import SPLITS, SynthConfig, synthesize
-
-    try:  # bad numbers, an avoid-manifest that is missing or malformed, an output folder that cannot be made
-        counts = synthesize(SynthConfig(out=Path(args.out), hours=args.hours, seed=args.seed,
-                                        test_sentences=args.test_sentences, dev_sentences=args.dev_sentences,
-                                        dev_unseen_sentences=args.dev_unseen_sentences,
-                                        jobs=args.jobs, voice_draw=args.voice_draw,
-                                        dev_avoid=tuple(Path(m) for m in args.dev_avoid),
-                                        train_avoid=tuple(Path(m) for m in args.train_avoid),
-                                        engines=tuple(args.engines),
-                                        splits=SPLITS if args.splits is None else args.splits))
-    except (ValueError, OSError) as e:
-        raise UserError(str(e)) from None
-    print(json.dumps(counts))
-    return 0
-
-
-def librispeech(args) -> int:
-    from streamasr.data.librispeech import import_librispeech
-
-    n = import_librispeech(args.root, args.out)
-    if n == 0:
-        raise UserError(f"no *.trans.txt with audio found under {args.root}")
-    print(f"wrote {n} utterances to {args.out}")
-    return 0
 
 
 def _chunking(args) -> dict:

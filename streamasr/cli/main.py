@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from streamasr.backends import BACKENDS
-from streamasr.cli import commands
+from streamasr.cli import commands, training
 from streamasr.data.voices import DEFAULT_ENGINES, ENGINES
 from streamasr.endpoint import EndpointConfig
 from streamasr.protocol import MAX_HOTWORD_WEIGHT, MAX_HOTWORDS, hotwords_of
@@ -114,20 +114,20 @@ def _export(sub: argparse._SubParsersAction) -> None:
     ex = sub.add_parser("export", help="write a model folder's encoder as ONNX (fp32 and int8)")
     ex.add_argument("model", help="model folder")
     ex.add_argument("--out", default=None, help="folder for a deployable copy (default: into the model folder)")
-    ex.set_defaults(func=commands.export)
+    ex.set_defaults(func=training.export)
 
 
 def _train(sub: argparse._SubParsersAction) -> None:
     tr = sub.add_parser("train", help="train a model from a JSON config")
     tr.add_argument("config", help="training config (JSON), see recipes/")
-    tr.set_defaults(func=commands.train)
+    tr.set_defaults(func=training.train)
 
 
 def _average(sub: argparse._SubParsersAction) -> None:
     av = sub.add_parser("average", help="a model folder holding the mean of several models' weights")
     av.add_argument("models", nargs="+", help="model folders of one shape and token set (two or more)")
     av.add_argument("--out", required=True, help="folder to write")
-    av.set_defaults(func=commands.average)
+    av.set_defaults(func=training.average)
 
 
 def _data(sub: argparse._SubParsersAction) -> None:
@@ -162,14 +162,14 @@ def _synth(sub: argparse._SubParsersAction) -> None:
                         "the plan is the same whichever are made")
     s.add_argument("--engines", nargs="+", choices=ENGINES, default=list(DEFAULT_ENGINES),
                    help=f"engines that speak (default: {' '.join(DEFAULT_ENGINES)}); held-out voices stay held out")
-    s.set_defaults(func=commands.synth)
+    s.set_defaults(func=training.synth)
 
 
 def _librispeech(sub: argparse._SubParsersAction) -> None:
     ls = sub.add_parser("librispeech", help="write a manifest for a LibriSpeech-style folder")
     ls.add_argument("root", help="folder holding SPEAKER/CHAPTER/*.trans.txt and *.flac")
     ls.add_argument("--out", required=True, help="manifest to write")
-    ls.set_defaults(func=commands.librispeech)
+    ls.set_defaults(func=training.librispeech)
 
 
 def _model_args(p: argparse.ArgumentParser, backend: str | None = "torch") -> None:

@@ -1,0 +1,88 @@
+"""What the commands print on a terminal: events as ``--format`` asks, partials with their settled words,
+and a stream's latencies as one line."""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+
+from streamasr import captions
+from streamasr.protocol import to_text
+
+
+class Display:
+    """Events on stdout as ``--format`` asks: a live partial on one terminal line and finals on lines of their
+    own ("text"), JSON lines ("json"), or the finals as subtitle cues ("srt", "vtt")."""
+
+    def __init__(self, fmt: str):
+        self.format, self.tty = fmt, sys.stdout.isatty()
+        self.cues = 0  # subtitle cues written so far (SubRip numbers them)
+        if fmt == "vtt":
+            print(captions.VTT_HEADER, end="", flush=True)
+
+    def __call__(self, ev: dict) -> None:
+        kind = ev.get("type")
+        if self.format == "json":
+            print(to_text(ev), flush=True)  # as the server sends it
+        elif kind == "error":
+            print(f"server error {ev.get('code')}: {ev.get('message')}", file=sys.stderr)
+        elif self.format in ("srt", "vtt"):
+            if kind == "final":
+                self._cues(ev)
+        elif kind == "partial":
+            if self.tty:
+                print(f"\r\033[K{partial_line(ev)}", end="", flush=True)
+        elif kind == "final" and (ev["text"] or self.tty):
+            print(f"\r\033[K{ev['text']}" if self.tty else ev["text"], flush=True)
+            for alternative in ev.get("alternatives", [])[1:]:  # the first is the final's own text
+                print(f"  or: {alternative['text']}", flush=True)
+
+    def _cues(self, final: dict) -> None:
+        for cue in captions.cues(final):
+            self.cues += 1
+            text = captions.srt_block(self.cues, cue) if self.format == "srt" else captions.vtt_block(cue)
+            print(text, end="", flush=True)
+
+
+def partial_line(ev: dict) -> str:
+    r"""A partial for a terminal: its settled words (``stable_words``, the final's already) as they are, the
+    rest faint (ANSI dim), as the caption page shows them.
+
+    >>> partial_line({"type": "partial", "text": "in the beginning go", "stable_words": 2})
+    'in the \x1b[2mbeginning go\x1b[0m'
+    >>> partial_line({"type": "partial", "text": "in the", "stable_words": 2})
+    'in the'
+    """
+    words, k = ev["text"].split(), ev.get("stable_words", 0)
+    rest = " ".join(words[k:])
+    return " ".join(words[:k]) + (f"{' ' if k else ''}\033[2m{rest}\033[0m" if rest else "")
+
+
+
+
+def latency_line(ms: dict[str, list[float]]) -> str:
+    """``latencies``' figures as one line.
+
+    >>> line = latency_line({"word": [150.0, 250.0], "unchanged": [150.0, 650.0], "settled": [550.0, 650.0],
+    ...                      "partial": [100.0, 120.0, 300.0], "end_final": [8.0]})
+    >>> print(line.replace("; ", ";\\n"))  # one line, shown here in five
+    latency: word -> partial p50 200 ms, p95 245 ms (2 words);
+    word -> unchanged p50 400 ms, p95 625 ms (2 words);
+    word -> settled p50 600 ms, p95 645 ms (2 words);
+    chunk -> partial p50 120 ms, p95 282 ms, max 300 ms (3 partials);
+    end message -> final 8 ms
+    >>> latency_line({"word": [], "unchanged": [], "settled": [], "partial": [], "end_final": []})
+    'latency: no words timed; no finals with words; no partials; no final after the end message'
+    """
+    def words(name: str, w: list[float]) -> str:
+        return f"{name} p50 {np.percentile(w, 50):.0f} ms, p95 {np.percentile(w, 95):.0f} ms ({len(w)} words)"
+
+    w, u, p = ms["word"], ms["unchanged"], ms["partial"]
+    word = words("word -> partial", w) if w else "no words timed"
+    unchanged = (f"{words('word -> unchanged', u)}; {words('word -> settled', ms['settled'])}" if u
+                 else "no finals with words")
+    part = (f"chunk -> partial p50 {np.percentile(p, 50):.0f} ms, p95 {np.percentile(p, 95):.0f} ms, "
+            f"max {max(p):.0f} ms ({len(p)} partials)") if p else "no partials"
+    end = f"end message -> final {ms['end_final'][0]:.0f} ms" if ms["end_final"] else "no final after the end message"
+    return f"latency: {word}; {unchanged}; {part}; {end}"
