@@ -2,7 +2,7 @@
 
     python benchmarks/plots.py
 
-benchmarks/results/latency_cdf.png     word → partial latency CDF per level of concurrency (latency.json)
+benchmarks/results/latency_cdf.png     word → partial and word → settled latency CDFs per level of concurrency (latency.json)
 benchmarks/results/streams_p95.png     concurrent streams vs p95 latency, against the target (latency.json, and
                                        latency-two-processes.json, latency-one-process.json, latency-beam16.json
                                        if there)
