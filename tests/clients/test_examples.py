@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+import streamasr
 from speech import espeak
 from streamasr.metrics import error_rate
 from streamasr.server.app import ServerConfig
@@ -50,7 +51,7 @@ def test_media_stream_example(server, tmp_path):
     assert error_rate([SENTENCE], [" ".join(e["text"] for e in events if e["text"])]) <= 0.35, events
 
 
-@pytest.mark.parametrize("name", ["vosk_style.py", "media_stream.py"])
+@pytest.mark.parametrize("name", ["vosk_style.py", "media_stream.py", "settled_captions.py"])
 def test_an_example_without_its_arguments_says_how_to_run_it(name):
     r = subprocess.run([sys.executable, str(CLIENTS / name)], capture_output=True, text=True, timeout=120)
     assert r.returncode == 1 and r.stderr.startswith(f"usage: python {CLIENTS / name} FILE ws://HOST:PORT"), r.stderr
@@ -61,3 +62,17 @@ def test_media_stream_example_passes_hotwords_as_the_calls_parameter(server, tmp
     out = run_example("media_stream.py", tmp_path / "a.wav", server.url(""), "london,oxford")
     words = " ".join(json.loads(line)["text"] for line in out.splitlines()).split()
     assert "london" in words and "oxford" not in words, words
+
+
+def test_settled_captions_example_writes_the_finals_words_once_some_before_their_final(server, bundled_rec, tmp_path):
+    sentence = "and they sang together by course in praising and giving thanks unto the lord"  # held out
+    samples = espeak(sentence, tmp_path / "a.wav")
+    out = run_example("settled_captions.py", tmp_path / "a.wav", server.url(""))
+    lines = [line.split(None, 2) for line in out.splitlines()]  # [audio_ms, "ms", "settled: words" | "final: words"]
+    kinds = [rest.split(":")[0] for _, _, rest in lines]
+    written = " ".join(rest.split(":", 1)[1].strip() for _, _, rest in lines)
+    session = bundled_rec.session()  # the server's defaults
+    finals = streamasr.transcript(session.accept(samples) + session.finish())
+    assert written == finals, out  # every word of the finals, once, in order
+    assert "settled" in kinds, out  # some of them before their final came
+    assert error_rate([sentence], [written]) <= 0.35, out
