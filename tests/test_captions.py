@@ -1,4 +1,5 @@
-"""`--format srt` / `--format vtt`: the bundled model's finals on real synthesized speech, as subtitle files."""
+"""`--format srt` / `--format vtt`: the bundled model's finals on real synthesized speech, as subtitle files;
+`--format settled`: their words, append-only."""
 
 import json
 import re
@@ -58,3 +59,19 @@ def test_subtitles_hold_the_finals_words_in_timed_cues(tmp_path):
     assert all(start < end for start, end, _ in cues)
     assert all(a[1] <= b[0] for a, b in zip(cues, cues[1:]))
     assert cues[0][0] == finals[0]["words"][0]["start_ms"] and cues[-1][1] == finals[-1]["end_ms"]
+
+
+def test_settled_format_writes_each_finals_words_once_a_final_to_a_line(tmp_path):
+    """Two utterances 1 s apart: ``--format settled`` writes each segment's words as they settle and ends its
+    line at the final, so its lines are the finals' texts."""
+    a = espeak(SENTENCES[0], tmp_path / "a.wav")
+    b = espeak(SENTENCES[3], tmp_path / "b.wav")
+    sf.write(tmp_path / "two.wav", np.concatenate([a, np.zeros(16000, np.float32), b]), 16000)
+    out = run_cli("transcribe", str(tmp_path / "two.wav"), "--json")
+    assert out.returncode == 0, out.stderr
+    events = [json.loads(line) for line in out.stdout.splitlines()]
+    finals = [e["text"] for e in events if e["type"] == "final" and e["text"]]
+    assert len(finals) == 2 and any(e["type"] == "partial" and e["stable_words"] for e in events)
+    settled = run_cli("transcribe", str(tmp_path / "two.wav"), "--format", "settled")
+    assert settled.returncode == 0, settled.stderr
+    assert settled.stdout.splitlines() == finals

@@ -13,11 +13,23 @@ from streamasr.protocol import to_text
 
 class Display:
     """Events on stdout as ``--format`` asks: a live partial on one terminal line and finals on lines of their
-    own ("text"), JSON lines ("json"), or the finals as subtitle cues ("srt", "vtt")."""
+    own ("text"), JSON lines ("json"), the finals as subtitle cues ("srt", "vtt"), or each word once, as soon
+    as a partial's ``stable_words`` settle it, a segment to a line ("settled": append-only, for a pipe or a
+    file read as it grows). Below, each call's output on a line of its own; on stdout they make one line.
+
+    >>> show = Display("settled")
+    >>> show({"type": "partial", "text": "in the be", "stable_words": 1})
+    in
+    >>> show({"type": "partial", "text": "in the beginning god", "stable_words": 3})
+     the beginning
+    >>> show({"type": "final", "text": "in the beginning god"})
+     god
+    """
 
     def __init__(self, fmt: str):
         self.format, self.tty = fmt, sys.stdout.isatty()
         self.cues = 0  # subtitle cues written so far (SubRip numbers them)
+        self.written = 0  # "settled": words of the open segment written so far
         if fmt == "vtt":
             print(captions.VTT_HEADER, end="", flush=True)
 
@@ -30,6 +42,8 @@ class Display:
         elif self.format in ("srt", "vtt"):
             if kind == "final":
                 self._cues(ev)
+        elif self.format == "settled":
+            self._settled(ev)
         elif kind == "partial":
             if self.tty:
                 print(f"\r\033[K{partial_line(ev)}", end="", flush=True)
@@ -37,6 +51,18 @@ class Display:
             print(f"\r\033[K{ev['text']}" if self.tty else ev["text"], flush=True)
             for alternative in ev.get("alternatives", [])[1:]:  # the first is the final's own text
                 print(f"  or: {alternative['text']}", flush=True)
+
+    def _settled(self, ev: dict) -> None:
+        """Write the words ``ev`` settles that were not written yet; a final writes the rest and ends the line."""
+        if ev.get("type") == "partial" and ev.get("stable_words", 0) > self.written:
+            words = ev["text"].split()[self.written : ev["stable_words"]]
+            print(("" if self.written == 0 else " ") + " ".join(words), end="", flush=True)
+            self.written = ev["stable_words"]
+        elif ev.get("type") == "final":
+            rest = ev["text"].split()[self.written :]
+            if rest or self.written:
+                print(("" if self.written == 0 else " ") + " ".join(rest), flush=True)
+            self.written = 0
 
     def _cues(self, final: dict) -> None:
         for cue in captions.cues(final):

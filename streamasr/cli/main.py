@@ -239,9 +239,10 @@ def _alternatives_arg(p: argparse.ArgumentParser) -> None:
 
 def _format_args(p: argparse.ArgumentParser) -> None:
     out = p.add_mutually_exclusive_group()
-    out.add_argument("--format", choices=("text", "json", "srt", "vtt"), default="text",
+    out.add_argument("--format", choices=("text", "json", "srt", "vtt", "settled"), default="text",
                      help="text: a live partial line and each final; json: one JSON event a line, as a server "
-                     "sends them; srt, vtt: the finals as SubRip or WebVTT subtitles, cue by cue (default: text)")
+                     "sends them; srt, vtt: the finals as SubRip or WebVTT subtitles, cue by cue; settled: each "
+                     "word once, as soon as it is settled, a segment to a line, never taken back (default: text)")
     out.add_argument("--json", dest="format", action="store_const", const="json", help="the same as --format json")
 
 

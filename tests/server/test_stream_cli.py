@@ -116,6 +116,19 @@ def test_subtitles_from_a_server(model_server, tmp_path):
     assert error_rate([SENTENCE], [text]) <= 0.5, text
 
 
+def test_settled_words_from_a_server(model_server, tmp_path):
+    """--format settled through a server: the words its partials settle, then the rest at its final - the
+    final's text, once, on one line."""
+    espeak(SENTENCE, tmp_path / "s.wav")
+    out = run(str(tmp_path / "s.wav"), "--server", model_server.url(), "--speed", "2", "--json")
+    assert out.returncode == 0, out.stderr
+    events = [json.loads(line) for line in out.stdout.splitlines()]
+    assert any(e["type"] == "partial" and e["stable_words"] for e in events)
+    settled = run(str(tmp_path / "s.wav"), "--server", model_server.url(), "--speed", "2", "--format", "settled")
+    assert settled.returncode == 0, settled.stderr
+    assert settled.stdout.splitlines() == [e["text"] for e in events if e["type"] == "final" and e["text"]]
+
+
 def test_a_server_at_capacity_is_its_own_one_line_error(tiny_model_dir, tmp_path):
     """The server refuses the stream (busy, 1013) with an error message, maybe before the start message is out:
     that message is the one line on stderr, exit 1."""
