@@ -97,12 +97,14 @@ KEYS = {"end_final": "end"}  # client.latencies' names -> ours
 
 
 def endpoint_latencies(events: list[dict], timing: Timing, speech_ends: list[float]) -> list[float]:
-    """Seconds from the moment the audio up to the end of an utterance's speech (``speech_ends``, seconds into
-    the stream) had been sent to the arrival of the final that closes it: each final that came before the end
-    message (an endpoint), timed from the last speech end at or before its ``end_ms``.
+    """Seconds from the end of an utterance's speech (``speech_ends``, seconds into the stream) to the arrival
+    of the final that closes it, for each final that came before the end message (an endpoint), timed from
+    the last speech end at or before its ``end_ms``. The speech end is taken as sent with the last whole
+    ``FRAME_MS`` frame before it, up to a frame early, so the figure errs long by up to 40 ms.
 
     >>> t = Timing(sent=[(40, 0.0), (80, 0.04), (120, 0.08)], received=[0.3, 0.5], end_sent=0.4)
-    >>> endpoint_latencies([{"type": "final", "end_ms": 120}, {"type": "final", "end_ms": 120}], t, [0.09])  # speech ends in the frame sent at 0.04
+    >>> finals = [{"type": "final", "end_ms": 120}, {"type": "final", "end_ms": 120}]  # the second after the end
+    >>> endpoint_latencies(finals, t, [0.09])  # speech ends at 90 ms: timed from the frame up to 80 ms, sent at 0.04
     [0.26]
     """
     sent = dict(timing.sent)
