@@ -24,6 +24,10 @@ class Display:
      the beginning
     >>> show({"type": "final", "text": "in the beginning god"})
      god
+    >>> show({"type": "partial", "text": "and the", "stable_words": 2})
+    and the
+    >>> show({"type": "final", "text": "and the"})  # nothing left to write: the line ends
+    <BLANKLINE>
     """
 
     def __init__(self, fmt: str):
@@ -59,9 +63,9 @@ class Display:
             print(("" if self.written == 0 else " ") + " ".join(words), end="", flush=True)
             self.written = ev["stable_words"]
         elif ev.get("type") == "final":
-            rest = ev["text"].split()[self.written :]
+            rest = " ".join(ev["text"].split()[self.written :])
             if rest or self.written:
-                print(("" if self.written == 0 else " ") + " ".join(rest), flush=True)
+                print((" " if self.written and rest else "") + rest, flush=True)
             self.written = 0
 
     def _cues(self, final: dict) -> None:
