@@ -2,6 +2,7 @@
 
     python benchmarks/latency.py [--corpus work/corpus-engines] [--streams 1,8,16,...,128] [--backend onnx]
                                  [--processes N] [--final-pass] [--beam N] [--name latency]
+    python benchmarks/latency.py --server ws://HOST:PORT/ [--token T] [--streams ...]   # a server of yours
 
 Per level of concurrency N, N clients each stream held-out utterances back to back (with 1 s of
 silence between them) at real time, for about ``--seconds``. Measured on the client side:
@@ -15,7 +16,9 @@ Also the server's compute per frame and its event loops' lag (quantiles of its /
 level only), the CPU use of the server's processes and of the clients (all in this process), and the
 server's resident memory.
 ``--processes`` runs `serve --processes N`; ``--final-pass`` makes every stream ask for finals re-decoded
-at full context. Writes benchmarks/results/NAME.{json,md} and quotes the table in the README's NAME block."""
+at full context. ``--server`` measures a server already running (a deployment of yours) instead of starting
+one: the same clients and columns, but its CPU and memory are not measured (its compute and loop lag are, if
+its /metrics answers), and the results go to benchmarks/results/latency-server.{json,md}. Writes benchmarks/results/NAME.{json,md} and quotes the table in the README's NAME block."""
 
 from __future__ import annotations
 
@@ -28,6 +31,7 @@ import resource
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -55,7 +59,7 @@ def client_results() -> dict:
 
 
 async def one_client(url: str, audio: np.ndarray, speech_ends: list[float], out: dict,
-                     final_pass: bool = False) -> None:
+                     final_pass: bool = False, token: str | None = None) -> None:
     """Stream ``audio`` at real time; record latencies (seconds) into ``out``, a refusal, and a lost connection or
     an error message as an error."""
     ready = asyncio.Event()  # the server answered the start message (ready, or a refusal)
@@ -80,7 +84,7 @@ async def one_client(url: str, audio: np.ndarray, speech_ends: list[float], out:
 
     try:
         events = await stream_frames(url, frames(), RATE, start={"chunk_ms": CHUNK_MS, "final_pass": final_pass},
-                                     on_event=on_event, timing=timing)
+                                     on_event=on_event, timing=timing, token=token)
     except ConnectionClosed as e:  # refused before the start message was sent, or e.g. keepalive pings unanswered
         out["refused" if e.rcvd is not None and e.rcvd.code == 1013 else "errors"] += 1
         return
@@ -135,9 +139,11 @@ def pct(xs: list[float], q: float) -> float:
     return float(np.percentile(xs, q) * 1000) if xs else float("nan")
 
 
-def server_histogram(port: int, name: str) -> tuple[list[tuple[float, float]], float]:
-    """One of the server's cumulative histograms (compute per frame, loop lag): [(le, count)], total count."""
-    body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics").read().decode()
+def server_histogram(where: int | str, name: str) -> tuple[list[tuple[float, float]], float]:
+    """One of the server's cumulative histograms (compute per frame, loop lag): [(le, count)], total count.
+    ``where``: its /metrics URL, or the port of a server on this machine."""
+    url = where if isinstance(where, str) else f"http://127.0.0.1:{where}/metrics"
+    body = urllib.request.urlopen(url).read().decode()
     buckets = [(float(le), float(n)) for le, n in
                re.findall(rf'^{name}_bucket\{{le="([^"+]+)"\}} (\S+)', body, re.M)]
     return buckets, float(re.search(rf"^{name}_count (\S+)", body, re.M).group(1))
@@ -213,55 +219,93 @@ def main() -> None:
     p.add_argument("--seconds", type=float, default=20.0, help="audio per client per level")
     p.add_argument("--backend", default="onnx", help="the server's encoder backend")
     p.add_argument("--processes", type=int, default=1, help="server processes (`serve --processes`)")
-    p.add_argument("--name", default="latency", help="results file name (benchmarks/results/NAME.{json,md})")
+    p.add_argument("--name", default=None,
+                   help="results file name (benchmarks/results/NAME.{json,md}; default: latency, with --server "
+                   "latency-server)")
     p.add_argument("--final-pass", action="store_true", help="every stream asks for finals at full context")
     p.add_argument("--beam", type=int, default=0, help="the server's beam width (`serve --beam`; 0: its default)")
+    p.add_argument("--server", default=None,
+                   help="measure this running server (ws://HOST:PORT/) instead of starting one: its CPU and memory "
+                   "are not measured, its compute and loop lag come from its /metrics; --backend, --processes and "
+                   "--beam are its own")
+    p.add_argument("--token", default=None, help="bearer token for --server")
     p.add_argument("--render", action="store_true",
                    help="measure nothing: write NAME's table and README block again from its results JSON (after a "
                    "change to the table's form)")
     args = p.parse_args()
+    args.name = args.name or ("latency-server" if args.server else "latency")
     if args.render:
         data = read(args.name)
         publish(args.name, data, table(data))
         return
     utts = [load_audio(u.audio) for u in read_manifest(Path(args.corpus) / "test-unseen-voices.jsonl")[:40]]
-    proc = subprocess.Popen([sys.executable, "-m", "streamasr.cli.main", "serve", "--port", "0", "--backend",
-                             args.backend, "--max-sessions", "256", "--idle-timeout", "120", "--max-backlog-ms", "0",
-                             "--processes", str(args.processes), *(["--beam", str(args.beam)] if args.beam else [])],
-                            stdout=subprocess.PIPE, text=True)
-    url = proc.stdout.readline().split()[-1] + "/"
-    port = int(url.rsplit(":", 1)[1].strip("/"))
+    proc = None
+    if args.server:
+        url = args.server.rstrip("/") + "/"
+    else:
+        proc = subprocess.Popen([sys.executable, "-m", "streamasr.cli.main", "serve", "--port", "0", "--backend",
+                                 args.backend, "--max-sessions", "256", "--idle-timeout", "120", "--max-backlog-ms",
+                                 "0", "--processes", str(args.processes),
+                                 *(["--beam", str(args.beam)] if args.beam else [])], stdout=subprocess.PIPE, text=True)
+        url = proc.stdout.readline().split()[-1] + "/"
     rows = []
     try:
         for n in [int(x) for x in args.streams.split(",")]:
-            out = client_results()
-            progs = [program(utts, args.seconds, 7 * i) for i in range(n)]
-            before = {m: server_histogram(port, m) for m in HISTOGRAMS}
-            cpu0, wall0, client0 = tree_cpu_seconds(proc.pid), time.monotonic(), client_cpu_seconds()
-
-            async def level():
-                await asyncio.gather(*(one_client(url, a, e, out, args.final_pass) for a, e in progs))
-
-            asyncio.run(level())
-            after = {m: server_histogram(port, m) for m in HISTOGRAMS}
-            wall = time.monotonic() - wall0
-            cores, client_cores = (tree_cpu_seconds(proc.pid) - cpu0) / wall, (client_cpu_seconds() - client0) / wall
-            row = {"streams": n, "errors": out["errors"] + out["refused"], "server_rss_mb": tree_rss_mb(proc.pid), "server_cpu_cores": cores,
-                   "client_cpu_cores": client_cores}
-            for metric, key in HISTOGRAMS.items():
-                row |= level_quantiles(before[metric], after[metric], key)
-            for key in ("partial", "word", "unchanged", "settled", "endpoint", "end"):
-                row |= {f"{key}_p{q}_ms": pct(out[key], q) for q in (50, 95, 99)}
-            row["word_samples_ms"] = [round(x * 1000) for x in out["word"]]
-            row["settled_samples_ms"] = [round(x * 1000) for x in out["settled"]]
-            rows.append(row)
-            print(json.dumps({k: round(v, 1) for k, v in row.items() if not isinstance(v, list)}), flush=True)
+            rows.append(measure_level(url, n, utts, args, proc.pid if proc else None))
+            print(json.dumps({k: round(v, 1) for k, v in rows[-1].items() if not isinstance(v, list)}), flush=True)
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-    data = {"backend": args.backend, "chunk_ms": CHUNK_MS, "final_pass": args.final_pass,
+        if proc:
+            proc.terminate()
+            proc.wait(timeout=30)
+    data = {"backend": args.backend, "chunk_ms": CHUNK_MS, "server": args.server, "final_pass": args.final_pass,
             "processes": args.processes, "name": args.name, "beam": args.beam, "levels": rows}
     publish(args.name, data, table(data))
+
+
+
+
+def measure_level(url: str, n: int, utts: list[np.ndarray], args: argparse.Namespace, pid: int | None) -> dict:
+    """One level: ``n`` clients streaming at once to ``url``; its row of the table. ``pid``: the server's process
+    (None: a server of someone else's, whose CPU and memory are not measured)."""
+    out = client_results()
+    progs = [program(utts, args.seconds, 7 * i) for i in range(n)]
+    metrics = metrics_url(url)
+    before = {m: server_histogram(metrics, m) for m in HISTOGRAMS} if metrics else {}
+    cpu0, wall0, client0 = tree_cpu_seconds(pid) if pid else 0.0, time.monotonic(), client_cpu_seconds()
+
+    async def level():
+        await asyncio.gather(*(one_client(url, a, e, out, args.final_pass, args.token) for a, e in progs))
+
+    asyncio.run(level())
+    wall = time.monotonic() - wall0
+    row = {"streams": n, "errors": out["errors"] + out["refused"],
+           "client_cpu_cores": (client_cpu_seconds() - client0) / wall}
+    if pid:
+        row |= {"server_rss_mb": tree_rss_mb(pid), "server_cpu_cores": (tree_cpu_seconds(pid) - cpu0) / wall}
+    if metrics:
+        after = {m: server_histogram(metrics, m) for m in HISTOGRAMS}
+        for metric, key in HISTOGRAMS.items():
+            row |= level_quantiles(before[metric], after[metric], key)
+    for key in ("partial", "word", "unchanged", "settled", "endpoint", "end"):
+        row |= {f"{key}_p{q}_ms": pct(out[key], q) for q in (50, 95, 99)}
+    row["word_samples_ms"] = [round(x * 1000) for x in out["word"]]
+    row["settled_samples_ms"] = [round(x * 1000) for x in out["settled"]]
+    return row
+
+
+def metrics_url(url: str) -> str | None:
+    """The /metrics address of the server at websocket ``url``, if it answers there (None otherwise).
+
+    >>> metrics_url("ws://127.0.0.1:1/") is None  # nothing listens on port 1
+    True
+    """
+    parts = urllib.parse.urlsplit(url)
+    http = urllib.parse.urlunsplit(("https" if parts.scheme == "wss" else "http", parts.netloc, "/metrics", "", ""))
+    try:
+        urllib.request.urlopen(http, timeout=5).close()
+    except OSError:
+        return None
+    return http
 
 
 def held_levels(rows: list[dict], limit_ms: float = LIMIT_MS) -> list[int]:
@@ -287,37 +331,49 @@ COLUMNS = ("*word → partial*: from the moment the audio up to a word's end (as
 
 
 def table(data: dict) -> str:
-    """The README table of a run's results (``main``'s JSON: backend, final_pass, processes, name, levels)."""
+    """The README table of a run's results (``main``'s JSON: backend, final_pass, processes, name, levels; server
+    where it measured a running server)."""
     rows, backend, final_pass = data["levels"], data["backend"], data.get("final_pass", False)
     processes, name, beam = data.get("processes", 1), data.get("name", "latency"), data.get("beam", 0)
+    server = data.get("server")
     ok = held_levels(rows)
     lines = ["| streams | word → partial p50 / p95 / p99 | word → unchanged p50 / p95 | word → settled p50 / p95 | "
              "chunk → partial p50 / p95 / p99 | endpoint final p50 / p95 | end-message final p50 / p95 / p99 | "
              "compute per frame p50 / p95 | loop lag p50 / p95 | server CPU | client CPU | server RSS |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
 
-    def f(r: dict, k: str, qs: tuple[int, ...] = (50, 95, 99)) -> str:  # "–": a run from before the column
-        return " / ".join(f"{r[f'{k}_p{q}_ms']:.0f}" for q in qs) + " ms" if f"{k}_p50_ms" in r else "–"
+    def f(r: dict, k: str, qs: tuple[int, ...] = (50, 95, 99), digits: int = 0) -> str:
+        # "–": a run from before the column, or a server whose /metrics did not answer
+        return " / ".join(f"{r[f'{k}_p{q}_ms']:.{digits}f}" for q in qs) + " ms" if f"{k}_p50_ms" in r else "–"
+
+    def g(r: dict, k: str, form: str) -> str:  # "–": a server of someone else's (--server), not measured
+        return form.format(r[k]) if k in r else "–"
 
     for r in rows:
-        lag = f(r, "lag", (50, 95))
         lines.append(f"| {r['streams']} | {f(r, 'word')} | {f(r, 'unchanged', (50, 95))} | "
                      f"{f(r, 'settled', (50, 95))} | {f(r, 'partial')} | {f(r, 'endpoint', (50, 95))} | "
-                     f"{f(r, 'end')} | {r['compute_p50_ms']:.1f} / {r['compute_p95_ms']:.1f} ms | {lag} | "
-                     f"{r['server_cpu_cores']:.2f} cores | {r.get('client_cpu_cores', float('nan')):.2f} cores | "
-                     f"{r['server_rss_mb']:.0f} MB |")
-    per_stream = (rows[-1]["server_rss_mb"] - rows[0]["server_rss_mb"]) / max(1, rows[-1]["streams"] - rows[0]["streams"])
+                     f"{f(r, 'end')} | {f(r, 'compute', (50, 95), 1)} | {f(r, 'lag', (50, 95))} | "
+                     f"{g(r, 'server_cpu_cores', '{:.2f} cores')} | {g(r, 'client_cpu_cores', '{:.2f} cores')} | "
+                     f"{g(r, 'server_rss_mb', '{:.0f} MB')} |")
+    memory = ""
+    if "server_rss_mb" in rows[0]:
+        per_stream = (rows[-1]["server_rss_mb"] - rows[0]["server_rss_mb"]) / max(1, rows[-1]["streams"] - rows[0]["streams"])
+        memory = f" Memory per extra stream: {per_stream:.1f} MB."
+    search = (f"beam search{f' (beam {beam}, `serve --beam {beam}`)' if beam else ''} + LM" if not server
+              else "the server's own search")
+    where = (f"`serve --backend {backend} --processes {processes}`, chunks batched across streams; the clients run on "
+             "the same 2-core machine" if not server else f"the server at {server}, its CPU and memory not measured")
+    flags = (f"--processes {processes}" if not server else f"--server {server}") + (
+        f" --streams {','.join(str(r['streams']) for r in rows)}{' --final-pass' if final_pass else ''}"
+        f"{f' --beam {beam}' if beam and not server else ''}"
+        f"{f' --name {name}' if name != ('latency-server' if server else 'latency') else ''}")
     lines.append(
-        f"\n{CHUNK_MS} ms chunks, beam search{f' (beam {beam}, `serve --beam {beam}`)' if beam else ''} + LM"
+        f"\n{CHUNK_MS} ms chunks, {search}"
         + (", finals re-decoded at full context (`\"final_pass\": true` in every start message)" if final_pass else "")
-        + f", `serve --backend {backend} --processes {processes}`, chunks batched across streams; the "
-        "clients run on the same 2-core machine. "
+        + f", {where}. "
         + (COLUMNS if name == "latency" else "Columns as in `latency.md` (the default run's table). ")
         + f"Largest tested level with p95 chunk → partial within chunk + 100 ms ({LIMIT_MS} ms): "
-        f"{f'{max(ok)} streams' if ok else 'none of them'}. Memory per extra stream: {per_stream:.1f} MB. "
-        f"Produced by `python benchmarks/latency.py --processes {processes} "
-        f"--streams {','.join(str(r['streams']) for r in rows)}{' --final-pass' if final_pass else ''}"
-        f"{f' --beam {beam}' if beam else ''}{f' --name {name}' if name != 'latency' else ''}`.")
+        f"{f'{max(ok)} streams' if ok else 'none of them'}.{memory} Produced by `python benchmarks/latency.py {flags}`.")
     return "\n".join(lines) + "\n"
 
 
