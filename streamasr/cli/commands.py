@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from streamasr.cli.display import Display, latency_line
 from streamasr.endpoint import SILENCE_RANGE_S, EndpointConfig
 from streamasr.errors import AudioError, DeviceError, ModelError
 from streamasr.events import transcript
-from streamasr.cli.display import Display, latency_line
 
 if TYPE_CHECKING:  # the client is imported where a command needs it
     from streamasr.client import Timing
