@@ -12,7 +12,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
 
 
-@pytest.mark.parametrize("name", ["tune_lm", "latency", "admission", "hotwords", "speech_end", "density", "machine", "results_io",
+@pytest.mark.parametrize("name", ["tune_lm", "latency", "confidence", "admission", "hotwords", "speech_end", "density", "machine", "results_io",
                                   "deploy", "accuracy", "targets", "log_probs", "stability"])
 def test_docstring_examples(name):
     result = doctest.testmod(importlib.import_module(name))

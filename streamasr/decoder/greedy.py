@@ -14,7 +14,7 @@ from streamasr.tokens import Tokenizer
 class GreedyState:
     tokens: tuple[int, ...]  # collapsed best path
     frames: tuple[int, ...]  # frame of each token
-    probs: tuple[float, ...]  # its posterior
+    probs: tuple[float, ...]  # its highest posterior over its run of frames
     last: int  # argmax of the previous frame (0 = blank)
     frame: int  # frames consumed
 
@@ -39,6 +39,8 @@ class GreedyDecoder:
                 toks.append(c)
                 frames.append(frame + t)
                 probs.append(float(np.exp(log_probs[t, c])))
+            elif c != 0:  # the token's run goes on: its confidence is the run's peak, as the beam search's
+                probs[-1] = max(probs[-1], float(np.exp(log_probs[t, c])))
             last = c
         return GreedyState(tuple(toks), tuple(frames), tuple(probs), last, frame + len(best))
 

@@ -163,6 +163,25 @@ def test_blank_penalty_keeps_a_word_the_model_is_unsure_of_and_reports_its_own_p
         assert hyp.words[0].conf == pytest.approx(0.3, abs=1e-3)
 
 
+def test_a_tokens_confidence_is_its_spikes_peak():
+    """Each letter of "no" spikes over three frames (0.6, 0.9, 0.3, the blank then above it), then a blank
+    frame: its prefix is born on the rising edge, and the word's confidence is the peak, 0.9, not the 0.6 of
+    that first frame (the texts and word times are not changed by it); the greedy search's too."""
+    rows = []
+    for c in TOK.encode("no"):
+        for p in (0.6, 0.9, 0.3):
+            row = np.full(len(TOK), (1.0 - p) * 0.01 / (len(TOK) - 2))
+            row[c], row[0] = p, (1.0 - p) * 0.99
+            rows.append(row)
+        rows.append(np.full(len(TOK), 0.01 / (len(TOK) - 1)))
+        rows[-1][0] = 0.99
+    logp = np.log(np.array(rows))  # (8, V)
+    for dec in (CTCPrefixDecoder(DecoderConfig(), TOK, None), GreedyDecoder(TOK)):
+        hyp = dec.finalize(dec.step(logp, dec.init_state()))
+        assert hyp.text == "no" and (hyp.words[0].start, hyp.words[0].end) == (0, 5)
+        assert hyp.words[0].conf == pytest.approx(0.9, abs=1e-3)
+
+
 def test_greedy_agrees_on_clean_input():
     rng = np.random.default_rng(1)
     logp = peaky_log_probs("and there was light", rng, noise=0.5)

@@ -1,0 +1,173 @@
+"""How far a final's word confidences (``conf``) can be trusted: do wrong words get lower ones?
+
+    python benchmarks/confidence.py [--corpus work/corpus-engines] [--limit N]
+
+Each test utterance goes through a session (320 ms chunks, beam search + LM, the defaults); each word of its
+finals is aligned to the reference (jiwer's word alignment) and is right (the same word) or wrong (a
+substitution or an insertion; deleted words have no confidence to judge). Per split: how often a wrong word
+has a lower confidence than a right one (the ROC curve's area, AUC: 0.5 is no better than chance); what a
+threshold would flag (words under it, share of the wrong words among those, share of all wrong words it
+catches); and calibration: per confidence band, the share of its words that are right (a calibrated
+confidence of 0.8 is right 80% of the time), and the expected calibration error (ECE, the mean gap,
+weighted by words). Writes benchmarks/results/confidence.{json,md} and the README's confidence block.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import jiwer
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).parent))
+from results_io import publish  # noqa: E402
+from splits import add_split_args, read_splits  # noqa: E402
+
+from streamasr.audio import load_audio  # noqa: E402
+from streamasr.events import Final  # noqa: E402
+from streamasr.recognizer import Recognizer  # noqa: E402
+
+THRESHOLDS = (0.5, 0.7, 0.8, 0.9)
+BANDS = (0.0, 0.5, 0.7, 0.8, 0.9, 0.95, 1.0)
+
+
+def right_words(ref: str, hyp: list[str]) -> list[bool]:
+    """For each word of ``hyp``, whether the word alignment to ``ref`` makes it right (not a substitution or an
+    insertion).
+
+    >>> right_words("in the beginning god created", ["in", "a", "beginning", "god", "and", "created"])
+    [True, False, True, True, False, True]
+    >>> right_words("in the beginning", [])
+    []
+    """
+    if not hyp:
+        return []
+    right = [False] * len(hyp)
+    for chunk in jiwer.process_words(ref, " ".join(hyp)).alignments[0]:
+        if chunk.type == "equal":
+            right[chunk.hyp_start_idx : chunk.hyp_end_idx] = [True] * (chunk.hyp_end_idx - chunk.hyp_start_idx)
+    return right
+
+
+def auc(conf: np.ndarray, right: np.ndarray) -> float:
+    """The probability that a random wrong word's confidence is below a random right word's (ties count half):
+    the ROC curve's area for telling wrong words by low confidence.
+
+    >>> auc(np.array([0.9, 0.8, 0.3, 0.6]), np.array([True, True, False, False]))
+    1.0
+    >>> auc(np.array([0.5, 0.5]), np.array([True, False]))
+    0.5
+    """
+    good, bad = conf[right], conf[~right]
+    if not len(good) or not len(bad):
+        return float("nan")
+    below = (bad[:, None] < good[None, :]).sum() + 0.5 * (bad[:, None] == good[None, :]).sum()
+    return float(below / (len(good) * len(bad)))
+
+
+def flagged(conf: np.ndarray, right: np.ndarray, threshold: float) -> dict:
+    """What flagging the words under ``threshold`` would do: share of words flagged, share of the flagged that
+    are wrong (precision), share of the wrong words flagged (recall).
+
+    >>> flagged(np.array([0.9, 0.4, 0.3, 0.8]), np.array([True, True, False, False]), 0.5)
+    {'threshold': 0.5, 'flagged': 0.5, 'wrong_of_flagged': 0.5, 'wrong_caught': 0.5}
+    """
+    low = conf < threshold
+    return {"threshold": threshold, "flagged": float(low.mean()),
+            "wrong_of_flagged": float((~right[low]).mean()) if low.any() else float("nan"),
+            "wrong_caught": float(low[~right].mean()) if (~right).any() else float("nan")}
+
+
+def bands(conf: np.ndarray, right: np.ndarray, edges: tuple[float, ...] = BANDS) -> list[dict]:
+    """Per confidence band [lo, hi) (the last one closed), its words, their mean confidence and the share right.
+
+    >>> [(b["words"], b["right"]) for b in bands(np.array([0.2, 0.9, 0.95, 1.0]), np.array([False, True, True, True]),
+    ...                                         (0.0, 0.5, 0.95, 1.0))]
+    [(1, 0.0), (1, 1.0), (2, 1.0)]
+    """
+    out = []
+    for lo, hi in zip(edges, edges[1:]):
+        inside = (conf >= lo) & ((conf < hi) if hi < edges[-1] else (conf <= hi))
+        out.append({"lo": lo, "hi": hi, "words": int(inside.sum()),
+                    "mean_conf": float(conf[inside].mean()) if inside.any() else float("nan"),
+                    "right": float(right[inside].mean()) if inside.any() else float("nan")})
+    return out
+
+
+def ece(conf: np.ndarray, right: np.ndarray, n: int = 10) -> float:
+    """Expected calibration error: over ``n`` equal-width bands, the gap between mean confidence and the share
+    right, weighted by the band's words.
+
+    >>> round(ece(np.array([0.95, 0.95, 0.15, 0.15]), np.array([True, True, False, False])), 3)
+    0.1
+    """
+    edges = np.linspace(0.0, 1.0, n + 1)
+    idx = np.clip(np.digitize(conf, edges[1:-1]), 0, n - 1)  # (W,) band of each word
+    return float(sum(abs(conf[idx == b].mean() - right[idx == b].mean()) * (idx == b).sum()
+                     for b in range(n) if (idx == b).any()) / len(conf))
+
+
+def measure(rec: Recognizer, utts: list) -> dict:
+    """Every final word of the utterances with its confidence and whether it is right."""
+    confs, rights = [], []
+    for u in utts:
+        session = rec.session()
+        events = session.accept(load_audio(u.audio)) + session.finish()
+        words = [w for e in events if isinstance(e, Final) for w in e.words]
+        rights += right_words(u.text, [w.word for w in words])
+        confs += [w.conf for w in words]
+    conf, right = np.array(confs), np.array(rights, dtype=bool)
+    return {"utterances": len(utts), "words": len(conf), "wrong": float((~right).mean()),
+            "conf_right": float(conf[right].mean()), "conf_wrong": float(conf[~right].mean()),
+            "auc": auc(conf, right), "ece": ece(conf, right),
+            "thresholds": [flagged(conf, right, t) for t in THRESHOLDS], "bands": bands(conf, right)}
+
+
+def table(results: dict) -> str:
+    """The README block: a summary per split, what thresholds would flag, and calibration by band."""
+    splits = list(results)
+    pc = lambda x: "–" if np.isnan(x) else f"{100 * x:.0f}%"  # noqa: E731
+    lines = ["| split | words | wrong | mean conf, right / wrong words | AUC | ECE |", "|---|---|---|---|---|---|"]
+    for s, r in results.items():
+        lines.append(f"| {s} | {r['words']} | {100 * r['wrong']:.1f}% | {r['conf_right']:.2f} / {r['conf_wrong']:.2f} "
+                     f"| {r['auc']:.2f} | {r['ece']:.3f} |")
+    lines += ["", "| flag words with conf under | " + " | ".join(f"{s}: flagged / wrong of those / wrong caught"
+                                                            for s in splits) + " |",
+              "|---|" + "---|" * len(splits)]
+    for i, t in enumerate(THRESHOLDS):
+        cells = [" / ".join(pc(results[s]["thresholds"][i][k]) for k in ("flagged", "wrong_of_flagged", "wrong_caught"))
+                 for s in splits]
+        lines.append(f"| {t:g} | " + " | ".join(cells) + " |")
+    lines += ["", "| conf band | " + " | ".join(f"{s}: words / mean conf / right" for s in splits) + " |",
+              "|---|" + "---|" * len(splits)]
+    for i, b in enumerate(results[splits[0]]["bands"]):
+        cells = []
+        for s in splits:
+            c = results[s]["bands"][i]
+            cells.append(f"{c['words']} / {c['mean_conf']:.2f} / {pc(c['right'])}" if c["words"] else "0")
+        closed = "]" if b["hi"] == BANDS[-1] else ")"
+        lines.append(f"| [{b['lo']:g}, {b['hi']:g}{closed} | " + " | ".join(cells) + " |")
+    n = results[splits[0]]["utterances"]
+    lines.append(f"\n{n} utterances per split, 320 ms chunks, beam search + LM (the defaults); a word is wrong where "
+                 "the alignment to the reference makes it a substitution or an insertion. *AUC*: how often a wrong "
+                 "word's confidence is below a right one's (0.5: chance). *ECE*: the mean gap between a band's "
+                 "confidence and its share of right words (ten bands), weighted by words. Produced by "
+                 "`python benchmarks/confidence.py`.")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_split_args(p)
+    args = p.parse_args()
+    torch.set_num_threads(1)
+    rec = Recognizer.from_pretrained()
+    results = {split: measure(rec, utts) for split, utts in read_splits(args).items()}
+    publish("confidence", results, table(results), partial=bool(args.limit))
+
+
+if __name__ == "__main__":
+    main()
