@@ -104,7 +104,7 @@ class Session:
         self.rec, self.cfg = rec, cfg
         self.chunk = cfg.chunk_ms // int(rec.frame_ms)  # encoder frames per chunk, 0 = offline
         if cfg.search == "greedy":
-            self.decoder = GreedyDecoder(rec.tokenizer)
+            self.decoder = GreedyDecoder(rec.tokenizer, rec.decoder_cfg.confidence_power)
         else:
             decoding = rec.decoder_cfg if cfg.hotword_weight is None else replace(rec.decoder_cfg,
                                                                                    hotword_weight=cfg.hotword_weight)

@@ -77,6 +77,8 @@ class DecoderConfig:
     # chosen on dev by benchmarks/hotwords.py --tune
     temperature: float = 1.5  # with an LM the search scores softmax(logits / temperature); chosen on dev by tune_lm.py
     blank_penalty: float = 2.0  # with an LM, taken off the blank's logit (after the temperature); chosen with it
+    confidence_power: float = 0.5  # a word's conf is the mean of its pieces' peak posteriors to this power, which
+    # calibrates it (a word at conf c is right about c of the time); chosen on dev by benchmarks/confidence.py --tune
 
 
 class Hyp(NamedTuple):
@@ -382,7 +384,8 @@ class CTCPrefixDecoder:
                 score += self.cfg.alpha * self.lm.end(state) * LN10
             ranked.append((score, h))
         ranked.sort(key=_first, reverse=True)  # stable: of equal scores, the one the beam ranked first leads
-        return [Hypothesis(self.tok.decode(h.tokens), words_of(h, self.tok), score) for score, h in ranked[:n]]
+        return [Hypothesis(self.tok.decode(h.tokens), words_of(h, self.tok, self.cfg.confidence_power), score)
+                for score, h in ranked[:n]]
 
 
 _first = itemgetter(0)  # the sort key of (score, entry) pairs
@@ -435,22 +438,23 @@ def _hyp(entry: list, frame: int) -> Hyp:
     return Hyp(base.tokens + (token,), base.frames + (frame,), base.probs + (math.exp(logp),), p_b, p_nb, *lang)
 
 
-def words_of(h: Hyp, tok: Tokenizer) -> tuple[WordInfo, ...]:
-    """Split a hypothesis into words with first/last frames and mean token posterior."""
+def words_of(h: Hyp, tok: Tokenizer, power: float = 1.0) -> tuple[WordInfo, ...]:
+    """Split a hypothesis into words with first/last frames and confidence: the mean of their tokens' (peak)
+    posteriors to ``power`` (``DecoderConfig.confidence_power``)."""
     words, cur = [], []  # cur: (text, frame, prob) of the tokens of the open word
     for t, fr, pr in zip(h.tokens, h.frames, h.probs):
         text = tok.tokens[t]
         if tok.word_start[t]:
             if cur:
-                words.append(_word(cur))
+                words.append(_word(cur, power))
             cur = [(text[1:], fr, pr)] if text != " " else []
         else:
             cur.append((text, fr, pr))
     if cur:
-        words.append(_word(cur))
+        words.append(_word(cur, power))
     return tuple(words)
 
 
-def _word(cur: list[tuple[str, int, float]]) -> WordInfo:
+def _word(cur: list[tuple[str, int, float]], power: float) -> WordInfo:
     text = "".join(t for t, _, _ in cur)
-    return WordInfo(text, cur[0][1], cur[-1][1] + 1, round(sum(p for _, _, p in cur) / len(cur), 3))
+    return WordInfo(text, cur[0][1], cur[-1][1] + 1, round((sum(p for _, _, p in cur) / len(cur)) ** power, 3))

@@ -20,8 +20,9 @@ class GreedyState:
 
 
 class GreedyDecoder:
-    def __init__(self, tokenizer: Tokenizer):
+    def __init__(self, tokenizer: Tokenizer, confidence_power: float = 1.0):
         self.tok = tokenizer
+        self.power = confidence_power  # as ``DecoderConfig.confidence_power`` (chosen for the beam search)
 
     def forget(self) -> None:
         """Nothing to drop: the greedy search keeps no caches (``CTCPrefixDecoder.forget``)."""
@@ -54,7 +55,7 @@ class GreedyDecoder:
 
     def finalize(self, state: GreedyState) -> Hypothesis:
         h = Hyp(state.tokens, state.frames, state.probs, 0.0, 0.0, 0.0, None, "", 0.0)
-        return Hypothesis(self.tok.decode(state.tokens), words_of(h, self.tok), 0.0)
+        return Hypothesis(self.tok.decode(state.tokens), words_of(h, self.tok, self.power), 0.0)
 
     def nbest(self, state: GreedyState, n: int) -> list[Hypothesis]:
         """The best path is the only text a greedy search has (``CTCPrefixDecoder.nbest``)."""

@@ -152,7 +152,7 @@ def test_blank_penalty_keeps_a_word_the_model_is_unsure_of_and_reports_its_own_p
     logp = unsure_word("no", 0.3)
 
     def text(cfg: DecoderConfig, lm) -> CTCPrefixDecoder:
-        dec = CTCPrefixDecoder(dataclasses.replace(cfg, alpha=0.0, beta=0.0), TOK, lm)
+        dec = CTCPrefixDecoder(dataclasses.replace(cfg, alpha=0.0, beta=0.0, confidence_power=1.0), TOK, lm)
         return dec.finalize(dec.step(logp, dec.init_state()))
 
     assert text(DecoderConfig(temperature=1.0, blank_penalty=0.0), lm).text == ""
@@ -166,7 +166,8 @@ def test_blank_penalty_keeps_a_word_the_model_is_unsure_of_and_reports_its_own_p
 def test_a_tokens_confidence_is_its_spikes_peak():
     """Each letter of "no" spikes over three frames (0.6, 0.9, 0.3, the blank then above it), then a blank
     frame: its prefix is born on the rising edge, and the word's confidence is the peak, 0.9, not the 0.6 of
-    that first frame (the texts and word times are not changed by it); the greedy search's too."""
+    that first frame (the texts and word times are not changed by it); the greedy search's too. The word's
+    conf is that to ``confidence_power``."""
     rows = []
     for c in TOK.encode("no"):
         for p in (0.6, 0.9, 0.3):
@@ -176,10 +177,12 @@ def test_a_tokens_confidence_is_its_spikes_peak():
         rows.append(np.full(len(TOK), 0.01 / (len(TOK) - 1)))
         rows[-1][0] = 0.99
     logp = np.log(np.array(rows))  # (8, V)
-    for dec in (CTCPrefixDecoder(DecoderConfig(), TOK, None), GreedyDecoder(TOK)):
+    for dec in (CTCPrefixDecoder(DecoderConfig(confidence_power=1.0), TOK, None), GreedyDecoder(TOK)):
         hyp = dec.finalize(dec.step(logp, dec.init_state()))
         assert hyp.text == "no" and (hyp.words[0].start, hyp.words[0].end) == (0, 5)
         assert hyp.words[0].conf == pytest.approx(0.9, abs=1e-3)
+    for dec in (CTCPrefixDecoder(DecoderConfig(confidence_power=0.5), TOK, None), GreedyDecoder(TOK, 0.5)):
+        assert dec.finalize(dec.step(logp, dec.init_state())).words[0].conf == pytest.approx(0.9 ** 0.5, abs=1e-3)
 
 
 def test_greedy_agrees_on_clean_input():
