@@ -115,10 +115,8 @@ def ece(conf: np.ndarray, right: np.ndarray, n: int = 10) -> float:
     >>> round(ece(np.array([0.95, 0.95, 0.15, 0.15]), np.array([True, True, False, False])), 3)
     0.1
     """
-    edges = np.linspace(0.0, 1.0, n + 1)
-    idx = np.clip(np.digitize(conf, edges[1:-1]), 0, n - 1)  # (W,) band of each word
-    return float(sum(abs(conf[idx == b].mean() - right[idx == b].mean()) * (idx == b).sum()
-                     for b in range(n) if (idx == b).any()) / len(conf))
+    rows = bands(conf, right, tuple(np.linspace(0.0, 1.0, n + 1)))
+    return float(sum(abs(b["mean_conf"] - b["right"]) * b["words"] for b in rows if b["words"]) / len(conf))
 
 
 def judged_words(rec: Recognizer, utts: list) -> tuple[np.ndarray, np.ndarray]:
