@@ -248,10 +248,11 @@ def main() -> None:
                                  "0", "--processes", str(args.processes),
                                  *(["--beam", str(args.beam)] if args.beam else [])], stdout=subprocess.PIPE, text=True)
         url = proc.stdout.readline().split()[-1] + "/"
+    metrics = metrics_url(url)  # the server's /metrics, if it answers
     rows = []
     try:
         for n in [int(x) for x in args.streams.split(",")]:
-            rows.append(measure_level(url, n, utts, args, proc.pid if proc else None))
+            rows.append(measure_level(url, n, utts, args, proc.pid if proc else None, metrics))
             print(json.dumps({k: round(v, 1) for k, v in rows[-1].items() if not isinstance(v, list)}), flush=True)
     finally:
         if proc:
@@ -264,12 +265,13 @@ def main() -> None:
 
 
 
-def measure_level(url: str, n: int, utts: list[np.ndarray], args: argparse.Namespace, pid: int | None) -> dict:
+def measure_level(url: str, n: int, utts: list[np.ndarray], args: argparse.Namespace, pid: int | None,
+                  metrics: str | None) -> dict:
     """One level: ``n`` clients streaming at once to ``url``; its row of the table. ``pid``: the server's process
-    (None: a server of someone else's, whose CPU and memory are not measured)."""
+    (None: a server of someone else's, whose CPU and memory are not measured); ``metrics``: its /metrics URL
+    (None: not read)."""
     out = client_results()
     progs = [program(utts, args.seconds, 7 * i) for i in range(n)]
-    metrics = metrics_url(url)
     before = {m: server_histogram(metrics, m) for m in HISTOGRAMS} if metrics else {}
     cpu0, wall0, client0 = tree_cpu_seconds(pid) if pid else 0.0, time.monotonic(), client_cpu_seconds()
 
