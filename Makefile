@@ -56,6 +56,8 @@ bench: setup $(CORPUS)/dev.jsonl $(CORPUS)/dev-unseen-voices.jsonl work/test-pip
 	$(BIN)/python benchmarks/stability.py --corpus $(CORPUS)
 	$(BIN)/python benchmarks/confidence.py --corpus $(CORPUS) --tune
 	$(BIN)/python benchmarks/confidence.py --corpus $(CORPUS)
+	$(BIN)/python benchmarks/word_times.py --corpus $(CORPUS) --tune
+	$(BIN)/python benchmarks/word_times.py --corpus $(CORPUS)
 	$(BIN)/python benchmarks/latency.py --corpus $(CORPUS) --processes 3 --streams 1,8,16,32,40,48,64,80,96,112
 	$(BIN)/python benchmarks/latency.py --corpus $(CORPUS) --processes 2 --streams 32,40,48,64 --name latency-two-processes
 	$(BIN)/python benchmarks/latency.py --corpus $(CORPUS) --processes 1 --streams 1,16,32,40,48 --name latency-one-process

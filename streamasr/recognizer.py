@@ -21,6 +21,7 @@ import torch
 from streamasr.backends import load_encoder
 from streamasr.decoder import CTCPrefixDecoder, DecoderConfig, LanguageModel
 from streamasr.decoder.greedy import GreedyDecoder
+from streamasr.decoder.word_times import word_spans
 from streamasr.encoder import StreamingEncoder, StreamState
 from streamasr.encoder.masks import subsampled_length
 from streamasr.endpoint import (EndpointConfig, block_levels, endpoint_cause, is_loud, is_quiet, is_tail_endpoint,
@@ -369,10 +370,12 @@ class Session:
 
     def _final(self) -> Final:
         beam = self._second_pass() if self.final_pass else self.beam
-        ms, off = self.rec.frame_ms, self.seg_start
+        ms, off, dec = self.rec.frame_ms, self.seg_start, self.rec.decoder_cfg
 
-        def words(hyp) -> tuple[Word, ...]:
-            return tuple(Word(w.word, int((off + w.start) * ms), int((off + w.end) * ms), w.conf) for w in hyp.words)
+        def words(hyp) -> tuple[Word, ...]:  # where each word was heard, from its spikes (decoder/word_times.py)
+            spans = word_spans([(off + w.start, off + w.end) for w in hyp.words], ms, dec.word_lead_ms,
+                               dec.word_lag_ms, off * ms, self.frames_done * ms)
+            return tuple(Word(w.word, start, end, w.conf) for w, (start, end) in zip(hyp.words, spans))
 
         if self.cfg.alternatives:
             ranked = self.decoder.nbest(beam, self.cfg.alternatives)  # ranked[0] is finalize's

@@ -79,6 +79,9 @@ class DecoderConfig:
     blank_penalty: float = 2.0  # with an LM, taken off the blank's logit (after the temperature); chosen with it
     confidence_power: float = 0.5  # a word's conf is the mean of its pieces' peak posteriors to this power, which
     # calibrates it (a word at conf c is right about c of the time); chosen on dev by benchmarks/confidence.py --tune
+    word_lead_ms: int = 120  # a final's word starts this long before its first piece's spike (word_times.py)
+    word_lag_ms: int = 40  # and ends this long after its last piece's frame, or where the next word starts;
+    # both chosen on dev by benchmarks/word_times.py --tune
 
 
 class Hyp(NamedTuple):
@@ -125,9 +128,9 @@ class BeamState:
 @dataclass(frozen=True)
 class WordInfo:
     word: str
-    start: int  # first frame of the word
-    end: int  # one past its last frame
-    conf: float  # mean posterior of its tokens at emission, in [0, 1]
+    start: int  # the frame its first piece was written in (its spike)
+    end: int  # one past its last piece's frame
+    conf: float  # the mean of its pieces' peak posteriors to DecoderConfig.confidence_power, in [0, 1]
 
 
 @dataclass(frozen=True)
