@@ -199,14 +199,14 @@ def tune(args: argparse.Namespace) -> None:
         row = f"| {k[0]} / {k[1]} ms | " + " | ".join(cells) + f" | {scores[k]:.1f} |"
         lines.append(row.replace("| ", "| **", 1).replace(" |", "** |", 1) if k == best else row)
     words = {e: per[best][e]["words"] for e in ENGINES}
-    lines.append(f"\nThe first {len(texts)} dev sentences, spoken by both engines as in the test table ({words['espeak-ng']} "
-                 f"and {words['festival']} right words), 320 ms chunks, beam search + LM; each (lead, lag) applied to "
-                 "the spikes' own frames as a session applies it. *score*: start and end mean absolute error summed, "
-                 "averaged over the engines; the grid runs 0 to 200 ms in steps of 10, and the rows shown are "
-                 f"no shift, the five best and what is held. Best: {best[0]} / {best[1]} ms (least score; within 1 ms "
-                 f"of it, the smallest shifts); `DecoderConfig` holds {held[0]} / {held[1]} ms"
-                 f"{'' if held == best else f' (it should hold {best[0]} / {best[1]})'}. Produced by "
-                 "`python benchmarks/word_times.py --tune`.")
+    lines.append(f"\nThe first {len(texts)} dev sentences, spoken by both engines as in the test table "
+                 f"({words['espeak-ng']} and {words['festival']} right words), 320 ms chunks, beam search + LM; "
+                 "each (lead, lag) applied to the spikes' own frames as a session applies it. *score*: start and "
+                 "end mean absolute error summed, averaged over the engines; the grid runs 0 to 200 ms in steps of "
+                 "10, and the rows shown are no shift, the five best and what is held. Best: "
+                 f"{best[0]} / {best[1]} ms (least score; within 1 ms of it, the smallest shifts); `DecoderConfig` "
+                 f"holds {held[0]} / {held[1]} ms{'' if held == best else f' (it should hold {best[0]} / {best[1]})'}. "
+                 "Produced by `python benchmarks/word_times.py --tune`.")
     data = {"sentences": len(texts), "best": list(best), "held": list(held),
             "scores": {f"{a}/{b}": s for (a, b), s in scores.items()}}
     publish("word_times_tune", data, "\n".join(lines) + "\n", partial=args.sentences != DEV_SENTENCES)
