@@ -86,7 +86,10 @@ def test_processes_share_one_session_limit_one_metrics_and_stop_together(tiny_mo
             assert metric(base, "streamasr_sessions") == 3.0  # the sum over both processes
             for (ws, _), a in zip(streams, audio):
                 await ws.send(encode_audio(a, "pcm_s16le"))
-            await asyncio.sleep(1.0)
+            # counted once each process has computed its streams' chunks: wait for that, not for a fixed time
+            deadline = time.monotonic() + 30
+            while metric(base, "streamasr_audio_seconds_total") < 6.0 - 1e-6 and time.monotonic() < deadline:
+                await asyncio.sleep(0.1)
             assert metric(base, "streamasr_audio_seconds_total") == pytest.approx(6.0)
             proc.send_signal(signal.SIGTERM)  # every process flushes its streams' finals
             return [await finals(ws) for ws, _ in streams]
