@@ -58,9 +58,10 @@ class SlowLink:
         self.listener.close()
 
 
-def captions(url: str, wav, hotwords: str = "") -> tuple[str, str, str]:
+def captions(url: str, wav, hotwords: str = "", spans: list | None = None) -> tuple[str, str, str]:
     """Open the page, type ``hotwords`` if any, press Start, let the fake microphone speak, press Stop; return
-    (finals, status, the last words it showed as settled in a partial)."""
+    (finals, status, the last words it showed as settled in a partial). ``spans``, if given, gets each word
+    the finals show as (its text, data-conf, class, title)."""
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True,
                                     args=FLAGS + [f"--use-file-for-fake-audio-capture={wav}%noloop"])
@@ -75,6 +76,9 @@ def captions(url: str, wav, hotwords: str = "") -> tuple[str, str, str]:
             page.click("#toggle")
             page.wait_for_function("Number(document.body.dataset.finals || 0) >= 1", timeout=20000)
             page.wait_for_function("document.body.dataset.status === 'closed'", timeout=20000)
+            if spans is not None:
+                spans += page.eval_on_selector_all("#finals span", "s => s.map(e => [e.textContent, "
+                                                   "Number(e.dataset.conf), e.className, e.title])")
             return (page.inner_text("#finals"), page.evaluate("document.body.dataset.status"),
                     page.evaluate("document.body.dataset.stable || ''"))
         finally:
@@ -90,9 +94,22 @@ def test_page_streams_the_microphone_and_closes_cleanly(tiny_server, tmp_path):
 def test_page_shows_captions_of_the_spoken_words(model_server, tmp_path):
     """... and, before the final, the partial's settled words (``stable_words``), which begin the final."""
     espeak(SENTENCE, tmp_path / "mic.wav")
-    text, _, settled = captions(f"http://127.0.0.1:{model_server.port}/", tmp_path / "mic.wav")
+    spans = []
+    text, _, settled = captions(f"http://127.0.0.1:{model_server.port}/", tmp_path / "mic.wav", spans=spans)
     assert error_rate([SENTENCE], [" ".join(text.split())]) <= 0.5, text
     assert settled and any(line.startswith(settled) for line in text.splitlines()), (settled, text)
+    # each word of the finals on its own, its time and confidence on hover, under 0.7 marked unsure
+    assert [w for w, *_ in spans] == text.split()
+    assert all(0 <= conf <= 1 and (cls == "unsure") == (conf < 0.7) for _, conf, cls, _ in spans), spans
+    assert all(title.endswith(f"s, confidence {conf:.2f}") for _, conf, _, title in spans), spans
+
+
+def test_page_marks_the_words_under_its_unsure_confidence(model_server, tmp_path):
+    """``?unsure=C`` sets the confidence under which a final's words are shown as unsure (default 0.7)."""
+    espeak(SENTENCE, tmp_path / "mic.wav")
+    spans = []
+    captions(f"http://127.0.0.1:{model_server.port}/?unsure=1.01", tmp_path / "mic.wav", spans=spans)
+    assert spans and all(cls == "unsure" for _, _, cls, _ in spans), spans
 
 
 def test_page_keeps_the_speech_heard_while_its_socket_connects(model_server, tmp_path):
