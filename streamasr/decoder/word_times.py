@@ -1,7 +1,7 @@
 """Where a word is heard, from where the search wrote it.
 
 A CTC model writes each piece of a word in one frame, its spike, and the spike comes after the model has
-heard the sound: for the bundled model, a word's first spike lies about 110 ms after the word starts (as
+heard the sound: for the bundled model, a word's first spike lies about 115 ms after the word starts (as
 the synthesizers that spoke our test sentences time it), and a word of one piece has one frame, 40 ms, where
 it was spoken for 200. So a final's word times are the spikes' moved: each word starts ``lead_ms`` before
 its first spike and ends ``lag_ms`` after its last one's frame, or where the next word starts if that
