@@ -37,7 +37,8 @@ test: setup .stamp-mbrola
 	$(BIN)/python -m pytest -q
 
 # Every figure in the README: evaluation corpus and ARPA LM if missing, then each benchmark, then the plots and the
-# targets table (about an hour here: 53 min on 2026-12-04 at commit 640b1cf; the corpus and LM already made).
+# targets table (about an hour here: 53 min on 2026-12-04 at commit 640b1cf; the corpus and LM already made;
+# benchmarks added since: confidence.py about 4 min, word_times.py about 10).
 CORPUS := work/corpus-engines
 bench: setup $(CORPUS)/dev.jsonl $(CORPUS)/dev-unseen-voices.jsonl work/test-piper/test-seen-voices.jsonl work/lm/kjv.arpa
 	$(BIN)/pip install -q -e '.[test,piper,convert,bench]'
