@@ -25,7 +25,6 @@ import argparse
 import sys
 from pathlib import Path
 
-import jiwer
 import numpy as np
 import torch
 
@@ -37,6 +36,7 @@ from streamasr.audio import load_audio  # noqa: E402
 from streamasr.data.manifest import read_manifest  # noqa: E402
 from streamasr.decoder import DecoderConfig  # noqa: E402
 from streamasr.events import Final  # noqa: E402
+from streamasr.metrics import right_pairs  # noqa: E402
 from streamasr.recognizer import Recognizer  # noqa: E402
 
 THRESHOLDS = (0.5, 0.7, 0.8, 0.9)
@@ -54,12 +54,9 @@ def right_words(ref: str, hyp: list[str]) -> list[bool]:
     >>> right_words("in the beginning", [])
     []
     """
-    if not hyp:
-        return []
     right = [False] * len(hyp)
-    for chunk in jiwer.process_words(ref, " ".join(hyp)).alignments[0]:
-        if chunk.type == "equal":
-            right[chunk.hyp_start_idx : chunk.hyp_end_idx] = [True] * (chunk.hyp_end_idx - chunk.hyp_start_idx)
+    for _, j in right_pairs(ref, hyp):
+        right[j] = True
     return right
 
 

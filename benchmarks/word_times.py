@@ -28,7 +28,6 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-import jiwer
 import numpy as np
 import torch
 
@@ -44,6 +43,7 @@ from streamasr.data.voices import ESPEAK_ACCENTS, ESPEAK_VARIANTS, FESTIVAL_VOIC
 from streamasr.decoder import DecoderConfig  # noqa: E402
 from streamasr.decoder.word_times import word_spans  # noqa: E402
 from streamasr.events import Final, Word  # noqa: E402
+from streamasr.metrics import right_pairs  # noqa: E402
 from streamasr.recognizer import Recognizer  # noqa: E402
 from streamasr.server.connection import Connection  # noqa: E402
 
@@ -75,16 +75,7 @@ def matched(text: str, ref: list[TimedWord | None], finals: list[Final]) -> list
     """(reference word, our word, its final) for each word of ``text`` that the alignment makes right and the
     engine timed (``ref``: its words' times, None where untimed)."""
     words = [(w, f) for f in finals for w in f.words]
-    if not words:
-        return []
-    out = []
-    for chunk in jiwer.process_words(text, " ".join(w.word for w, _ in words)).alignments[0]:
-        if chunk.type == "equal":
-            for k in range(chunk.ref_end_idx - chunk.ref_start_idx):
-                r, (w, f) = ref[chunk.ref_start_idx + k], words[chunk.hyp_start_idx + k]
-                if r is not None:
-                    out.append((r, w, f))
-    return out
+    return [(ref[i], *words[j]) for i, j in right_pairs(text, [w.word for w, _ in words]) if ref[i] is not None]
 
 
 def finals_of(rec: Recognizer, audio: np.ndarray, chunk_ms: int) -> list[Final]:

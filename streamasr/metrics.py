@@ -1,4 +1,4 @@
-"""Word and character error rates (through jiwer), and how the partials of a segment led to its final."""
+"""Word and character error rates (through jiwer), which words are right, and how the partials of a segment led to its final."""
 
 from __future__ import annotations
 
@@ -16,6 +16,22 @@ def error_rate(refs: list[str], hyps: list[str], chars: bool = False) -> float:
     hyps = [h if h.strip() else "" for h in hyps]
     measure = jiwer.cer if chars else jiwer.wer
     return float(measure(refs, hyps))
+
+
+def right_pairs(ref: str, hyp: list[str]) -> list[tuple[int, int]]:
+    """(index in ``ref``'s words, index in ``hyp``) of each word that the word alignment (the one WER counts
+    by) makes right: neither a substitution nor an insertion.
+
+    >>> right_pairs("in the beginning god created", ["in", "a", "beginning", "god", "and", "created"])
+    [(0, 0), (2, 2), (3, 3), (4, 5)]
+    >>> right_pairs("in the beginning", [])
+    []
+    """
+    if not hyp:
+        return []
+    return [(chunk.ref_start_idx + k, chunk.hyp_start_idx + k)
+            for chunk in jiwer.process_words(ref, " ".join(hyp)).alignments[0] if chunk.type == "equal"
+            for k in range(chunk.hyp_end_idx - chunk.hyp_start_idx)]
 
 
 def word_emergence(partials: list[list[str]], final: list[str]) -> list[tuple[int | None, int | None]]:

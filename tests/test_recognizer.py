@@ -355,10 +355,9 @@ def test_phrases_favour_their_common_words_only_together(bundled_rec, tmp_path):
 def test_final_word_times_are_where_the_synthesizer_spoke_the_words(bundled_rec, kwargs):
     # espeak-ng's own word times (streamasr.data.timed); a word's spike comes some 115 ms after it starts, and
     # a word of one piece has one 40 ms frame, so the spikes' own frames miss by about that (word_spans)
-    import difflib
-
     from speech import HELD_OUT_SENTENCES
     from streamasr.data.timed import espeak_timed
+    from streamasr.metrics import right_pairs
 
     start_err, end_err = [], []
     for text in HELD_OUT_SENTENCES[:2]:
@@ -370,12 +369,9 @@ def test_final_word_times_are_where_the_synthesizer_spoke_the_words(bundled_rec,
             spans = [(w.start_ms, w.end_ms) for w in f.words]
             assert all(f.start_ms <= a < b <= f.end_ms for a, b in spans)
             assert all(b <= c for (_, b), (c, _) in zip(spans, spans[1:]))
-        said = [w.word for w in words]
-        for block in difflib.SequenceMatcher(a=text.split(), b=said, autojunk=False).get_matching_blocks():
-            for k in range(block.size):
-                r, w = ref[block.a + k], words[block.b + k]
-                if r is not None:
-                    start_err.append(w.start_ms - r.start_ms)
-                    end_err.append(w.end_ms - r.end_ms)
+        for i, j in right_pairs(text, [w.word for w in words]):  # the words said right, timed by espeak-ng
+            if ref[i] is not None:
+                start_err.append(words[j].start_ms - ref[i].start_ms)
+                end_err.append(words[j].end_ms - ref[i].end_ms)
     assert len(start_err) >= 12
     assert np.abs(start_err).mean() < 50 and np.abs(end_err).mean() < 50
