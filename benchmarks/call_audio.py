@@ -52,14 +52,19 @@ def media_frames(y: np.ndarray) -> list[str]:
     return [to_text(m) for m in media_open_events() + media_events(y) + [media_stop_event()]]
 
 
-def transcribe(rec: Recognizer, dialect: str, frames: list[str | bytes]) -> str:
-    """The finals' text of one stream, fed to a connection frame by frame as the server does."""
+def replies(rec: Recognizer, dialect: str, frames: list[str | bytes]) -> list[dict]:
+    """What a connection answers one stream, fed frame by frame as the server feeds it."""
     conn = Connection(rec, dialect, "bench")
-    replies: list[dict] = []
+    out: list[dict] = []
     for frame in frames:
         conn.receive(frame)
-        replies += conn.run()
-    return " ".join(m["text"] for m in replies if m.get("type") == "final" and m["text"])
+        out += conn.run()
+    return out
+
+
+def transcribe(rec: Recognizer, dialect: str, frames: list[str | bytes]) -> str:
+    """The finals' text of one stream, fed to a connection frame by frame as the server does."""
+    return " ".join(m["text"] for m in replies(rec, dialect, frames) if m.get("type") == "final" and m["text"])
 
 
 def conditions(snr_db: float) -> list[tuple[str, str, Callable[[np.ndarray, int], list]]]:

@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import random
 import sys
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -32,7 +33,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from call_audio import media_frames  # noqa: E402
+from call_audio import media_frames, replies  # noqa: E402
 from results_io import publish  # noqa: E402
 from splits import SPLITS  # noqa: E402
 
@@ -45,15 +46,13 @@ from streamasr.decoder.word_times import word_spans  # noqa: E402
 from streamasr.events import Final, Word  # noqa: E402
 from streamasr.metrics import right_pairs  # noqa: E402
 from streamasr.recognizer import Recognizer  # noqa: E402
-from streamasr.server.connection import Connection  # noqa: E402
 
 ENGINES = ("espeak-ng", "festival")
 CHUNKS = (320, 160, 640, 0)  # the first is the default, read as shipped and raw
 GRID = tuple(range(0, 201, 10))  # ms, both shifts
-FRAME_MS = 40
 
 
-def speak(texts: list[str]) -> dict[str, list[tuple[np.ndarray, list[TimedWord | None], str]]]:
+def speak(texts: list[str]) -> dict[str, list[tuple[np.ndarray, list[TimedWord | None], str, str]]]:
     """Each text spoken by an espeak-ng voice (drawn by its index) and by festival's voices in turn:
     engine -> [(audio, reference word times, voice, text)]."""
     out: dict[str, list] = {"espeak-ng": [], "festival": []}
@@ -86,13 +85,8 @@ def finals_of(rec: Recognizer, audio: np.ndarray, chunk_ms: int) -> list[Final]:
 def call_finals(rec: Recognizer, audio: np.ndarray) -> list[Final]:
     """The finals of ``audio`` (16 kHz) carried as a phone call carries it (8 kHz, the 300-3400 Hz band, mu-law)
     and fed to a server connection in 20 ms media events, as ``call_audio.py`` feeds it."""
-    conn = Connection(rec, "media", "bench")
-    replies: list[dict] = []
-    for frame in media_frames(phone_channel(audio)):
-        conn.receive(frame)
-        replies += conn.run()
     return [Final(m["segment"], m["text"], m["start_ms"], m["end_ms"], tuple(Word(**w) for w in m["words"]))
-            for m in replies if m.get("type") == "final"]
+            for m in replies(rec, "media", media_frames(phone_channel(audio))) if m.get("type") == "final"]
 
 
 def errors(pairs: list[tuple[float, float, float, float]]) -> dict:
@@ -105,14 +99,28 @@ def errors(pairs: list[tuple[float, float, float, float]]) -> dict:
     return out
 
 
-def shifted(rows: list[tuple[TimedWord, object, Final]], lead: float, lag: float) -> list[tuple]:
+def timed_pairs(utts: list[tuple], finals: Callable[[np.ndarray], list[Final]]) -> list[tuple]:
+    """(ref start, ref end, our start, our end) of every right, timed word of ``speak``'s utterances of one
+    engine, their finals made by ``finals`` (audio -> finals)."""
+    return [(r.start_ms, r.end_ms, w.start_ms, w.end_ms) for audio, ref, _, text in utts
+            for r, w, _ in matched(text, ref, finals(audio))]
+
+
+def spikes_recognizer(rec: Recognizer) -> Recognizer:
+    """``rec`` with its words at the spikes' own frames (word_lead_ms = word_lag_ms = 0): the times before they
+    were moved."""
+    return Recognizer(rec.model, rec.tokenizer, rec.lm, replace(rec.decoder_cfg, word_lead_ms=0, word_lag_ms=0),
+                      rec.encoder)
+
+
+def shifted(rows: list[tuple[TimedWord, object, Final]], lead: float, lag: float, frame_ms: float) -> list[tuple]:
     """(ref start, ref end, start, end) with raw words (lead = lag = 0) moved as a session would move them."""
     by_final: dict[int, list] = {}
     for r, w, f in rows:
         by_final.setdefault(id(f), [f, []])[1].append((r, w))
     out = []
     for f, pairs in by_final.values():
-        spans = word_spans([(w.start_ms // FRAME_MS, w.end_ms // FRAME_MS) for w in f.words], FRAME_MS, lead, lag,
+        spans = word_spans([(w.start_ms // frame_ms, w.end_ms // frame_ms) for w in f.words], frame_ms, lead, lag,
                            f.start_ms, f.end_ms)
         at = {id(w): s for w, s in zip(f.words, spans)}
         out += [(r.start_ms, r.end_ms, *at[id(w)]) for r, w in pairs]
@@ -122,30 +130,15 @@ def shifted(rows: list[tuple[TimedWord, object, Final]], lead: float, lag: float
 def measure(texts: list[str]) -> dict:
     spoken = speak(texts)
     shipped = Recognizer.from_pretrained()
-    raw = Recognizer(shipped.model, shipped.tokenizer, shipped.lm, replace(DecoderConfig(), word_lead_ms=0,
-                                                                           word_lag_ms=0), shipped.encoder)
+    raw = spikes_recognizer(shipped)
     results: dict = {"sentences": len(texts), "lead_ms": DecoderConfig().word_lead_ms,
                      "lag_ms": DecoderConfig().word_lag_ms, "engines": {}}
     for engine, utts in spoken.items():
         timed = sum(sum(w is not None for w in ref) for _, ref, _, _ in utts)
         total = sum(len(ref) for _, ref, _, _ in utts)
-        rows: dict[str, list] = {}
-        for chunk in CHUNKS:
-            pairs = []
-            for audio, ref, _, text in utts:
-                pairs += [(r.start_ms, r.end_ms, w.start_ms, w.end_ms) for r, w, _ in
-                          matched(text, ref, finals_of(shipped, audio, chunk))]
-            rows[f"{chunk}"] = errors(pairs)
-        pairs = []
-        for audio, ref, _, text in utts:
-            pairs += [(r.start_ms, r.end_ms, w.start_ms, w.end_ms) for r, w, _ in
-                      matched(text, ref, finals_of(raw, audio, 320))]
-        rows["320-spikes"] = errors(pairs)
-        pairs = []
-        for audio, ref, _, text in utts:
-            pairs += [(r.start_ms, r.end_ms, w.start_ms, w.end_ms) for r, w, _ in
-                      matched(text, ref, call_finals(shipped, audio))]
-        rows["320-call"] = errors(pairs)
+        rows = {str(chunk): errors(timed_pairs(utts, lambda a, c=chunk: finals_of(shipped, a, c))) for chunk in CHUNKS}
+        rows["320-spikes"] = errors(timed_pairs(utts, lambda a: finals_of(raw, a, 320)))
+        rows["320-call"] = errors(timed_pairs(utts, lambda a: call_finals(shipped, a)))
         results["engines"][engine] = {"timed_words": timed, "words": total, "rows": rows,
                                       "voices": sorted({v for _, _, v, _ in utts})}
     return results
@@ -191,15 +184,13 @@ def best_shifts(scores: dict[tuple[int, int], float], margin: float = 1.0) -> tu
 def tune(args: argparse.Namespace) -> None:
     texts = [u.text for u in read_manifest(Path(args.corpus) / "dev.jsonl")[: args.sentences]]
     spoken = speak(texts)
-    base = Recognizer.from_pretrained()
-    raw = Recognizer(base.model, base.tokenizer, base.lm, replace(DecoderConfig(), word_lead_ms=0, word_lag_ms=0),
-                     base.encoder)
+    raw = spikes_recognizer(Recognizer.from_pretrained())
     rows = {engine: [m for audio, ref, _, text in utts for m in matched(text, ref, finals_of(raw, audio, 320))]
             for engine, utts in spoken.items()}
     scores, per = {}, {}
     for lead in GRID:
         for lag in GRID:
-            e = {engine: errors(shifted(r, lead, lag)) for engine, r in rows.items()}
+            e = {engine: errors(shifted(r, lead, lag, raw.frame_ms)) for engine, r in rows.items()}
             per[(lead, lag)] = e
             scores[(lead, lag)] = float(np.mean([x["start"]["mean_abs"] + x["end"]["mean_abs"] for x in e.values()]))
     best = best_shifts(scores)

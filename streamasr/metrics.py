@@ -1,4 +1,5 @@
-"""Word and character error rates (through jiwer), which words are right, and how the partials of a segment led to its final."""
+"""Word and character error rates (through jiwer), which words are right, and how the partials of a segment led
+to its final."""
 
 from __future__ import annotations
 
