@@ -263,8 +263,6 @@ def main() -> None:
     publish(args.name, data, table(data))
 
 
-
-
 def measure_level(url: str, n: int, utts: list[np.ndarray], args: argparse.Namespace, pid: int | None,
                   metrics: str | None) -> dict:
     """One level: ``n`` clients streaming at once to ``url``; its row of the table. ``pid``: the server's process

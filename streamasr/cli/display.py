@@ -89,8 +89,6 @@ def partial_line(ev: dict) -> str:
     return " ".join(words[:k]) + (f"{' ' if k else ''}\033[2m{rest}\033[0m" if rest else "")
 
 
-
-
 def latency_line(ms: dict[str, list[float]]) -> str:
     """``latencies``' figures as one line.
 
