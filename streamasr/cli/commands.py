@@ -7,7 +7,7 @@ import functools
 import json
 import sys
 import time
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Iterator
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -57,31 +57,56 @@ def _recognizer(args):
         raise UserError(str(e)) from None
 
 
-def stream_file(session, samples: np.ndarray, rate: int, piece_ms: int, realtime: bool):
-    """Yield events while feeding ``samples`` in pieces, optionally paced at real time."""
+def _audio_source(args, rate: int, piece_ms: int, speed: float):
+    """The audio ``args.audio`` names as blocks of (S,) float32 at ``rate``: a file, read whole and cut into
+    ``piece_ms`` pieces, or stdin (``-``), read as it comes (``pipes.Stdin``: its ``error`` is to be checked
+    once the blocks end). Paced at ``speed`` times real time (0: at once)."""
+    from streamasr.cli.pipes import Stdin, pipe_format, raw_flags
+
+    if args.audio == "-":
+        try:
+            pipe_format(b"", args)  # the flags' format is checked before stdin is read
+        except AudioError as e:
+            raise UserError(str(e)) from None
+        return Stdin(args, rate, min(piece_ms, 100), speed)
+    if flags := raw_flags(args):
+        raise UserError(f"{', '.join(flags)}: for raw audio on stdin (-); {args.audio}'s header names its own format")
+    from streamasr.audio import load_audio
+
+    try:
+        samples = load_audio(args.audio, rate)
+    except AudioError as e:
+        raise UserError(str(e)) from None
+    return _pieces(samples, rate, piece_ms, speed)
+
+
+def _pieces(samples: np.ndarray, rate: int, piece_ms: int, speed: float) -> Iterator[np.ndarray]:
+    """``samples`` in pieces of ``piece_ms``, each when its start is due at ``speed`` times real time (0: at once)."""
     step = max(1, rate * piece_ms // 1000)
     t0 = time.monotonic()
     for pos in range(0, len(samples), step):
-        if realtime:
-            time.sleep(max(0.0, t0 + pos / rate - time.monotonic()))
-        yield from session.accept(samples[pos : pos + step])
-    yield from session.finish()
+        if speed > 0:
+            time.sleep(max(0.0, t0 + pos / rate / speed - time.monotonic()))
+        yield samples[pos : pos + step]
 
 
 def transcribe(args) -> int:
-    from streamasr.audio import load_audio
-
     rec = _recognizer(args)
     try:
         session = rec.session(chunk_ms=args.chunk_ms, left_chunks=args.left_chunks, endpoint=_endpoint(args),
                               final_pass=args.final_pass, alternatives=args.alternatives, hotwords=args.hotwords,
                               hotword_weight=args.hotword_weight)
-        samples = load_audio(args.audio, rec.sample_rate)
-    except (AudioError, ValueError) as e:
+    except ValueError as e:
         raise UserError(str(e)) from None
+    blocks = _audio_source(args, rec.sample_rate, max(args.chunk_ms, 100), 1.0 if args.realtime else 0.0)
     show = Display(args.format)
-    for ev in stream_file(session, samples, rec.sample_rate, max(args.chunk_ms, 100), args.realtime):
+    for block in blocks:
+        for ev in session.accept(block):
+            show(ev.to_dict())
+    for ev in session.finish():  # what was heard is closed with a final, even where stdin went wrong
         show(ev.to_dict())
+    if error := getattr(blocks, "error", None):
+        raise UserError(f"stdin: {error}")
     return 0
 
 
@@ -207,22 +232,30 @@ def _run_client(url: str, client: Coroutine, timing: Timing | None) -> int:
 
 
 def stream(args) -> int:
-    from streamasr.audio import load_audio
-    from streamasr.client import Timing, stream_samples
+    import asyncio
+
+    from streamasr.client import Timing, stream_frames
 
     if args.speed < 0:
         raise UserError("--speed must be 0 (at once) or more")
-    try:
-        samples = load_audio(args.audio, 16000)
-    except AudioError as e:
-        raise UserError(str(e)) from None
-
-    show = Display(args.format)
     speed = 1.0 if args.realtime else args.speed
+    blocks = _audio_source(args, 16000, 100, speed)
+    show = Display(args.format)
     timing = Timing() if args.latency else None
-    return _run_client(args.server, stream_samples(args.server, samples, 16000, speed=speed, on_event=show,
-                                                   token=args.token, start=_start_fields(args), timing=timing),
-                       timing)
+
+    async def frames():
+        """The blocks, each read off the event loop (stdin waits for its pipe, a paced file for its time)."""
+        loop = asyncio.get_running_loop()
+        it = iter(blocks)
+        while (block := await loop.run_in_executor(None, next, it, None)) is not None:
+            if len(block):
+                yield block
+
+    code = _run_client(args.server, stream_frames(args.server, frames(), 16000, on_event=show, token=args.token,
+                                                   start=_start_fields(args), timing=timing), timing)
+    if error := getattr(blocks, "error", None):  # the stream was ended (its final came) where stdin went wrong
+        raise UserError(f"stdin: {error}")
+    return code
 
 
 def mic(args) -> int:

@@ -9,7 +9,7 @@ from streamasr.backends import BACKENDS
 from streamasr.cli import commands, training
 from streamasr.data.voices import DEFAULT_ENGINES, ENGINES
 from streamasr.endpoint import EndpointConfig
-from streamasr.protocol import MAX_HOTWORD_WEIGHT, MAX_HOTWORDS, hotwords_of
+from streamasr.protocol import MAX_HOTWORD_WEIGHT, MAX_HOTWORDS, SAMPLE_WIDTH, hotwords_of
 
 DEFAULT_BEAM = 64  # DecoderConfig.beam, which this module cannot import without kenlm (a test checks they agree)
 
@@ -24,7 +24,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _transcribe(sub: argparse._SubParsersAction) -> None:
     t = sub.add_parser("transcribe", help="stream an audio file through the recognizer as if it were live")
-    t.add_argument("audio", help="WAV/FLAC/OGG file, any sample rate and channel count")
+    t.add_argument("audio", help="WAV/FLAC/OGG file, any sample rate and channel count; - reads stdin as it comes")
+    _raw_args(t)
     _model_args(t)
     _stream_args(t)
     _hotwords_arg(t)
@@ -78,7 +79,8 @@ def _serve(sub: argparse._SubParsersAction) -> None:
 
 def _stream(sub: argparse._SubParsersAction) -> None:
     st = sub.add_parser("stream", help="send an audio file to a server as a live stream")
-    st.add_argument("audio", help="audio file, any rate and channel count")
+    st.add_argument("audio", help="audio file, any rate and channel count; - reads stdin as it comes")
+    _raw_args(st)
     st.add_argument("--server", default="ws://127.0.0.1:2700/", help="server URL")
     pace = st.add_mutually_exclusive_group()
     pace.add_argument("--realtime", action="store_true", help="send at real time")
@@ -196,6 +198,15 @@ def _chunk_args(p: argparse.ArgumentParser, whose: str) -> None:
     p.add_argument("--chunk-ms", type=int, default=None, help=f"chunk length, a multiple of 40 (default: {whose}320)")
     p.add_argument("--left-chunks", type=int, default=None,
                    help=f"attention left context in chunks (default: {whose}8)")
+
+
+def _raw_args(p: argparse.ArgumentParser) -> None:
+    raw = p.add_argument_group("raw audio on stdin (-); a WAV stream there names its own")
+    raw.add_argument("--rate", type=int, default=None, help="samples per second (default: 16000)")
+    raw.add_argument("--encoding", choices=tuple(SAMPLE_WIDTH), default=None,
+                     help="pcm_s16le: 16-bit little-endian; f32le: 32-bit float; mulaw, alaw: G.711 "
+                     "(default: pcm_s16le)")
+    raw.add_argument("--channels", type=int, default=None, help="interleaved channels, averaged (default: 1)")
 
 
 def _segment_args(p: argparse.ArgumentParser) -> None:

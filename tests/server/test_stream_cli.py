@@ -166,3 +166,30 @@ def test_a_server_that_goes_mid_stream_is_one_line(tiny_model_dir, tmp_path, how
     if how == signal.SIGTERM:  # a server going away flushes the open stream's final first
         assert events and events[-1]["type"] == "final", out
         assert "1001" in err, err
+
+
+def test_stream_a_pipe_as_it_comes(model_server, tmp_path):
+    """`stream -`: raw samples from stdin reach the server as they come, and its finals are those the file's
+    samples get; a WAV stream on stdin (espeak-ng --stdout) is read by its header."""
+    import numpy as np
+    import soundfile as sf
+
+    from streamasr.protocol import encode_audio
+
+    x = espeak(SENTENCE, tmp_path / "s.wav")
+    pcm = np.frombuffer(encode_audio(x, "pcm_s16le"), "<i2")
+    sf.write(tmp_path / "s16.wav", pcm, 16000, subtype="PCM_16")
+
+    def finals(out):
+        assert out.returncode == 0, out.stderr
+        return [e["text"] for e in map(json.loads, out.stdout.splitlines()) if e["type"] == "final"]
+
+    from_file = finals(run(str(tmp_path / "s16.wav"), "--server", model_server.url(), "--json"))
+    from_pipe = subprocess.run([sys.executable, "-m", "streamasr.cli.main", "stream", "-", "--server",
+                                model_server.url(), "--json"], input=pcm.tobytes(), capture_output=True, timeout=120)
+    from_pipe.stdout = from_pipe.stdout.decode()
+    assert finals(from_pipe) == from_file and error_rate([SENTENCE], [" ".join(from_file)]) <= 0.5
+    synth = subprocess.run(f"espeak-ng --stdout '{SENTENCE}' | {sys.executable} -m streamasr.cli.main stream - "
+                           f"--server {model_server.url()} --json", shell=True, capture_output=True, text=True,
+                           timeout=120)
+    assert error_rate([SENTENCE], [" ".join(finals(synth))]) <= 0.5

@@ -1,0 +1,75 @@
+"""Audio from stdin (``-`` in place of a file): read as the pipe delivers it, for ``transcribe`` and ``stream``."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Iterator
+
+import numpy as np
+
+from streamasr.errors import AudioError
+from streamasr.pipe import PipeDecoder, RawFormat
+
+READ_BYTES = 1 << 14  # the most one read takes; a live pipe returns what it has
+RAW_FLAGS = ("rate", "encoding", "channels")  # the flags that describe raw samples on stdin
+
+
+def raw_flags(args) -> list[str]:
+    """The raw-format flags given on the command line."""
+    return [f"--{name}" for name in RAW_FLAGS if getattr(args, name) is not None]
+
+
+def pipe_format(first: bytes, args) -> RawFormat | None:
+    """The format of stdin's samples from its first bytes and the flags: None for a WAV stream (its header
+    says), else raw samples as ``--rate``, ``--encoding`` and ``--channels`` say (16 kHz, 16-bit, mono where
+    they do not). Raises AudioError for a WAV stream given those flags (its header decides)."""
+    if first.startswith(b"RIFF"):
+        if flags := raw_flags(args):
+            raise AudioError(f"a WAV stream, whose header names its rate, encoding and channels: "
+                             f"drop {', '.join(flags)}")
+        return None
+    default = RawFormat()
+    return RawFormat(args.rate or default.sample_rate, args.encoding or default.encoding,
+                     args.channels or default.channels)
+
+
+class Stdin:
+    """stdin's audio as (S,) float32 blocks at ``rate``, each as soon as the pipe has delivered it, at most
+    ``block_ms`` long; paced at ``speed`` times real time (0: as they come). A read or format error ends the
+    blocks and is kept in ``error``, so that the caller can close its stream (a final for what came before)
+    and then report it."""
+
+    def __init__(self, args, rate: int, block_ms: int = 100, speed: float = 0.0):
+        self.args, self.rate, self.speed = args, rate, speed
+        self.step = max(1, rate * block_ms // 1000)  # samples per block at most
+        self.error: AudioError | None = None
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        t0, sent = time.monotonic(), 0
+        try:
+            for samples in self._decoded():
+                for pos in range(0, len(samples), self.step):
+                    if self.speed > 0:
+                        time.sleep(max(0.0, t0 + sent / self.rate / self.speed - time.monotonic()))
+                    block = samples[pos : pos + self.step]
+                    sent += len(block)
+                    yield block
+        except AudioError as e:
+            self.error = e
+
+    def _decoded(self) -> Iterator[np.ndarray]:
+        fd = sys.stdin.buffer.fileno()
+        first = b""
+        while len(first) < 4 and (data := os.read(fd, 4 - len(first))):  # enough to tell a WAV header
+            first += data
+        pipe = PipeDecoder(pipe_format(first, self.args), self.rate)
+        data = first
+        while data:
+            yield pipe.feed(data)
+            data = os.read(fd, READ_BYTES)
+        yield pipe.finish()
+        if pipe.trailing_bytes:
+            n = pipe.trailing_bytes
+            print(f"streamasr: stdin ended {n} byte{'s' * (n > 1)} into a sample, dropped", file=sys.stderr)

@@ -1,0 +1,154 @@
+"""Audio that arrives as bytes from a pipe (``streamasr transcribe -``, ``streamasr stream -``): raw samples of
+a named format, or a WAV stream whose header names it. Bytes in, in whatever pieces the pipe delivers them;
+mono float32 at the rate asked for out, the same however the bytes were cut. No I/O here."""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+
+import numpy as np
+import soxr
+
+from streamasr.errors import AudioError
+from streamasr.protocol import SAMPLE_WIDTH, ProtocolError, decode_audio
+
+MAX_WAV_HEADER = 1 << 20  # bytes a WAV stream may take to reach its audio (metadata chunks before it)
+_WAV_TAGS = {(1, 16): "pcm_s16le", (3, 32): "f32le", (6, 8): "alaw", (7, 8): "mulaw"}  # (format tag, bits) -> ours
+_WAV_EXTENSIBLE = 0xFFFE  # its real tag is the first two bytes of the subformat GUID
+_WAV_UNKNOWN_SIZE = (0, 0xFFFFFFFF)  # what writers put in the data chunk's size when they cannot know it
+
+
+@dataclass(frozen=True)
+class RawFormat:
+    sample_rate: int = 16000  # Hz
+    encoding: str = "pcm_s16le"  # one of protocol.SAMPLE_WIDTH's: pcm_s16le | f32le | mulaw | alaw
+    channels: int = 1  # interleaved channels, averaged into one
+
+    def __post_init__(self):
+        if self.encoding not in SAMPLE_WIDTH:
+            raise AudioError(f"unknown encoding {self.encoding!r}; use one of {', '.join(SAMPLE_WIDTH)}")
+        if not 1000 <= self.sample_rate <= 192000:
+            raise AudioError(f"sample rate {self.sample_rate} Hz is outside 1000..192000")
+        if not 1 <= self.channels <= 32:
+            raise AudioError(f"{self.channels} channels is outside 1..32")
+
+    @property
+    def frame_bytes(self) -> int:
+        """Bytes of one sample of every channel."""
+        return SAMPLE_WIDTH[self.encoding] * self.channels
+
+
+def wav_header(data: bytes) -> tuple[RawFormat, int, int | None] | None:
+    """The first bytes of a WAV stream -> (its format, the length of its header, the bytes of audio it
+    announces, None where it cannot say), or None while ``data`` does not reach the audio yet. Raises
+    AudioError where the stream is no WAV, or holds samples of no format of ours.
+
+    >>> fmt = b"fmt " + struct.pack("<IHHIIHH", 16, 7, 1, 8000, 8000, 1, 8)  # mu-law, mono, 8 kHz
+    >>> head = b"RIFF\\xff\\xff\\xff\\xffWAVE" + fmt + b"data\\xff\\xff\\xff\\xff"  # as a writer to a pipe puts it
+    >>> wav_header(head)
+    (RawFormat(sample_rate=8000, encoding='mulaw', channels=1), 44, None)
+    >>> wav_header(head[:40]) is None
+    True
+    >>> wav_header(b"RIFF\\x00\\x00\\x00\\x00AVI LIST")
+    Traceback (most recent call last):
+    ...
+    streamasr.errors.AudioError: not a WAV stream: it begins b'RIFF\\x00\\x00\\x00\\x00AVI ', not RIFF....WAVE
+    """
+    if len(data) < 12:
+        return None
+    if data[:4] != b"RIFF" or data[8:12] != b"WAVE":
+        raise AudioError(f"not a WAV stream: it begins {data[:12]!r}, not RIFF....WAVE")
+    pos, fmt = 12, None
+    while len(data) >= pos + 8:
+        chunk, size = data[pos : pos + 4], int.from_bytes(data[pos + 4 : pos + 8], "little")
+        if chunk == b"data":
+            if fmt is None:
+                raise AudioError("WAV stream: its audio comes before its fmt chunk")
+            return fmt, pos + 8, None if size in _WAV_UNKNOWN_SIZE else size
+        if pos + 8 + size > MAX_WAV_HEADER:
+            raise AudioError(f"WAV stream: no audio within its first {MAX_WAV_HEADER} bytes")
+        if chunk == b"fmt ":
+            if len(data) < pos + 8 + size:
+                return None
+            fmt = _wav_format(data[pos + 8 : pos + 8 + size])
+        pos += 8 + size + (size & 1)  # chunks are padded to an even length
+    return None
+
+
+def _wav_format(body: bytes) -> RawFormat:
+    """A fmt chunk's body -> its format, or AudioError."""
+    if len(body) < 16:
+        raise AudioError(f"WAV stream: its fmt chunk has {len(body)} bytes, not 16 or more")
+    tag, channels, rate, _, _, bits = struct.unpack_from("<HHIIHH", body)
+    if tag == _WAV_EXTENSIBLE and len(body) >= 26:
+        tag = int.from_bytes(body[24:26], "little")
+    if (tag, bits) not in _WAV_TAGS:
+        raise AudioError(f"WAV stream of {bits}-bit samples (format tag {tag}): a pipe takes 16-bit PCM, 32-bit "
+                         "float, mu-law or A-law (a file's path takes any)")
+    return RawFormat(rate, _WAV_TAGS[tag, bits], channels)
+
+
+class PipeDecoder:
+    """A pipe's bytes, in any pieces, -> (S,) float32 mono at ``rate``; ``finish`` at the end of the pipe.
+
+    ``fmt``: the format of raw samples; None: the bytes are a WAV stream, whose header says. The samples are
+    resampled as a stream (soxr), so the output is the same however the pipe cut the bytes.
+
+    >>> pipe = PipeDecoder(RawFormat(16000, "pcm_s16le"), 16000)
+    >>> pipe.feed(b"\\x00\\x40\\x00").tolist()  # a sample and a half
+    [0.5]
+    >>> pipe.feed(b"\\xc0").tolist()
+    [-0.5]
+    """
+
+    def __init__(self, fmt: RawFormat | None, rate: int):
+        self.rate = rate  # Hz of the samples out
+        self.fmt: RawFormat | None = None  # the samples' format, once known
+        self.trailing_bytes = 0  # after ``finish``: bytes at the end that made no whole sample (dropped)
+        self._pending = b""  # bytes not decoded yet: the WAV header so far, or the start of a sample
+        self._left: int | None = None  # bytes of audio still to come where the WAV header said how many
+        self._resampler: soxr.ResampleStream | None = None
+        if fmt is not None:
+            self._begin(fmt)
+
+    def feed(self, data: bytes) -> np.ndarray:
+        """The samples that ``data`` completes (possibly none). Raises AudioError."""
+        if self.fmt is None:
+            self._pending += data
+            head = wav_header(self._pending)
+            if head is None:
+                return np.zeros(0, np.float32)
+            fmt, length, self._left = head
+            data, self._pending = self._pending[length:], b""
+            self._begin(fmt)
+        if self._left is not None:
+            data = data[: self._left]
+            self._left -= len(data)
+        data, whole = self._pending + data, (len(self._pending) + len(data)) // self.fmt.frame_bytes
+        data, self._pending = data[: whole * self.fmt.frame_bytes], data[whole * self.fmt.frame_bytes :]
+        return self._convert(data, last=False)
+
+    def finish(self) -> np.ndarray:
+        """The samples still held back by the resampler; the pipe has ended. Raises AudioError where it
+        ended inside a WAV header."""
+        if self.fmt is None:
+            raise AudioError(f"the pipe ended inside its WAV header ({len(self._pending)} bytes)"
+                             if self._pending else "the pipe held no audio")
+        self.trailing_bytes, self._pending = len(self._pending), b""
+        return self._convert(b"", last=True)
+
+    def _begin(self, fmt: RawFormat) -> None:
+        self.fmt = fmt
+        if fmt.sample_rate != self.rate:
+            self._resampler = soxr.ResampleStream(fmt.sample_rate, self.rate, 1, dtype="float32")
+
+    def _convert(self, data: bytes, last: bool) -> np.ndarray:
+        try:
+            x = decode_audio(data, self.fmt.encoding)  # (S * C,)
+        except ProtocolError as e:
+            raise AudioError(e.message) from None
+        x = x.reshape(-1, self.fmt.channels).mean(axis=1, dtype=np.float32)  # (S,)
+        if self._resampler is None:
+            return x
+        return self._resampler.resample_chunk(x, last=last)

@@ -1,0 +1,121 @@
+"""`streamasr transcribe -`: audio from a pipe, recognized as it comes, real processes and real speech."""
+
+import json
+import queue
+import subprocess
+import sys
+import threading
+
+import numpy as np
+import soundfile as sf
+import soxr
+
+from speech import HELD_OUT_SENTENCES, espeak
+from streamasr.metrics import error_rate
+from streamasr.protocol import encode_audio
+
+CLI = [sys.executable, "-m", "streamasr.cli.main"]
+
+
+def transcribe(*args, stdin: bytes = b"") -> subprocess.CompletedProcess:
+    return subprocess.run([*CLI, "transcribe", *args], input=stdin, capture_output=True, timeout=300)
+
+
+def events(out: bytes) -> list[dict]:
+    return [json.loads(line) for line in out.decode().splitlines()]
+
+
+def finals_text(out: bytes) -> str:
+    return " ".join(e["text"] for e in events(out) if e["type"] == "final" and e["text"])
+
+
+def test_raw_samples_from_a_pipe_give_the_events_the_file_gives(tmp_path):
+    """The same 16-bit samples as a WAV file and as raw bytes on stdin: the same partials and finals, times and
+    confidences, though the pipe hands them over in other pieces."""
+    x = espeak(HELD_OUT_SENTENCES[0], tmp_path / "s.wav")
+    pcm = np.frombuffer(encode_audio(x, "pcm_s16le"), "<i2")
+    sf.write(tmp_path / "s16.wav", pcm, 16000, subtype="PCM_16")
+    from_file = transcribe(str(tmp_path / "s16.wav"), "--json")
+    from_pipe = transcribe("-", "--json", stdin=pcm.tobytes())
+    assert from_file.returncode == from_pipe.returncode == 0, from_pipe.stderr
+    assert events(from_pipe.stdout) == events(from_file.stdout)
+    assert error_rate([HELD_OUT_SENTENCES[0]], [finals_text(from_pipe.stdout)]) <= 0.2
+
+
+def test_call_audio_from_a_pipe_mulaw_at_8_khz(tmp_path):
+    x = espeak(HELD_OUT_SENTENCES[1], tmp_path / "s.wav")
+    out = transcribe("-", "--rate", "8000", "--encoding", "mulaw", "--json",
+                     stdin=encode_audio(soxr.resample(x, 16000, 8000), "mulaw"))
+    assert out.returncode == 0, out.stderr
+    assert error_rate([HELD_OUT_SENTENCES[1]], [finals_text(out.stdout)]) <= 0.3, finals_text(out.stdout)
+
+
+def test_a_wav_stream_piped_from_the_synthesizer():
+    """espeak-ng --stdout writes a WAV at 22050 Hz whose header cannot know the length; the header decides."""
+    sentence = HELD_OUT_SENTENCES[2]
+    out = subprocess.run(f"espeak-ng --stdout '{sentence}' | {' '.join(CLI)} transcribe - --json", shell=True,
+                         capture_output=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert error_rate([sentence], [finals_text(out.stdout)]) <= 0.2, finals_text(out.stdout)
+
+
+def test_partials_come_while_the_pipe_is_still_open(tmp_path):
+    """The first half of the speech goes in; a partial holding words comes out before the rest is written and
+    the pipe closed; then the rest, and the final."""
+    x = espeak(HELD_OUT_SENTENCES[0], tmp_path / "s.wav")
+    pcm = encode_audio(x, "pcm_s16le")
+    half = len(pcm) // 2 // 2 * 2
+    proc = subprocess.Popen([*CLI, "transcribe", "-", "--json"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    lines: queue.Queue = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(json.loads(line)) for line in proc.stdout], daemon=True).start()
+    try:
+        proc.stdin.write(pcm[:half])
+        proc.stdin.flush()
+        while (ev := lines.get(timeout=120))["type"] != "partial" or not ev["text"]:
+            pass
+        assert ev["audio_ms"] <= half // 2 * 1000 // 16000
+        proc.stdin.write(pcm[half:])
+        proc.stdin.close()
+        assert proc.wait(timeout=120) == 0, proc.stderr.read()
+    finally:
+        proc.kill()
+    rest = []
+    while not lines.empty():
+        rest.append(lines.get())
+    assert rest[-1]["type"] == "final"
+    assert error_rate([HELD_OUT_SENTENCES[0]], [rest[-1]["text"]]) <= 0.2
+
+
+def test_a_wav_stream_refuses_raw_format_flags(tiny_model_dir):
+    wav = b"RIFF\xff\xff\xff\xffWAVEfmt \x10\x00\x00\x00\x01\x00\x01\x00\x80\x3e\x00\x00\x00\x7d\x00\x00\x02\x00" \
+          b"\x10\x00data\xff\xff\xff\xff" + bytes(3200)
+    out = transcribe("-", "--model", str(tiny_model_dir), "--no-lm", "--rate", "8000", stdin=wav)
+    assert out.returncode == 2 and b"drop --rate" in out.stderr, out.stderr
+    assert transcribe("-", "--model", str(tiny_model_dir), "--no-lm", stdin=wav).returncode == 0
+
+
+def test_a_file_refuses_raw_format_flags(tmp_path):
+    sf.write(tmp_path / "s.wav", np.zeros(1600, np.float32), 16000)
+    out = transcribe(str(tmp_path / "s.wav"), "--encoding", "mulaw")
+    assert out.returncode == 2 and b"--encoding: for raw audio on stdin" in out.stderr, out.stderr
+
+
+def test_bad_samples_midway_close_what_came_before_with_a_final(tiny_model_dir):
+    """f32le samples that are not numbers, 1 s in: the final of the second before is printed, then the error."""
+    good = np.full(16000, 0.1, "<f4").tobytes()
+    out = transcribe("-", "--model", str(tiny_model_dir), "--no-lm", "--encoding", "f32le", "--json",
+                     stdin=good + np.array([np.nan] * 4, "<f4").tobytes() + good)
+    assert out.returncode == 2 and b"stdin: f32le audio contains NaN" in out.stderr, out.stderr
+    final = events(out.stdout)[-1]
+    assert final["type"] == "final" and final["end_ms"] <= 1000
+
+
+def test_a_pipe_that_ends_inside_a_sample_says_so(tiny_model_dir):
+    out = transcribe("-", "--model", str(tiny_model_dir), "--no-lm", stdin=bytes(3201))
+    assert out.returncode == 0 and b"stdin ended 1 byte into a sample, dropped" in out.stderr, out.stderr
+
+
+def test_raw_flags_out_of_range_fail_before_stdin_is_read():
+    out = transcribe("-", "--rate", "100", stdin=bytes(10))
+    assert out.returncode == 2 and b"sample rate 100 Hz is outside" in out.stderr, out.stderr
