@@ -9,11 +9,13 @@ from __future__ import annotations
 import importlib
 
 _WHERE = {"Alternative": "streamasr.events", "DecoderConfig": "streamasr.decoder", "EndpointConfig": "streamasr.endpoint", "Final": "streamasr.events",
-          "Partial": "streamasr.events", "Word": "streamasr.events", "Recognizer": "streamasr.recognizer",
+          "Partial": "streamasr.events", "PipeDecoder": "streamasr.pipe", "RawFormat": "streamasr.pipe",
+          "Word": "streamasr.events", "Recognizer": "streamasr.recognizer",
           "Session": "streamasr.recognizer", "SessionConfig": "streamasr.recognizer",
           "transcript": "streamasr.events"}
 
-__all__ = ["Alternative", "DecoderConfig", "EndpointConfig", "Final", "Partial", "Recognizer", "Session", "SessionConfig", "Word", "transcript"]
+__all__ = ["Alternative", "DecoderConfig", "EndpointConfig", "Final", "Partial", "PipeDecoder", "RawFormat", "Recognizer",
+           "Session", "SessionConfig", "Word", "transcript"]
 __version__ = "0.1.0"
 
 

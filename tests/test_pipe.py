@@ -133,3 +133,21 @@ def test_wav_header_waits_for_the_bytes_that_reach_the_audio():
     fmt, length, size = wav_header(data)
     assert fmt == RawFormat(8000, "mulaw", 1) and size == 800 and data[length - 8 : length - 4] == b"data"
     assert all(wav_header(data[:n]) is None for n in range(length))
+
+
+def test_a_session_fed_through_a_pipe_in_odd_pieces_gives_the_events_of_its_samples_whole(bundled_rec, tmp_path):
+    """Call audio as a socket delivers it (mu-law bytes at 8 kHz, cut anywhere) into a session, through the
+    package's public names: the same events as the decoded samples given to a session at once."""
+    import streamasr
+    from speech import HELD_OUT_SENTENCES, espeak
+
+    x = espeak(HELD_OUT_SENTENCES[3], tmp_path / "s.wav")
+    data = encode_audio(soxr.resample(x, 16000, 8000), "mulaw")
+    fmt = streamasr.RawFormat(8000, "mulaw")
+    live, pipe = bundled_rec.session(chunk_ms=320), streamasr.PipeDecoder(fmt, bundled_rec.sample_rate)
+    bounds = [0, *random_cuts(len(data), 4), len(data)]
+    events = [ev for a, b in zip(bounds, bounds[1:]) for ev in live.accept(pipe.feed(data[a:b]))]
+    events += live.accept(pipe.finish()) + live.finish()
+    whole = bundled_rec.session(chunk_ms=320)
+    assert events == whole.accept(decode(data, fmt, 16000, [])) + whole.finish()
+    assert streamasr.transcript(events)
