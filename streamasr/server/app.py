@@ -136,14 +136,17 @@ class Server:
                           final_pass=self.cfg.final_pass)
         self.open[conn] = (ws, time.monotonic())
         self.metrics.sessions.inc()
+        ended = "client gone"  # how the stream ended, for its log line
         try:
             while not conn.done:
                 msg = await self._next(ws)
                 if msg is None:  # shutdown or idle
                     if not self.stopping.is_set():
+                        ended = "error idle_timeout"
                         await self._fail(ws, ProtocolError("idle_timeout", "no message for "
                                                            f"{self.cfg.idle_timeout_s:g} s", 1008))
                         return
+                    ended = "server shutdown"
                     for m in await loop.run_in_executor(self.pool, conn.finish):
                         await ws.send(to_text(m))
                     await ws.close(1001, "server shutting down")
@@ -154,6 +157,7 @@ class Server:
                     # model compute (a whole chunk, or the close) in a worker; the other frames answer inline
                     out = await loop.run_in_executor(self.pool, conn.run) if conn.busy else conn.run()
                 except ProtocolError as e:
+                    ended = f"error {e.code}"
                     self.metrics.errors.labels(e.code).inc()
                     await self._fail(ws, e)
                     return
@@ -162,17 +166,21 @@ class Server:
                     self.metrics.chunk.observe(conn.last_compute_s)
                 for m in out:
                     await ws.send(to_text(m))
+            ended = "done"
             await ws.close(1000, "done")
         except ConnectionClosed:
-            pass  # the client went away; its session is simply dropped
+            ended = "client gone"  # its session is simply dropped
         except Exception:  # a bug of ours: this stream ends, the others carry on
+            ended = "error internal"
             log.exception("stream %s failed", conn.id)
             await self._fail(ws, ProtocolError("internal", "internal error", 1011))
         finally:
-            self.open.pop(conn, None)
+            _, opened = self.open.pop(conn, (None, time.monotonic()))
             self.uploads.discard(conn)
             self.slots.release()
             self.metrics.sessions.dec()
+            log.info("stream %s from %s: %s, %.1f s open; %s", conn.id, _peer(ws), conn.summary(),
+                     time.monotonic() - opened, ended)
 
     async def _next(self, ws: ServerConnection):
         """The next frame, or None on shutdown or idle timeout."""
@@ -283,3 +291,9 @@ def serve_one(rec: Recognizer, cfg: ServerConfig) -> None:
     """One server process, until SIGTERM/SIGINT (``streamasr.server.serve`` chooses)."""
     torch.set_num_threads(1)  # parallelism comes from the worker threads
     asyncio.run(Server(rec, cfg).run())
+
+
+def _peer(ws: ServerConnection) -> str:
+    """The client's address as host:port (what the socket says: behind a proxy, the proxy's)."""
+    address = ws.remote_address
+    return f"{address[0]}:{address[1]}" if isinstance(address, tuple) and len(address) >= 2 else str(address)

@@ -39,6 +39,7 @@ class Connection:
         self.audio_seconds = 0.0  # audio received, at its own rate
         self.wire_bytes = 0  # size of the frames received (their audio's bytes per second, for the backlog)
         self.last_compute_s = 0.0  # time spent on the last audio frame, receive and run (for metrics)
+        self.finals = 0  # finals sent so far
         self._replies: list[dict] = []  # replies that need no compute (ready), for the next ``run``
         self._events: list[Event] = []  # events of the audio received since the last ``run``
         self._audio = False  # audio arrived since the last ``run``
@@ -82,13 +83,19 @@ class Connection:
         events += self.session.finish()
         return self._messages(events, closing=True)
 
+    def summary(self) -> str:
+        """What the stream carried, for its line in the server's log (never its text)."""
+        return stream_summary(self.dialect, self.start, self.audio_seconds, self.finals)
+
     # --- internals ----------------------------------------------------------------------
     def _messages(self, events: list[Event], closing: bool = False) -> list[dict]:
         if self.dialect != "vosk":
+            self.finals += sum(isinstance(e, Final) for e in events)
             return [event_message(e, self.start.words) for e in events]
         # vosk: one reply per audio frame, the final(s) it closed, else the partial; the close always gets a final
         finals = [e for e in events if isinstance(e, Final)]
         if finals or closing:
+            self.finals += 1
             return [vosk_message(_merge(finals), words=self.start.words)]
         return [vosk_message(None, self.session.partial_text)]
 
@@ -246,6 +253,20 @@ def _merge(finals: list[Final]) -> Final:
     if all(f.alternatives for f in finals):
         alternatives = (Alternative(text, round(sum(f.alternatives[0].score for f in finals), 3), words),)
     return Final(finals[0].segment, text, finals[0].start_ms, finals[-1].end_ms, words, alternatives)
+
+
+def stream_summary(dialect: str, start: StartMessage | None, audio_seconds: float, finals: int) -> str:
+    """A stream's dialect, audio and finals in words.
+
+    >>> stream_summary("media", None, 0.0, 0)
+    'media, no start'
+    >>> stream_summary("native", StartMessage(8000, "mulaw"), 12.34, 1)
+    'native, 12.3 s of mulaw at 8000 Hz, 1 final'
+    """
+    if start is None:
+        return f"{dialect}, no start"
+    return (f"{dialect}, {audio_seconds:.1f} s of {start.encoding} at {start.sample_rate} Hz, "
+            f"{finals} final{'s' * (finals != 1)}")
 
 
 __all__ = ["Connection", "error_message"]

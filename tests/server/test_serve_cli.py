@@ -108,3 +108,67 @@ def test_a_port_something_listens_on_is_one_line_before_the_model_loads(processe
                            capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr[-2000:]
     assert f"streamasr: error: cannot listen on 127.0.0.1:{port}: Address already in use" in r.stderr, r.stderr
+
+
+def test_each_stream_leaves_one_line_in_the_log(tiny_model_dir):
+    """At its end each stream logs its id, peer, dialect, audio, finals and how it ended, never its text: one
+    done, one refused for a bad frame, one whose client vanished, one on /media, one open at shutdown."""
+    import re
+    import time
+
+    from streamasr.protocol import media_events, media_open_events, media_stop_event
+
+    proc, base = serve_process("--model", str(tiny_model_dir), "--no-lm", "--idle-timeout", "60")
+    start = json.dumps({"type": "start", "sample_rate": 8000, "encoding": "mulaw"})
+    second = encode_audio(np.full(8000, 0.01, np.float32), "mulaw")
+
+    async def drain(ws):
+        try:
+            async for _ in ws:
+                pass
+        except ConnectionClosed:  # the half sample's close is 1007
+            pass
+
+    try:
+        async def main():
+            async with connect(base + "/") as ws:  # done
+                await ws.send(start)
+                await ws.send(second)
+                await ws.send(second)
+                await ws.send(json.dumps({"type": "end"}))
+                await drain(ws)
+            async with connect(base + "/") as ws:  # a frame of half a sample
+                await ws.send(json.dumps({"type": "start", "sample_rate": 16000}))
+                await ws.send(b"\x00")
+                await drain(ws)
+            ws = await connect(base + "/")  # the client goes, no close frame
+            await ws.send(start)
+            await ws.send(second)
+            await ws.recv()
+            ws.transport.abort()
+            async with connect(base + "/media") as ws:
+                for m in media_open_events() + media_events(np.full(8000, 0.01, np.float32)) + [media_stop_event()]:
+                    await ws.send(json.dumps(m))
+                await drain(ws)
+            ws = await connect(base + "/")  # open at shutdown
+            await ws.send(start)
+            await ws.send(second)
+            await ws.recv()
+            time.sleep(0.5)
+            proc.send_signal(signal.SIGTERM)
+            await drain(ws)
+
+        asyncio.run(main())
+        assert proc.wait(timeout=30) == 0
+    finally:
+        proc.kill()
+    lines = re.findall(r"INFO stream ([0-9a-f]{12}) from 127\.0\.0\.1:\d+: (.*), [\d.]+ s open; (.*)",
+                       proc.stderr.read())
+    assert [(summary, ended) for _, summary, ended in lines] == [
+        ("native, 2.0 s of mulaw at 8000 Hz, 1 final", "done"),
+        ("native, 0.0 s of pcm_s16le at 16000 Hz, 0 finals", "error bad_audio"),
+        ("native, 1.0 s of mulaw at 8000 Hz, 0 finals", "client gone"),
+        ("media, 1.0 s of mulaw at 8000 Hz, 1 final", "done"),
+        ("native, 1.0 s of mulaw at 8000 Hz, 1 final", "server shutdown"),
+    ], lines
+    assert len({sid for sid, _, _ in lines}) == 5
