@@ -26,6 +26,7 @@ from streamasr.encoder import StreamingEncoder, StreamState
 from streamasr.encoder.masks import subsampled_length
 from streamasr.endpoint import (EndpointConfig, block_levels, endpoint_cause, is_loud, is_quiet, is_tail_endpoint,
                                 level_decides)
+from streamasr.errors import ModelError
 from streamasr.events import Alternative, Event, Final, Partial, Word
 from streamasr.features import FeatureState, StreamingLogMel, num_frames
 from streamasr.model import DEFAULT_LM, DEFAULT_MODEL, AcousticModel, load_model
@@ -73,7 +74,10 @@ class Recognizer:
         model, tok = load_model(folder)
         encoder = load_encoder(backend, model, folder)
         if lm == "default":
-            lm = DEFAULT_LM if DEFAULT_LM.is_file() else None
+            if not DEFAULT_LM.is_file():  # an install that lost it would otherwise decode worse, and say nothing
+                raise ModelError(f"the bundled LM is missing ({DEFAULT_LM}): reinstall streamasr, or decode "
+                                 "without an LM (lm=None, --no-lm)")
+            lm = DEFAULT_LM
         return cls(model, tok, LanguageModel(lm) if lm else None, decoder, encoder)
 
     @property
