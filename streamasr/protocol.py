@@ -222,21 +222,24 @@ def decode_base64(payload: object) -> bytes:
 # --- media-stream dialect, client side (what a telephony platform sends) ----------------------
 MEDIA_ENCODINGS = {"audio/x-mulaw": "mulaw", "audio/x-alaw": "alaw"}  # mediaFormat.encoding -> ours
 MEDIA_RATE, MEDIA_FRAME = 8000, 160  # Hz, and samples per media event (20 ms)
+MEDIA_TRACKS = 2  # tracks a media stream may carry, each recognized on its own (a call's inbound and outbound)
 
 
-def media_open_events(sid: str = "MZ0", encoding: str = "mulaw", parameters: dict[str, str] | None = None
-                      ) -> list[dict]:
-    """The events that open a call's media stream: connected, then start with its 8 kHz media format and the
-    call's custom parameters (strings; ``hotwords`` is read, see ``hotwords_of``)."""
+def media_open_events(sid: str = "MZ0", encoding: str = "mulaw", parameters: dict[str, str] | None = None,
+                      tracks: list[str] | None = None) -> list[dict]:
+    """The events that open a call's media stream: connected, then start with its 8 kHz media format, the
+    call's custom parameters (strings; ``hotwords`` is read, see ``hotwords_of``) and the names of the tracks
+    its media will carry (each recognized on its own; None: one, unnamed)."""
     fmt = {"encoding": next(k for k, v in MEDIA_ENCODINGS.items() if v == encoding), "sampleRate": MEDIA_RATE,
            "channels": 1}
-    start = {"streamSid": sid, "mediaFormat": fmt} | ({"customParameters": parameters} if parameters else {})
+    start = ({"streamSid": sid, "mediaFormat": fmt} | ({"customParameters": parameters} if parameters else {})
+             | ({"tracks": tracks} if tracks else {}))
     return [{"event": "connected", "protocol": "Call", "version": "1.0.0"},
             {"event": "start", "sequenceNumber": "1", "streamSid": sid, "start": start}]
 
 
-def media_events(samples: np.ndarray, sid: str = "MZ0", encoding: str = "mulaw") -> list[dict]:
-    """(S,) float32 at 8 kHz -> one media event per 20 ms, its payload base64 ``encoding``.
+def media_events(samples: np.ndarray, sid: str = "MZ0", encoding: str = "mulaw", track: str = "inbound") -> list[dict]:
+    """(S,) float32 at 8 kHz -> one media event per 20 ms of ``track``, its payload base64 ``encoding``.
 
     >>> events = media_events(np.zeros(200, np.float32))
     >>> [len(base64.b64decode(e["media"]["payload"])) for e in events], events[1]["media"]["timestamp"]
@@ -244,7 +247,7 @@ def media_events(samples: np.ndarray, sid: str = "MZ0", encoding: str = "mulaw")
     """
     data = encode_audio(samples, encoding)
     return [{"event": "media", "streamSid": sid, "media": {
-                "track": "inbound", "chunk": str(i // MEDIA_FRAME), "timestamp": str(i * 1000 // MEDIA_RATE),
+                "track": track, "chunk": str(i // MEDIA_FRAME), "timestamp": str(i * 1000 // MEDIA_RATE),
                 "payload": base64.b64encode(data[i : i + MEDIA_FRAME]).decode()}}
             for i in range(0, len(data), MEDIA_FRAME)]
 

@@ -218,9 +218,9 @@ class Server:
             await asyncio.sleep(backlog.SAMPLE_INTERVAL_S)
             now, live = time.monotonic(), []
             for conn, (ws, opened) in list(self.open.items()):
-                behind_s = backlog.backlog_seconds(backlog.unread_bytes(ws), conn.audio_seconds, conn.wire_bytes)
+                behind_s = backlog.backlog_seconds(backlog.unread_bytes(ws), conn.stream_seconds, conn.wire_bytes)
                 self.metrics.backlog.observe(behind_s)
-                if backlog.is_upload(conn in self.uploads, conn.audio_seconds + behind_s, now - opened):
+                if backlog.is_upload(conn in self.uploads, conn.stream_seconds + behind_s, now - opened):
                     self.uploads.add(conn)
                 elif now - opened >= backlog.MIN_AGE_S:
                     live.append(behind_s)

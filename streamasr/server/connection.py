@@ -11,17 +11,30 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import numpy as np
 import soxr
 
 from streamasr.events import Alternative, Event, Final
-from streamasr.protocol import (MAX_ALTERNATIVES, MEDIA_ENCODINGS, MEDIA_RATE, ProtocolError, StartMessage, decode_audio,
-                                decode_base64, error_message, event_message, hotwords_of, parse_json, ready_message,
-                                vosk_message)
+from streamasr.protocol import (MAX_ALTERNATIVES, MEDIA_ENCODINGS, MEDIA_RATE, MEDIA_TRACKS, ProtocolError,
+                                StartMessage, decode_audio, decode_base64, error_message, event_message, hotwords_of,
+                                parse_json, ready_message, vosk_message)
 from streamasr.recognizer import Recognizer, Session
 
 DIALECTS = ("native", "vosk", "media")
+
+
+@dataclass
+class Track:
+    """One audio track of a stream, with its own session: native and vosk streams have one, unnamed; a media
+    stream one per track its start event names (a call's inbound and outbound audio)."""
+
+    name: str | None  # the media track's name, which its replies carry; None: the stream's only track
+    session: Session
+    resampler: soxr.ResampleStream | None  # to the model's rate, where the stream's differs
+    seconds: float = 0.0  # audio received on it, at its own rate
+    events: list[Event] = field(default_factory=list)  # of the audio received since the last ``run``
 
 
 class Connection:
@@ -33,15 +46,13 @@ class Connection:
         self.encode = encode  # runs a session's ready chunks: alone, or batched with other sessions
         self.final_pass = final_pass  # the server's default for streams whose start message does not say
         self.start: StartMessage | None = None
-        self.session: Session | None = None
-        self.resampler: soxr.ResampleStream | None = None
+        self.tracks: dict[str | None, Track] = {}  # by name, once started
         self.done = False  # the conversation is over; the server closes normally
-        self.audio_seconds = 0.0  # audio received, at its own rate
+        self.audio_seconds = 0.0  # audio received on all tracks, at its own rate
         self.wire_bytes = 0  # size of the frames received (their audio's bytes per second, for the backlog)
         self.last_compute_s = 0.0  # time spent on the last audio frame, receive and run (for metrics)
         self.finals = 0  # finals sent so far
         self._replies: list[dict] = []  # replies that need no compute (ready), for the next ``run``
-        self._events: list[Event] = []  # events of the audio received since the last ``run``
         self._audio = False  # audio arrived since the last ``run``
         self._closing = False  # the client ended the stream: the next ``run`` closes it
 
@@ -55,9 +66,20 @@ class Connection:
             self._text(parse_json(msg))
 
     @property
+    def session(self) -> Session | None:
+        """The first track's session (a native or vosk stream's only one); None before the start."""
+        return next(iter(self.tracks.values())).session if self.tracks else None
+
+    @property
+    def stream_seconds(self) -> float:
+        """How far into the stream its audio has come: its longest track's seconds (a call's two tracks run
+        side by side)."""
+        return max((t.seconds for t in self.tracks.values()), default=0.0)
+
+    @property
     def busy(self) -> bool:
         """Whether ``run`` has model compute to do: a whole chunk to encode, or the stream to close."""
-        return self._closing or (self._audio and self.session.chunk_ready())
+        return self._closing or (self._audio and any(t.session.chunk_ready() for t in self.tracks.values()))
 
     def run(self) -> list[dict]:
         """The replies to what was received since the last call; encodes and decodes every ready chunk."""
@@ -67,9 +89,12 @@ class Connection:
         if not self._audio:
             return replies
         t0 = time.perf_counter()
-        events, self._events, self._audio = self._events + self.encode(self.session), [], False
+        for track in self.tracks.values():
+            events, track.events = track.events + self.encode(track.session), []
+            replies += self._messages(track, events)
+        self._audio = False
         self.last_compute_s += time.perf_counter() - t0
-        return replies + self._messages(events)
+        return replies
 
     def finish(self) -> list[dict]:
         """Flush and close the stream: the last final (also on server shutdown)."""
@@ -77,27 +102,30 @@ class Connection:
             self.done = True
             return []
         self.done = True
-        tail = self.resampler.resample_chunk(np.zeros(0, np.float32), last=True) if self.resampler else None
-        events, self._events = self._events, []
-        events += self.session.accept(tail) if tail is not None and len(tail) else []
-        events += self.session.finish()
-        return self._messages(events, closing=True)
+        replies = []
+        for track in self.tracks.values():
+            tail = track.resampler.resample_chunk(np.zeros(0, np.float32), last=True) if track.resampler else None
+            events, track.events = track.events, []
+            events += track.session.accept(tail) if tail is not None and len(tail) else []
+            replies += self._messages(track, events + track.session.finish(), closing=True)
+        return replies
 
     def summary(self) -> str:
         """What the stream carried, for its line in the server's log (never its text)."""
-        return stream_summary(self.dialect, self.start, self.audio_seconds, self.finals)
+        return stream_summary(self.dialect, self.start, self.audio_seconds, self.finals, len(self.tracks))
 
     # --- internals ----------------------------------------------------------------------
-    def _messages(self, events: list[Event], closing: bool = False) -> list[dict]:
+    def _messages(self, track: Track, events: list[Event], closing: bool = False) -> list[dict]:
         if self.dialect != "vosk":
             self.finals += sum(isinstance(e, Final) for e in events)
-            return [event_message(e, self.start.words) for e in events]
+            named = {} if track.name is None else {"track": track.name}
+            return [event_message(e, self.start.words) | named for e in events]
         # vosk: one reply per audio frame, the final(s) it closed, else the partial; the close always gets a final
         finals = [e for e in events if isinstance(e, Final)]
         if finals or closing:
             self.finals += 1
             return [vosk_message(_merge(finals), words=self.start.words)]
-        return [vosk_message(None, self.session.partial_text)]
+        return [vosk_message(None, track.session.partial_text)]
 
     def _text(self, msg: dict) -> None:
         if self.dialect == "vosk":
@@ -128,26 +156,34 @@ class Connection:
         if self.session is None:
             raise ProtocolError("not_started", "no start message yet")
 
-    def _begin(self, start: StartMessage) -> StartMessage:
-        try:
-            final_pass = self.final_pass if start.final_pass is None else start.final_pass
-            self.session = self.rec.session(chunk_ms=start.chunk_ms, left_chunks=start.left_chunks,
-                                            hotwords=start.hotwords, hotword_weight=start.hotword_weight,
-                                            endpoint=start.endpoint(), final_pass=final_pass,
-                                            alternatives=start.alternatives)
-        except ValueError as e:
-            raise ProtocolError("bad_start", str(e)) from None
+    def _begin(self, start: StartMessage, tracks: tuple[str | None, ...] = (None,)) -> StartMessage:
+        """Start the stream: a session for each of ``tracks`` (names; None: one unnamed)."""
+        final_pass = self.final_pass if start.final_pass is None else start.final_pass
+        for name in tracks:
+            try:
+                session = self.rec.session(chunk_ms=start.chunk_ms, left_chunks=start.left_chunks,
+                                           hotwords=start.hotwords, hotword_weight=start.hotword_weight,
+                                           endpoint=start.endpoint(), final_pass=final_pass,
+                                           alternatives=start.alternatives)
+            except ValueError as e:
+                raise ProtocolError("bad_start", str(e)) from None
+            resampler = None
+            if start.sample_rate != self.rec.sample_rate:
+                resampler = soxr.ResampleStream(start.sample_rate, self.rec.sample_rate, 1, dtype="float32")
+            self.tracks[name] = Track(name, session, resampler)
         self.start = start
-        if start.sample_rate != self.rec.sample_rate:
-            self.resampler = soxr.ResampleStream(start.sample_rate, self.rec.sample_rate, 1, dtype="float32")
         return start
 
-    def _feed(self, samples: np.ndarray) -> None:
+    def _feed(self, samples: np.ndarray, track: Track | None = None) -> None:
+        """Audio of ``track`` (None: the stream's only one)."""
         t0 = time.perf_counter()
-        self.audio_seconds += len(samples) / self.start.sample_rate
-        if self.resampler is not None:
-            samples = self.resampler.resample_chunk(samples)
-        self._events += self.session.feed(samples)  # a quiet tail may close a segment here
+        track = track or next(iter(self.tracks.values()))
+        seconds = len(samples) / self.start.sample_rate
+        self.audio_seconds += seconds
+        track.seconds += seconds
+        if track.resampler is not None:
+            samples = track.resampler.resample_chunk(samples)
+        track.events += track.session.feed(samples)  # a quiet tail may close a segment here
         self._audio = True
         self.last_compute_s = time.perf_counter() - t0
 
@@ -182,6 +218,15 @@ class Connection:
             return
         raise ProtocolError("bad_message", "expected {\"config\": ...} or {\"eof\": 1}")
 
+    def _track_of(self, name) -> Track:
+        """The track a media event's ``media.track`` names; any, or none, where the start named no tracks."""
+        if None in self.tracks:
+            return self.tracks[None]
+        if name not in self.tracks:
+            raise ProtocolError("bad_message", f"media of track {name!r}, not one the start event named "
+                                f"({', '.join(map(str, self.tracks))})")
+        return self.tracks[name]
+
     def _vosk_default_start(self) -> None:
         """Vosk clients may skip the config message: their first audio (or eof) starts the stream as it is."""
         if self.session is None:
@@ -211,17 +256,40 @@ class Connection:
                 start["hotwords"] = hotwords_of(params["hotwords"])
             if "hotword_weight" in params:  # a string too, as "10"
                 start["hotword_weight"] = _number_of(params["hotword_weight"], "customParameters.hotword_weight")
-            start = self._begin(StartMessage.from_dict(start))
-            self._replies.append(ready_message(self.id, start))
+            tracks = _tracks_of(info.get("tracks"))
+            start = self._begin(StartMessage.from_dict(start), tracks)
+            self._replies.append(ready_message(self.id, start) | ({"tracks": list(tracks)} if tracks[0] else {}))
             return
         if event == "media":
             self._require_started()
-            payload = (msg.get("media") or {}).get("payload")
-            return self._feed(decode_audio(decode_base64(payload), self.start.encoding))
+            media = msg.get("media") or {}
+            if not isinstance(media, dict):
+                raise ProtocolError("bad_message", "media must be an object")
+            return self._feed(decode_audio(decode_base64(media.get("payload")), self.start.encoding),
+                              self._track_of(media.get("track")))
         if event == "stop":
             self._closing = True
             return
         raise ProtocolError("bad_message", f"unknown media-stream event {event!r}")
+
+
+def _tracks_of(value) -> tuple[str | None, ...]:
+    """A media start event's ``tracks``: the names of the tracks its media will carry, each recognized on
+    its own; absent, one track whose media need not name it.
+
+    >>> _tracks_of(["inbound", "outbound"]), _tracks_of(None)
+    (('inbound', 'outbound'), (None,))
+    >>> _tracks_of(["inbound", "inbound"])
+    Traceback (most recent call last):
+    streamasr.protocol.ProtocolError: start.tracks must be a list of 1 to 2 different names, as ["inbound", "outbound"]
+    """
+    if value is None:
+        return (None,)
+    if (not isinstance(value, list) or not 1 <= len(value) <= MEDIA_TRACKS or len(set(map(str, value))) < len(value)
+            or not all(isinstance(v, str) and 0 < len(v) <= 64 for v in value)):
+        raise ProtocolError("bad_start", f"start.tracks must be a list of 1 to {MEDIA_TRACKS} different names, "
+                            'as ["inbound", "outbound"]')
+    return tuple(value)
 
 
 def _number_of(value, name: str) -> float:
@@ -255,18 +323,21 @@ def _merge(finals: list[Final]) -> Final:
     return Final(finals[0].segment, text, finals[0].start_ms, finals[-1].end_ms, words, alternatives)
 
 
-def stream_summary(dialect: str, start: StartMessage | None, audio_seconds: float, finals: int) -> str:
-    """A stream's dialect, audio and finals in words.
+def stream_summary(dialect: str, start: StartMessage | None, audio_seconds: float, finals: int, tracks: int = 1
+                   ) -> str:
+    """A stream's dialect, audio (of all its tracks) and finals in words.
 
     >>> stream_summary("media", None, 0.0, 0)
     'media, no start'
     >>> stream_summary("native", StartMessage(8000, "mulaw"), 12.34, 1)
     'native, 12.3 s of mulaw at 8000 Hz, 1 final'
+    >>> stream_summary("media", StartMessage(8000, "mulaw"), 20.0, 4, tracks=2)
+    'media, 20.0 s of mulaw at 8000 Hz on 2 tracks, 4 finals'
     """
     if start is None:
         return f"{dialect}, no start"
-    return (f"{dialect}, {audio_seconds:.1f} s of {start.encoding} at {start.sample_rate} Hz, "
-            f"{finals} final{'s' * (finals != 1)}")
+    return (f"{dialect}, {audio_seconds:.1f} s of {start.encoding} at {start.sample_rate} Hz"
+            f"{f' on {tracks} tracks' if tracks > 1 else ''}, {finals} final{'s' * (finals != 1)}")
 
 
 __all__ = ["Connection", "error_message"]

@@ -51,6 +51,21 @@ def test_media_stream_example(server, tmp_path):
     assert error_rate([SENTENCE], [" ".join(e["text"] for e in events if e["text"])]) <= 0.35, events
 
 
+def test_media_stream_example_sends_a_stereo_file_as_a_call_with_both_tracks(server, tmp_path):
+    import numpy as np
+    import soundfile as sf
+
+    sentences = [SENTENCE, "go not up for the lord is not among you"]
+    left, right = (espeak(s, tmp_path / f"{i}.wav") for i, s in enumerate(sentences))
+    n = max(len(left), len(right))
+    sf.write(tmp_path / "call.wav", np.stack([np.pad(x, (0, n - len(x))) for x in (left, right)], axis=1), 16000)
+    out = run_example("media_stream.py", tmp_path / "call.wav", server.url(""))
+    events = [json.loads(line) for line in out.splitlines()]
+    for track, sentence in zip(("inbound", "outbound"), sentences):
+        text = " ".join(e["text"] for e in events if e["track"] == track and e["text"])
+        assert error_rate([sentence], [text]) <= 0.35, (track, events)
+
+
 @pytest.mark.parametrize("name", ["vosk_style.py", "media_stream.py", "settled_captions.py"])
 def test_an_example_without_its_arguments_says_how_to_run_it(name):
     r = subprocess.run([sys.executable, str(CLIENTS / name)], capture_output=True, text=True, timeout=120)

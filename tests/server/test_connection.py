@@ -3,6 +3,7 @@
 import json
 
 import numpy as np
+import pytest
 
 from streamasr.decoder import DecoderConfig
 from streamasr.events import transcript
@@ -92,3 +93,53 @@ def test_vosk_phrase_list_becomes_the_streams_hotwords(tiny_model_dir):
     for bad in (50, "10", True, -1):
         with pytest.raises(ProtocolError, match="hotword_weight"):
             Connection(rec, "vosk", "c4").receive(json.dumps({"config": {"hotword_weight": bad}}))
+
+
+def media_call(rec, tracks: dict[str, np.ndarray] | np.ndarray) -> list[dict]:
+    """A media stream through a Connection: one unnamed track (an array), or named tracks whose 20 ms events
+    alternate as a call's do; every reply but the ready one."""
+    from streamasr.protocol import media_events, media_open_events, media_stop_event
+
+    named = isinstance(tracks, dict)
+    conn = Connection(rec, "media", "m")
+    for event in media_open_events(tracks=list(tracks) if named else None):
+        conn.receive(json.dumps(event))
+    media = [media_events(x, track=name) for name, x in tracks.items()] if named else [media_events(tracks)]
+    replies = []
+    for i in range(max(map(len, media))):
+        for events in media:
+            if i < len(events):
+                conn.receive(json.dumps(events[i]))
+                replies += conn.run()
+    conn.receive(json.dumps(media_stop_event()))
+    replies += conn.run()
+    assert replies[0]["type"] == "ready" and conn.done
+    return replies[1:]
+
+
+def test_each_track_of_a_call_is_recognized_as_if_it_were_alone(tiny_model_dir):
+    """Inbound and outbound audio in one media stream (as a call with both tracks sends it): each track's
+    replies, which name it, are those a stream of that track alone gets; the tracks are of different lengths."""
+    rec = Recognizer.from_pretrained(tiny_model_dir, lm=None)
+    rng = np.random.default_rng(5)
+    caller, agent = [(rng.standard_normal(int(8000 * s)) * 0.2).astype(np.float32) for s in (2.3, 1.7)]
+    both = media_call(rec, {"inbound": caller, "outbound": agent})
+    for name, audio in (("inbound", caller), ("outbound", agent)):
+        mine = [r for r in both if r["track"] == name]
+        assert [{k: v for k, v in r.items() if k != "track"} for r in mine] == media_call(rec, audio)
+        assert mine[-1]["type"] == "final" and any(r["type"] == "partial" for r in mine)
+    assert {r["track"] for r in both} == {"inbound", "outbound"}
+
+
+def test_media_of_a_track_the_start_did_not_name_is_refused(tiny_model_dir):
+    from streamasr.protocol import ProtocolError, media_events, media_open_events
+
+    rec = Recognizer.from_pretrained(tiny_model_dir, lm=None)
+    conn = Connection(rec, "media", "m")
+    for event in media_open_events(tracks=["inbound"]):
+        conn.receive(json.dumps(event))
+    assert conn.run()[0]["tracks"] == ["inbound"]
+    (event,) = media_events(np.zeros(160, np.float32), track="outbound")
+    with pytest.raises(ProtocolError, match="media of track 'outbound', not one the start event named") as e:
+        conn.receive(json.dumps(event))
+    assert e.value.code == "bad_message"

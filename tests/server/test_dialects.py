@@ -119,6 +119,32 @@ def test_the_bundled_model_hears_a_phone_call(bundled_rec, tmp_path):
     assert error_rate(SENTENCES, hyps) <= 0.2, hyps
 
 
+def test_a_call_with_both_tracks_hears_each_party(model_server, tmp_path):
+    """A call's inbound and outbound audio (two held-out sentences over the phone band, the second party
+    answering after 0.6 s) in one media stream, their events interleaved: each track's finals hold its own
+    sentence, and the ready reply names the tracks."""
+    caller, agent = (phone_channel(espeak(s, tmp_path / f"{i}.wav")) for i, s in enumerate(SENTENCES[:2]))
+    agent = np.concatenate([np.zeros(4800, np.float32), agent])
+    n = max(len(caller), len(agent))
+    caller, agent = (np.pad(x, (0, n - len(x))) for x in (caller, agent))  # both tracks run the whole call
+
+    async def main():
+        async with connect(model_server.url("/media")) as ws:
+            for event in media_open_events("MZ3", tracks=["inbound", "outbound"]):
+                await ws.send(json.dumps(event))
+            for pair in zip(media_events(caller, "MZ3", track="inbound"), media_events(agent, "MZ3", track="outbound")):
+                for event in pair:
+                    await ws.send(json.dumps(event))
+            await ws.send(json.dumps(media_stop_event("MZ3")))
+            return [json.loads(m) async for m in ws]
+
+    got = asyncio.run(main())
+    assert got[0]["type"] == "ready" and got[0]["tracks"] == ["inbound", "outbound"]
+    for name, sentence in (("inbound", SENTENCES[0]), ("outbound", SENTENCES[1])):
+        text = " ".join(m["text"] for m in got if m["type"] == "final" and m["track"] == name and m["text"])
+        assert error_rate([sentence], [text]) <= 0.2, (name, text)
+
+
 def test_media_stream_rejects_bad_base64(tiny_server):
     async def main():
         async with connect(tiny_server.url("/media")) as ws:
@@ -157,7 +183,9 @@ def test_a_calls_custom_parameter_hotwords_reach_its_stream(model_server, tmp_pa
 @pytest.mark.parametrize("start", [{"customParameters": {"hotwords": ["london"]}}, {"customParameters": "x"},
                                    "x", {"mediaFormat": 3}, {"customParameters": {"hotword_weight": "lots"}},
                                    {"customParameters": {"hotword_weight": 10}},
-                                   {"customParameters": {"hotword_weight": "50"}}])
+                                   {"customParameters": {"hotword_weight": "50"}}, {"tracks": "inbound"},
+                                   {"tracks": []}, {"tracks": ["inbound", "inbound"]}, {"tracks": ["a", "b", "c"]},
+                                   {"tracks": [1]}, {"tracks": [""]}])
 def test_a_media_start_of_the_wrong_shape_is_refused(tiny_server, start):
     asyncio.run(expect_error(tiny_server.url("/media"), [json.dumps({"event": "start", "start": start})],
                              "bad_start", 1008))
