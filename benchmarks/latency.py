@@ -7,11 +7,13 @@
 Per level of concurrency N, N clients each stream held-out utterances back to back (with 1 s of
 silence between them) at real time, for about ``--seconds``. Measured on the client side:
 - word latency: first partial holding a word (all words before it as in the final) minus the moment the
-  audio up to the word's end, as the final times it, had been sent; and, from the same moment, the partial
-  from which it no longer changed and the one whose ``stable_words`` settled it (``client.latencies``);
+  word's end, as the final times it, was spoken (``client.spoken_at``: as a live source sends each frame
+  once complete, within the 40 ms frame holding it); and, from the same moment, the partial from which it
+  no longer changed and the one whose ``stable_words`` settled it (``client.latencies``);
 - partial latency: arrival of a partial minus the moment the audio it covers (``audio_ms``) was sent;
 - end-message latency: arrival of the last final minus sending ``end``;
-- endpoint latency: arrival of a mid-stream final minus the moment the speech it closes had been sent.
+- endpoint latency: arrival of a mid-stream final minus the moment the speech it closes ended (spoken, as
+  above).
 Also the server's compute per frame and its event loops' lag (quantiles of its /metrics histograms, this
 level only), the CPU use of the server's processes and of the clients (all in this process), and the
 server's resident memory.
@@ -43,7 +45,7 @@ from results_io import publish, read  # noqa: E402
 from speech_end import speech_end  # noqa: E402
 
 from streamasr.audio import load_audio  # noqa: E402
-from streamasr.client import Timing, latencies, stream_frames  # noqa: E402
+from streamasr.client import Timing, latencies, spoken_at, stream_frames  # noqa: E402
 from streamasr.data.manifest import read_manifest  # noqa: E402
 
 RATE, FRAME_MS, CHUNK_MS = 16000, 40, 320
@@ -103,22 +105,21 @@ KEYS = {"end_final": "end"}  # client.latencies' names -> ours
 def endpoint_latencies(events: list[dict], timing: Timing, speech_ends: list[float]) -> list[float]:
     """Seconds from the end of an utterance's speech (``speech_ends``, seconds into the stream) to the arrival
     of the final that closes it, for each final that came before the end message (an endpoint), timed from
-    the last speech end at or before its ``end_ms``. The speech end is taken as sent with the last whole
-    ``FRAME_MS`` frame before it, up to a frame early, so the figure errs long by up to 40 ms.
+    the moment the last speech end at or before its ``end_ms`` was spoken (``client.spoken_at``: within the
+    frame holding it, as a live source sends each frame once complete).
 
     >>> t = Timing(sent=[(40, 0.0), (80, 0.04), (120, 0.08)], received=[0.3, 0.5], end_sent=0.4)
     >>> finals = [{"type": "final", "end_ms": 120}, {"type": "final", "end_ms": 120}]  # the second after the end
-    >>> endpoint_latencies(finals, t, [0.09])  # speech ends at 90 ms: timed from the frame up to 80 ms, sent at 0.04
-    [0.26]
+    >>> endpoint_latencies(finals, t, [0.09])  # speech ends at 90 ms, spoken at 0.05 (its frame sent at 0.08)
+    [0.25]
     """
-    sent = dict(timing.sent)
     out = []
     for ev, arrived in zip(events, timing.received):
         if ev["type"] != "final" or timing.end_sent is None or arrived >= timing.end_sent:
             continue
         ends = [e for e in speech_ends if e * 1000 <= ev["end_ms"] + 1]
-        if ends and (ms := int(ends[-1] * 1000) // FRAME_MS * FRAME_MS) in sent:
-            out.append(round(arrived - sent[ms], 6))
+        if ends and (spoken := spoken_at(ends[-1] * 1000, timing.sent)) is not None:
+            out.append(round(arrived - spoken, 6))
     return out
 
 
@@ -319,8 +320,8 @@ def held_levels(rows: list[dict], limit_ms: float = LIMIT_MS) -> list[int]:
     return [r["streams"] for r in rows if r["partial_p95_ms"] <= limit_ms and not r["errors"]]
 
 
-COLUMNS = ("*word → partial*: from the moment the audio up to a word's end (as the final times it) had been sent to "
-           "the first partial holding that word; *word → unchanged*: to the partial from which every later one holds "
+COLUMNS = ("*word → partial*: from the moment a word's end (as the final times it) was spoken, within the 40 ms frame "
+           "that the client sends once complete, to the first partial holding that word; *word → unchanged*: to the partial from which every later one holds "
            "it (or the final); *word → settled*: to the first partial whose `stable_words` cover it (or the final), "
            "from which a client may commit it (*How soon a word settles*); *chunk → partial*: from sending the audio a partial covers to its "
            "arrival; *endpoint final*: from the end of an utterance's speech to the final the silence rule closes; "

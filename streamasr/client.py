@@ -107,22 +107,22 @@ async def stream_samples(url: str, samples: np.ndarray, sample_rate: int, frame_
 
 def word_latencies(partials: list[tuple[float, list[str]]], final: dict,
                    sent: list[tuple[int, float]], final_arrival: float | None = None) -> list[float]:
-    """Seconds from the moment the audio up to each word's end (as ``final`` times it) had been sent to the
+    """Seconds from the moment each word's end (as ``final`` times it) was spoken (``spoken_at``) to the
     arrival of the first partial holding that word with every word before it as in the final; with
     ``final_arrival`` (when the final came), to the arrival of the first partial from which every later one
     of the segment holds it so (the word stopped changing there: ``metrics.word_emergence``), or of the final
     where none does, for every word of the final.
 
     ``partials``: (arrival, words) of the segment's partials, in order; ``sent``: (ms of audio sent so far,
-    when), ascending. A partial that holds a word before its end is timed as sent counts as 0.
+    when), ascending. A partial that holds a word before its end was spoken counts as 0.
 
     >>> final = {"words": [{"word": "in", "end_ms": 150}, {"word": "the", "end_ms": 330}]}
     >>> sent = [(100, 0.0), (200, 0.1), (300, 0.2), (400, 0.3)]
     >>> partials = [(0.4, ["in", "a"]), (0.6, ["in", "the"]), (0.8, ["in", "a", "lord"])]
-    >>> word_latencies(partials, final, sent)
-    [0.30000000000000004, 0.3]
-    >>> word_latencies(partials, final, sent, final_arrival=1.0)  # "the" taken back at 0.8, the final's at 1.0
-    [0.30000000000000004, 0.7]
+    >>> [round(s, 6) for s in word_latencies(partials, final, sent)]  # spoken at 0.05 and 0.23
+    [0.35, 0.37]
+    >>> [round(s, 6) for s in word_latencies(partials, final, sent, final_arrival=1.0)]  # "the" taken back at 0.8
+    [0.35, 0.77]
     """
     timed = final.get("words", [])  # none where the start message asked for no word times
     shown = word_emergence([words for _, words in partials], [w["word"] for w in timed])
@@ -130,40 +130,58 @@ def word_latencies(partials: list[tuple[float, list[str]]], final: dict,
         arrivals = [None if first is None else partials[first][0] for first, _ in shown]
     else:
         arrivals = [final_arrival if stable is None else partials[stable][0] for _, stable in shown]
-    return _since_sent(timed, arrivals, sent)
+    return _since_spoken(timed, arrivals, sent)
 
 
 def settled_latencies(settled: list[tuple[float, int]], final: dict, sent: list[tuple[int, float]],
                       final_arrival: float) -> list[float]:
-    """Seconds from the moment the audio up to each word's end (as ``final`` times it) had been sent to the
+    """Seconds from the moment each word's end (as ``final`` times it) was spoken (``spoken_at``) to the
     arrival of the first partial whose ``stable_words`` cover it (it can no longer change), or of the final.
 
     ``settled``: (arrival, stable_words) of the segment's partials, in order; ``sent`` as in ``word_latencies``.
 
     >>> final = {"words": [{"word": "in", "end_ms": 150}, {"word": "the", "end_ms": 330}]}
-    >>> settled_latencies([(0.4, 0), (0.6, 1)], final, [(100, 0.0), (200, 0.1), (300, 0.2), (400, 0.3)], 1.0)
-    [0.5, 0.7]
+    >>> sent = [(100, 0.0), (200, 0.1), (300, 0.2), (400, 0.3)]
+    >>> [round(s, 6) for s in settled_latencies([(0.4, 0), (0.6, 1)], final, sent, 1.0)]
+    [0.55, 0.77]
     """
     timed = final.get("words", [])
     firsts = word_settling([k for _, k in settled], len(timed))
-    return _since_sent(timed, [final_arrival if j is None else settled[j][0] for j in firsts], sent)
+    return _since_spoken(timed, [final_arrival if j is None else settled[j][0] for j in firsts], sent)
 
 
-def _since_sent(timed: list[dict], arrivals: list[float | None], sent: list[tuple[int, float]]) -> list[float]:
-    """Seconds from the moment the audio up to each timed word's end had been sent (``sent``: (ms of audio
-    sent so far, when), ascending) to its arrival; words with no arrival, or whose end was never sent, are
-    left out, and an arrival before that moment counts as 0."""
+def spoken_at(ms: float, sent: list[tuple[int, float]], sent_ms: list[int] | None = None) -> float | None:
+    """When the audio ``ms`` into the stream was spoken, on the sender's clock, as a live source sends it: each
+    frame as soon as its audio is complete, so ``ms`` was spoken as long before the frame holding it went out
+    as it lies before that frame's end (interpolated between the sending of the frame before and of it; the
+    first frame at real time). None where no frame holding it was sent. ``sent``: (ms of audio sent so far,
+    when), ascending (``Timing.sent``); ``sent_ms``: its ms, where the caller has them.
+
+    >>> sent = [(40, 1.0), (80, 1.04), (120, 1.08)]
+    >>> [round(spoken_at(ms, sent), 6) for ms in (90, 80, 20)], spoken_at(130, sent)
+    ([1.05, 1.04, 0.98], None)
+    """
+    j = bisect.bisect_left(sent_ms if sent_ms is not None else [m for m, _ in sent], ms)  # the frame holding it
+    if j == len(sent):
+        return None
+    end_ms, t = sent[j]
+    before_ms, before_t = sent[j - 1] if j else (0, t - end_ms / 1000)
+    return t - (end_ms - ms) / (end_ms - before_ms) * (t - before_t)
+
+
+def _since_spoken(timed: list[dict], arrivals: list[float | None], sent: list[tuple[int, float]]) -> list[float]:
+    """Seconds from the moment each timed word's end was spoken (``spoken_at``) to its arrival; words with
+    no arrival, or whose end was never sent, are left out, and an arrival before that moment counts as 0."""
     sent_ms = [ms for ms, _ in sent]
     out = []
     for w, arrival in zip(timed, arrivals):
-        j = bisect.bisect_left(sent_ms, w["end_ms"])  # the frame that completed the word's audio
-        if arrival is not None and j < len(sent):
-            out.append(max(0.0, arrival - sent[j][1]))
+        if arrival is not None and (spoken := spoken_at(w["end_ms"], sent, sent_ms)) is not None:
+            out.append(max(0.0, arrival - spoken))
     return out
 
 
 def latencies(events: list[dict], timing: Timing) -> dict[str, list[float]]:
-    """Milliseconds from the moment the audio up to a word's end had been sent to the first partial holding
+    """Milliseconds from the moment a word's end was spoken (``spoken_at``) to the first partial holding
     it ("word", see ``word_latencies``), to the partial or final from which it no longer changed ("unchanged")
     and to the one that settled it ("settled", see ``settled_latencies``); each partial, from the moment the
     audio it covers (its ``audio_ms``) had been sent to its arrival ("partial"); and the last final, the one
@@ -175,7 +193,7 @@ def latencies(events: list[dict], timing: Timing) -> dict[str, list[float]]:
     ...           {"type": "final", "text": "in", "words": [{"word": "in", "end_ms": 250}]},
     ...           {"type": "final", "text": "", "words": []}]
     >>> latencies(events, t)
-    {'word': [250.0], 'unchanged': [250.0], 'settled': [300.0], 'partial': [150.0], 'end_final': [550.0]}
+    {'word': [300.0], 'unchanged': [300.0], 'settled': [350.0], 'partial': [150.0], 'end_final': [550.0]}
     """
     sent_ms = [ms for ms, _ in timing.sent]
     out: dict[str, list[float]] = {"word": [], "unchanged": [], "settled": [], "partial": [], "end_final": []}
