@@ -320,8 +320,9 @@ def held_levels(rows: list[dict], limit_ms: float = LIMIT_MS) -> list[int]:
     return [r["streams"] for r in rows if r["partial_p95_ms"] <= limit_ms and not r["errors"]]
 
 
-COLUMNS = ("*word → partial*: from the moment a word's end (as the final times it) was spoken, within the 40 ms frame "
-           "that the client sends once complete, to the first partial holding that word; *word → unchanged*: to the partial from which every later one holds "
+COLUMNS = ("*word → partial*: from the moment a word's end (as the final times it) was spoken, within the 40 ms "
+           "frame that the client sends once complete, to the first partial holding that word; *word → unchanged*: "
+           "to the partial from which every later one holds "
            "it (or the final); *word → settled*: to the first partial whose `stable_words` cover it (or the final), "
            "from which a client may commit it (*How soon a word settles*); *chunk → partial*: from sending the audio a partial covers to its "
            "arrival; *endpoint final*: from the end of an utterance's speech to the final the silence rule closes; "

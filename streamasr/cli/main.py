@@ -260,9 +260,10 @@ def _format_args(p: argparse.ArgumentParser) -> None:
 def _latency_arg(p: argparse.ArgumentParser, where: str) -> None:
     p.add_argument("--latency", action="store_true",
                    help="at the end, print on stderr how long the words took to show in a partial after "
-                        "their end was spoken (within the frame holding it, sent once complete), to stop changing and to be settled (in a partial's "
-                        "stable_words or the final; p50, p95), how long the partials took after the audio "
-                        f"they cover was sent (p50, p95, max) and the last final after the end message{where}")
+                        "their end was spoken (within the frame holding it, sent once complete), to stop changing "
+                        "and to be settled (in a partial's stable_words or the final; p50, p95), how long the "
+                        "partials took after the audio they cover was sent (p50, p95, max) and the last final "
+                        f"after the end message{where}")
 
 
 def _final_pass_arg(p: argparse.ArgumentParser, help: str) -> None:
