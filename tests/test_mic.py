@@ -155,3 +155,28 @@ def test_mic_hotwords_find_a_name_spoken_into_the_device(pulse, tmp_path):
     assert mic.returncode == 0, err[-2000:]
     words = " ".join(json.loads(line)["text"] for line in out.splitlines() if '"final"' in line).split()
     assert "london" in words and "oxford" not in words, words
+
+
+@pytest.mark.parametrize("where", ["local", "server"])
+def test_ctrl_c_ends_the_stream_with_the_final_of_what_was_said(pulse, tmp_path, where, request):
+    """Ctrl-C right after the speech, long before the endpoint's silence (--silence 5) would close it: the words
+    just said come as a final, exit 0 (they were lost, exit 130). A second Ctrl-C would stop at once."""
+    import signal
+
+    wav = tmp_path / "speech.wav"
+    espeak(SENTENCE, wav)
+    args = [sys.executable, "-m", "streamasr.cli.main", "mic", "--json", "--silence", "5"]
+    if where == "server":
+        args += ["--server", request.getfixturevalue("model_server").url()]
+    mic = subprocess.Popen(args, env=pulse, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    said = []
+    while not said or not said[-1].startswith("listening"):
+        said.append(mic.stderr.readline())
+        assert said[-1], "".join(said)
+    subprocess.run(["paplay", "-d", "virt", str(wav)], env=pulse, check=True)
+    mic.send_signal(signal.SIGINT)
+    out, err = mic.communicate(timeout=120)
+    assert mic.returncode == 0, err[-2000:]
+    finals = [e for e in map(json.loads, out.splitlines()) if e["type"] == "final"]
+    assert finals, out
+    assert error_rate([SENTENCE], [" ".join(f["text"] for f in finals)], chars=True) <= 0.3, finals

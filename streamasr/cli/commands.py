@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from streamasr.cli.display import Display, latency_line
+from streamasr.cli.interrupt import CtrlC
 from streamasr.endpoint import SILENCE_RANGE_S, EndpointConfig
 from streamasr.errors import AudioError, DeviceError, ModelError
 from streamasr.events import transcript
@@ -57,10 +58,10 @@ def _recognizer(args):
         raise UserError(str(e)) from None
 
 
-def _audio_source(args, rate: int, piece_ms: int, speed: float):
+def _audio_source(args, rate: int, piece_ms: int, speed: float, ctrl_c: CtrlC):
     """The audio ``args.audio`` names as blocks of (S,) float32 at ``rate``: a file, read whole and cut into
     ``piece_ms`` pieces, or stdin (``-``), read as it comes (``pipes.Stdin``: its ``error`` is to be checked
-    once the blocks end). Paced at ``speed`` times real time (0: at once)."""
+    once the blocks end). Paced at ``speed`` times real time (0: at once); Ctrl-C ends the blocks."""
     from streamasr.cli.pipes import Stdin, pipe_format, raw_flags
 
     if args.audio == "-":
@@ -68,7 +69,7 @@ def _audio_source(args, rate: int, piece_ms: int, speed: float):
             pipe_format(b"", args)  # the flags' format is checked before stdin is read
         except AudioError as e:
             raise UserError(str(e)) from None
-        return Stdin(args, rate, min(piece_ms, 100), speed)
+        return Stdin(args, rate, min(piece_ms, 100), speed, stop=lambda: ctrl_c.pressed)
     if flags := raw_flags(args):
         raise UserError(f"{', '.join(flags)}: for raw audio on stdin (-); {args.audio}'s header names its own format")
     from streamasr.audio import load_audio
@@ -77,14 +78,17 @@ def _audio_source(args, rate: int, piece_ms: int, speed: float):
         samples = load_audio(args.audio, rate)
     except AudioError as e:
         raise UserError(str(e)) from None
-    return _pieces(samples, rate, piece_ms, speed)
+    return _pieces(samples, rate, piece_ms, speed, ctrl_c)
 
 
-def _pieces(samples: np.ndarray, rate: int, piece_ms: int, speed: float) -> Iterator[np.ndarray]:
-    """``samples`` in pieces of ``piece_ms``, each when its start is due at ``speed`` times real time (0: at once)."""
+def _pieces(samples: np.ndarray, rate: int, piece_ms: int, speed: float, ctrl_c: CtrlC) -> Iterator[np.ndarray]:
+    """``samples`` in pieces of ``piece_ms``, each when its start is due at ``speed`` times real time (0: at
+    once), until Ctrl-C."""
     step = max(1, rate * piece_ms // 1000)
     t0 = time.monotonic()
     for pos in range(0, len(samples), step):
+        if ctrl_c.pressed:
+            return
         if speed > 0:
             time.sleep(max(0.0, t0 + pos / rate / speed - time.monotonic()))
         yield samples[pos : pos + step]
@@ -98,13 +102,15 @@ def transcribe(args) -> int:
                               hotword_weight=args.hotword_weight)
     except ValueError as e:
         raise UserError(str(e)) from None
-    blocks = _audio_source(args, rec.sample_rate, max(args.chunk_ms, 100), 1.0 if args.realtime else 0.0)
     show = Display(args.format)
-    for block in blocks:
-        for ev in session.accept(block):
+    with CtrlC() as ctrl_c:  # the first ends the audio as a file's end would; its last final still comes
+        blocks = _audio_source(args, rec.sample_rate, max(args.chunk_ms, 100), 1.0 if args.realtime else 0.0,
+                               ctrl_c)
+        for block in blocks:
+            for ev in session.accept(block):
+                show(ev.to_dict())
+        for ev in session.finish():  # what was heard is closed with a final, even where stdin went wrong
             show(ev.to_dict())
-    for ev in session.finish():  # what was heard is closed with a final, even where stdin went wrong
-        show(ev.to_dict())
     if error := getattr(blocks, "error", None):
         raise UserError(f"stdin: {error}")
     return 0
@@ -239,7 +245,8 @@ def stream(args) -> int:
     if args.speed < 0:
         raise UserError("--speed must be 0 (at once) or more")
     speed = 1.0 if args.realtime else args.speed
-    blocks = _audio_source(args, 16000, 100, speed)
+    ctrl_c = CtrlC()  # the first ends the audio, the stream then ends as at the end of a file
+    blocks = _audio_source(args, 16000, 100, speed, ctrl_c)
     show = Display(args.format)
     timing = Timing() if args.latency else None
 
@@ -251,8 +258,10 @@ def stream(args) -> int:
             if len(block):
                 yield block
 
-    code = _run_client(args.server, stream_frames(args.server, frames(), 16000, on_event=show, token=args.token,
-                                                   start=_start_fields(args), timing=timing), timing)
+    with ctrl_c:
+        code = _run_client(args.server, stream_frames(args.server, frames(), 16000, on_event=show,
+                                                       token=args.token, start=_start_fields(args), timing=timing),
+                           timing)
     if error := getattr(blocks, "error", None):  # the stream was ended (its final came) where stdin went wrong
         raise UserError(f"stdin: {error}")
     return code
@@ -272,12 +281,15 @@ def mic(args) -> int:
     device = int(args.device) if args.device and args.device.isdigit() else args.device
     show = Display(args.format)
 
+    ctrl_c = CtrlC()  # the first ends the audio, the stream then ends (its last final printed)
+
     def blocks(q):
-        """The device's blocks, for --seconds from the moment it opened (the model may take a while to load)."""
+        """The device's blocks, for --seconds from the moment it opened (the model may take a while to load),
+        or until Ctrl-C."""
         deadline = time.monotonic() + args.seconds if args.seconds else float("inf")
         print("listening" + (f" for {args.seconds:g} s" if args.seconds else " (Ctrl-C stops)"), file=sys.stderr,
               flush=True)
-        while time.monotonic() < deadline:
+        while time.monotonic() < deadline and not ctrl_c.pressed:
             try:
                 yield q.get(timeout=0.5)
             except queue.Empty:
@@ -285,19 +297,20 @@ def mic(args) -> int:
 
     try:
         if args.server:
-            return _mic_via_server(args, device, blocks, show)
+            with ctrl_c:
+                return _mic_via_server(args, device, blocks, show)
         rec = _recognizer(args)
         try:
             session = rec.session(endpoint=_endpoint(args), final_pass=args.final_pass, hotwords=args.hotwords,
                                   hotword_weight=args.hotword_weight, **_chunking(args))
         except ValueError as e:  # a chunk this model or backend cannot take
             raise UserError(str(e)) from None
-        with microphone(rec.sample_rate, device=device) as q:
+        with ctrl_c, microphone(rec.sample_rate, device=device) as q:
             for block in blocks(q):
                 for ev in session.accept(block):
                     show(ev.to_dict())
-        for ev in session.finish():
-            show(ev.to_dict())
+            for ev in session.finish():
+                show(ev.to_dict())
     except DeviceError as e:
         raise UserError(f"microphone: {e}") from None
     return 0

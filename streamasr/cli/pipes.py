@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 
@@ -37,12 +37,13 @@ def pipe_format(first: bytes, args) -> RawFormat | None:
 
 class Stdin:
     """stdin's audio as (S,) float32 blocks at ``rate``, each as soon as the pipe has delivered it, at most
-    ``block_ms`` long; paced at ``speed`` times real time (0: as they come). A read or format error ends the
-    blocks and is kept in ``error``, so that the caller can close its stream (a final for what came before)
-    and then report it."""
+    ``block_ms`` long; paced at ``speed`` times real time (0: as they come); until the pipe ends or ``stop()``
+    says so (Ctrl-C, checked after each read). A read or format error ends the blocks and is kept in
+    ``error``, so that the caller can close its stream (a final for what came before) and then report it."""
 
-    def __init__(self, args, rate: int, block_ms: int = 100, speed: float = 0.0):
-        self.args, self.rate, self.speed = args, rate, speed
+    def __init__(self, args, rate: int, block_ms: int = 100, speed: float = 0.0,
+                 stop: Callable[[], bool] = lambda: False):
+        self.args, self.rate, self.speed, self.stop = args, rate, speed, stop
         self.step = max(1, rate * block_ms // 1000)  # samples per block at most
         self.error: AudioError | None = None
 
@@ -66,7 +67,7 @@ class Stdin:
             first += data
         pipe = PipeDecoder(pipe_format(first, self.args), self.rate)
         data = first
-        while data:
+        while data and not self.stop():
             yield pipe.feed(data)
             data = os.read(fd, READ_BYTES)
         yield pipe.finish()

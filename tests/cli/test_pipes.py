@@ -119,3 +119,42 @@ def test_a_pipe_that_ends_inside_a_sample_says_so(tiny_model_dir):
 def test_raw_flags_out_of_range_fail_before_stdin_is_read():
     out = transcribe("-", "--rate", "100", stdin=bytes(10))
     assert out.returncode == 2 and b"sample rate 100 Hz is outside" in out.stderr, out.stderr
+
+
+def test_ctrl_c_ends_a_live_pipe_with_the_final_of_what_came(tmp_path):
+    """A pipe that stays open (a capture tool): the speech, then silence as it goes on; Ctrl-C once the words
+    show, long before the endpoint's silence (--silence 5): their final comes, exit 0."""
+    import signal
+    import time
+
+    x = espeak(HELD_OUT_SENTENCES[3], tmp_path / "s.wav")
+    proc = subprocess.Popen([*CLI, "transcribe", "-", "--json", "--silence", "5"], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+    def capture():
+        try:
+            proc.stdin.write(encode_audio(x, "pcm_s16le"))
+            while proc.poll() is None:  # 40 ms of silence every 40 ms, as a capture tool keeps sending
+                proc.stdin.write(bytes(1280))
+                proc.stdin.flush()
+                time.sleep(0.04)
+        except BrokenPipeError:
+            pass
+
+    writer = threading.Thread(target=capture, daemon=True)
+    writer.start()
+    lines: queue.Queue = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(json.loads(line)) for line in proc.stdout], daemon=True).start()
+    try:
+        while (ev := lines.get(timeout=120))["type"] != "partial" or len(ev["text"].split()) < 4:
+            pass
+        time.sleep(1.0)  # the rest of the sentence in
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=60) == 0, proc.stderr.read()
+    finally:
+        proc.kill()
+    events = []
+    while not lines.empty():
+        events.append(lines.get())
+    finals = [e for e in events if e["type"] == "final"]
+    assert finals and error_rate([HELD_OUT_SENTENCES[3]], [" ".join(f["text"] for f in finals)]) <= 0.2, events
