@@ -65,6 +65,9 @@ def _audio_source(args, rate: int, piece_ms: int, speed: float, ctrl_c: CtrlC):
     from streamasr.cli.pipes import Stdin, pipe_format, raw_flags
 
     if args.audio == "-":
+        if sys.stdin.isatty():  # what would be typed there is no audio
+            raise UserError("stdin is a terminal: pipe audio into it (e.g. arecord -f S16_LE -r 16000 -t raw | "
+                            f"streamasr {args.command} -), or name a file")
         try:
             pipe_format(b"", args)  # the flags' format is checked before stdin is read
         except AudioError as e:

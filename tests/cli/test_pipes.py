@@ -25,6 +25,23 @@ def events(out: bytes) -> list[dict]:
     return [json.loads(line) for line in out.decode().splitlines()]
 
 
+def read_events(proc: subprocess.Popen) -> tuple[queue.Queue, threading.Thread]:
+    """``proc``'s stdout, a JSON event a line, into a queue as the lines come (a thread reads them)."""
+    lines: queue.Queue = queue.Queue()
+    reader = threading.Thread(target=lambda: [lines.put(json.loads(line)) for line in proc.stdout], daemon=True)
+    reader.start()
+    return lines, reader
+
+
+def rest_of(lines: queue.Queue, reader: threading.Thread) -> list[dict]:
+    """The events still queued, once the reader has read to the end of the output (the process has ended)."""
+    reader.join(timeout=60)
+    out = []
+    while not lines.empty():
+        out.append(lines.get())
+    return out
+
+
 def finals_text(out: bytes) -> str:
     return " ".join(e["text"] for e in events(out) if e["type"] == "final" and e["text"])
 
@@ -67,8 +84,7 @@ def test_partials_come_while_the_pipe_is_still_open(tmp_path):
     half = len(pcm) // 2 // 2 * 2
     proc = subprocess.Popen([*CLI, "transcribe", "-", "--json"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE)
-    lines: queue.Queue = queue.Queue()
-    threading.Thread(target=lambda: [lines.put(json.loads(line)) for line in proc.stdout], daemon=True).start()
+    lines, reader = read_events(proc)
     try:
         proc.stdin.write(pcm[:half])
         proc.stdin.flush()
@@ -80,9 +96,7 @@ def test_partials_come_while_the_pipe_is_still_open(tmp_path):
         assert proc.wait(timeout=120) == 0, proc.stderr.read()
     finally:
         proc.kill()
-    rest = []
-    while not lines.empty():
-        rest.append(lines.get())
+    rest = rest_of(lines, reader)
     assert rest[-1]["type"] == "final"
     assert error_rate([HELD_OUT_SENTENCES[0]], [rest[-1]["text"]]) <= 0.2
 
@@ -143,8 +157,7 @@ def test_ctrl_c_ends_a_live_pipe_with_the_final_of_what_came(tmp_path):
 
     writer = threading.Thread(target=capture, daemon=True)
     writer.start()
-    lines: queue.Queue = queue.Queue()
-    threading.Thread(target=lambda: [lines.put(json.loads(line)) for line in proc.stdout], daemon=True).start()
+    lines, reader = read_events(proc)
     try:
         while (ev := lines.get(timeout=120))["type"] != "partial" or len(ev["text"].split()) < 4:
             pass
@@ -153,8 +166,21 @@ def test_ctrl_c_ends_a_live_pipe_with_the_final_of_what_came(tmp_path):
         assert proc.wait(timeout=60) == 0, proc.stderr.read()
     finally:
         proc.kill()
-    events = []
-    while not lines.empty():
-        events.append(lines.get())
+    events = rest_of(lines, reader)
     finals = [e for e in events if e["type"] == "final"]
     assert finals and error_rate([HELD_OUT_SENTENCES[3]], [" ".join(f["text"] for f in finals)]) <= 0.2, events
+
+
+def test_stdin_that_is_a_terminal_is_refused(tiny_model_dir):
+    """`transcribe -` typed at a terminal would wait for audio that never comes: a one-line error instead."""
+    import os
+    import pty
+
+    main, terminal = pty.openpty()
+    try:
+        out = subprocess.run([*CLI, "transcribe", "-", "--model", str(tiny_model_dir), "--no-lm"], stdin=terminal,
+                             capture_output=True, timeout=120)
+    finally:
+        os.close(main)
+        os.close(terminal)
+    assert out.returncode == 2 and b"stdin is a terminal: pipe audio into it" in out.stderr, out.stderr
