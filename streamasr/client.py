@@ -166,7 +166,7 @@ def spoken_at(ms: float, sent: list[tuple[int, float]], sent_ms: list[int] | Non
         return None
     end_ms, t = sent[j]
     before_ms, before_t = sent[j - 1] if j else (0, t - end_ms / 1000)
-    return t - (end_ms - ms) / (end_ms - before_ms) * (t - before_t)
+    return t if end_ms == before_ms else t - (end_ms - ms) / (end_ms - before_ms) * (t - before_t)
 
 
 def _since_spoken(timed: list[dict], arrivals: list[float | None], sent: list[tuple[int, float]]) -> list[float]:

@@ -30,9 +30,8 @@ def pipe_format(first: bytes, args) -> RawFormat | None:
             raise AudioError(f"a WAV stream, whose header names its rate, encoding and channels: "
                              f"drop {', '.join(flags)}")
         return None
-    default = RawFormat()
-    return RawFormat(args.rate or default.sample_rate, args.encoding or default.encoding,
-                     args.channels or default.channels)
+    given = {field: getattr(args, name) for field, name in zip(("sample_rate", "encoding", "channels"), RAW_FLAGS)}
+    return RawFormat(**{field: value for field, value in given.items() if value is not None})  # (0 is refused)
 
 
 class Stdin:

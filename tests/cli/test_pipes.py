@@ -7,6 +7,7 @@ import sys
 import threading
 
 import numpy as np
+import pytest
 import soundfile as sf
 import soxr
 
@@ -130,9 +131,12 @@ def test_a_pipe_that_ends_inside_a_sample_says_so(tiny_model_dir):
     assert out.returncode == 0 and b"stdin ended 1 byte into a sample, dropped" in out.stderr, out.stderr
 
 
-def test_raw_flags_out_of_range_fail_before_stdin_is_read():
-    out = transcribe("-", "--rate", "100", stdin=bytes(10))
-    assert out.returncode == 2 and b"sample rate 100 Hz is outside" in out.stderr, out.stderr
+@pytest.mark.parametrize("flags,message", [(["--rate", "100"], b"sample rate 100 Hz is outside"),
+                                           (["--rate", "0"], b"sample rate 0 Hz is outside"),
+                                           (["--channels", "0"], b"0 channels is outside")])
+def test_raw_flags_out_of_range_fail_before_stdin_is_read(flags, message):
+    out = transcribe("-", *flags, stdin=bytes(10))
+    assert out.returncode == 2 and message in out.stderr, out.stderr
 
 
 def test_ctrl_c_ends_a_live_pipe_with_the_final_of_what_came(tmp_path):
