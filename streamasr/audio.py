@@ -41,7 +41,8 @@ def resample(samples: np.ndarray, rate: int, target: int) -> np.ndarray:
 
 
 def load_audio(path: str | Path, target_rate: int = 16000) -> np.ndarray:
-    """Read a WAV/FLAC/OGG file of any rate and channel count -> (S,) float32 mono at ``target_rate``."""
+    """Read a WAV, FLAC, MP3 or OGG (Vorbis, Opus) file (libsndfile) of any rate and channel count -> (S,)
+    float32 mono at ``target_rate``."""
     path = Path(path)
     if not path.is_file():
         raise AudioError(f"{path} is a folder, not an audio file" if path.is_dir() else f"no such audio file: {path}")

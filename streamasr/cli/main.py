@@ -24,7 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _transcribe(sub: argparse._SubParsersAction) -> None:
     t = sub.add_parser("transcribe", help="stream an audio file through the recognizer as if it were live")
-    t.add_argument("audio", help="WAV/FLAC/OGG file, any sample rate and channel count; - reads stdin as it comes")
+    t.add_argument("audio", help="WAV/FLAC/MP3/OGG file, any sample rate and channel count; - reads stdin as it comes")
     _raw_args(t)
     _model_args(t)
     _stream_args(t)
