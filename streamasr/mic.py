@@ -40,6 +40,22 @@ def microphone(sample_rate: int = 16000, block_ms: int = 100, device: str | int 
         yield blocks
 
 
+def device_lines() -> list[str]:
+    """The devices one can record from, one line each: index, name, input channels and default rate, the
+    system's default marked with a star (``streamasr mic --list-devices``). Raises ``DeviceError`` where
+    there is no PortAudio."""
+    try:
+        import sounddevice as sd
+    except (OSError, ImportError) as e:
+        raise DeviceError(f"no audio input: {e}") from None
+    try:
+        devices, default = sd.query_devices(), sd.default.device[0]
+    except sd.PortAudioError as e:
+        raise DeviceError(f"cannot list the audio devices: {e}") from None
+    return [f"{'*' if i == default else ' '} {i} {d['name']} ({d['max_input_channels']} channels, "
+            f"{d['default_samplerate']:g} Hz)" for i, d in enumerate(devices) if d["max_input_channels"] > 0]
+
+
 def input_devices(sd) -> str:
     """The devices ``sd`` (the sounddevice module) can record from, as "index name" pairs, for an error message."""
     try:

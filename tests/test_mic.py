@@ -180,3 +180,14 @@ def test_ctrl_c_ends_the_stream_with_the_final_of_what_was_said(pulse, tmp_path,
     finals = [e for e in map(json.loads, out.splitlines()) if e["type"] == "final"]
     assert finals, out
     assert error_rate([SENTENCE], [" ".join(f["text"] for f in finals)], chars=True) <= 0.3, finals
+
+
+def test_list_devices_names_those_one_can_record_from(pulse):
+    """--list-devices: one line per input device (index, name, channels, rate), the default starred; no model
+    is loaded and nothing is recorded."""
+    r = subprocess.run([sys.executable, "-m", "streamasr.cli.main", "mic", "--list-devices"], env=pulse,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and not r.stderr, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines and all(re.fullmatch(r"[* ] \d+ .+ \(\d+ channels, \d+ Hz\)", line) for line in lines), lines
+    assert any("pulse" in line for line in lines) and sum(line.startswith("*") for line in lines) <= 1, lines

@@ -273,6 +273,15 @@ def stream(args) -> int:
 def mic(args) -> int:
     import queue
 
+    if args.list_devices:
+        from streamasr.mic import device_lines
+
+        try:
+            print("\n".join(device_lines()) or "no input devices found")
+        except DeviceError as e:
+            raise UserError(f"microphone: {e}") from None
+        return 0
+
     if args.server and (flags := recognizer_flags(args)):
         raise UserError(f"{', '.join(flags)}: the server at {args.server} has chosen its recognizer "
                         "(give them to `streamasr serve`), or drop --server to recognize here")

@@ -102,6 +102,7 @@ def _mic(sub: argparse._SubParsersAction) -> None:
     where.add_argument("--local", action="store_true", help="recognize in this process (the default)")
     _model_args(mc, backend=None)  # None: torch here; with --server the server has chosen (it is refused)
     mc.add_argument("--device", default=None, help="input device name or index (default: system default)")
+    mc.add_argument("--list-devices", action="store_true", help="list the input devices (* the default) and exit")
     mc.add_argument("--seconds", type=float, default=0.0, help="stop after listening this long (0: until Ctrl-C)")
     mc.add_argument("--token", default=None, help="bearer token for --server")
     _latency_arg(mc, " (with --server)")
