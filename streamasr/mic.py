@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import queue
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -10,25 +11,29 @@ import numpy as np
 
 from streamasr.errors import DeviceError
 
+log = logging.getLogger("streamasr")
+
 
 @contextmanager
-def microphone(sample_rate: int = 16000, block_ms: int = 100, device: str | int | None = None
-               ) -> Iterator["queue.Queue[np.ndarray]"]:
+def microphone(sample_rate: int = 16000, block_ms: int = 100, device: str | int | None = None,
+               max_blocks: int = 600) -> Iterator["queue.Queue[np.ndarray]"]:
     """Yield a queue that receives (S,) float32 mono blocks from the input device until exit. ``device``: a
     PortAudio device index or (part of a) name; None: the system's default input. Raises ``DeviceError`` where
-    the device cannot be opened."""
+    the device cannot be opened. A consumer more than ``max_blocks`` behind (a minute of 100 ms blocks) loses
+    the blocks that do not fit, which a warning at exit counts."""
     try:
         import sounddevice as sd  # imported here: PortAudio is needed only by this command
     except (OSError, ImportError) as e:  # the PortAudio library is missing
         raise DeviceError(f"no audio input: {e}") from None
 
-    blocks: queue.Queue[np.ndarray] = queue.Queue(maxsize=600)  # a minute of 100 ms blocks at most
+    blocks: queue.Queue[np.ndarray] = queue.Queue(maxsize=max_blocks)
+    dropped = [0]  # samples that did not fit
 
     def callback(indata, frames, time_info, status):  # runs in PortAudio's thread
         try:
             blocks.put_nowait(indata[:, 0].copy())
         except queue.Full:
-            pass  # the consumer stalled; dropping audio beats unbounded memory
+            dropped[0] += frames  # the consumer stalled; dropping audio beats unbounded memory (said at exit)
 
     try:
         stream = sd.InputStream(samplerate=sample_rate, channels=1, dtype="float32", device=device,
@@ -36,8 +41,13 @@ def microphone(sample_rate: int = 16000, block_ms: int = 100, device: str | int 
     except (sd.PortAudioError, ValueError) as e:  # no such device, no device at all, or one that cannot record
         which = "the default input device" if device is None else f"input device {device!r}"
         raise DeviceError(f"cannot open {which} ({e}); input devices here: {input_devices(sd)}") from None
-    with stream:
-        yield blocks
+    try:
+        with stream:
+            yield blocks
+    finally:
+        if dropped[0]:
+            log.warning("%.1f s of the microphone's audio were dropped: the recognizer fell more than %g s "
+                        "behind", dropped[0] / sample_rate, max_blocks * block_ms / 1000)
 
 
 def device_lines() -> list[str]:

@@ -191,3 +191,23 @@ def test_list_devices_names_those_one_can_record_from(pulse):
     lines = r.stdout.splitlines()
     assert lines and all(re.fullmatch(r"[* ] \d+ .+ \(\d+ channels, \d+ Hz\)", line) for line in lines), lines
     assert any("pulse" in line for line in lines) and sum(line.startswith("*") for line in lines) <= 1, lines
+
+
+def test_audio_the_recognizer_falls_too_far_behind_for_is_dropped_and_said(pulse, tmp_path):
+    """A consumer that stops reading while speech plays into the device: the blocks beyond the queue's room
+    are dropped, and a warning at exit says how much (before, silently)."""
+    wav = tmp_path / "speech.wav"
+    seconds = len(espeak(SENTENCE, wav)) / 16000
+    code = ("import sys\nfrom streamasr.mic import microphone\n"
+            "with microphone(16000, max_blocks=2) as q:\n    print('open', flush=True)\n    sys.stdin.read()\n")
+    proc = subprocess.Popen([sys.executable, "-c", code], env=pulse, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline() == "open\n", proc.stderr.read()
+        subprocess.run(["paplay", "-d", "virt", str(wav)], env=pulse, check=True)
+        _, err = proc.communicate(input="", timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err
+    m = re.search(r"([\d.]+) s of the microphone's audio were dropped: the recognizer fell more than 0.2 s behind", err)
+    assert m and float(m.group(1)) >= seconds - 0.5, (seconds, err)
