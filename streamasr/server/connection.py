@@ -222,7 +222,7 @@ class Connection:
         """The track a media event's ``media.track`` names; any, or none, where the start named no tracks."""
         if None in self.tracks:
             return self.tracks[None]
-        if name not in self.tracks:
+        if not isinstance(name, str) or name not in self.tracks:
             raise ProtocolError("bad_message", f"media of track {name!r}, not one the start event named "
                                 f"({', '.join(map(str, self.tracks))})")
         return self.tracks[name]

@@ -140,6 +140,8 @@ def test_media_of_a_track_the_start_did_not_name_is_refused(tiny_model_dir):
         conn.receive(json.dumps(event))
     assert conn.run()[0]["tracks"] == ["inbound"]
     (event,) = media_events(np.zeros(160, np.float32), track="outbound")
-    with pytest.raises(ProtocolError, match="media of track 'outbound', not one the start event named") as e:
-        conn.receive(json.dumps(event))
-    assert e.value.code == "bad_message"
+    for track in ("outbound", ["inbound"], {"name": "inbound"}, None):  # names of no track, some unhashable
+        event["media"]["track"] = track
+        with pytest.raises(ProtocolError, match="not one the start event named") as e:
+            conn.receive(json.dumps(event))
+        assert e.value.code == "bad_message"

@@ -17,8 +17,16 @@ start_like = st.fixed_dictionaries({"type": st.just("start")}, optional={
     "encoding": st.sampled_from(["pcm_s16le", "f32le", "mulaw", "alaw", "opus", ""]),
     "chunk_ms": st.integers(-100, 2000), "left_chunks": st.integers(-5, 50),
     "hotwords": st.lists(st.text(max_size=10), max_size=3) | st.integers()})
+media_like = st.one_of(  # a telephony platform's events, tracks and all, with odd values where they may be
+    st.fixed_dictionaries({"event": st.just("start"), "start": st.fixed_dictionaries({}, optional={
+        "tracks": st.lists(st.sampled_from(["inbound", "outbound", ""]), max_size=3) | json_values,
+        "mediaFormat": st.just({"encoding": "audio/x-mulaw", "sampleRate": 8000}) | json_values})}),
+    st.fixed_dictionaries({"event": st.just("media"), "media": st.fixed_dictionaries({}, optional={
+        "track": st.sampled_from(["inbound", "outbound"]) | json_values,
+        "payload": st.just("//////////8=") | json_values})}),
+    st.just({"event": "stop"}))
 message = st.one_of(st.binary(max_size=3000), st.text(max_size=200), json_values.map(json.dumps),
-                    start_like.map(json.dumps), st.just(json.dumps({"type": "end"})))
+                    start_like.map(json.dumps), media_like.map(json.dumps), st.just(json.dumps({"type": "end"})))
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
