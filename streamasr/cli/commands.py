@@ -7,10 +7,8 @@ import functools
 import json
 import sys
 import time
-from collections.abc import Coroutine, Iterator
+from collections.abc import AsyncIterator, Coroutine, Iterable
 from typing import TYPE_CHECKING
-
-import numpy as np
 
 from streamasr.cli.display import Display, latency_line
 from streamasr.cli.interrupt import CtrlC
@@ -62,7 +60,7 @@ def _audio_source(args, rate: int, piece_ms: int, speed: float, ctrl_c: CtrlC):
     """The audio ``args.audio`` names as blocks of (S,) float32 at ``rate``: a file, read whole and cut into
     ``piece_ms`` pieces, or stdin (``-``), read as it comes (``pipes.Stdin``: its ``error`` is to be checked
     once the blocks end). Paced at ``speed`` times real time (0: at once); Ctrl-C ends the blocks."""
-    from streamasr.cli.pipes import Stdin, pipe_format, raw_flags
+    from streamasr.cli.pipes import Stdin, paced, pieces, pipe_format, raw_flags
 
     if args.audio == "-":
         if sys.stdin.isatty():  # what would be typed there is no audio
@@ -81,20 +79,18 @@ def _audio_source(args, rate: int, piece_ms: int, speed: float, ctrl_c: CtrlC):
         samples = load_audio(args.audio, rate)
     except AudioError as e:
         raise UserError(str(e)) from None
-    return _pieces(samples, rate, piece_ms, speed, ctrl_c)
+    return paced(pieces(samples, max(1, rate * piece_ms // 1000)), rate, speed, stop=lambda: ctrl_c.pressed)
 
 
-def _pieces(samples: np.ndarray, rate: int, piece_ms: int, speed: float, ctrl_c: CtrlC) -> Iterator[np.ndarray]:
-    """``samples`` in pieces of ``piece_ms``, each when its start is due at ``speed`` times real time (0: at
-    once), until Ctrl-C."""
-    step = max(1, rate * piece_ms // 1000)
-    t0 = time.monotonic()
-    for pos in range(0, len(samples), step):
-        if ctrl_c.pressed:
-            return
-        if speed > 0:
-            time.sleep(max(0.0, t0 + pos / rate / speed - time.monotonic()))
-        yield samples[pos : pos + step]
+async def _off_the_loop(items: Iterable) -> AsyncIterator:
+    """The items of a blocking iterable (a pipe, a paced file, a device), each fetched in a worker thread while
+    the event loop goes on; it ends at the iterable's end (its items are never None)."""
+    import asyncio
+
+    loop = asyncio.get_running_loop()
+    it = iter(items)
+    while (item := await loop.run_in_executor(None, next, it, None)) is not None:
+        yield item
 
 
 def transcribe(args) -> int:
@@ -241,8 +237,6 @@ def _run_client(url: str, client: Coroutine, timing: Timing | None) -> int:
 
 
 def stream(args) -> int:
-    import asyncio
-
     from streamasr.client import Timing, stream_frames
 
     if args.speed < 0:
@@ -253,16 +247,8 @@ def stream(args) -> int:
     show = Display(args.format)
     timing = Timing() if args.latency else None
 
-    async def frames():
-        """The blocks, each read off the event loop (stdin waits for its pipe, a paced file for its time)."""
-        loop = asyncio.get_running_loop()
-        it = iter(blocks)
-        while (block := await loop.run_in_executor(None, next, it, None)) is not None:
-            if len(block):
-                yield block
-
-    with ctrl_c:
-        code = _run_client(args.server, stream_frames(args.server, frames(), 16000, on_event=show,
+    with ctrl_c:  # each block read off the event loop: stdin waits for its pipe, a paced file for its time
+        code = _run_client(args.server, stream_frames(args.server, _off_the_loop(blocks), 16000, on_event=show,
                                                        token=args.token, start=_start_fields(args), timing=timing),
                            timing)
     if error := getattr(blocks, "error", None):  # the stream was ended (its final came) where stdin went wrong
@@ -329,7 +315,6 @@ def mic(args) -> int:
 
 
 def _mic_via_server(args, device, blocks, show) -> int:
-    import asyncio
     from contextlib import aclosing
 
     from streamasr.client import Timing, stream_frames
@@ -339,10 +324,8 @@ def _mic_via_server(args, device, blocks, show) -> int:
 
     async def device_blocks():
         """The device's blocks; it opens once the start message is out."""
-        loop = asyncio.get_running_loop()
         with microphone(16000, device=device) as q:
-            it = blocks(q)
-            while (block := await loop.run_in_executor(None, next, it, None)) is not None:
+            async for block in _off_the_loop(blocks(q)):
                 yield block
 
     async def main() -> list[dict]:

@@ -1,11 +1,12 @@
-"""Audio from stdin (``-`` in place of a file): read as the pipe delivers it, for ``transcribe`` and ``stream``."""
+"""Audio sources of ``transcribe`` and ``stream``: stdin (``-`` in place of a file), read as the pipe delivers it;
+blocks of samples, paced at a multiple of real time."""
 
 from __future__ import annotations
 
 import os
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 import numpy as np
 
@@ -34,11 +35,32 @@ def pipe_format(first: bytes, args) -> RawFormat | None:
     return RawFormat(**{field: value for field, value in given.items() if value is not None})  # (0 is refused)
 
 
+def pieces(samples: np.ndarray, step: int) -> Iterator[np.ndarray]:
+    """(S,) samples in pieces of ``step`` (the last shorter); none of an empty array."""
+    for pos in range(0, len(samples), step):
+        yield samples[pos : pos + step]
+
+
+def paced(blocks: Iterable[np.ndarray], rate: int, speed: float, stop: Callable[[], bool] = lambda: False
+          ) -> Iterator[np.ndarray]:
+    """``blocks`` of samples at ``rate``, each when its start is due at ``speed`` times real time (0: as they
+    come), until ``stop()`` says so (checked before each block)."""
+    t0, sent = time.monotonic(), 0
+    for block in blocks:
+        if stop():
+            return
+        if speed > 0:
+            time.sleep(max(0.0, t0 + sent / rate / speed - time.monotonic()))
+        sent += len(block)
+        yield block
+
+
 class Stdin:
     """stdin's audio as (S,) float32 blocks at ``rate``, each as soon as the pipe has delivered it, at most
-    ``block_ms`` long; paced at ``speed`` times real time (0: as they come); until the pipe ends or ``stop()``
-    says so (Ctrl-C, checked after each read). A read or format error ends the blocks and is kept in
-    ``error``, so that the caller can close its stream (a final for what came before) and then report it."""
+    ``block_ms`` long and never empty; paced at ``speed`` times real time (0: as they come); until the pipe
+    ends or ``stop()`` says so (Ctrl-C, checked after each read: the resampler's tail still comes). A read or
+    format error ends the blocks and is kept in ``error``, so that the caller can close its stream (a final
+    for what came before) and then report it."""
 
     def __init__(self, args, rate: int, block_ms: int = 100, speed: float = 0.0,
                  stop: Callable[[], bool] = lambda: False):
@@ -47,15 +69,9 @@ class Stdin:
         self.error: AudioError | None = None
 
     def __iter__(self) -> Iterator[np.ndarray]:
-        t0, sent = time.monotonic(), 0
         try:
-            for samples in self._decoded():
-                for pos in range(0, len(samples), self.step):
-                    if self.speed > 0:
-                        time.sleep(max(0.0, t0 + sent / self.rate / self.speed - time.monotonic()))
-                    block = samples[pos : pos + self.step]
-                    sent += len(block)
-                    yield block
+            yield from paced((p for samples in self._decoded() for p in pieces(samples, self.step)), self.rate,
+                             self.speed)
         except AudioError as e:
             self.error = e
 
