@@ -48,7 +48,6 @@ class Connection:
         self.start: StartMessage | None = None
         self.tracks: dict[str | None, Track] = {}  # by name, once started
         self.done = False  # the conversation is over; the server closes normally
-        self.audio_seconds = 0.0  # audio received on all tracks, at its own rate
         self.wire_bytes = 0  # size of the frames received (their audio's bytes per second, for the backlog)
         self.last_compute_s = 0.0  # time spent on the last audio frame, receive and run (for metrics)
         self.finals = 0  # finals sent so far
@@ -69,6 +68,11 @@ class Connection:
     def session(self) -> Session | None:
         """The first track's session (a native or vosk stream's only one); None before the start."""
         return next(iter(self.tracks.values())).session if self.tracks else None
+
+    @property
+    def audio_seconds(self) -> float:
+        """Audio received on all tracks, at its own rate."""
+        return sum(t.seconds for t in self.tracks.values())
 
     @property
     def stream_seconds(self) -> float:
@@ -178,9 +182,7 @@ class Connection:
         """Audio of ``track`` (None: the stream's only one)."""
         t0 = time.perf_counter()
         track = track or next(iter(self.tracks.values()))
-        seconds = len(samples) / self.start.sample_rate
-        self.audio_seconds += seconds
-        track.seconds += seconds
+        track.seconds += len(samples) / self.start.sample_rate
         if track.resampler is not None:
             samples = track.resampler.resample_chunk(samples)
         track.events += track.session.feed(samples)  # a quiet tail may close a segment here
