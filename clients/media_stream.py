@@ -14,26 +14,26 @@ import time
 
 from websockets.asyncio.client import connect
 
+import numpy as np
 import soundfile as sf
 
 from streamasr.audio import load_audio, resample, to_mono_float
-from streamasr.protocol import media_events, media_open_events, media_stop_event, to_text
+from streamasr.protocol import call_media_events, media_open_events, media_stop_event, to_text
 
 
-def tracks(path: str) -> dict[str, list[dict]]:
-    """The file's media events by track: a stereo file's channels are a call's inbound and outbound audio."""
+def tracks(path: str) -> dict[str, np.ndarray]:
+    """The file's audio at 8 kHz by track: a stereo file's channels are a call's inbound and outbound audio."""
     if sf.info(path).channels != 2:
-        return {"inbound": media_events(load_audio(path, 8000))}
+        return {"inbound": load_audio(path, 8000)}
     data, rate = sf.read(path, dtype="float32", always_2d=True)  # (S, 2)
-    return {name: media_events(resample(to_mono_float(data[:, c]), rate, 8000), track=name)
-            for c, name in enumerate(("inbound", "outbound"))}
+    return {name: resample(to_mono_float(data[:, c]), rate, 8000) for c, name in enumerate(("inbound", "outbound"))}
 
 
 async def main(path: str, url: str, hotwords: str = "") -> None:
-    media = tracks(path)
+    audio = tracks(path)
     async with connect(url.rstrip("/") + "/media") as ws:
         for event in media_open_events(parameters={"hotwords": hotwords} if hotwords else None,
-                                       tracks=list(media) if len(media) > 1 else None):
+                                       tracks=list(audio) if len(audio) > 1 else None):
             await ws.send(to_text(event))
 
         async def reader():
@@ -44,11 +44,9 @@ async def main(path: str, url: str, hotwords: str = "") -> None:
 
         task = asyncio.create_task(reader())
         t0 = time.monotonic()
-        for i in range(max(map(len, media.values()))):  # 20 ms each, at real time, the tracks side by side
-            await asyncio.sleep(max(0.0, t0 + i * 0.02 - time.monotonic()))
-            for events in media.values():
-                if i < len(events):
-                    await ws.send(to_text(events[i]))
+        for event in call_media_events(audio):  # 20 ms each, at real time (its timestamp), the tracks side by side
+            await asyncio.sleep(max(0.0, t0 + int(event["media"]["timestamp"]) / 1000 - time.monotonic()))
+            await ws.send(to_text(event))
         await ws.send(to_text(media_stop_event()))
         await task
 

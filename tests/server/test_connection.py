@@ -98,19 +98,16 @@ def test_vosk_phrase_list_becomes_the_streams_hotwords(tiny_model_dir):
 def media_call(rec, tracks: dict[str, np.ndarray] | np.ndarray) -> list[dict]:
     """A media stream through a Connection: one unnamed track (an array), or named tracks whose 20 ms events
     alternate as a call's do; every reply but the ready one."""
-    from streamasr.protocol import media_events, media_open_events, media_stop_event
+    from streamasr.protocol import call_media_events, media_events, media_open_events, media_stop_event
 
     named = isinstance(tracks, dict)
     conn = Connection(rec, "media", "m")
     for event in media_open_events(tracks=list(tracks) if named else None):
         conn.receive(json.dumps(event))
-    media = [media_events(x, track=name) for name, x in tracks.items()] if named else [media_events(tracks)]
     replies = []
-    for i in range(max(map(len, media))):
-        for events in media:
-            if i < len(events):
-                conn.receive(json.dumps(events[i]))
-                replies += conn.run()
+    for event in call_media_events(tracks) if named else media_events(tracks):
+        conn.receive(json.dumps(event))
+        replies += conn.run()
     conn.receive(json.dumps(media_stop_event()))
     replies += conn.run()
     assert replies[0]["type"] == "ready" and conn.done

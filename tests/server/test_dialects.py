@@ -12,7 +12,7 @@ from speech import HELD_OUT_SENTENCES as SENTENCES, espeak
 from streamasr.data.augment import phone_channel
 from streamasr.metrics import error_rate
 from streamasr.client import stream_samples
-from streamasr.protocol import encode_audio, media_events, media_open_events, media_stop_event
+from streamasr.protocol import call_media_events, encode_audio, media_events, media_open_events, media_stop_event
 from streamasr.server.app import ServerConfig
 from tests_server_util import Running, expect_error
 
@@ -132,9 +132,8 @@ def test_a_call_with_both_tracks_hears_each_party(model_server, tmp_path):
         async with connect(model_server.url("/media")) as ws:
             for event in media_open_events("MZ3", tracks=["inbound", "outbound"]):
                 await ws.send(json.dumps(event))
-            for pair in zip(media_events(caller, "MZ3", track="inbound"), media_events(agent, "MZ3", track="outbound")):
-                for event in pair:
-                    await ws.send(json.dumps(event))
+            for event in call_media_events({"inbound": caller, "outbound": agent}, "MZ3"):
+                await ws.send(json.dumps(event))
             await ws.send(json.dumps(media_stop_event("MZ3")))
             return [json.loads(m) async for m in ws]
 
