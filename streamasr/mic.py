@@ -21,11 +21,7 @@ def microphone(sample_rate: int = 16000, block_ms: int = 100, device: str | int 
     PortAudio device index or (part of a) name; None: the system's default input. Raises ``DeviceError`` where
     the device cannot be opened. A consumer more than ``max_blocks`` behind (a minute of 100 ms blocks) loses
     the blocks that do not fit, which a warning at exit counts."""
-    try:
-        import sounddevice as sd  # imported here: PortAudio is needed only by this command
-    except (OSError, ImportError) as e:  # the PortAudio library is missing
-        raise DeviceError(f"no audio input: {e}") from None
-
+    sd = _sounddevice()
     blocks: queue.Queue[np.ndarray] = queue.Queue(maxsize=max_blocks)
     dropped = [0]  # samples that did not fit
 
@@ -54,22 +50,33 @@ def device_lines() -> list[str]:
     """The devices one can record from, one line each: index, name, input channels and default rate, the
     system's default marked with a star (``streamasr mic --list-devices``). Raises ``DeviceError`` where
     there is no PortAudio."""
+    sd = _sounddevice()
     try:
-        import sounddevice as sd
-    except (OSError, ImportError) as e:
-        raise DeviceError(f"no audio input: {e}") from None
-    try:
-        devices, default = sd.query_devices(), sd.default.device[0]
+        inputs, default = _inputs(sd), sd.default.device[0]
     except sd.PortAudioError as e:
         raise DeviceError(f"cannot list the audio devices: {e}") from None
     return [f"{'*' if i == default else ' '} {i} {d['name']} ({d['max_input_channels']} channels, "
-            f"{d['default_samplerate']:g} Hz)" for i, d in enumerate(devices) if d["max_input_channels"] > 0]
+            f"{d['default_samplerate']:g} Hz)" for i, d in inputs]
 
 
 def input_devices(sd) -> str:
     """The devices ``sd`` (the sounddevice module) can record from, as "index name" pairs, for an error message."""
     try:
-        found = [f"{i} {d['name']}" for i, d in enumerate(sd.query_devices()) if d["max_input_channels"] > 0]
+        found = [f"{i} {d['name']}" for i, d in _inputs(sd)]
     except sd.PortAudioError:
         found = []
     return ", ".join(found) or "none found"
+
+
+def _sounddevice():
+    """The sounddevice module, imported only where a command needs PortAudio; DeviceError where it is missing."""
+    try:
+        import sounddevice as sd
+    except (OSError, ImportError) as e:  # the PortAudio library is missing
+        raise DeviceError(f"no audio input: {e}") from None
+    return sd
+
+
+def _inputs(sd) -> list[tuple[int, dict]]:
+    """(index, description) of each device ``sd`` (the sounddevice module) can record from."""
+    return [(i, d) for i, d in enumerate(sd.query_devices()) if d["max_input_channels"] > 0]
