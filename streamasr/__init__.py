@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import importlib
 
-_WHERE = {"Alternative": "streamasr.events", "DecoderConfig": "streamasr.decoder", "EndpointConfig": "streamasr.endpoint", "Final": "streamasr.events",
-          "Partial": "streamasr.events", "PipeDecoder": "streamasr.pipe", "RawFormat": "streamasr.pipe",
-          "Word": "streamasr.events", "Recognizer": "streamasr.recognizer",
-          "Session": "streamasr.recognizer", "SessionConfig": "streamasr.recognizer",
-          "transcript": "streamasr.events"}
+_WHERE = {"Alternative": "streamasr.events", "ChannelEvent": "streamasr.channels",
+          "ChannelSessions": "streamasr.channels", "DecoderConfig": "streamasr.decoder",
+          "EndpointConfig": "streamasr.endpoint", "Final": "streamasr.events", "Partial": "streamasr.events",
+          "PipeDecoder": "streamasr.pipe", "RawFormat": "streamasr.pipe", "Word": "streamasr.events",
+          "Recognizer": "streamasr.recognizer", "Session": "streamasr.recognizer",
+          "SessionConfig": "streamasr.recognizer", "transcript": "streamasr.events"}
 
-__all__ = ["Alternative", "DecoderConfig", "EndpointConfig", "Final", "Partial", "PipeDecoder", "RawFormat", "Recognizer",
-           "Session", "SessionConfig", "Word", "transcript"]
+__all__ = ["Alternative", "ChannelEvent", "ChannelSessions", "DecoderConfig", "EndpointConfig", "Final", "Partial",
+           "PipeDecoder", "RawFormat", "Recognizer", "Session", "SessionConfig", "Word", "transcript"]
 __version__ = "0.1.0"
 
 

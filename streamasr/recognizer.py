@@ -169,6 +169,12 @@ class Session:
         """Best text of the open segment so far."""
         return self.decoder.best_text(self.beam).strip()
 
+    @property
+    def segment_start_ms(self) -> int:
+        """Where the open segment starts in the stream: no final this session gives from now on starts
+        before it (nor does any of its words). It only moves forward."""
+        return int(self.seg_start * self.rec.frame_ms)
+
     def accept(self, samples: np.ndarray) -> list[Event]:
         """Feed (S,) float32 mono samples at the model rate; return the events they produce."""
         events = self.feed(samples)
