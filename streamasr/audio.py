@@ -40,17 +40,29 @@ def resample(samples: np.ndarray, rate: int, target: int) -> np.ndarray:
     return torchaudio.functional.resample(torch.from_numpy(samples), rate, target).numpy()
 
 
-def load_audio(path: str | Path, target_rate: int = 16000) -> np.ndarray:
-    """Read a WAV, FLAC, MP3 or OGG (Vorbis, Opus) file (libsndfile) of any rate and channel count -> (S,)
-    float32 mono at ``target_rate``."""
+def _read(path: str | Path) -> tuple[np.ndarray, int]:
+    """A file's samples, (S, C) float32, and its rate."""
     path = Path(path)
     if not path.is_file():
         raise AudioError(f"{path} is a folder, not an audio file" if path.is_dir() else f"no such audio file: {path}")
     try:
-        data, rate = sf.read(str(path), dtype="float32", always_2d=True)  # (S, C)
+        return sf.read(str(path), dtype="float32", always_2d=True)  # (S, C)
     except (sf.LibsndfileError, RuntimeError) as e:
         raise AudioError(f"cannot read {path}: {e}") from None
+
+
+def load_audio(path: str | Path, target_rate: int = 16000) -> np.ndarray:
+    """Read a WAV, FLAC, MP3 or OGG (Vorbis, Opus) file (libsndfile) of any rate and channel count -> (S,)
+    float32 mono at ``target_rate``."""
+    data, rate = _read(path)  # (S, C)
     return resample(to_mono_float(data), rate, target_rate)
+
+
+def load_channels(path: str | Path, target_rate: int = 16000) -> np.ndarray:
+    """Read a file as ``load_audio`` does, but keep its channels apart -> (S, C) float32 at ``target_rate``."""
+    data, rate = _read(path)  # (S, C)
+    columns = [resample(to_mono_float(data[:, c]), rate, target_rate) for c in range(data.shape[1])]  # C x (S',)
+    return np.stack(columns, axis=1)  # (S', C)
 
 
 def with_silence_before(samples: np.ndarray, seconds: float, sample_rate: int) -> np.ndarray:

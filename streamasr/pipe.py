@@ -23,7 +23,7 @@ _WAV_UNKNOWN_SIZE = (0, 0xFFFFFFFF)  # what writers put in the data chunk's size
 class RawFormat:
     sample_rate: int = 16000  # Hz
     encoding: str = "pcm_s16le"  # one of protocol.SAMPLE_WIDTH's: pcm_s16le | f32le | mulaw | alaw
-    channels: int = 1  # interleaved channels, averaged into one
+    channels: int = 1  # interleaved channels (averaged into one unless the decoder keeps them apart)
 
     def __post_init__(self):
         if self.encoding not in SAMPLE_WIDTH:
@@ -90,7 +90,8 @@ def _wav_format(body: bytes) -> RawFormat:
 
 
 class PipeDecoder:
-    """A pipe's bytes, in any pieces, -> (S,) float32 mono at ``rate``; ``finish`` at the end of the pipe.
+    """A pipe's bytes, in any pieces, -> (S,) float32 mono at ``rate`` (with ``keep_channels``: (S, C), a column
+    per channel); ``finish`` at the end of the pipe.
 
     ``fmt``: the format of raw samples; None: the bytes are a WAV stream, whose header says. The samples are
     resampled as a stream (soxr), so the output is the same however the pipe cut the bytes.
@@ -102,8 +103,9 @@ class PipeDecoder:
     [-0.5]
     """
 
-    def __init__(self, fmt: RawFormat | None, rate: int):
+    def __init__(self, fmt: RawFormat | None, rate: int, keep_channels: bool = False):
         self.rate = rate  # Hz of the samples out
+        self.keep_channels = keep_channels  # (S, C) out, where False averages the channels into (S,)
         self.fmt: RawFormat | None = None  # the samples' format, once known
         self.trailing_bytes = 0  # after ``finish``: bytes at the end that made no whole sample (dropped)
         self._pending = b""  # bytes not decoded yet: the WAV header so far, or the start of a sample
@@ -141,14 +143,17 @@ class PipeDecoder:
     def _begin(self, fmt: RawFormat) -> None:
         self.fmt = fmt
         if fmt.sample_rate != self.rate:
-            self._resampler = soxr.ResampleStream(fmt.sample_rate, self.rate, 1, dtype="float32")
+            channels = fmt.channels if self.keep_channels else 1
+            self._resampler = soxr.ResampleStream(fmt.sample_rate, self.rate, channels, dtype="float32")
 
     def _convert(self, data: bytes, last: bool) -> np.ndarray:
         try:
             x = decode_audio(data, self.fmt.encoding)  # (S * C,)
         except ProtocolError as e:
             raise AudioError(e.message) from None
-        x = x.reshape(-1, self.fmt.channels).mean(axis=1, dtype=np.float32)  # (S,)
+        x = x.reshape(-1, self.fmt.channels)  # (S, C)
+        if not self.keep_channels:
+            x = x.mean(axis=1, dtype=np.float32)  # (S,)
         if self._resampler is None:
             return x
         return self._resampler.resample_chunk(x, last=last)

@@ -69,6 +69,30 @@ def test_a_wav_stream_reads_as_a_file_reader_reads_it(subtype, rate, channels):
     np.testing.assert_allclose(got, expected, atol=1e-5)
 
 
+@pytest.mark.parametrize("fmt", [None, RawFormat(8000, "mulaw", 2), RawFormat(16000, "pcm_s16le", 2)])
+def test_channels_kept_apart_read_as_each_channel_alone(fmt):
+    """``keep_channels``: (S, C), the same however the bytes were cut; each column the samples of that channel,
+    resampled as a stream of its own would be."""
+    rate = fmt.sample_rate if fmt else 22050
+    x = sound(0.4, rate, 2)  # (S, 2)
+    data = wav_bytes(x, rate, "PCM_16") if fmt is None else encode_audio(x.reshape(-1), fmt.encoding)
+
+    def kept(cuts: list[int]) -> np.ndarray:
+        pipe = PipeDecoder(fmt, 16000, keep_channels=True)
+        bounds = [0, *cuts, len(data)]
+        return np.concatenate([y for a, b in zip(bounds, bounds[1:]) if len(y := pipe.feed(data[a:b]))]
+                              + [pipe.finish()])  # (S', 2)
+
+    got = kept(random_cuts(len(data), 4))
+    assert got.shape[1] == 2 and np.array_equal(got, kept([]))
+    if fmt is None:
+        x = sf.read(io.BytesIO(data), dtype="float32")[0]  # (S, 2) as the file holds them (16-bit)
+    for c in range(2):
+        alone = encode_audio(np.ascontiguousarray(x[:, c]), "pcm_s16le" if fmt is None else fmt.encoding)
+        np.testing.assert_allclose(got[:, c], decode(alone, RawFormat(rate, fmt.encoding if fmt else "pcm_s16le"),
+                                                     16000, []), atol=1e-6)
+
+
 def test_a_wav_stream_ends_where_its_data_chunk_says():
     """A chunk after the audio (metadata some writers put last) is not read as samples."""
     x = sound(0.2, 16000)

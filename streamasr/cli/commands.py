@@ -7,7 +7,7 @@ import functools
 import json
 import sys
 import time
-from collections.abc import AsyncIterator, Coroutine, Iterable
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable
 from typing import TYPE_CHECKING
 
 from streamasr.cli.display import Display, latency_line
@@ -57,7 +57,8 @@ def _recognizer(args):
 
 
 def _audio_source(args, rate: int, piece_ms: int, speed: float, ctrl_c: CtrlC):
-    """The audio ``args.audio`` names as blocks of (S,) float32 at ``rate``: a file, read whole and cut into
+    """The audio ``args.audio`` names as blocks of (S,) float32 at ``rate`` ((S, C), a column per channel, where
+    ``args.split_channels`` asks): a file, read whole and cut into
     ``piece_ms`` pieces, or stdin (``-``), read as it comes (``pipes.Stdin``: its ``error`` is to be checked
     once the blocks end). Paced at ``speed`` times real time (0: at once); Ctrl-C ends the blocks."""
     from streamasr.cli.pipes import Stdin, paced, pieces, pipe_format, raw_flags
@@ -73,10 +74,10 @@ def _audio_source(args, rate: int, piece_ms: int, speed: float, ctrl_c: CtrlC):
         return Stdin(args, rate, min(piece_ms, 100), speed, stop=lambda: ctrl_c.pressed)
     if flags := raw_flags(args):
         raise UserError(f"{', '.join(flags)}: for raw audio on stdin (-); {args.audio}'s header names its own format")
-    from streamasr.audio import load_audio
+    from streamasr.audio import load_audio, load_channels
 
     try:
-        samples = load_audio(args.audio, rate)
+        samples = (load_channels if getattr(args, "split_channels", False) else load_audio)(args.audio, rate)
     except AudioError as e:
         raise UserError(str(e)) from None
     return paced(pieces(samples, max(1, rate * piece_ms // 1000)), rate, speed, stop=lambda: ctrl_c.pressed)
@@ -95,24 +96,46 @@ async def _off_the_loop(items: Iterable) -> AsyncIterator:
 
 def transcribe(args) -> int:
     rec = _recognizer(args)
+    session = functools.partial(rec.session, chunk_ms=args.chunk_ms, left_chunks=args.left_chunks,
+                                endpoint=_endpoint(args), final_pass=args.final_pass, alternatives=args.alternatives,
+                                hotwords=args.hotwords, hotword_weight=args.hotword_weight)
     try:
-        session = rec.session(chunk_ms=args.chunk_ms, left_chunks=args.left_chunks, endpoint=_endpoint(args),
-                              final_pass=args.final_pass, alternatives=args.alternatives, hotwords=args.hotwords,
-                              hotword_weight=args.hotword_weight)
+        first = session()  # the settings checked before any audio is read
     except ValueError as e:
         raise UserError(str(e)) from None
+    if args.split_channels and args.format == "settled":
+        raise UserError("--format settled writes one segment at a time, and --split-channels has one open on "
+                        "each channel: use text, json, srt or vtt")
     show = Display(args.format)
     with CtrlC() as ctrl_c:  # the first ends the audio as a file's end would; its last final still comes
         blocks = _audio_source(args, rec.sample_rate, max(args.chunk_ms, 100), 1.0 if args.realtime else 0.0,
                                ctrl_c)
-        for block in blocks:
-            for ev in session.accept(block):
+        if args.split_channels:
+            _by_channel(blocks, first, session, show)
+        else:
+            for block in blocks:
+                for ev in first.accept(block):
+                    show(ev.to_dict())
+            for ev in first.finish():  # what was heard is closed with a final, even where stdin went wrong
                 show(ev.to_dict())
-        for ev in session.finish():  # what was heard is closed with a final, even where stdin went wrong
-            show(ev.to_dict())
     if error := getattr(blocks, "error", None):
         raise UserError(f"stdin: {error}")
     return 0
+
+
+def _by_channel(blocks: Iterable, first, session: Callable, show: Display) -> None:
+    """``transcribe --split-channels``: (S, C) blocks through a session per channel (``first`` and C - 1 more)."""
+    from streamasr.channels import ChannelSessions
+
+    channels: ChannelSessions | None = None  # made at the first block, which says how many channels
+    for block in blocks:
+        if channels is None:
+            channels = ChannelSessions([first] + [session() for _ in range(block.shape[1] - 1)])
+        for ev in channels.accept(block):
+            show(ev.to_dict())
+    for ev in (channels or ChannelSessions([first])).finish():  # no audio at all: one channel's empty final
+        show(ev.to_dict())
+    show.finish()
 
 
 def evaluate(args) -> int:

@@ -3,7 +3,9 @@ and a stream's latencies as one line."""
 
 from __future__ import annotations
 
+import heapq
 import sys
+from dataclasses import replace
 
 import numpy as np
 
@@ -33,12 +35,14 @@ class Display:
     def __init__(self, fmt: str):
         self.format, self.tty = fmt, sys.stdout.isatty()
         self.cues = 0  # subtitle cues written so far (SubRip numbers them)
+        self.held: list[tuple[int, int, captions.Cue]] = []  # a heap of (start, arrival, cue): cues of channels
+        self.arrived = 0  # cues made so far (ties of the heap go to the first made)
         self.written = 0  # "settled": words of the open segment written so far
         if fmt == "vtt":
             print(captions.VTT_HEADER, end="", flush=True)
 
     def __call__(self, ev: dict) -> None:
-        kind = ev.get("type")
+        kind, label = ev.get("type"), channel_label(ev)
         if self.format == "json":
             print(to_text(ev), flush=True)  # as the server sends it
         elif kind == "error":
@@ -50,11 +54,15 @@ class Display:
             self._settled(ev)
         elif kind == "partial":
             if self.tty:
-                print(f"\r\033[K{partial_line(ev)}", end="", flush=True)
+                print(f"\r\033[K{label}{partial_line(ev)}", end="", flush=True)
         elif kind == "final" and (ev["text"] or self.tty):
-            print(f"\r\033[K{ev['text']}" if self.tty else ev["text"], flush=True)
+            print(f"\r\033[K{label}{ev['text']}" if self.tty else label + ev["text"], flush=True)
             for alternative in ev.get("alternatives", [])[1:]:  # the first is the final's own text
                 print(f"  or: {alternative['text']}", flush=True)
+
+    def finish(self) -> None:
+        """The stream has ended: the cues still held (of channels) are written."""
+        self._write_cues(float("inf"))
 
     def _settled(self, ev: dict) -> None:
         """Write the words ``ev`` settles that were not written yet; a final writes the rest and ends the line."""
@@ -69,10 +77,32 @@ class Display:
             self.written = 0
 
     def _cues(self, final: dict) -> None:
-        for cue in captions.cues(final):
+        # A recording's channels (``streamasr.channels``) give their finals in the order of their starts, and
+        # their cues may overlap: each is held until no later final can start before it, as subtitles are
+        # written in the order of their starts. A single stream's cues come in that order already.
+        label = channel_label(final)
+        for cue in captions.cues(final, max_chars=captions.MAX_CHARS - len(label)):
+            cue = replace(cue, lines=(label + cue.lines[0], *cue.lines[1:]))
+            heapq.heappush(self.held, (cue.start_ms, self.arrived, cue))
+            self.arrived += 1
+        self._write_cues(final["start_ms"] if "channel" in final else float("inf"))
+
+    def _write_cues(self, until_ms: float) -> None:
+        # the held cues that start at or before ``until_ms``, in the order of their starts
+        while self.held and self.held[0][0] <= until_ms:
+            cue = heapq.heappop(self.held)[2]
             self.cues += 1
             text = captions.srt_block(self.cues, cue) if self.format == "srt" else captions.vtt_block(cue)
             print(text, end="", flush=True)
+
+
+def channel_label(ev: dict) -> str:
+    """What a line of text or a cue of a channel's event begins with (nothing, for a stream of one).
+
+    >>> channel_label({"type": "final", "text": "amen", "channel": 1}), channel_label({"type": "final", "text": "amen"})
+    ('ch1: ', '')
+    """
+    return f"ch{ev['channel']}: " if "channel" in ev else ""
 
 
 def partial_line(ev: dict) -> str:

@@ -25,12 +25,16 @@ def build_parser() -> argparse.ArgumentParser:
 def _transcribe(sub: argparse._SubParsersAction) -> None:
     t = sub.add_parser("transcribe", help="stream an audio file through the recognizer as if it were live")
     t.add_argument("audio", help="WAV/FLAC/MP3/OGG file, any sample rate and channel count; - reads stdin as it comes")
-    _raw_args(t)
+    _raw_args(t, "averaged unless --split-channels")
     _model_args(t)
     _stream_args(t)
     _hotwords_arg(t)
     _alternatives_arg(t)
     t.add_argument("--realtime", action="store_true", help="pace the audio at real time")
+    t.add_argument("--split-channels", action="store_true",
+                   help="each channel its own speaker (a call recorded in stereo): recognized apart, each event "
+                        "marked with its channel (chN: in text and subtitles, \"channel\": N in JSON), the "
+                        "finals in the order they were spoken (default: the channels averaged)")
     _format_args(t)
     t.set_defaults(func=commands.transcribe)
 
@@ -201,13 +205,14 @@ def _chunk_args(p: argparse.ArgumentParser, whose: str) -> None:
                    help=f"attention left context in chunks (default: {whose}8)")
 
 
-def _raw_args(p: argparse.ArgumentParser) -> None:
+def _raw_args(p: argparse.ArgumentParser, channels: str = "averaged") -> None:
     raw = p.add_argument_group("raw audio on stdin (-); a WAV stream there names its own")
     raw.add_argument("--rate", type=int, default=None, help="samples per second (default: 16000)")
     raw.add_argument("--encoding", choices=tuple(SAMPLE_WIDTH), default=None,
                      help="pcm_s16le: 16-bit little-endian; f32le: 32-bit float; mulaw, alaw: G.711 "
                      "(default: pcm_s16le)")
-    raw.add_argument("--channels", type=int, default=None, help="interleaved channels, averaged (default: 1)")
+    raw.add_argument("--channels", type=int, default=None,
+                     help=f"interleaved channels, {channels} (default: 1)")
 
 
 def _segment_args(p: argparse.ArgumentParser) -> None:

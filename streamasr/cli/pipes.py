@@ -56,11 +56,11 @@ def paced(blocks: Iterable[np.ndarray], rate: int, speed: float, stop: Callable[
 
 
 class Stdin:
-    """stdin's audio as (S,) float32 blocks at ``rate``, each as soon as the pipe has delivered it, at most
-    ``block_ms`` long and never empty; paced at ``speed`` times real time (0: as they come); until the pipe
-    ends or ``stop()`` says so (Ctrl-C, checked after each read: the resampler's tail still comes). A read or
-    format error ends the blocks and is kept in ``error``, so that the caller can close its stream (a final
-    for what came before) and then report it."""
+    """stdin's audio as (S,) float32 blocks at ``rate`` ((S, C) where ``args.split_channels`` asks), each as
+    soon as the pipe has delivered it, at most ``block_ms`` long and never empty; paced at ``speed`` times
+    real time (0: as they come); until the pipe ends or ``stop()`` says so (Ctrl-C, checked after each read:
+    the resampler's tail still comes). A read or format error ends the blocks and is kept in ``error``, so
+    that the caller can close its stream (a final for what came before) and then report it."""
 
     def __init__(self, args, rate: int, block_ms: int = 100, speed: float = 0.0,
                  stop: Callable[[], bool] = lambda: False):
@@ -80,7 +80,7 @@ class Stdin:
         first = b""
         while len(first) < 4 and (data := os.read(fd, 4 - len(first))):  # enough to tell a WAV header
             first += data
-        pipe = PipeDecoder(pipe_format(first, self.args), self.rate)
+        pipe = PipeDecoder(pipe_format(first, self.args), self.rate, getattr(self.args, "split_channels", False))
         data = first
         while data and not self.stop():
             yield pipe.feed(data)
