@@ -39,7 +39,8 @@ class Timing:
 async def stream_frames(url: str, frames: AsyncIterator[np.ndarray], sample_rate: int,
                         start: dict | None = None, on_event: Callable[[dict], None] | None = None,
                         token: str | None = None, timing: Timing | None = None) -> list[dict]:
-    """Open a stream, send each (S,) float32 frame as it comes as pcm_s16le, then the end message.
+    """Open a stream, send each (S,) float32 frame as it comes as pcm_s16le, then the end message. (S, C) frames
+    are sent with their channels interleaved, for a start message that says ``"channels": C``.
 
     ``frames`` is first asked for a frame once the start message is out. Returns every message the server
     sent, in order, the last final included; ``timing``, if given, is filled in as they go and come. A
@@ -65,7 +66,7 @@ async def stream_frames(url: str, frames: AsyncIterator[np.ndarray], sample_rate
             await ws.send(to_text({"type": "start", "sample_rate": sample_rate, "encoding": "pcm_s16le"}
                                      | (start or {})))
             async for frame in frames:
-                await ws.send(encode_audio(frame, "pcm_s16le"))
+                await ws.send(encode_audio(frame.reshape(-1), "pcm_s16le"))  # (S * C,), interleaved
                 sent += len(frame)
                 if timing is not None:
                     timing.frame_sent(sent * 1000 // sample_rate)

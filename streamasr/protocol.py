@@ -32,6 +32,7 @@ MAX_TEXT_BYTES = 64 * 1024  # a control message larger than this is refused
 MIN_RATE, MAX_RATE = 8000, 192000
 MAX_LEFT_CHUNKS = 64  # bounds a stream's attention cache (preallocated by the ONNX backends)
 MAX_ALTERNATIVES = 10  # ranked texts a final may carry
+MAX_CHANNELS = 2  # interleaved channels a native stream's audio may carry, each recognized on its own
 MAX_HOTWORDS = 100  # words a stream may favour
 MAX_HOTWORD_WEIGHT = 20.0  # the largest bonus per hotword word a stream may ask for
 
@@ -58,6 +59,7 @@ class StartMessage:
     quiet_tail: bool = True  # quiet audio not yet encoded counts toward the endpoint silence
     final_pass: bool | None = None  # re-decode each segment at full context for its final (None: server default)
     alternatives: int = 0  # finals carry up to this many ranked texts, best first (0: none)
+    channels: int = 1  # interleaved channels of the audio, each recognized on its own (replies name theirs)
 
     def endpoint(self) -> EndpointConfig:
         return EndpointConfig(silence_after_speech_s=self.silence_after_speech_s,
@@ -85,7 +87,7 @@ class StartMessage:
                 raise ProtocolError("bad_start", f"hotwords must be a list of at most {MAX_HOTWORDS} strings")
             d["hotwords"] = tuple(hw)
         for name, kind in (("sample_rate", int), ("chunk_ms", int), ("left_chunks", int), ("alternatives", int),
-                           ("words", bool),
+                           ("channels", int), ("words", bool),
                            ("quiet_tail", bool), ("final_pass", bool), ("silence_after_speech_s", (int, float)),
                            ("max_utterance_s", (int, float)), ("hotword_weight", (int, float))):
             if name in d and (not isinstance(d[name], kind) or (kind is not bool and isinstance(d[name], bool))):
@@ -104,6 +106,8 @@ class StartMessage:
             raise ProtocolError("bad_start", f"hotword_weight must be 0..{MAX_HOTWORD_WEIGHT:g}")
         if not 0 <= msg.alternatives <= MAX_ALTERNATIVES:
             raise ProtocolError("bad_start", f"alternatives must be 0..{MAX_ALTERNATIVES}")
+        if not 1 <= msg.channels <= MAX_CHANNELS:
+            raise ProtocolError("bad_start", f"channels must be 1..{MAX_CHANNELS}")
         lo, hi = SILENCE_RANGE_S
         if not lo <= msg.silence_after_speech_s <= hi or not 1 <= msg.max_utterance_s <= 120:
             raise ProtocolError("bad_start",
@@ -280,8 +284,9 @@ def to_text(msg: dict) -> str:
 
 # --- server -> client -------------------------------------------------------------------
 def ready_message(session_id: str, start: StartMessage) -> dict:
-    return {"type": "ready", "session": session_id, "sample_rate": start.sample_rate,
-            "encoding": start.encoding, "chunk_ms": start.chunk_ms}
+    return ({"type": "ready", "session": session_id, "sample_rate": start.sample_rate,
+             "encoding": start.encoding, "chunk_ms": start.chunk_ms}
+            | ({"channels": start.channels} if start.channels > 1 else {}))
 
 
 def event_message(ev: Event, words: bool = True) -> dict:

@@ -4,6 +4,7 @@ configs -> a library call -> printed results. Those that make corpora and models
 from __future__ import annotations
 
 import functools
+import itertools
 import json
 import sys
 import time
@@ -103,9 +104,7 @@ def transcribe(args) -> int:
         first = session()  # the settings checked before any audio is read
     except ValueError as e:
         raise UserError(str(e)) from None
-    if args.split_channels and args.format == "settled":
-        raise UserError("--format settled writes one segment at a time, and --split-channels has one open on "
-                        "each channel: use text, json, srt or vtt")
+    _split_channels_take(args)
     show = Display(args.format)
     with CtrlC() as ctrl_c:  # the first ends the audio as a file's end would; its last final still comes
         blocks = _audio_source(args, rec.sample_rate, max(args.chunk_ms, 100), 1.0 if args.realtime else 0.0,
@@ -265,18 +264,43 @@ def stream(args) -> int:
     if args.speed < 0:
         raise UserError("--speed must be 0 (at once) or more")
     speed = 1.0 if args.realtime else args.speed
+    _split_channels_take(args)
     ctrl_c = CtrlC()  # the first ends the audio, the stream then ends as at the end of a file
-    blocks = _audio_source(args, 16000, 100, speed, ctrl_c)
-    show = Display(args.format)
+    source = _audio_source(args, 16000, 100, speed, ctrl_c)
+    show = Display(args.format, spoken_order=False)  # a server sends each channel's events as soon as they come
     timing = Timing() if args.latency else None
+    start = _start_fields(args)
 
     with ctrl_c:  # each block read off the event loop: stdin waits for its pipe, a paced file for its time
+        blocks = source
+        if args.split_channels:  # the start message says how many channels: the first block (a WAV header) tells
+            first, rest = _first_and_rest(source)
+            blocks = itertools.chain([first], rest) if first is not None else ()
+            start |= {"channels": first.shape[1] if first is not None else 1}
         code = _run_client(args.server, stream_frames(args.server, _off_the_loop(blocks), 16000, on_event=show,
-                                                       token=args.token, start=_start_fields(args), timing=timing),
+                                                       token=args.token, start=start, timing=timing),
                            timing)
-    if error := getattr(blocks, "error", None):  # the stream was ended (its final came) where stdin went wrong
+        show.finish()
+    if error := getattr(source, "error", None):  # the stream was ended (its final came) where stdin went wrong
         raise UserError(f"stdin: {error}")
     return code
+
+
+def _first_and_rest(blocks: Iterable) -> tuple:
+    """The first item of ``blocks`` (None where there is none) and an iterator over the rest."""
+    it = iter(blocks)
+    return next(it, None), it
+
+
+def _split_channels_take(args) -> None:
+    """``--split-channels`` goes with the formats that can show several open segments at once."""
+    if not getattr(args, "split_channels", False):
+        return
+    if args.format == "settled":
+        raise UserError("--format settled writes one segment at a time, and --split-channels has one open on "
+                        "each channel: use text, json, srt or vtt")
+    if getattr(args, "latency", False):
+        raise UserError("--latency measures a stream of one channel; leave out --split-channels")
 
 
 def mic(args) -> int:

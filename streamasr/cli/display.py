@@ -32,8 +32,9 @@ class Display:
     <BLANKLINE>
     """
 
-    def __init__(self, fmt: str):
+    def __init__(self, fmt: str, spoken_order: bool = True):
         self.format, self.tty = fmt, sys.stdout.isatty()
+        self.spoken_order = spoken_order  # finals of several channels come in the order they began (ChannelSessions)
         self.cues = 0  # subtitle cues written so far (SubRip numbers them)
         self.held: list[tuple[int, int, captions.Cue]] = []  # a heap of (start, arrival, cue): cues of channels
         self.arrived = 0  # cues made so far (ties of the heap go to the first made)
@@ -77,15 +78,19 @@ class Display:
             self.written = 0
 
     def _cues(self, final: dict) -> None:
-        # A recording's channels (``streamasr.channels``) give their finals in the order of their starts, and
-        # their cues may overlap: each is held until no later final can start before it, as subtitles are
-        # written in the order of their starts. A single stream's cues come in that order already.
+        # Subtitles are written in the order of their starts, and the cues of several channels may overlap. A
+        # recording's channels (``streamasr.channels``) give their finals in the order of their starts: a cue is
+        # held until no later final can start before it. A server sends each channel's events as they come:
+        # its cues are held to the end. A single stream's cues come in that order already.
         label = channel_label(final)
         for cue in captions.cues(final, max_chars=captions.MAX_CHARS - len(label)):
             cue = replace(cue, lines=(label + cue.lines[0], *cue.lines[1:]))
             heapq.heappush(self.held, (cue.start_ms, self.arrived, cue))
             self.arrived += 1
-        self._write_cues(final["start_ms"] if "channel" in final else float("inf"))
+        if "channel" not in final:
+            self._write_cues(float("inf"))
+        elif self.spoken_order:
+            self._write_cues(final["start_ms"])
 
     def _write_cues(self, until_ms: float) -> None:
         # the held cues that start at or before ``until_ms``, in the order of their starts

@@ -31,10 +31,7 @@ def _transcribe(sub: argparse._SubParsersAction) -> None:
     _hotwords_arg(t)
     _alternatives_arg(t)
     t.add_argument("--realtime", action="store_true", help="pace the audio at real time")
-    t.add_argument("--split-channels", action="store_true",
-                   help="each channel its own speaker (a call recorded in stereo): recognized apart, each event "
-                        "marked with its channel (chN: in text and subtitles, \"channel\": N in JSON), the "
-                        "finals in the order they were spoken (default: the channels averaged)")
+    _split_channels_arg(t, ", the finals in the order they were spoken")
     _format_args(t)
     t.set_defaults(func=commands.transcribe)
 
@@ -84,7 +81,7 @@ def _serve(sub: argparse._SubParsersAction) -> None:
 def _stream(sub: argparse._SubParsersAction) -> None:
     st = sub.add_parser("stream", help="send an audio file to a server as a live stream")
     st.add_argument("audio", help="audio file, any rate and channel count; - reads stdin as it comes")
-    _raw_args(st)
+    _raw_args(st, "averaged unless --split-channels")
     st.add_argument("--server", default="ws://127.0.0.1:2700/", help="server URL")
     pace = st.add_mutually_exclusive_group()
     pace.add_argument("--realtime", action="store_true", help="send at real time")
@@ -95,6 +92,8 @@ def _stream(sub: argparse._SubParsersAction) -> None:
     _segment_args(st)
     _hotwords_arg(st)
     _alternatives_arg(st)
+    _split_channels_arg(st, ", each as soon as the server sends it (at most 2 channels; subtitle cues are written "
+                        "at the end, in the order of their starts)")
     _format_args(st)
     st.set_defaults(func=commands.stream)
 
@@ -252,6 +251,13 @@ def _hotwords_arg(p: argparse.ArgumentParser) -> None:
 def _alternatives_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--alternatives", type=int, default=0, metavar="N",
                    help="each final carries up to N ranked texts of the search, best first (default: none)")
+
+
+def _split_channels_arg(p: argparse.ArgumentParser, order: str) -> None:
+    p.add_argument("--split-channels", action="store_true",
+                   help="each channel its own speaker (a call recorded in stereo): recognized apart, each event "
+                        f"marked with its channel (chN: in text and subtitles, \"channel\": N in JSON){order} "
+                        "(default: the channels averaged)")
 
 
 def _format_args(p: argparse.ArgumentParser) -> None:

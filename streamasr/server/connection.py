@@ -27,14 +27,22 @@ DIALECTS = ("native", "vosk", "media")
 
 @dataclass
 class Track:
-    """One audio track of a stream, with its own session: native and vosk streams have one, unnamed; a media
-    stream one per track its start event names (a call's inbound and outbound audio)."""
+    """One audio track of a stream, with its own session: vosk streams have one, unnamed; a native stream one
+    per channel of its audio (one, unnamed, for mono); a media stream one per track its start event names (a
+    call's inbound and outbound audio)."""
 
-    name: str | None  # the media track's name, which its replies carry; None: the stream's only track
+    name: str | int | None  # the media track's name, or the channel's number; None: the stream's only track
     session: Session
     resampler: soxr.ResampleStream | None  # to the model's rate, where the stream's differs
     seconds: float = 0.0  # audio received on it, at its own rate
     events: list[Event] = field(default_factory=list)  # of the audio received since the last ``run``
+
+    @property
+    def tag(self) -> dict:
+        """What its replies carry to say whose they are."""
+        if self.name is None:
+            return {}
+        return {"channel": self.name} if isinstance(self.name, int) else {"track": self.name}
 
 
 class Connection:
@@ -122,8 +130,7 @@ class Connection:
     def _messages(self, track: Track, events: list[Event], closing: bool = False) -> list[dict]:
         if self.dialect != "vosk":
             self.finals += sum(isinstance(e, Final) for e in events)
-            named = {} if track.name is None else {"track": track.name}
-            return [event_message(e, self.start.words) | named for e in events]
+            return [event_message(e, self.start.words) | track.tag for e in events]
         # vosk: one reply per audio frame, the final(s) it closed, else the partial; the close always gets a final
         finals = [e for e in events if isinstance(e, Final)]
         if finals or closing:
@@ -140,7 +147,9 @@ class Connection:
         if kind == "start":
             if self.session is not None:
                 raise ProtocolError("already_started", "the stream has already started")
-            self._replies.append(ready_message(self.id, self._begin(StartMessage.from_dict(msg))))
+            start = StartMessage.from_dict(msg)
+            channels = tuple(range(start.channels)) if start.channels > 1 else (None,)
+            self._replies.append(ready_message(self.id, self._begin(start, channels)))
         elif kind == "end":
             self._require_started()
             self._closing = True
@@ -154,14 +163,24 @@ class Connection:
             self._vosk_default_start()
         elif self.session is None:
             raise ProtocolError("not_started", "binary audio before the start message")
-        self._feed(decode_audio(data, self.start.encoding))
+        samples = decode_audio(data, self.start.encoding)  # (S * C,), interleaved
+        if len(self.tracks) == 1:
+            return self._feed(samples)
+        if len(samples) % len(self.tracks):
+            raise ProtocolError("bad_audio", f"a frame of {len(samples)} samples is no whole number of "
+                                f"{len(self.tracks)}-channel samples", 1007)
+        t0 = time.perf_counter()
+        frames = samples.reshape(-1, len(self.tracks))  # (S, C)
+        for c, track in enumerate(self.tracks.values()):
+            self._feed(np.ascontiguousarray(frames[:, c]), track)
+        self.last_compute_s = time.perf_counter() - t0
 
     def _require_started(self) -> None:
         if self.session is None:
             raise ProtocolError("not_started", "no start message yet")
 
-    def _begin(self, start: StartMessage, tracks: tuple[str | None, ...] = (None,)) -> StartMessage:
-        """Start the stream: a session for each of ``tracks`` (names; None: one unnamed)."""
+    def _begin(self, start: StartMessage, tracks: tuple[str | int | None, ...] = (None,)) -> StartMessage:
+        """Start the stream: a session for each of ``tracks`` (names or channel numbers; None: one unnamed)."""
         final_pass = self.final_pass if start.final_pass is None else start.final_pass
         for name in tracks:
             try:
@@ -335,11 +354,14 @@ def stream_summary(dialect: str, start: StartMessage | None, audio_seconds: floa
     'native, 12.3 s of mulaw at 8000 Hz, 1 final'
     >>> stream_summary("media", StartMessage(8000, "mulaw"), 20.0, 4, tracks=2)
     'media, 20.0 s of mulaw at 8000 Hz on 2 tracks, 4 finals'
+    >>> stream_summary("native", StartMessage(8000, "mulaw", channels=2), 20.0, 4, tracks=2)
+    'native, 20.0 s of mulaw at 8000 Hz on 2 channels, 4 finals'
     """
     if start is None:
         return f"{dialect}, no start"
+    kind = "channels" if start.channels > 1 else "tracks"
     return (f"{dialect}, {audio_seconds:.1f} s of {start.encoding} at {start.sample_rate} Hz"
-            f"{f' on {tracks} tracks' if tracks > 1 else ''}, {finals} final{'s' * (finals != 1)}")
+            f"{f' on {tracks} {kind}' if tracks > 1 else ''}, {finals} final{'s' * (finals != 1)}")
 
 
 __all__ = ["Connection", "error_message"]

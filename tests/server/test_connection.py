@@ -142,3 +142,53 @@ def test_media_of_a_track_the_start_did_not_name_is_refused(tiny_model_dir):
         with pytest.raises(ProtocolError, match="not one the start event named") as e:
             conn.receive(json.dumps(event))
         assert e.value.code == "bad_message"
+
+
+def native_stream(rec, audio: np.ndarray, rate: int = 8000, encoding: str = "mulaw") -> list[dict]:
+    """A native stream through a Connection: (S,) audio, or (S, C) interleaved in each frame with a start that
+    says its channels; 40 ms frames; every reply."""
+    channels = 1 if audio.ndim == 1 else audio.shape[1]
+    conn = Connection(rec, "native", "n")
+    conn.receive(json.dumps({"type": "start", "sample_rate": rate, "encoding": encoding}
+                            | ({"channels": channels} if channels > 1 else {})))
+    replies = conn.run()
+    step = rate * 40 // 1000
+    for pos in range(0, len(audio), step):
+        conn.receive(encode_audio(audio[pos : pos + step].reshape(-1), encoding))
+        replies += conn.run()
+    conn.receive(json.dumps({"type": "end"}))
+    replies += conn.run()
+    assert conn.done
+    return replies
+
+
+def test_each_channel_of_a_native_stream_is_recognized_as_if_it_were_alone(tiny_model_dir):
+    """A stereo stream (each frame's samples interleaved, as a telephony platform forks a call): each channel's
+    replies, which carry its number, are those a mono stream of that channel alone gets (resampled from 8 kHz)."""
+    rec = Recognizer.from_pretrained(tiny_model_dir, lm=None)
+    rng = np.random.default_rng(7)
+    call = (rng.standard_normal((int(8000 * 2.1), 2)) * 0.2).astype(np.float32)
+    call[: 8000 // 2, 1] = 0  # the second party silent at first
+    both = native_stream(rec, call)
+    assert both[0] == {"type": "ready", "session": "n", "sample_rate": 8000, "encoding": "mulaw", "chunk_ms": 320,
+                       "channels": 2}
+    for c in range(2):
+        mine = [{k: v for k, v in r.items() if k != "channel"} for r in both[1:] if r["channel"] == c]
+        assert mine == native_stream(rec, np.ascontiguousarray(call[:, c]))[1:]
+        assert mine[-1]["type"] == "final" and any(r["type"] == "partial" for r in mine)
+
+
+def test_a_stereo_frame_of_half_a_sample_pair_and_too_many_channels_are_refused(tiny_model_dir):
+    from streamasr.protocol import ProtocolError
+
+    rec = Recognizer.from_pretrained(tiny_model_dir, lm=None)
+    conn = Connection(rec, "native", "n")
+    conn.receive(json.dumps({"type": "start", "channels": 2}))
+    conn.receive(encode_audio(np.zeros(6, np.float32), "pcm_s16le"))  # three sample pairs
+    with pytest.raises(ProtocolError, match="no whole number of 2-channel samples") as e:
+        conn.receive(encode_audio(np.zeros(7, np.float32), "pcm_s16le"))
+    assert (e.value.code, e.value.close_code) == ("bad_audio", 1007)
+    for bad in (0, 3, "2", True):
+        with pytest.raises(ProtocolError, match="channels must be") as e:
+            Connection(rec, "native", "n").receive(json.dumps({"type": "start", "channels": bad}))
+        assert e.value.code == "bad_start"

@@ -193,3 +193,32 @@ def test_stream_a_pipe_as_it_comes(model_server, tmp_path):
                            f"--server {model_server.url()} --json", shell=True, capture_output=True, text=True,
                            timeout=120)
     assert error_rate([SENTENCE], [" ".join(finals(synth))]) <= 0.5
+
+
+def test_a_stereo_call_through_a_server_each_channel_apart(model_server, bundled_rec, tmp_path):
+    """`stream --split-channels`: the call's channels in one stream ("channels": 2, samples interleaved); each
+    channel's finals are those a session of its own gives, marked with its number; subtitle cues of both come
+    at the end in the order of their starts."""
+    import numpy as np
+    import soundfile as sf
+
+    from speech import conversation
+
+    sf.write(tmp_path / "call.wav", conversation(tmp_path), 16000, subtype="PCM_16")
+    call = sf.read(tmp_path / "call.wav", dtype="float32")[0]  # (S, 2), as the file holds them
+    out = run(str(tmp_path / "call.wav"), "--server", model_server.url(), "--split-channels", "--json")
+    assert out.returncode == 0, out.stderr
+    events = [json.loads(line) for line in out.stdout.splitlines()]
+    assert events[0]["type"] == "ready" and events[0]["channels"] == 2
+    for c in range(2):
+        s = bundled_rec.session()
+        own = [e.to_dict() | {"channel": c} for e in s.accept(np.ascontiguousarray(call[:, c])) + s.finish()]
+        assert [e for e in events if e.get("channel") == c and e["type"] == "final"] == \
+            [e for e in own if e["type"] == "final"]
+    srt = run(str(tmp_path / "call.wav"), "--server", model_server.url(), "--split-channels", "--format", "srt")
+    assert srt.returncode == 0, srt.stderr
+    cues = parse(srt.stdout, numbered=True)
+    assert [start for start, _, _ in cues] == sorted(start for start, _, _ in cues) and len(cues) >= 4
+    assert [lines[0][:4] for _, _, lines in cues][:3] == ["ch0:", "ch1:", "ch0:"]
+    refused = run(str(tmp_path / "call.wav"), "--server", model_server.url(), "--split-channels", "--latency")
+    assert refused.returncode == 2 and "--latency measures a stream of one channel" in refused.stderr
