@@ -124,7 +124,7 @@ class Connection:
 
     def summary(self) -> str:
         """What the stream carried, for its line in the server's log (never its text)."""
-        return stream_summary(self.dialect, self.start, self.audio_seconds, self.finals, len(self.tracks))
+        return stream_summary(self.dialect, self.start, self.stream_seconds, self.finals, len(self.tracks))
 
     # --- internals ----------------------------------------------------------------------
     def _messages(self, track: Track, events: list[Event], closing: bool = False) -> list[dict]:
@@ -344,9 +344,8 @@ def _merge(finals: list[Final]) -> Final:
     return Final(finals[0].segment, text, finals[0].start_ms, finals[-1].end_ms, words, alternatives)
 
 
-def stream_summary(dialect: str, start: StartMessage | None, audio_seconds: float, finals: int, tracks: int = 1
-                   ) -> str:
-    """A stream's dialect, audio (of all its tracks) and finals in words.
+def stream_summary(dialect: str, start: StartMessage | None, seconds: float, finals: int, tracks: int = 1) -> str:
+    """A stream's dialect, audio (``seconds`` long: its tracks run side by side) and finals in words.
 
     >>> stream_summary("media", None, 0.0, 0)
     'media, no start'
@@ -360,7 +359,7 @@ def stream_summary(dialect: str, start: StartMessage | None, audio_seconds: floa
     if start is None:
         return f"{dialect}, no start"
     kind = "channels" if start.channels > 1 else "tracks"
-    return (f"{dialect}, {audio_seconds:.1f} s of {start.encoding} at {start.sample_rate} Hz"
+    return (f"{dialect}, {seconds:.1f} s of {start.encoding} at {start.sample_rate} Hz"
             f"{f' on {tracks} {kind}' if tracks > 1 else ''}, {finals} final{'s' * (finals != 1)}")
 
 

@@ -6,10 +6,10 @@ by the server processes alone.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from streamasr.server import logs
 from streamasr.server.config import ServerConfig, probe_address, tls_context
 
 if TYPE_CHECKING:
@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 def serve(load: Callable[[], Recognizer], cfg: ServerConfig) -> None:
     """Run until SIGTERM/SIGINT. ``load`` makes the recognizer: once here, or in each of
     ``cfg.processes`` server processes (then it must pickle: a module-level function or a partial of one)."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    logs.configure("%(asctime)s %(levelname)s %(message)s")
     tls_context(cfg)  # a certificate that cannot be used fails here, once, before any model loads
     if cfg.processes > 1:
         from streamasr.server.processes import serve_processes

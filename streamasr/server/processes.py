@@ -124,8 +124,10 @@ def _process(index: int, load: Callable[[], Recognizer], cfg: ServerConfig, coun
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the parent, which stops us with SIGTERM
     import torch
 
+    from streamasr.server import logs
     from streamasr.server.app import Metrics, Server
-    logging.basicConfig(level=logging.INFO, format=f"%(asctime)s %(levelname)s [{index}] %(message)s")
+
+    logs.configure(f"%(asctime)s %(levelname)s [{index}] %(message)s")
     try:
         rec = load()
     except Exception as e:  # reported by the parent, which does not start

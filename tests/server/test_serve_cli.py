@@ -6,6 +6,8 @@ import signal
 import socket
 import subprocess
 import sys
+import urllib.error
+import urllib.request
 
 import numpy as np
 import pytest
@@ -150,6 +152,16 @@ def test_each_stream_leaves_one_line_in_the_log(tiny_model_dir):
                 for m in media_open_events() + media_events(np.full(8000, 0.01, np.float32)) + [media_stop_event()]:
                     await ws.send(json.dumps(m))
                 await drain(ws)
+            async with connect(base + "/") as ws:  # a stereo call, a second of each channel
+                await ws.send(json.dumps({"type": "start", "sample_rate": 8000, "encoding": "mulaw", "channels": 2}))
+                await ws.send(second + second)
+                await ws.send(json.dumps({"type": "end"}))
+                await drain(ws)
+            http = base.replace("ws:", "http:")
+            for path in ("/healthz", "/metrics"):  # plain HTTP, as a load balancer and a scraper ask
+                assert urllib.request.urlopen(http + path).status == 200
+            with pytest.raises(urllib.error.HTTPError, match="404"):
+                urllib.request.urlopen(http + "/nowhere")
             ws = await connect(base + "/")  # open at shutdown
             await ws.send(start)
             await ws.send(second)
@@ -162,13 +174,18 @@ def test_each_stream_leaves_one_line_in_the_log(tiny_model_dir):
         assert proc.wait(timeout=30) == 0
     finally:
         proc.kill()
-    lines = re.findall(r"INFO stream ([0-9a-f]{12}) from 127\.0\.0\.1:\d+: (.*), [\d.]+ s open; (.*)",
-                       proc.stderr.read())
+    log = proc.stderr.read()
+    lines = re.findall(r"INFO stream ([0-9a-f]{12}) from 127\.0\.0\.1:\d+: (.*), [\d.]+ s open; (.*)", log)
     assert [(summary, ended) for _, summary, ended in lines] == [
         ("native, 2.0 s of mulaw at 8000 Hz, 1 final", "done"),
         ("native, 0.0 s of pcm_s16le at 16000 Hz, 0 finals", "error bad_audio"),
         ("native, 1.0 s of mulaw at 8000 Hz, 0 finals", "client gone"),
         ("media, 1.0 s of mulaw at 8000 Hz, 1 final", "done"),
+        ("native, 1.0 s of mulaw at 8000 Hz on 2 channels, 2 finals", "done"),
         ("native, 1.0 s of mulaw at 8000 Hz, 1 final", "server shutdown"),
     ], lines
-    assert len({sid for sid, _, _ in lines}) == 5
+    assert len({sid for sid, _, _ in lines}) == 6
+    # of websockets' own lines, the 404 alone: not each connection's open and close, nor the 200s
+    assert "HTTP response sent (404 Not Found)" in log
+    for quiet in ("connection open", "connection closed", "(200 OK)", "server listening"):
+        assert quiet not in log, log
