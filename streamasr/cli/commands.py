@@ -3,12 +3,14 @@ configs -> a library call -> printed results. Those that make corpora and models
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import itertools
 import json
 import sys
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from streamasr.cli.display import Display, latency_line
@@ -57,14 +59,14 @@ def _recognizer(args):
         raise UserError(str(e)) from None
 
 
-def _audio_source(args, rate: int, piece_ms: int, speed: float, ctrl_c: CtrlC):
-    """The audio ``args.audio`` names as blocks of (S,) float32 at ``rate`` ((S, C), a column per channel, where
+def _audio_source(args, path: str, rate: int, piece_ms: int, speed: float, ctrl_c: CtrlC):
+    """The audio ``path`` names as blocks of (S,) float32 at ``rate`` ((S, C), a column per channel, where
     ``args.split_channels`` asks): a file, read whole and cut into
     ``piece_ms`` pieces, or stdin (``-``), read as it comes (``pipes.Stdin``: its ``error`` is to be checked
     once the blocks end). Paced at ``speed`` times real time (0: at once); Ctrl-C ends the blocks."""
     from streamasr.cli.pipes import Stdin, paced, pieces, pipe_format, raw_flags
 
-    if args.audio == "-":
+    if path == "-":
         if sys.stdin.isatty():  # what would be typed there is no audio
             raise UserError("stdin is a terminal: pipe audio into it (e.g. arecord -f S16_LE -r 16000 -t raw | "
                             f"streamasr {args.command} -), or name a file")
@@ -74,11 +76,11 @@ def _audio_source(args, rate: int, piece_ms: int, speed: float, ctrl_c: CtrlC):
             raise UserError(str(e)) from None
         return Stdin(args, rate, min(piece_ms, 100), speed, stop=lambda: ctrl_c.pressed)
     if flags := raw_flags(args):
-        raise UserError(f"{', '.join(flags)}: for raw audio on stdin (-); {args.audio}'s header names its own format")
+        raise UserError(f"{', '.join(flags)}: for raw audio on stdin (-); {path}'s header names its own format")
     from streamasr.audio import load_audio, load_channels
 
     try:
-        samples = (load_channels if getattr(args, "split_channels", False) else load_audio)(args.audio, rate)
+        samples = (load_channels if getattr(args, "split_channels", False) else load_audio)(path, rate)
     except AudioError as e:
         raise UserError(str(e)) from None
     return paced(pieces(samples, max(1, rate * piece_ms // 1000)), rate, speed, stop=lambda: ctrl_c.pressed)
@@ -95,44 +97,103 @@ async def _off_the_loop(items: Iterable) -> AsyncIterator:
         yield item
 
 
+OUT_SUFFIX = {"text": ".txt", "json": ".jsonl", "srt": ".srt", "vtt": ".vtt", "settled": ".txt"}  # --out-dir's files
+
+
 def transcribe(args) -> int:
+    paths, several = args.audio, len(args.audio) > 1
+    if several and "-" in paths:
+        raise UserError("- (stdin) is read alone, not among files")
+    if several and not args.out_dir and args.format in ("srt", "vtt", "settled"):
+        raise UserError(f"--format {args.format} of several files: give --out-dir, for a file of each")
+    outs = out_paths(paths, args.out_dir, OUT_SUFFIX[args.format]) if args.out_dir else None
+    if outs:
+        try:
+            Path(args.out_dir).mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise UserError(f"cannot make --out-dir {args.out_dir}: {e.strerror or e}") from None
+    _split_channels_take(args)
     rec = _recognizer(args)
     session = functools.partial(rec.session, chunk_ms=args.chunk_ms, left_chunks=args.left_chunks,
                                 endpoint=_endpoint(args), final_pass=args.final_pass, alternatives=args.alternatives,
                                 hotwords=args.hotwords, hotword_weight=args.hotword_weight)
     try:
-        first = session()  # the settings checked before any audio is read
+        session()  # the settings checked before any audio is read
     except ValueError as e:
         raise UserError(str(e)) from None
-    _split_channels_take(args)
-    show = Display(args.format)
+    failed = 0
     with CtrlC() as ctrl_c:  # the first ends the audio as a file's end would; its last final still comes
-        blocks = _audio_source(args, rec.sample_rate, max(args.chunk_ms, 100), 1.0 if args.realtime else 0.0,
-                               ctrl_c)
+        for i, path in enumerate(paths):
+            if ctrl_c.pressed:  # the files after the one it ended are left
+                break
+            try:
+                _transcribe_one(args, path, rec.sample_rate, session, ctrl_c, outs[i] if outs else None,
+                                label=path if several and not outs else None)
+            except UserError as e:
+                if not several:
+                    raise
+                print(f"streamasr: error: {e}", file=sys.stderr)  # and on to the next file
+                failed += 1
+    return 2 if failed else 0
+
+
+def _transcribe_one(args, path: str, rate: int, session: Callable, ctrl_c: CtrlC, out: Path | None,
+                    label: str | None) -> None:
+    """One file (or stdin) through new sessions (``session()``), its events shown on stdout, or written to
+    ``out``; ``label``: the file's name, put on each line of stdout where several files share it."""
+    blocks = _audio_source(args, path, rate, max(args.chunk_ms, 100), 1.0 if args.realtime else 0.0, ctrl_c)
+    with contextlib.ExitStack() as stack:  # the file is made once its audio could be read
+        try:
+            stream = stack.enter_context(open(out, "w", encoding="utf-8")) if out else sys.stdout
+        except OSError as e:
+            raise UserError(f"cannot write {out}: {e.strerror or e}") from None
+        show = Display(args.format, out=stream, label=label)
         if args.split_channels:
-            _by_channel(blocks, first, session, show)
+            _by_channel(blocks, session, show)
         else:
+            first = session()
             for block in blocks:
                 for ev in first.accept(block):
                     show(ev.to_dict())
             for ev in first.finish():  # what was heard is closed with a final, even where stdin went wrong
                 show(ev.to_dict())
+    if out:
+        print(f"{path} -> {out}", file=sys.stderr)
     if error := getattr(blocks, "error", None):
         raise UserError(f"stdin: {error}")
-    return 0
 
 
-def _by_channel(blocks: Iterable, first, session: Callable, show: Display) -> None:
-    """``transcribe --split-channels``: (S, C) blocks through a session per channel (``first`` and C - 1 more)."""
+def out_paths(paths: list[str], folder: str, suffix: str) -> list[Path]:
+    """``--out-dir``: the file each input's events go to, named after it (stdin: "stdin"). Two inputs of one
+    name (from two folders) are an error, before any is read.
+
+    >>> [str(p) for p in out_paths(["calls/a.wav", "b.flac"], "out", ".srt")]
+    ['out/a.srt', 'out/b.srt']
+    >>> out_paths(["x/a.wav", "y/a.wav"], "out", ".srt")
+    Traceback (most recent call last):
+    streamasr.cli.commands.UserError: x/a.wav and y/a.wav would both be written to out/a.srt
+    """
+    outs, seen = [], {}
+    for path in paths:
+        out = Path(folder) / ((Path(path).stem if path != "-" else "stdin") + suffix)
+        if out in seen:
+            raise UserError(f"{seen[out]} and {path} would both be written to {out}")
+        seen[out] = path
+        outs.append(out)
+    return outs
+
+
+def _by_channel(blocks: Iterable, session: Callable, show: Display) -> None:
+    """``transcribe --split-channels``: (S, C) blocks through a session per channel (``session()`` each)."""
     from streamasr.channels import ChannelSessions
 
     channels: ChannelSessions | None = None  # made at the first block, which says how many channels
     for block in blocks:
         if channels is None:
-            channels = ChannelSessions([first] + [session() for _ in range(block.shape[1] - 1)])
+            channels = ChannelSessions([session() for _ in range(block.shape[1])])
         for ev in channels.accept(block):
             show(ev.to_dict())
-    for ev in (channels or ChannelSessions([first])).finish():  # no audio at all: one channel's empty final
+    for ev in (channels or ChannelSessions([session()])).finish():  # no audio at all: one channel's empty final
         show(ev.to_dict())
     show.finish()
 
@@ -266,7 +327,7 @@ def stream(args) -> int:
     speed = 1.0 if args.realtime else args.speed
     _split_channels_take(args)
     ctrl_c = CtrlC()  # the first ends the audio, the stream then ends as at the end of a file
-    source = _audio_source(args, 16000, 100, speed, ctrl_c)
+    source = _audio_source(args, args.audio, 16000, 100, speed, ctrl_c)
     show = Display(args.format, spoken_order=False)  # a server sends each channel's events as soon as they come
     timing = Timing() if args.latency else None
     start = _start_fields(args)

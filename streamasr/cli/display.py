@@ -6,6 +6,7 @@ from __future__ import annotations
 import heapq
 import sys
 from dataclasses import replace
+from typing import TextIO
 
 import numpy as np
 
@@ -32,20 +33,22 @@ class Display:
     <BLANKLINE>
     """
 
-    def __init__(self, fmt: str, spoken_order: bool = True):
-        self.format, self.tty = fmt, sys.stdout.isatty()
+    def __init__(self, fmt: str, spoken_order: bool = True, out: TextIO | None = None, label: str | None = None):
+        self.out = out or sys.stdout  # where the events go: stdout, or a file of --out-dir
+        self.label = label  # a file's name, on each of its lines where several files share stdout (text, json)
+        self.format, self.tty = fmt, self.out.isatty()
         self.spoken_order = spoken_order  # finals of several channels come in the order they began (ChannelSessions)
         self.cues = 0  # subtitle cues written so far (SubRip numbers them)
         self.held: list[tuple[int, int, captions.Cue]] = []  # a heap of (start, arrival, cue): cues of channels
         self.arrived = 0  # cues made so far (ties of the heap go to the first made)
         self.written = 0  # "settled": words of the open segment written so far
         if fmt == "vtt":
-            print(captions.VTT_HEADER, end="", flush=True)
+            print(captions.VTT_HEADER, end="", file=self.out, flush=True)
 
     def __call__(self, ev: dict) -> None:
-        kind, label = ev.get("type"), channel_label(ev)
-        if self.format == "json":
-            print(to_text(ev), flush=True)  # as the server sends it
+        kind, label = ev.get("type"), (f"{self.label}: " if self.label else "") + channel_label(ev)
+        if self.format == "json":  # as the server sends it
+            print(to_text(ev | ({"file": self.label} if self.label else {})), file=self.out, flush=True)
         elif kind == "error":
             print(f"server error {ev.get('code')}: {ev.get('message')}", file=sys.stderr)
         elif self.format in ("srt", "vtt"):
@@ -55,11 +58,11 @@ class Display:
             self._settled(ev)
         elif kind == "partial":
             if self.tty:
-                print(f"\r\033[K{label}{partial_line(ev)}", end="", flush=True)
+                print(f"\r\033[K{label}{partial_line(ev)}", end="", file=self.out, flush=True)
         elif kind == "final" and (ev["text"] or self.tty):
-            print(f"\r\033[K{label}{ev['text']}" if self.tty else label + ev["text"], flush=True)
+            print(f"\r\033[K{label}{ev['text']}" if self.tty else label + ev["text"], file=self.out, flush=True)
             for alternative in ev.get("alternatives", [])[1:]:  # the first is the final's own text
-                print(f"  or: {alternative['text']}", flush=True)
+                print(f"  or: {alternative['text']}", file=self.out, flush=True)
 
     def finish(self) -> None:
         """The stream has ended: the cues still held (of channels) are written."""
@@ -69,12 +72,12 @@ class Display:
         """Write the words ``ev`` settles that were not written yet; a final writes the rest and ends the line."""
         if ev.get("type") == "partial" and ev.get("stable_words", 0) > self.written:
             words = ev["text"].split()[self.written : ev["stable_words"]]
-            print(("" if self.written == 0 else " ") + " ".join(words), end="", flush=True)
+            print(("" if self.written == 0 else " ") + " ".join(words), end="", file=self.out, flush=True)
             self.written = ev["stable_words"]
         elif ev.get("type") == "final":
             rest = " ".join(ev["text"].split()[self.written :])
             if rest or self.written:
-                print((" " if self.written and rest else "") + rest, flush=True)
+                print((" " if self.written and rest else "") + rest, file=self.out, flush=True)
             self.written = 0
 
     def _cues(self, final: dict) -> None:
@@ -98,7 +101,7 @@ class Display:
             cue = heapq.heappop(self.held)[2]
             self.cues += 1
             text = captions.srt_block(self.cues, cue) if self.format == "srt" else captions.vtt_block(cue)
-            print(text, end="", flush=True)
+            print(text, end="", file=self.out, flush=True)
 
 
 def channel_label(ev: dict) -> str:

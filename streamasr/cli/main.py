@@ -24,7 +24,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _transcribe(sub: argparse._SubParsersAction) -> None:
     t = sub.add_parser("transcribe", help="stream an audio file through the recognizer as if it were live")
-    t.add_argument("audio", help="WAV/FLAC/MP3/OGG file, any sample rate and channel count; - reads stdin as it comes")
+    t.add_argument("audio", nargs="+", help="WAV/FLAC/MP3/OGG files, any sample rate and channel count, one after "
+                   "another with the model loaded once; - reads stdin as it comes")
     _raw_args(t, "averaged unless --split-channels")
     _model_args(t)
     _stream_args(t)
@@ -33,6 +34,9 @@ def _transcribe(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--realtime", action="store_true", help="pace the audio at real time")
     _split_channels_arg(t, ", the finals in the order they were spoken")
     _format_args(t)
+    t.add_argument("--out-dir", default=None, metavar="DIR",
+                   help="write each file's events to DIR/NAME.txt (.jsonl, .srt, .vtt as --format says) instead of "
+                        "stdout, where several files go to stdout with their names on each line (text, json)")
     t.set_defaults(func=commands.transcribe)
 
 
