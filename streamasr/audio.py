@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
+import soxr
 import torch
 import torchaudio
 
@@ -40,29 +42,61 @@ def resample(samples: np.ndarray, rate: int, target: int) -> np.ndarray:
     return torchaudio.functional.resample(torch.from_numpy(samples), rate, target).numpy()
 
 
-def _read(path: str | Path) -> tuple[np.ndarray, int]:
-    """A file's samples, (S, C) float32, and its rate."""
+BLOCK_S = 1.0  # seconds of a file read at a time
+
+
+def read_blocks(path: str | Path, target_rate: int = 16000, keep_channels: bool = False,
+                block_s: float = BLOCK_S) -> Iterator[np.ndarray]:
+    """A WAV, FLAC, MP3 or OGG (Vorbis, Opus) file (libsndfile) of any rate and channel count, read as a
+    stream: blocks of about ``block_s`` seconds, (S,) float32 mono at ``target_rate`` (with ``keep_channels``,
+    (S, C), a column per channel), resampled as a stream (soxr, as a pipe's and a server's audio are), so
+    that memory stays bounded however long the file. Raises AudioError at once where the file cannot be
+    opened as audio, and while iterating where its data turns out bad."""
     path = Path(path)
     if not path.is_file():
         raise AudioError(f"{path} is a folder, not an audio file" if path.is_dir() else f"no such audio file: {path}")
     try:
-        return sf.read(str(path), dtype="float32", always_2d=True)  # (S, C)
+        f = sf.SoundFile(str(path))
     except (sf.LibsndfileError, RuntimeError) as e:
         raise AudioError(f"cannot read {path}: {e}") from None
+    return _blocks(f, path, target_rate, keep_channels, max(1, round(block_s * f.samplerate)))
+
+
+def _blocks(f: sf.SoundFile, path: Path, target_rate: int, keep_channels: bool, frames: int) -> Iterator[np.ndarray]:
+    channels = f.channels if keep_channels else 1
+    resampler = None if f.samplerate == target_rate else soxr.ResampleStream(f.samplerate, target_rate, channels,
+                                                                             dtype="float32")
+    with f:
+        try:
+            for data in f.blocks(blocksize=frames, dtype="float32", always_2d=True):  # (S, C)
+                x = (np.stack([to_mono_float(data[:, c]) for c in range(f.channels)], axis=1) if keep_channels
+                     else to_mono_float(data))  # (S, C) or (S,)
+                yield x if resampler is None else resampler.resample_chunk(x)
+        except (sf.LibsndfileError, RuntimeError) as e:
+            raise AudioError(f"cannot read {path}: {e}") from None
+        except AudioError as e:  # samples that are no numbers
+            raise AudioError(f"{path}: {e}") from None
+    if resampler is not None:
+        yield resampler.resample_chunk(np.zeros((0, channels) if keep_channels else 0, np.float32), last=True)
 
 
 def load_audio(path: str | Path, target_rate: int = 16000) -> np.ndarray:
-    """Read a WAV, FLAC, MP3 or OGG (Vorbis, Opus) file (libsndfile) of any rate and channel count -> (S,)
-    float32 mono at ``target_rate``."""
-    data, rate = _read(path)  # (S, C)
-    return resample(to_mono_float(data), rate, target_rate)
+    """Read a whole file, as ``read_blocks`` reads it -> (S,) float32 mono at ``target_rate``."""
+    return np.concatenate([np.zeros(0, np.float32), *read_blocks(path, target_rate)])
 
 
 def load_channels(path: str | Path, target_rate: int = 16000) -> np.ndarray:
-    """Read a file as ``load_audio`` does, but keep its channels apart -> (S, C) float32 at ``target_rate``."""
-    data, rate = _read(path)  # (S, C)
-    columns = [resample(to_mono_float(data[:, c]), rate, target_rate) for c in range(data.shape[1])]  # C x (S',)
-    return np.stack(columns, axis=1)  # (S', C)
+    """Read a whole file as ``load_audio`` does, but keep its channels apart -> (S, C) float32 at ``target_rate``."""
+    blocks = list(read_blocks(path, target_rate, keep_channels=True))
+    return np.concatenate(blocks) if blocks else np.zeros((0, sf.info(str(path)).channels), np.float32)
+
+
+def load_whole(path: str | Path, target_rate: int = 16000) -> np.ndarray:
+    """Read a whole file at once and resample it whole (torchaudio's ``resample``) -> (S,) float32 mono.
+    How synthesized corpora were read when they were made (``streamasr.data``); everything else reads with
+    ``read_blocks``."""
+    data, rate = sf.read(str(path), dtype="float32", always_2d=True)  # (S, C)
+    return resample(to_mono_float(data), rate, target_rate)
 
 
 def with_silence_before(samples: np.ndarray, seconds: float, sample_rate: int) -> np.ndarray:

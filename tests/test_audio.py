@@ -6,7 +6,7 @@ import soundfile as sf
 import soxr
 
 from speech import HELD_OUT_SENTENCES, espeak
-from streamasr.audio import load_audio
+from streamasr.audio import load_audio, load_channels, read_blocks
 from streamasr.errors import AudioError
 from streamasr.events import transcript
 from streamasr.metrics import error_rate
@@ -36,3 +36,38 @@ def test_what_is_no_audio_is_a_clear_error(tmp_path):
         load_audio(tmp_path / "missing.wav")
     with pytest.raises(AudioError, match="is a folder"):
         load_audio(tmp_path)
+
+
+def tone(seconds: float, rate: int, channels: int) -> np.ndarray:
+    """(S, C) float32: a different tone on each channel."""
+    t = np.arange(int(seconds * rate)) / rate
+    return np.stack([0.3 * np.sin(2 * np.pi * (300 + 200 * c) * t) for c in range(channels)], axis=1).astype(np.float32)
+
+
+@pytest.mark.parametrize("rate", [48000, 16000, 8000])
+def test_a_file_is_read_as_a_stream_of_bounded_blocks(tmp_path, rate):
+    """However long the file, no block is much over a second (so memory stays bounded); the blocks, joined,
+    are the whole file resampled (soxr, at once), each channel kept apart as if it were alone."""
+    x = tone(7.3, rate, 2)
+    sf.write(tmp_path / "long.flac", x, rate, subtype="PCM_24")
+    x = sf.read(tmp_path / "long.flac", dtype="float32")[0]  # as the file holds it
+    blocks = list(read_blocks(tmp_path / "long.flac", 16000, keep_channels=True))
+    assert max(len(b) for b in blocks) <= 1.1 * 16000 and all(b.shape[1] == 2 for b in blocks)
+    kept = np.concatenate(blocks)
+    assert abs(len(kept) - len(x) * 16000 / rate) <= 1
+    for c in range(2):
+        whole = x[:, c] if rate == 16000 else soxr.resample(x[:, c], rate, 16000)
+        np.testing.assert_allclose(kept[: len(whole), c], whole[: len(kept)], atol=1e-4)
+    mono = load_audio(tmp_path / "long.flac")
+    np.testing.assert_allclose(mono, kept.mean(axis=1), atol=1e-5)
+    assert np.array_equal(load_channels(tmp_path / "long.flac"), kept)
+
+
+def test_samples_that_are_no_numbers_midway_fail_while_reading(tmp_path):
+    x = tone(3.0, 16000, 1)
+    x[30000] = np.nan
+    sf.write(tmp_path / "nan.wav", x, 16000, subtype="FLOAT")
+    blocks = read_blocks(tmp_path / "nan.wav", 16000)
+    assert len(next(blocks)) == 16000  # the first second is read
+    with pytest.raises(AudioError, match="nan.wav: audio contains NaN"):
+        list(blocks)

@@ -61,10 +61,11 @@ def _recognizer(args):
 
 def _audio_source(args, path: str, rate: int, piece_ms: int, speed: float, ctrl_c: CtrlC):
     """The audio ``path`` names as blocks of (S,) float32 at ``rate`` ((S, C), a column per channel, where
-    ``args.split_channels`` asks): a file, read whole and cut into
-    ``piece_ms`` pieces, or stdin (``-``), read as it comes (``pipes.Stdin``: its ``error`` is to be checked
-    once the blocks end). Paced at ``speed`` times real time (0: at once); Ctrl-C ends the blocks."""
-    from streamasr.cli.pipes import Stdin, paced, pieces, pipe_format, raw_flags
+    ``args.split_channels`` asks): a file, read as a stream and cut into ``piece_ms`` pieces, or stdin
+    (``-``), read as it comes (``pipes.Stdin``). Paced at ``speed`` times real time (0: at once); Ctrl-C ends
+    the blocks. A source that cannot be opened is a UserError now; one that fails midway ends the blocks,
+    and its ``error`` (``pipes.Guarded``) is to be checked once they end."""
+    from streamasr.cli.pipes import Guarded, Stdin, paced, pieces, pipe_format, raw_flags
 
     if path == "-":
         if sys.stdin.isatty():  # what would be typed there is no audio
@@ -74,16 +75,18 @@ def _audio_source(args, path: str, rate: int, piece_ms: int, speed: float, ctrl_
             pipe_format(b"", args)  # the flags' format is checked before stdin is read
         except AudioError as e:
             raise UserError(str(e)) from None
-        return Stdin(args, rate, min(piece_ms, 100), speed, stop=lambda: ctrl_c.pressed)
+        return Guarded(Stdin(args, rate, min(piece_ms, 100), speed, stop=lambda: ctrl_c.pressed))
     if flags := raw_flags(args):
         raise UserError(f"{', '.join(flags)}: for raw audio on stdin (-); {path}'s header names its own format")
-    from streamasr.audio import load_audio, load_channels
+    from streamasr.audio import read_blocks
 
     try:
-        samples = (load_channels if getattr(args, "split_channels", False) else load_audio)(path, rate)
+        blocks = read_blocks(path, rate, keep_channels=getattr(args, "split_channels", False))
     except AudioError as e:
         raise UserError(str(e)) from None
-    return paced(pieces(samples, max(1, rate * piece_ms // 1000)), rate, speed, stop=lambda: ctrl_c.pressed)
+    step = max(1, rate * piece_ms // 1000)
+    return Guarded(paced((p for block in blocks for p in pieces(block, step)), rate, speed,
+                         stop=lambda: ctrl_c.pressed))
 
 
 async def _off_the_loop(items: Iterable) -> AsyncIterator:
@@ -159,8 +162,8 @@ def _transcribe_one(args, path: str, rate: int, session: Callable, ctrl_c: CtrlC
                 show(ev.to_dict())
     if out:
         print(f"{path} -> {out}", file=sys.stderr)
-    if error := getattr(blocks, "error", None):
-        raise UserError(f"stdin: {error}")
+    if blocks.error:  # the stream was ended (its final came) where the audio went wrong
+        raise UserError(f"stdin: {blocks.error}" if path == "-" else str(blocks.error))
 
 
 def out_paths(paths: list[str], folder: str, suffix: str) -> list[Path]:
@@ -342,8 +345,8 @@ def stream(args) -> int:
                                                        token=args.token, start=start, timing=timing),
                            timing)
         show.finish()
-    if error := getattr(source, "error", None):  # the stream was ended (its final came) where stdin went wrong
-        raise UserError(f"stdin: {error}")
+    if source.error:  # the stream was ended (its final came) where the audio went wrong
+        raise UserError(f"stdin: {source.error}" if args.audio == "-" else str(source.error))
     return code
 
 

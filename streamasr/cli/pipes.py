@@ -55,25 +55,35 @@ def paced(blocks: Iterable[np.ndarray], rate: int, speed: float, stop: Callable[
         yield block
 
 
+class Guarded:
+    """Blocks of a source that may fail midway (a file whose data turns out bad, a pipe): an AudioError ends
+    them and is kept in ``error``, so that the caller can close its stream (a final for what came before)
+    and then report it."""
+
+    def __init__(self, blocks: Iterable[np.ndarray]):
+        self.blocks = blocks
+        self.error: AudioError | None = None
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        try:
+            yield from self.blocks
+        except AudioError as e:
+            self.error = e
+
+
 class Stdin:
     """stdin's audio as (S,) float32 blocks at ``rate`` ((S, C) where ``args.split_channels`` asks), each as
     soon as the pipe has delivered it, at most ``block_ms`` long and never empty; paced at ``speed`` times
     real time (0: as they come); until the pipe ends or ``stop()`` says so (Ctrl-C, checked after each read:
-    the resampler's tail still comes). A read or format error ends the blocks and is kept in ``error``, so
-    that the caller can close its stream (a final for what came before) and then report it."""
+    the resampler's tail still comes). A read or format error raises AudioError (``Guarded`` keeps it)."""
 
     def __init__(self, args, rate: int, block_ms: int = 100, speed: float = 0.0,
                  stop: Callable[[], bool] = lambda: False):
         self.args, self.rate, self.speed, self.stop = args, rate, speed, stop
         self.step = max(1, rate * block_ms // 1000)  # samples per block at most
-        self.error: AudioError | None = None
 
     def __iter__(self) -> Iterator[np.ndarray]:
-        try:
-            yield from paced((p for samples in self._decoded() for p in pieces(samples, self.step)), self.rate,
-                             self.speed)
-        except AudioError as e:
-            self.error = e
+        return paced((p for samples in self._decoded() for p in pieces(samples, self.step)), self.rate, self.speed)
 
     def _decoded(self) -> Iterator[np.ndarray]:
         fd = sys.stdin.buffer.fileno()

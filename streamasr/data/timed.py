@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from streamasr.audio import load_audio, resample
+from streamasr.audio import load_whole, resample
 
 RATE = 16000  # what the timed audio comes back at
 
@@ -160,6 +160,6 @@ def festival_timed(texts: list[str], voice: str) -> list[tuple[np.ndarray, list[
             said = [r[0] for r in rows]
             timed = [TimedWord(w, 1000 * float(s), 1000 * float(e)) for w, s, e in rows]
             # festival's words are the text's unless its front end rewrote some (numbers, abbreviations)
-            out.append((load_audio(os.path.join(tmp, f"{i}.wav"), RATE),
+            out.append((load_whole(os.path.join(tmp, f"{i}.wav"), RATE),
                         timed if said == text.split() else [None] * len(text.split())))
         return out

@@ -65,3 +65,19 @@ def test_what_several_files_cannot_do_is_refused(files, tmp_path, args, message)
     names = [files[0], files[1], tmp_path / "again" / "0.wav", tmp_path / "out"]
     out = transcribe(*[a.format(*names) for a in args])
     assert out.returncode == 2 and message in out.stderr and not out.stdout
+
+
+def test_a_file_whose_samples_go_bad_midway_gives_the_final_of_what_came_before(files, tmp_path):
+    """A file is read as a stream: samples that are no numbers, after the speech, end it there with its final,
+    then the one-line error (exit 2)."""
+    import numpy as np
+    import soundfile as sf
+
+    x = sf.read(files[1], dtype="float32")[0]
+    bad = np.concatenate([x, np.zeros(32000, np.float32), [np.nan], np.zeros(16000, np.float32)])
+    sf.write(tmp_path / "bad.wav", bad, 16000, subtype="FLOAT")
+    out = transcribe(tmp_path / "bad.wav")
+    assert out.returncode == 2
+    error = f"streamasr: error: {tmp_path / 'bad.wav'}: audio contains NaN or infinite samples"
+    assert out.stderr.strip().splitlines()[-1] == error
+    assert error_rate([HELD_OUT_SENTENCES[3]], [out.stdout.strip()]) <= 0.2, out.stdout
