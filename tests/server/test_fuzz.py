@@ -16,7 +16,8 @@ start_like = st.fixed_dictionaries({"type": st.just("start")}, optional={
     "sample_rate": st.integers(-10, 200000) | st.sampled_from([8000, 16000, 44100]),
     "encoding": st.sampled_from(["pcm_s16le", "f32le", "mulaw", "alaw", "opus", ""]),
     "chunk_ms": st.integers(-100, 2000), "left_chunks": st.integers(-5, 50),
-    "hotwords": st.lists(st.text(max_size=10), max_size=3) | st.integers()})
+    "hotwords": st.lists(st.text(max_size=10), max_size=3) | st.integers(),
+    "channels": st.integers(-1, 3) | json_values})
 media_like = st.one_of(  # a telephony platform's events, tracks and all, with odd values where they may be
     st.fixed_dictionaries({"event": st.just("start"), "start": st.fixed_dictionaries({}, optional={
         "tracks": st.lists(st.sampled_from(["inbound", "outbound", ""]), max_size=3) | json_values,
