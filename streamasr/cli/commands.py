@@ -115,7 +115,7 @@ def transcribe(args) -> int:
             Path(args.out_dir).mkdir(parents=True, exist_ok=True)
         except OSError as e:
             raise UserError(f"cannot make --out-dir {args.out_dir}: {e.strerror or e}") from None
-    _split_channels_take(args)
+    _check_split_channels(args)
     rec = _recognizer(args)
     session = functools.partial(rec.session, chunk_ms=args.chunk_ms, left_chunks=args.left_chunks,
                                 endpoint=_endpoint(args), final_pass=args.final_pass, alternatives=args.alternatives,
@@ -162,8 +162,7 @@ def _transcribe_one(args, path: str, rate: int, session: Callable, ctrl_c: CtrlC
                 show(ev.to_dict())
     if out:
         print(f"{path} -> {out}", file=sys.stderr)
-    if blocks.error:  # the stream was ended (its final came) where the audio went wrong
-        raise UserError(f"stdin: {blocks.error}" if path == "-" else str(blocks.error))
+    _raise_if_failed(blocks, path)
 
 
 def out_paths(paths: list[str], folder: str, suffix: str) -> list[Path]:
@@ -328,7 +327,7 @@ def stream(args) -> int:
     if args.speed < 0:
         raise UserError("--speed must be 0 (at once) or more")
     speed = 1.0 if args.realtime else args.speed
-    _split_channels_take(args)
+    _check_split_channels(args)
     ctrl_c = CtrlC()  # the first ends the audio, the stream then ends as at the end of a file
     source = _audio_source(args, args.audio, 16000, 100, speed, ctrl_c)
     show = Display(args.format, spoken_order=False)  # a server sends each channel's events as soon as they come
@@ -345,9 +344,15 @@ def stream(args) -> int:
                                                        token=args.token, start=start, timing=timing),
                            timing)
         show.finish()
-    if source.error:  # the stream was ended (its final came) where the audio went wrong
-        raise UserError(f"stdin: {source.error}" if args.audio == "-" else str(source.error))
+    _raise_if_failed(source, args.audio)
     return code
+
+
+def _raise_if_failed(source, path: str) -> None:
+    """After a stream has ended (its last final shown): the error that ended ``source`` early, if one did (a
+    file's error names the file already)."""
+    if source.error:
+        raise UserError(f"stdin: {source.error}" if path == "-" else str(source.error))
 
 
 def _first_and_rest(blocks: Iterable) -> tuple:
@@ -356,7 +361,7 @@ def _first_and_rest(blocks: Iterable) -> tuple:
     return next(it, None), it
 
 
-def _split_channels_take(args) -> None:
+def _check_split_channels(args) -> None:
     """``--split-channels`` goes with the formats that can show several open segments at once."""
     if not getattr(args, "split_channels", False):
         return
