@@ -16,8 +16,9 @@ log = logging.getLogger("streamasr")
 
 @contextmanager
 def microphone(sample_rate: int = 16000, block_ms: int = 100, device: str | int | None = None,
-               max_blocks: int = 600) -> Iterator["queue.Queue[np.ndarray]"]:
-    """Yield a queue that receives (S,) float32 mono blocks from the input device until exit. ``device``: a
+               max_blocks: int = 600, channels: int = 1) -> Iterator["queue.Queue[np.ndarray]"]:
+    """Yield a queue that receives (S,) float32 mono blocks from the input device until exit ((S, C) blocks of
+    its first ``channels`` where more than one is asked for: two microphones on a stereo input). ``device``: a
     PortAudio device index or (part of a) name; None: the system's default input. Raises ``DeviceError`` where
     the device cannot be opened. A consumer more than ``max_blocks`` behind (a minute of 100 ms blocks) loses
     the blocks that do not fit, which a warning at exit counts."""
@@ -27,12 +28,12 @@ def microphone(sample_rate: int = 16000, block_ms: int = 100, device: str | int 
 
     def callback(indata, frames, time_info, status):  # runs in PortAudio's thread
         try:
-            blocks.put_nowait(indata[:, 0].copy())
+            blocks.put_nowait(indata[:, 0].copy() if channels == 1 else indata.copy())  # (S,) or (S, C)
         except queue.Full:
             dropped[0] += frames  # the consumer stalled; dropping audio beats unbounded memory (said at exit)
 
     try:
-        stream = sd.InputStream(samplerate=sample_rate, channels=1, dtype="float32", device=device,
+        stream = sd.InputStream(samplerate=sample_rate, channels=channels, dtype="float32", device=device,
                                 blocksize=sample_rate * block_ms // 1000, callback=callback)
     except (sd.PortAudioError, ValueError) as e:  # no such device, no device at all, or one that cannot record
         which = "the default input device" if device is None else f"input device {device!r}"

@@ -211,3 +211,33 @@ def test_audio_the_recognizer_falls_too_far_behind_for_is_dropped_and_said(pulse
     assert proc.returncode == 0, err
     m = re.search(r"([\d.]+) s of the microphone's audio were dropped: the recognizer fell more than 0.2 s behind", err)
     assert m and float(m.group(1)) >= seconds - 0.5, (seconds, err)
+
+
+@pytest.mark.parametrize("where", ["local", "server"])
+def test_two_microphones_on_a_stereo_input_are_each_their_own_speaker(pulse, tmp_path, where, request):
+    """--split-channels: a stereo recording of a two-party conversation played into the device; each channel's
+    finals hold what its party said, marked with its number (here, in spoken order; through a server, as they
+    come, in one stream of two channels)."""
+    import soundfile as sf
+
+    from speech import HELD_OUT_SENTENCES, conversation
+
+    sf.write(tmp_path / "call.wav", conversation(tmp_path), 16000)
+    args = [sys.executable, "-m", "streamasr.cli.main", "mic", "--json", "--split-channels", "--seconds", "12"]
+    if where == "server":
+        args += ["--server", request.getfixturevalue("model_server").url()]
+    mic = subprocess.Popen(args, env=pulse, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    said = []
+    while not said or not said[-1].startswith("listening"):
+        said.append(mic.stderr.readline())
+        assert said[-1], "".join(said)
+    subprocess.run(["paplay", "-d", "virt", str(tmp_path / "call.wav")], env=pulse, check=True)
+    out, err = mic.communicate(timeout=120)
+    assert mic.returncode == 0, err[-2000:]
+    finals = [e for e in map(json.loads, out.splitlines()) if e["type"] == "final"]
+    said = {c: " ".join(f["text"] for f in finals if f["channel"] == c and f["text"]) for c in (0, 1)}
+    assert error_rate([" ".join(HELD_OUT_SENTENCES[:2])], [said[0]], chars=True) <= 0.3, said
+    assert error_rate([" ".join(HELD_OUT_SENTENCES[2:])], [said[1]], chars=True) <= 0.3, said
+    if where == "local":
+        assert [f["start_ms"] for f in finals] == sorted(f["start_ms"] for f in finals)
+    assert all("channel" in e for e in map(json.loads, out.splitlines()) if e["type"] != "ready")

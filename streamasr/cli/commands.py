@@ -389,11 +389,13 @@ def mic(args) -> int:
                         "(give them to `streamasr serve`), or drop --server to recognize here")
     if args.latency and not args.server:
         raise UserError("--latency measures a server's answers: give --server too")
+    _check_split_channels(args)
 
     from streamasr.mic import microphone
 
     device = int(args.device) if args.device and args.device.isdigit() else args.device
-    show = Display(args.format)
+    channels = 2 if args.split_channels else 1  # two microphones on a stereo input, each its own speaker
+    show = Display(args.format, spoken_order=not args.server)  # a server sends each channel's events as they come
 
     ctrl_c = CtrlC()  # the first ends the audio, the stream then ends (its last final printed)
 
@@ -412,25 +414,29 @@ def mic(args) -> int:
     try:
         if args.server:
             with ctrl_c:
-                return _mic_via_server(args, device, blocks, show)
+                return _mic_via_server(args, device, channels, blocks, show)
         rec = _recognizer(args)
+        session = functools.partial(rec.session, endpoint=_endpoint(args), final_pass=args.final_pass,
+                                    hotwords=args.hotwords, hotword_weight=args.hotword_weight, **_chunking(args))
         try:
-            session = rec.session(endpoint=_endpoint(args), final_pass=args.final_pass, hotwords=args.hotwords,
-                                  hotword_weight=args.hotword_weight, **_chunking(args))
+            first = session()
         except ValueError as e:  # a chunk this model or backend cannot take
             raise UserError(str(e)) from None
-        with ctrl_c, microphone(rec.sample_rate, device=device) as q:
-            for block in blocks(q):
-                for ev in session.accept(block):
+        with ctrl_c, microphone(rec.sample_rate, device=device, channels=channels) as q:
+            if args.split_channels:
+                _by_channel(blocks(q), session, show)
+            else:
+                for block in blocks(q):
+                    for ev in first.accept(block):
+                        show(ev.to_dict())
+                for ev in first.finish():
                     show(ev.to_dict())
-            for ev in session.finish():
-                show(ev.to_dict())
     except DeviceError as e:
         raise UserError(f"microphone: {e}") from None
     return 0
 
 
-def _mic_via_server(args, device, blocks, show) -> int:
+def _mic_via_server(args, device, channels: int, blocks, show) -> int:
     from contextlib import aclosing
 
     from streamasr.client import Timing, stream_frames
@@ -440,16 +446,19 @@ def _mic_via_server(args, device, blocks, show) -> int:
 
     async def device_blocks():
         """The device's blocks; it opens once the start message is out."""
-        with microphone(16000, device=device) as q:
+        with microphone(16000, device=device, channels=channels) as q:
             async for block in _off_the_loop(blocks(q)):
                 yield block
 
     async def main() -> list[dict]:
         async with aclosing(device_blocks()) as frames:
-            return await stream_frames(args.server, frames, 16000, start=_start_fields(args), on_event=show,
-                                       token=args.token, timing=timing)
+            start = _start_fields(args) | ({"channels": channels} if channels > 1 else {})
+            return await stream_frames(args.server, frames, 16000, start=start, on_event=show, token=args.token,
+                                       timing=timing)
 
-    return _run_client(args.server, main(), timing)
+    code = _run_client(args.server, main(), timing)
+    show.finish()
+    return code
 
 
 def _endpoint(args) -> EndpointConfig:

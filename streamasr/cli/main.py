@@ -32,7 +32,7 @@ def _transcribe(sub: argparse._SubParsersAction) -> None:
     _hotwords_arg(t)
     _alternatives_arg(t)
     t.add_argument("--realtime", action="store_true", help="pace the audio at real time")
-    _split_channels_arg(t, ", the finals in the order they were spoken")
+    _split_channels_arg(t, "a call recorded in stereo; the finals in the order they were spoken")
     _format_args(t)
     t.add_argument("--out-dir", default=None, metavar="DIR",
                    help="write each file's events to DIR/NAME.txt (.jsonl, .srt, .vtt as --format says) instead of "
@@ -96,8 +96,8 @@ def _stream(sub: argparse._SubParsersAction) -> None:
     _segment_args(st)
     _hotwords_arg(st)
     _alternatives_arg(st)
-    _split_channels_arg(st, ", each as soon as the server sends it (at most 2 channels; subtitle cues are written "
-                        "at the end, in the order of their starts)")
+    _split_channels_arg(st, "a call recorded in stereo, at most 2 channels; events as soon as the server sends "
+                        "them, subtitle cues at the end in the order of their starts")
     _format_args(st)
     st.set_defaults(func=commands.stream)
 
@@ -116,6 +116,8 @@ def _mic(sub: argparse._SubParsersAction) -> None:
     _chunk_args(mc, "")
     _segment_args(mc)
     _hotwords_arg(mc)
+    _split_channels_arg(mc, "the device's first two channels: two microphones on a stereo input",
+                        default="the first channel alone")
     _format_args(mc)
     mc.set_defaults(func=commands.mic)
 
@@ -257,11 +259,10 @@ def _alternatives_arg(p: argparse.ArgumentParser) -> None:
                    help="each final carries up to N ranked texts of the search, best first (default: none)")
 
 
-def _split_channels_arg(p: argparse.ArgumentParser, order: str) -> None:
+def _split_channels_arg(p: argparse.ArgumentParser, what: str, default: str = "the channels averaged") -> None:
     p.add_argument("--split-channels", action="store_true",
-                   help="each channel its own speaker (a call recorded in stereo): recognized apart, each event "
-                        f"marked with its channel (chN: in text and subtitles, \"channel\": N in JSON){order} "
-                        "(default: the channels averaged)")
+                   help=f"each channel its own speaker ({what}): recognized apart, each event marked with its channel "
+                        f"(chN: in text and subtitles, \"channel\": N in JSON) (default: {default})")
 
 
 def _format_args(p: argparse.ArgumentParser) -> None:
