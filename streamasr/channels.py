@@ -77,17 +77,17 @@ class ChannelSessions:
             raise ValueError(f"expected (samples, {self.channels}) audio, got shape {samples.shape}")
         out = []
         for c, session in enumerate(self.sessions):
-            out += self._sort(c, session.accept(np.ascontiguousarray(samples[:, c])))  # (S,)
+            out += self._route(c, session.accept(np.ascontiguousarray(samples[:, c])))  # (S,)
         return out + self._let_out(min(s.segment_start_ms for s in self.sessions))
 
     def finish(self) -> list[ChannelEvent]:
         """The end of the recording: every channel's last final, and every final still held, in spoken order."""
         out = []
         for c, session in enumerate(self.sessions):
-            out += self._sort(c, session.finish())
+            out += self._route(c, session.finish())
         return out + self._let_out(float("inf"))
 
-    def _sort(self, channel: int, events: list[Event]) -> list[ChannelEvent]:
+    def _route(self, channel: int, events: list[Event]) -> list[ChannelEvent]:
         # finals held; partials out at once, or behind their channel's held final
         out = []
         for ev in events:
