@@ -38,20 +38,28 @@ def pulse(tmp_path):
         subprocess.run(["pulseaudio", "-k"], env=env, capture_output=True)
 
 
-@pytest.mark.parametrize("where", ["local", "server"])
-def test_mic_captions_speech_played_into_the_device(pulse, tmp_path, where, request):
-    wav = tmp_path / "speech.wav"
-    espeak(SENTENCE, wav)
-    args = [sys.executable, "-m", "streamasr.cli.main", "mic", "--json", "--seconds", "9"]
-    if where == "server":
-        srv = request.getfixturevalue("model_server")
-        args += ["--server", srv.url(), "--latency"]
-    mic = subprocess.Popen(args, env=pulse, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    said = []  # stderr up to the line that says the device is open (after the model has loaded)
+def mic_hearing(args: list[str], pulse: dict, wav) -> subprocess.Popen:
+    """``streamasr mic ARGS`` started, ``wav`` played into the device once it listens (after its model has
+    loaded): the process, still running."""
+    mic = subprocess.Popen([sys.executable, "-m", "streamasr.cli.main", "mic", *args], env=pulse,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    said = []  # stderr up to the line that says the device is open
     while not said or not said[-1].startswith("listening"):
         said.append(mic.stderr.readline())
         assert said[-1], "".join(said)  # the command ended without listening
     subprocess.run(["paplay", "-d", "virt", str(wav)], env=pulse, check=True)
+    return mic
+
+
+@pytest.mark.parametrize("where", ["local", "server"])
+def test_mic_captions_speech_played_into_the_device(pulse, tmp_path, where, request):
+    wav = tmp_path / "speech.wav"
+    espeak(SENTENCE, wav)
+    args = ["--json", "--seconds", "9"]
+    if where == "server":
+        srv = request.getfixturevalue("model_server")
+        args += ["--server", srv.url(), "--latency"]
+    mic = mic_hearing(args, pulse, wav)
     out, err = mic.communicate(timeout=120)
     assert mic.returncode == 0, err[-2000:]
     events = [json.loads(line) for line in out.splitlines()]
@@ -143,14 +151,7 @@ def test_mic_hotwords_find_a_name_spoken_into_the_device(pulse, tmp_path):
     """--hotwords reaches the local session: a name the LM has never seen, played into the device, is captioned."""
     wav = tmp_path / "speech.wav"
     espeak("and they went unto london in the morning", wav)
-    mic = subprocess.Popen([sys.executable, "-m", "streamasr.cli.main", "mic", "--json", "--seconds", "7",
-                            "--hotwords", "london, oxford"], env=pulse, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                           text=True)
-    said = []
-    while not said or not said[-1].startswith("listening"):
-        said.append(mic.stderr.readline())
-        assert said[-1], "".join(said)
-    subprocess.run(["paplay", "-d", "virt", str(wav)], env=pulse, check=True)
+    mic = mic_hearing(["--json", "--seconds", "7", "--hotwords", "london, oxford"], pulse, wav)
     out, err = mic.communicate(timeout=120)
     assert mic.returncode == 0, err[-2000:]
     words = " ".join(json.loads(line)["text"] for line in out.splitlines() if '"final"' in line).split()
@@ -165,15 +166,10 @@ def test_ctrl_c_ends_the_stream_with_the_final_of_what_was_said(pulse, tmp_path,
 
     wav = tmp_path / "speech.wav"
     espeak(SENTENCE, wav)
-    args = [sys.executable, "-m", "streamasr.cli.main", "mic", "--json", "--silence", "5"]
+    args = ["--json", "--silence", "5"]
     if where == "server":
         args += ["--server", request.getfixturevalue("model_server").url()]
-    mic = subprocess.Popen(args, env=pulse, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    said = []
-    while not said or not said[-1].startswith("listening"):
-        said.append(mic.stderr.readline())
-        assert said[-1], "".join(said)
-    subprocess.run(["paplay", "-d", "virt", str(wav)], env=pulse, check=True)
+    mic = mic_hearing(args, pulse, wav)
     mic.send_signal(signal.SIGINT)
     out, err = mic.communicate(timeout=120)
     assert mic.returncode == 0, err[-2000:]
@@ -223,15 +219,10 @@ def test_two_microphones_on_a_stereo_input_are_each_their_own_speaker(pulse, tmp
     from speech import HELD_OUT_SENTENCES, conversation
 
     sf.write(tmp_path / "call.wav", conversation(tmp_path), 16000)
-    args = [sys.executable, "-m", "streamasr.cli.main", "mic", "--json", "--split-channels", "--seconds", "12"]
+    args = ["--json", "--split-channels", "--seconds", "12"]
     if where == "server":
         args += ["--server", request.getfixturevalue("model_server").url()]
-    mic = subprocess.Popen(args, env=pulse, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    said = []
-    while not said or not said[-1].startswith("listening"):
-        said.append(mic.stderr.readline())
-        assert said[-1], "".join(said)
-    subprocess.run(["paplay", "-d", "virt", str(tmp_path / "call.wav")], env=pulse, check=True)
+    mic = mic_hearing(args, pulse, tmp_path / "call.wav")
     out, err = mic.communicate(timeout=120)
     assert mic.returncode == 0, err[-2000:]
     finals = [e for e in map(json.loads, out.splitlines()) if e["type"] == "final"]
