@@ -150,16 +150,7 @@ def _transcribe_one(args, path: str, rate: int, session: Callable, ctrl_c: CtrlC
             stream = stack.enter_context(open(out, "w", encoding="utf-8")) if out else sys.stdout
         except OSError as e:
             raise UserError(f"cannot write {out}: {e.strerror or e}") from None
-        show = Display(args.format, out=stream, label=label)
-        if args.split_channels:
-            _by_channel(blocks, session, show)
-        else:
-            first = session()
-            for block in blocks:
-                for ev in first.accept(block):
-                    show(ev.to_dict())
-            for ev in first.finish():  # what was heard is closed with a final, even where stdin went wrong
-                show(ev.to_dict())
+        _recognize(blocks, session, Display(args.format, out=stream, label=label), args.split_channels)
     if out:
         print(f"{path} -> {out}", file=sys.stderr)
     _raise_if_failed(blocks, path)
@@ -185,8 +176,18 @@ def out_paths(paths: list[str], folder: str, suffix: str) -> list[Path]:
     return outs
 
 
-def _by_channel(blocks: Iterable, session: Callable, show: Display) -> None:
-    """``transcribe --split-channels``: (S, C) blocks through a session per channel (``session()`` each)."""
+def _recognize(blocks: Iterable, session: Callable, show: Display, split_channels: bool) -> None:
+    """``blocks`` through new sessions (``session()``), every event shown, then the last finals (what was heard
+    is closed with a final, even where the source went wrong): (S,) blocks through one session, or with
+    ``split_channels`` (S, C) blocks through a session per channel (``ChannelSessions``)."""
+    if not split_channels:
+        one = session()
+        for block in blocks:
+            for ev in one.accept(block):
+                show(ev.to_dict())
+        for ev in one.finish():
+            show(ev.to_dict())
+        return
     from streamasr.channels import ChannelSessions
 
     channels: ChannelSessions | None = None  # made at the first block, which says how many channels
@@ -419,18 +420,11 @@ def mic(args) -> int:
         session = functools.partial(rec.session, endpoint=_endpoint(args), final_pass=args.final_pass,
                                     hotwords=args.hotwords, hotword_weight=args.hotword_weight, **_chunking(args))
         try:
-            first = session()
+            session()  # the settings checked before the device opens
         except ValueError as e:  # a chunk this model or backend cannot take
             raise UserError(str(e)) from None
         with ctrl_c, microphone(rec.sample_rate, device=device, channels=channels) as q:
-            if args.split_channels:
-                _by_channel(blocks(q), session, show)
-            else:
-                for block in blocks(q):
-                    for ev in first.accept(block):
-                        show(ev.to_dict())
-                for ev in first.finish():
-                    show(ev.to_dict())
+            _recognize(blocks(q), session, show, args.split_channels)
     except DeviceError as e:
         raise UserError(f"microphone: {e}") from None
     return 0
