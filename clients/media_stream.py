@@ -17,7 +17,7 @@ from websockets.asyncio.client import connect
 import numpy as np
 import soundfile as sf
 
-from streamasr.audio import load_audio, resample, to_mono_float
+from streamasr.audio import load_audio, load_channels
 from streamasr.protocol import call_media_events, media_open_events, media_stop_event, to_text
 
 
@@ -25,8 +25,8 @@ def tracks(path: str) -> dict[str, np.ndarray]:
     """The file's audio at 8 kHz by track: a stereo file's channels are a call's inbound and outbound audio."""
     if sf.info(path).channels != 2:
         return {"inbound": load_audio(path, 8000)}
-    data, rate = sf.read(path, dtype="float32", always_2d=True)  # (S, 2)
-    return {name: resample(to_mono_float(data[:, c]), rate, 8000) for c, name in enumerate(("inbound", "outbound"))}
+    both = load_channels(path, 8000)  # (S, 2)
+    return {name: np.ascontiguousarray(both[:, c]) for c, name in enumerate(("inbound", "outbound"))}
 
 
 async def main(path: str, url: str, hotwords: str = "") -> None:
