@@ -54,7 +54,7 @@ class Connection:
         self.encode = encode  # runs a session's ready chunks: alone, or batched with other sessions
         self.final_pass = final_pass  # the server's default for streams whose start message does not say
         self.start: StartMessage | None = None
-        self.tracks: dict[str | None, Track] = {}  # by name, once started
+        self.tracks: dict[str | int | None, Track] = {}  # by name (or channel number), once started
         self.done = False  # the conversation is over; the server closes normally
         self.wire_bytes = 0  # size of the frames received (their audio's bytes per second, for the backlog)
         self.last_compute_s = 0.0  # time spent on the last audio frame, receive and run (for metrics)

@@ -2,19 +2,13 @@
 
 import json
 import subprocess
-import sys
 
 import numpy as np
 import pytest
 import soundfile as sf
 
 from speech import conversation
-
-CLI = [sys.executable, "-m", "streamasr.cli.main", "transcribe"]
-
-
-def transcribe(*args, stdin: bytes = b"") -> subprocess.CompletedProcess:
-    return subprocess.run([*CLI, *args], input=stdin, capture_output=True, timeout=300)
+from test_pipes import transcribe
 
 
 @pytest.fixture(scope="module")

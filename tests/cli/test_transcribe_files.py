@@ -2,18 +2,16 @@
 
 import json
 import subprocess
-import sys
 
 import pytest
 
 from speech import HELD_OUT_SENTENCES, espeak
 from streamasr.metrics import error_rate
-
-CLI = [sys.executable, "-m", "streamasr.cli.main", "transcribe"]
+from test_end_to_end import run_cli
 
 
 def transcribe(*args) -> subprocess.CompletedProcess:
-    return subprocess.run([*CLI, *map(str, args)], capture_output=True, text=True, timeout=300)
+    return run_cli("transcribe", *map(str, args))
 
 
 @pytest.fixture(scope="module")
