@@ -13,6 +13,7 @@ import importlib.resources
 import logging
 import signal
 import socket
+import sys
 import time
 import uuid
 from collections.abc import Callable
@@ -38,6 +39,10 @@ from streamasr.server.slots import SessionSlots
 log = logging.getLogger("streamasr.server")
 PATHS = {"/": "native", "/vosk": "vosk", "/media": "media"}
 LAG_INTERVAL_S = 0.05  # how often the event-loop lag is sampled (``Server._watch_lag``)
+# How long a thread running Python keeps the GIL while another waits for it (CPython's default: 5 ms). The event
+# loop and a closing stream's thread take it and give it back many times per reply, waiting up to this long each
+# time (docs/latency-notes.md, "One search at a time").
+SWITCH_INTERVAL_S = 0.001
 PAGE = importlib.resources.files("streamasr.server").joinpath("page.html").read_text(encoding="utf-8")
 
 
@@ -287,9 +292,15 @@ def settle_heap() -> None:
     gc.freeze()
 
 
+def own_process() -> None:
+    """Settings of a process that serves and does nothing else (``serve_one``, each of ``serve --processes``)."""
+    torch.set_num_threads(1)  # parallelism comes from the worker threads and the other processes
+    sys.setswitchinterval(SWITCH_INTERVAL_S)
+
+
 def serve_one(rec: Recognizer, cfg: ServerConfig) -> None:
     """One server process, until SIGTERM/SIGINT (``streamasr.server.serve`` chooses)."""
-    torch.set_num_threads(1)  # parallelism comes from the worker threads
+    own_process()
     asyncio.run(Server(rec, cfg).run())
 
 

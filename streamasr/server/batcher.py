@@ -5,6 +5,11 @@ encoder state, and one thread gathers up to ``max_batch`` of them (waiting at mo
 ``max_wait_s`` for company), runs ``forward_chunks`` once per group of equal chunking, and
 hands every session its rows back. A session's next chunk is queued only after its previous
 one returned, so one batch never holds two chunks of the same stream.
+
+The sessions then search their rows one at a time (``decoding``). The search is Python: with
+all the threads of a batch searching at once, the GIL went round them all, and the event loop,
+which reads every frame and sends every reply, waited its turn behind each (docs/latency-notes.md,
+"One search at a time").
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ class Batcher:
         self.encoder, self.max_batch, self.max_wait_s = encoder, max_batch, max_wait_s
         self.on_batch = on_batch  # told the size of each encoder call (metrics), from the batcher thread
         self.queue: queue.Queue = queue.Queue()
+        self.decoding = threading.Lock()  # held by the session searching its rows; the others wait off the GIL
         self.thread = threading.Thread(target=self._loop, name="streamasr-batcher", daemon=True)
         self.thread.start()
 
@@ -39,7 +45,8 @@ class Batcher:
             fut: Future = Future()
             self.queue.put((window, session.enc_state, fut))
             logp, state = fut.result()
-            events += session.advance(logp, state)
+            with self.decoding:
+                events += session.advance(logp, state)
         return events
 
     def close(self) -> None:

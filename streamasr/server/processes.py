@@ -122,10 +122,9 @@ def _process(index: int, load: Callable[[], Recognizer], cfg: ServerConfig, coun
     """One server process: load the model, then serve on the shared port until SIGTERM, or until the
     parent is gone (killed, say: then no one would stop or replace this process)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the parent, which stops us with SIGTERM
-    import torch
 
     from streamasr.server import logs
-    from streamasr.server.app import Metrics, Server
+    from streamasr.server.app import Metrics, Server, own_process
 
     logs.configure(f"%(asctime)s %(levelname)s [{index}] %(message)s")
     try:
@@ -133,7 +132,7 @@ def _process(index: int, load: Callable[[], Recognizer], cfg: ServerConfig, coun
     except Exception as e:  # reported by the parent, which does not start
         ready.put((index, f"{type(e).__name__}: {e}"))
         return
-    torch.set_num_threads(1)  # parallelism comes from the worker threads and the other processes
+    own_process()
     # a listening socket of this process's own on the shared port: the kernel spreads new
     # connections over the processes' sockets by a hash of their addresses (SO_REUSEPORT)
     sock = socket.create_server((cfg.host, cfg.port), family=address_family(cfg.host), backlog=1024, reuse_port=True)
