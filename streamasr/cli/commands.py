@@ -116,16 +116,20 @@ def transcribe(args) -> int:
         except OSError as e:
             raise UserError(f"cannot make --out-dir {args.out_dir}: {e.strerror or e}") from None
     _check_split_channels(args)
+    if args.jobs < 1:
+        raise UserError("--jobs must be at least 1")
     rec = _recognizer(args)
-    session = functools.partial(rec.session, chunk_ms=args.chunk_ms, left_chunks=args.left_chunks,
-                                endpoint=_endpoint(args), final_pass=args.final_pass, alternatives=args.alternatives,
-                                hotwords=args.hotwords, hotword_weight=args.hotword_weight)
+    session = sessions(args, rec)
     try:
         session()  # the settings checked before any audio is read
     except ValueError as e:
         raise UserError(str(e)) from None
     failed = 0
     with CtrlC() as ctrl_c:  # the first ends the audio as a file's end would; its last final still comes
+        if several and args.jobs > 1:
+            from streamasr.cli.jobs import transcribe_files
+
+            return transcribe_files(args, paths, outs, _loader(args), ctrl_c)
         for i, path in enumerate(paths):
             if ctrl_c.pressed:  # the files after the one it ended are left
                 break
@@ -138,6 +142,13 @@ def transcribe(args) -> int:
                 print(f"streamasr: error: {e}", file=sys.stderr)  # and on to the next file
                 failed += 1
     return 2 if failed else 0
+
+
+def sessions(args, rec) -> functools.partial:
+    """New sessions of ``rec`` with the settings the stream flags give (transcribe's, in each of its jobs)."""
+    return functools.partial(rec.session, chunk_ms=args.chunk_ms, left_chunks=args.left_chunks,
+                             endpoint=_endpoint(args), final_pass=args.final_pass, alternatives=args.alternatives,
+                             hotwords=args.hotwords, hotword_weight=args.hotword_weight)
 
 
 def _transcribe_one(args, path: str, rate: int, session: Callable, ctrl_c: CtrlC, out: Path | None,

@@ -37,6 +37,9 @@ def _transcribe(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--out-dir", default=None, metavar="DIR",
                    help="write each file's events to DIR/NAME.txt (.jsonl, .srt, .vtt as --format says) instead of "
                         "stdout, where several files go to stdout with their names on each line (text, json)")
+    t.add_argument("--jobs", "-j", type=int, default=1, metavar="N",
+                   help="files recognized N at a time, each job a process with its own copy of the model; each "
+                        "file's output is printed whole once its turn comes, in the order named (default: 1)")
     t.set_defaults(func=commands.transcribe)
 
 
