@@ -55,6 +55,7 @@ bench: setup $(CORPUS)/dev.jsonl $(CORPUS)/dev-unseen-voices.jsonl work/test-pip
 	$(BIN)/python benchmarks/peer.py --corpus $(CORPUS) --lm-arpa work/lm/kjv.arpa
 	$(BIN)/python benchmarks/endpoint.py --corpus $(CORPUS)
 	$(BIN)/python benchmarks/stability.py --corpus $(CORPUS)
+	$(BIN)/python benchmarks/jobs.py --corpus $(CORPUS)
 	$(BIN)/python benchmarks/confidence.py --corpus $(CORPUS) --tune
 	$(BIN)/python benchmarks/confidence.py --corpus $(CORPUS)
 	$(BIN)/python benchmarks/word_times.py --corpus $(CORPUS) --tune
