@@ -134,7 +134,7 @@ def transcribe(args) -> int:
             if ctrl_c.pressed:  # the files after the one it ended are left
                 break
             try:
-                _transcribe_one(args, path, rec.sample_rate, session, ctrl_c, outs[i] if outs else None,
+                transcribe_one(args, path, rec.sample_rate, session, ctrl_c, outs[i] if outs else None,
                                 label=path if several and not outs else None)
             except UserError as e:
                 if not several:
@@ -151,7 +151,7 @@ def sessions(args, rec) -> functools.partial:
                              hotwords=args.hotwords, hotword_weight=args.hotword_weight)
 
 
-def _transcribe_one(args, path: str, rate: int, session: Callable, ctrl_c: CtrlC, out: Path | None,
+def transcribe_one(args, path: str, rate: int, session: Callable, ctrl_c: CtrlC, out: Path | None,
                     label: str | None) -> None:
     """One file (or stdin) through new sessions (``session()``), its events shown on stdout, or written to
     ``out``; ``label``: the file's name, put on each line of stdout where several files share it."""

@@ -44,6 +44,7 @@ _job: dict = {}  # a job process's recognizer ("rec") and Ctrl-C ("stop"), from 
 
 
 def _start(load: Callable, stop) -> None:
+    """A job process's start: its recognizer loaded, one torch thread (the jobs are the parallelism)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's: it sets ``stop``
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # blocked from the spawn to here (``_spawned``)
     import torch
@@ -55,14 +56,14 @@ def _start(load: Callable, stop) -> None:
 def _transcribe(args, path: str, out: Path | None, label: str | None) -> Done | None:
     """One file, by a job. -> its output; None for a file not begun before Ctrl-C (the pool hands a file on to
     its jobs before one is free, past the parent's cancelling)."""
-    from streamasr.cli.commands import UserError, _transcribe_one, sessions
+    from streamasr.cli.commands import UserError, sessions, transcribe_one
 
     if _job["stop"].pressed:
         return None
     rec, stdout, stderr = _job["rec"], io.StringIO(), io.StringIO()
     try:
         with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
-            _transcribe_one(args, path, rec.sample_rate, sessions(args, rec), _job["stop"], out, label)
+            transcribe_one(args, path, rec.sample_rate, sessions(args, rec), _job["stop"], out, label)
     except UserError as e:
         return Done(stdout.getvalue(), stderr.getvalue(), str(e))
     return Done(stdout.getvalue(), stderr.getvalue(), None)
