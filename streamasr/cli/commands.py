@@ -135,7 +135,7 @@ def transcribe(args) -> int:
                 break
             try:
                 transcribe_one(args, path, rec.sample_rate, session, ctrl_c, outs[i] if outs else None,
-                                label=path if several and not outs else None)
+                               label=path if several and not outs else None)
             except UserError as e:
                 if not several:
                     raise
