@@ -13,6 +13,58 @@ from streamasr.errors import DeviceError
 
 log = logging.getLogger("streamasr")
 
+QUIET_DBFS = -45.0  # speech whose loudest 100 ms stays under this (RMS, dBFS) loses many words (benchmarks/levels.py)
+
+
+class InputCheck:
+    """Notices a microphone whose input cannot be recognized, from the blocks it sends after it opens: only
+    digital silence (every sample 0: muted, or this program may not record) for ``silent_s``, or nothing as
+    loud as ``quiet_dbfs`` for ``quiet_s`` (too quiet for speech to be recognized, or nobody has spoken yet).
+    Each is said once; the first block that loud ends the watch. Blocks in, a message or None out; no I/O.
+
+    >>> check = InputCheck(sample_rate=4, silent_s=2, quiet_s=4)  # blocks of 4 samples: 1 s each
+    >>> [check.feed(np.zeros(4, np.float32)) is None for _ in range(2)]
+    [True, False]
+    >>> check.said
+    'silent'
+    >>> [check.feed(np.full(4, 0.001, np.float32)) is None for _ in range(3)]  # -60 dBFS, from 3 s on
+    [True, False, True]
+    >>> check.feed(np.full(4, 0.1, np.float32)), check.done  # -20 dBFS: loud enough, the watch ends
+    (None, True)
+    """
+
+    def __init__(self, sample_rate: int, silent_s: float = 3.0, quiet_s: float = 10.0,
+                 quiet_dbfs: float = QUIET_DBFS):
+        self.rate = sample_rate
+        self.silent_s, self.quiet_s, self.quiet_dbfs = silent_s, quiet_s, quiet_dbfs
+        self.samples = 0  # audio seen so far
+        self.loudest = float("-inf")  # the loudest block so far, dBFS
+        self.said = ""  # the last rule that spoke: "", "silent" or "quiet"
+        self.done = False  # a block reached quiet_dbfs: the input works
+
+    def feed(self, block: np.ndarray) -> str | None:
+        """block (S,) or (S, C) float32 -> a warning the first time a rule holds, else None."""
+        if self.done:
+            return None
+        self.samples += len(block)
+        seconds = self.samples / self.rate
+        power = np.mean(np.square(block, dtype=np.float64), axis=0)  # () or (C,): each channel's mean square
+        level = 10 * np.log10(float(np.max(power))) if np.max(power) > 0 else float("-inf")  # dBFS
+        self.loudest = max(self.loudest, level)
+        if self.loudest >= self.quiet_dbfs:
+            self.done = True
+        elif self.loudest == float("-inf") and self.samples >= self.silent_s * self.rate and not self.said:
+            self.said = "silent"
+            return (f"the microphone has sent only digital silence (every sample 0) for {seconds:.0f} s: "
+                    "it may be muted, or this program not allowed to record (on macOS: System Settings > "
+                    "Privacy & Security > Microphone); `streamasr mic --list-devices` lists the inputs")
+        elif self.loudest > float("-inf") and self.samples >= self.quiet_s * self.rate and self.said != "quiet":
+            self.said = "quiet"
+            return (f"the microphone has been quiet for {seconds:.0f} s, its loudest at {self.loudest:.0f} dBFS: if "
+                    "someone is speaking, raise the input volume (speech whose loudest stays under "
+                    f"{self.quiet_dbfs:.0f} dBFS loses many words)")
+        return None
+
 
 @contextmanager
 def microphone(sample_rate: int = 16000, block_ms: int = 100, device: str | int | None = None,

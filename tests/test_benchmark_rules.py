@@ -14,7 +14,7 @@ sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
 
 @pytest.mark.parametrize("name", ["tune_lm", "latency", "confidence", "admission", "hotwords", "speech_end", "density", "machine", "results_io",
                                   "deploy", "accuracy", "targets", "log_probs", "stability",
-                                  "word_times"])
+                                  "word_times", "levels"])
 def test_docstring_examples(name):
     result = doctest.testmod(importlib.import_module(name))
     assert result.attempted > 0 and result.failed == 0

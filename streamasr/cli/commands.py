@@ -403,7 +403,7 @@ def mic(args) -> int:
         raise UserError("--latency measures a server's answers: give --server too")
     _check_split_channels(args)
 
-    from streamasr.mic import microphone
+    from streamasr.mic import InputCheck, microphone
 
     device = int(args.device) if args.device and args.device.isdigit() else args.device
     channels = 2 if args.split_channels else 1  # two microphones on a stereo input, each its own speaker
@@ -411,17 +411,21 @@ def mic(args) -> int:
 
     ctrl_c = CtrlC()  # the first ends the audio, the stream then ends (its last final printed)
 
-    def blocks(q):
+    def blocks(q, rate: int):
         """The device's blocks, for --seconds from the moment it opened (the model may take a while to load),
-        or until Ctrl-C."""
+        or until Ctrl-C; a line on stderr if they hold only silence, or nothing loud enough to be speech."""
         deadline = time.monotonic() + args.seconds if args.seconds else float("inf")
         print("listening" + (f" for {args.seconds:g} s" if args.seconds else " (Ctrl-C stops)"), file=sys.stderr,
               flush=True)
+        check = InputCheck(rate)
         while time.monotonic() < deadline and not ctrl_c.pressed:
             try:
-                yield q.get(timeout=0.5)
+                block = q.get(timeout=0.5)
             except queue.Empty:
                 continue
+            if warning := check.feed(block):
+                print(f"streamasr: warning: {warning}", file=sys.stderr, flush=True)
+            yield block
 
     try:
         if args.server:
@@ -435,7 +439,7 @@ def mic(args) -> int:
         except ValueError as e:  # a chunk this model or backend cannot take
             raise UserError(str(e)) from None
         with ctrl_c, microphone(rec.sample_rate, device=device, channels=channels) as q:
-            _recognize(blocks(q), session, show, args.split_channels)
+            _recognize(blocks(q, rec.sample_rate), session, show, args.split_channels)
     except DeviceError as e:
         raise UserError(f"microphone: {e}") from None
     return 0
@@ -452,7 +456,7 @@ def _mic_via_server(args, device, channels: int, blocks, show) -> int:
     async def device_blocks():
         """The device's blocks; it opens once the start message is out."""
         with microphone(16000, device=device, channels=channels) as q:
-            async for block in _off_the_loop(blocks(q)):
+            async for block in _off_the_loop(blocks(q, 16000)):
                 yield block
 
     async def main() -> list[dict]:
