@@ -1,11 +1,12 @@
 """Deployment forms of the bundled model side by side: torch fp32, ONNX fp32, ONNX int8.
 
-    python benchmarks/deploy.py [--corpus work/corpus-engines] [--limit N]
+    python benchmarks/deploy.py [--corpus work/corpus-engines] [--limit N] [--name deploy]
 
 For each form: size on disk of the encoder weights, real-time factor of the encoder alone
 (best of three passes, the forms taking turns) and of the whole recognizer (320 ms chunks, beam search + LM),
 both on one thread, and WER on both test splits with the change against torch fp32. All forms run in the
-same process on the same audio. Writes benchmarks/results/deploy.{json,md}.
+same process on the same audio. Writes benchmarks/results/deploy.{json,md} and the README block (``--name``:
+NAME.{json,md} and NAME's block, e.g. a run on another kind of host kept beside the README's).
 
 Fresh onnxruntime sessions of one and the same fp32 graph run its step at speeds up to a third apart
 (int8's far less: docs/deployment-notes.md), so one session per form would make the int8/fp32 ratio partly
@@ -158,8 +159,13 @@ def measure(data: dict[str, tuple[list, list[str]]], durations: np.ndarray, sess
 
 
 def report(rows: list[dict], enc: dict[str, np.ndarray], spread: dict[str, list[float]], bound: dict, sessions: int,
-           n: int) -> tuple[list[str], tuple[float, float, float]]:
-    """The markdown of a run (``n`` utterances per split), and int8's per-utterance ratio: median, low, high."""
+           n: int, name: str = "deploy") -> tuple[list[str], tuple[float, float, float]]:
+    """The markdown of a run (``n`` utterances per split; results ``name``), and int8's per-utterance ratio:
+    median, low, high."""
+    name_flag = "" if name == "deploy" else f" --name {name}"
+    two_x = (f"Were it the same in both, a step 2× faster in int8 than in fp32 would need it to take at most "
+             f"{bound['rest_for_2x']:.2f} ms." if bound["rest_for_2x"] > 0 else
+             "The products alone are less than 2× faster, so no step holding them can be.")
     base = rows[0]
     lines = ["| form | size on disk | encoder RTF | recognizer RTF (beam + LM) | WER seen voices | WER unseen voices |",
              "|---|---|---|---|---|---|"]
@@ -187,20 +193,20 @@ def report(rows: list[dict], enc: dict[str, np.ndarray], spread: dict[str, list[
         f"{bound['products_int8']:.2f} ms in int8 ({bound['products_fp32'] / bound['products_int8']:.1f}× faster); "
         f"the rest (subsampling convolutions, attention, normalization, activations, cache bookkeeping) is not "
         f"quantized, and takes {bound['rest_fp32']:.2f} ms of the fp32 step and {bound['rest_int8']:.2f} ms of the "
-        f"int8 one. Were it the same in both, a step 2× faster in int8 than in fp32 would need it to take "
-        f"at most {max(bound['rest_for_2x'], 0):.2f} ms. A step that carries "
+        f"int8 one. {two_x} A step that carries "
         f"{bound['batch']:.0f} streams at once (as the server batches them) costs {bound['batched_step_fp32']:.2f} ms "
         f"per stream in fp32 and {bound['batched_step_int8']:.2f} ms in int8 "
         f"({bound['batched_step_fp32'] / bound['batched_step_int8']:.1f}× faster).")
     lines.append(f"\nOne thread, 320 ms chunks, left context 8 chunks, {n} utterances per split, all forms in one run; "
                  f"ratios against torch fp32 of the same run; encoder times are each utterance's best of three, the "
-                 f"forms taking turns, the ONNX forms on {sessions} sessions each. {machine_line()} Produced by `python benchmarks/deploy.py`.")
+                 f"forms taking turns, the ONNX forms on {sessions} sessions each. {machine_line()} Produced by `python benchmarks/deploy.py{name_flag}`.")
     return lines, (median, lo, hi)
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_split_args(p)
+    p.add_argument("--name", default="deploy", help="results file name (benchmarks/results/NAME.{json,md})")
     args = p.parse_args()
     torch.set_num_threads(1)
     data = {split: ([load_audio(u.audio) for u in utts], [u.text for u in utts])
@@ -208,9 +214,9 @@ def main() -> None:
     durations = np.array([len(a) / 16000 for audio, _ in data.values() for a in audio])  # (U,) seconds
     sessions = min(SESSIONS, len(durations))  # a pair with no utterance would have no ratio (--limit)
     rows, enc, spread, bound = measure(data, durations, sessions)
-    lines, (median, lo, hi) = report(rows, enc, spread, bound, sessions, len(data[SPLITS[0]][1]))
+    lines, (median, lo, hi) = report(rows, enc, spread, bound, sessions, len(data[SPLITS[0]][1]), args.name)
     ratio = {"median": median, "low": lo, "high": hi, "sessions": sessions}
-    publish("deploy", {"forms": rows, "int8_bound": bound, "int8_per_utterance": ratio, "session_rtfs": spread},
+    publish(args.name, {"forms": rows, "int8_bound": bound, "int8_per_utterance": ratio, "session_rtfs": spread},
             "\n".join(lines) + "\n", partial=bool(args.limit))
 
 
