@@ -6,9 +6,9 @@ Each utterance is scaled by a gain, clipped at full scale as a device clips, and
 session as ``streamasr mic`` runs one (torch encoder, 320 ms chunks, beam search + LM). Its level is
 measured as ``streamasr mic``'s input check measures a microphone's (``streamasr.mic.InputCheck``): the
 RMS of 100 ms blocks in dB against full scale (dBFS). The table gives each gain's median utterance RMS,
-its median loudest block, and the share of utterances whose loudest block stays under the check's line
-(``QUIET_DBFS``): those a microphone that quiet would be warned of. Writes benchmarks/results/levels.{json,md}
-and the README block.
+its median loudest block, the share of utterances whose loudest block stays under the check's line
+(``QUIET_DBFS``): those a microphone that quiet would be warned of, and the share of samples clipped.
+Writes benchmarks/results/levels.{json,md} and the README block.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import torch
 from streamasr.audio import load_audio
 from streamasr.events import transcript
 from streamasr.metrics import error_rate
-from streamasr.mic import QUIET_DBFS
+from streamasr.mic import FULL_SCALE, QUIET_DBFS
 from streamasr.recognizer import Recognizer
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -32,7 +32,7 @@ from machine import machine_line  # noqa: E402
 from results_io import publish  # noqa: E402
 from splits import SPLITS, add_split_args, read_splits  # noqa: E402
 
-GAINS_DB = (20, 10, 0, -10, -20, -30, -35, -40, -45)  # against the corpus's own level
+GAINS_DB = (20, 10, 6, 0, -10, -20, -30, -35, -40, -45)  # against the corpus's own level
 BLOCK = 1600  # samples: the microphone's 100 ms blocks at 16 kHz
 
 
@@ -59,33 +59,36 @@ def main() -> None:
     rows = []
     for db in GAINS_DB:
         row: dict = {"gain_db": db}
-        measured = []  # (whole, loudest) dBFS of every utterance of both splits
+        measured, clipped, samples = [], 0, 0  # (whole, loudest) dBFS of every utterance of both splits
         for split, (refs, audio) in tests.items():
             hyps = []
             for x in audio:
                 y = np.clip(x * 10 ** (db / 20), -1.0, 1.0).astype(np.float32)  # (S,)
                 measured.append(levels_dbfs(y))
+                clipped, samples = clipped + int(np.sum(np.abs(y) >= FULL_SCALE)), samples + len(y)
                 s = rec.session(chunk_ms=320)
                 hyps.append(transcript(s.accept(y) + s.finish()))
             row[split] = {"wer": error_rate(refs, hyps), "utterances": len(refs)}
         whole, loudest = np.array(measured).T  # (U,) each
         row |= {"rms_dbfs": float(np.median(whole)), "loudest_dbfs": float(np.median(loudest)),
-                "under_line": float(np.mean(loudest < QUIET_DBFS))}
+                "under_line": float(np.mean(loudest < QUIET_DBFS)), "clipped": clipped / samples}
         rows.append(row)
         print(json.dumps(row), flush=True)
     lines = ["| gain | utterance RMS (median) | loudest 100 ms (median) | loudest under "
-             f"{QUIET_DBFS:.0f} dBFS | WER seen voices | WER unseen voices |", "|---|---|---|---|---|---|"]
+             f"{QUIET_DBFS:.0f} dBFS | samples at full scale | WER seen voices | WER unseen voices |",
+             "|---|---|---|---|---|---|---|"]
     for r in rows:
         gain = f"{r['gain_db']:+d} dB" if r["gain_db"] else "0 (as synthesized)"
         lines.append(f"| {gain} | {r['rms_dbfs']:.0f} dBFS | {r['loudest_dbfs']:.0f} dBFS | "
-                     f"{100 * r['under_line']:.0f}% | {100 * r[SPLITS[0]]['wer']:.1f}% | "
+                     f"{100 * r['under_line']:.0f}% | {100 * r['clipped']:.2f}% | {100 * r[SPLITS[0]]['wer']:.1f}% | "
                      f"{100 * r[SPLITS[1]]['wer']:.1f}% |")
     n = rows[0][SPLITS[0]]["utterances"]
     lines.append(f"\n{n} utterances per split, each scaled by the gain (clipped at full scale) and streamed through "
                  "a session as `streamasr mic` runs one (torch encoder, 320 ms chunks, beam search + LM); levels are "
                  f"RMS in dB against full scale, a block being 100 ms as the microphone sends them; the fourth column "
                  f"is the share of utterances (both splits) whose loudest block stays under the line of `mic`'s input "
-                 f"check. {machine_line()} Produced by `python benchmarks/levels.py`.")
+                 f"check, the fifth the share of samples at full scale (|x| ≥ {FULL_SCALE:g}). {machine_line()} "
+                 "Produced by `python benchmarks/levels.py`.")
     publish("levels", rows, "\n".join(lines) + "\n", partial=bool(args.limit))
 
 

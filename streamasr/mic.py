@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import queue
+from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -13,24 +14,37 @@ from streamasr.errors import DeviceError
 
 log = logging.getLogger("streamasr")
 
+FULL_SCALE = 0.999  # a sample this far from 0 (of 1.0) has clipped, or nearly
 QUIET_DBFS = -45.0  # speech whose loudest 100 ms stays under this (RMS, dBFS) loses many words (benchmarks/levels.py)
+CLIPPED_SHARE = 0.001  # samples at full scale, of those of the last CLIP_WINDOW_S, that say the input clips (levels.py)
+CLIP_WINDOW_S = 5.0
 
 
 class InputCheck:
-    """Notices a microphone whose input cannot be recognized, from the blocks it sends after it opens: only
-    digital silence (every sample 0: muted, or this program may not record) for ``silent_s``, or nothing as
-    loud as ``quiet_dbfs`` for ``quiet_s`` (too quiet for speech to be recognized, or nobody has spoken yet).
-    Each is said once; the first block that loud ends the watch. Blocks in, a message or None out; no I/O.
+    """Notices a microphone whose input cannot be recognized well, from the blocks it sends. Once it opens:
+    only digital silence (every sample 0: muted, or this program may not record) for ``silent_s``, or nothing
+    as loud as ``quiet_dbfs`` for ``quiet_s`` (too quiet for speech to be recognized, or nobody has spoken
+    yet); the first block that loud ends those two watches. At any time: ``CLIPPED_SHARE`` of the samples of
+    the last ``CLIP_WINDOW_S`` at full scale (too loud: clipped). Each is said once. Blocks in, a message or
+    None out; no I/O.
 
     >>> check = InputCheck(sample_rate=4, silent_s=2, quiet_s=4)  # blocks of 4 samples: 1 s each
     >>> [check.feed(np.zeros(4, np.float32)) is None for _ in range(2)]
     [True, False]
     >>> check.said
-    'silent'
+    ['silent']
     >>> [check.feed(np.full(4, 0.001, np.float32)) is None for _ in range(3)]  # -60 dBFS, from 3 s on
     [True, False, True]
-    >>> check.feed(np.full(4, 0.1, np.float32)), check.done  # -20 dBFS: loud enough, the watch ends
+    >>> check.feed(np.full(4, 0.1, np.float32)), check.heard  # -20 dBFS: loud enough
     (None, True)
+    >>> check.said
+    ['silent', 'quiet']
+    >>> check = InputCheck(sample_rate=4)  # clipping: once its 5 s window is full
+    >>> speech, clipping = np.array([0.5, 0.2, -0.2, 0.1]), np.array([1.0, 0.2, -0.2, 0.1])
+    >>> [check.feed(speech) is None for _ in range(4)] + [check.feed(clipping) is None for _ in range(2)]
+    [True, True, True, True, False, True]
+    >>> check.said
+    ['clipped']
     """
 
     def __init__(self, sample_rate: int, silent_s: float = 3.0, quiet_s: float = 10.0,
@@ -39,30 +53,46 @@ class InputCheck:
         self.silent_s, self.quiet_s, self.quiet_dbfs = silent_s, quiet_s, quiet_dbfs
         self.samples = 0  # audio seen so far
         self.loudest = float("-inf")  # the loudest block so far, dBFS
-        self.said = ""  # the last rule that spoke: "", "silent" or "quiet"
-        self.done = False  # a block reached quiet_dbfs: the input works
+        self.heard = False  # a block reached quiet_dbfs: the input is loud enough
+        self.recent: deque[tuple[int, int]] = deque()  # (samples, clipped samples) of each block of the last window
+        self.said: list[str] = []  # the rules that have spoken: "silent", "quiet", "clipped"
 
     def feed(self, block: np.ndarray) -> str | None:
         """block (S,) or (S, C) float32 -> a warning the first time a rule holds, else None."""
-        if self.done:
-            return None
         self.samples += len(block)
-        seconds = self.samples / self.rate
+        return self._clipped(block) or (None if self.heard else self._quiet(block))
+
+    def _quiet(self, block: np.ndarray) -> str | None:
         power = np.mean(np.square(block, dtype=np.float64), axis=0)  # () or (C,): each channel's mean square
         level = 10 * np.log10(float(np.max(power))) if np.max(power) > 0 else float("-inf")  # dBFS
         self.loudest = max(self.loudest, level)
+        seconds = self.samples / self.rate
         if self.loudest >= self.quiet_dbfs:
-            self.done = True
-        elif self.loudest == float("-inf") and self.samples >= self.silent_s * self.rate and not self.said:
-            self.said = "silent"
+            self.heard = True
+        elif self.loudest == float("-inf") and seconds >= self.silent_s and not self.said:
+            self.said.append("silent")
             return (f"the microphone has sent only digital silence (every sample 0) for {seconds:.0f} s: "
                     "it may be muted, or this program not allowed to record (on macOS: System Settings > "
                     "Privacy & Security > Microphone); `streamasr mic --list-devices` lists the inputs")
-        elif self.loudest > float("-inf") and self.samples >= self.quiet_s * self.rate and self.said != "quiet":
-            self.said = "quiet"
+        elif self.loudest > float("-inf") and seconds >= self.quiet_s and "quiet" not in self.said:
+            self.said.append("quiet")
             return (f"the microphone has been quiet for {seconds:.0f} s, its loudest at {self.loudest:.0f} dBFS: if "
                     "someone is speaking, raise the input volume (speech whose loudest stays under "
                     f"{self.quiet_dbfs:.0f} dBFS loses many words)")
+        return None
+
+    def _clipped(self, block: np.ndarray) -> str | None:
+        if "clipped" in self.said:
+            return None
+        self.recent.append((block.size, int(np.count_nonzero(np.abs(block) >= FULL_SCALE))))
+        window = CLIP_WINDOW_S * self.rate * (block.size // max(len(block), 1))  # samples of all channels
+        while sum(n for n, _ in self.recent) - self.recent[0][0] >= window:
+            self.recent.popleft()  # the window without its oldest block is still full
+        total, clipped = map(sum, zip(*self.recent))
+        if total >= window and clipped >= CLIPPED_SHARE * total:
+            self.said.append("clipped")
+            return (f"the microphone's input clips: {100 * clipped / total:.1f}% of the samples of the last "
+                    f"{CLIP_WINDOW_S:g} s at full scale: lower the input volume (clipped speech loses words)")
         return None
 
 

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 
 from speech import espeak
@@ -235,8 +236,6 @@ def test_two_microphones_on_a_stereo_input_are_each_their_own_speaker(pulse, tmp
 
 
 def test_input_check_says_each_of_silence_and_quietness_once_and_ends_at_the_first_loud_block():
-    import numpy as np
-
     from streamasr.mic import QUIET_DBFS, InputCheck
 
     rate, block = 16000, 1600  # 100 ms blocks, as the microphone sends them
@@ -251,7 +250,7 @@ def test_input_check_says_each_of_silence_and_quietness_once_and_ends_at_the_fir
     loud_right = quiet.copy()
     loud_right[:, 1] = 0.1  # one of two microphones at -20 dBFS: the input works
     check = InputCheck(rate)
-    assert check.feed(loud_right) is None and check.done
+    assert check.feed(loud_right) is None and check.heard
     assert not any(check.feed(np.zeros(block, np.float32)) for _ in range(200))  # 20 s of zeros after: nothing
 
     check = InputCheck(rate)  # quiet from the start: the silence rule never speaks, the quiet one at 10 s
@@ -268,3 +267,38 @@ def test_a_microphone_that_sends_only_silence_is_said_once_on_stderr(pulse):
     lines = [line for line in r.stderr.splitlines() if "warning" in line]
     assert len(lines) == 1 and lines[0].startswith("streamasr: warning: the microphone has sent only digital "
                                                    "silence (every sample 0) for 3 s: it may be muted"), r.stderr
+
+
+def test_input_check_says_once_when_the_input_clips_and_not_for_one_short_burst():
+    from streamasr.mic import CLIP_WINDOW_S, CLIPPED_SHARE, InputCheck
+
+    rate, block = 16000, 1600
+    rng = np.random.default_rng(0)
+    speech = (0.1 * rng.standard_normal(block)).astype(np.float32)  # -20 dBFS
+    burst = speech.copy()
+    burst[:40] = 1.0  # 2.5 ms at full scale: a cough, a knock
+    check = InputCheck(rate)
+    said = [check.feed(burst if i == 60 else speech) for i in range(200)]  # 40 samples in 80,000: under the share
+    assert not any(said) and check.said == []
+
+    hot = np.clip(speech * 20, -1, 1)  # +26 dB: about a fifth of its samples clipped
+    assert np.mean(np.abs(hot) >= 0.999) > 100 * CLIPPED_SHARE
+    said = [check.feed(hot) for _ in range(100)]
+    # the window (5 s, 80,000 samples) is full already: the first hot block's ~300 clipped samples pass the share (80)
+    assert CLIPPED_SHARE * CLIP_WINDOW_S * rate < np.sum(np.abs(hot) >= 0.999)
+    assert [i for i, m in enumerate(said) if m] == [0] and "lower the input volume" in said[0], said[:5]
+    assert check.said == ["clipped"]
+
+
+def test_speech_played_too_loud_into_the_device_is_said_to_clip(pulse, tmp_path):
+    """Speech 20 dB over its level, clipped at full scale, played into the device: one warning line says the
+    input clips; the words still come (exit 0)."""
+    import soundfile as sf
+
+    x = espeak(SENTENCE, tmp_path / "speech.wav")
+    sf.write(tmp_path / "hot.wav", np.clip(10 * x, -1.0, 1.0), 16000, subtype="PCM_16")
+    mic = mic_hearing(["--seconds", "9", "--no-lm"], pulse, tmp_path / "hot.wav")  # its window: 5 s
+    out, err = mic.communicate(timeout=120)
+    assert mic.returncode == 0 and out.strip(), err[-2000:]
+    lines = [line for line in err.splitlines() if "warning" in line]
+    assert len(lines) == 1 and lines[0].startswith("streamasr: warning: the microphone's input clips: "), err
