@@ -59,6 +59,8 @@ class InputCheck:
 
     def feed(self, block: np.ndarray) -> str | None:
         """block (S,) or (S, C) float32 -> a warning the first time a rule holds, else None."""
+        if block.size == 0:
+            return None
         self.samples += len(block)
         return self._clipped(block) or (None if self.heard else self._quiet(block))
 
@@ -69,7 +71,7 @@ class InputCheck:
         seconds = self.samples / self.rate
         if self.loudest >= self.quiet_dbfs:
             self.heard = True
-        elif self.loudest == float("-inf") and seconds >= self.silent_s and not self.said:
+        elif self.loudest == float("-inf") and seconds >= self.silent_s and "silent" not in self.said:
             self.said.append("silent")
             return (f"the microphone has sent only digital silence (every sample 0) for {seconds:.0f} s: "
                     "it may be muted, or this program not allowed to record (on macOS: System Settings > "
@@ -85,7 +87,7 @@ class InputCheck:
         if "clipped" in self.said:
             return None
         self.recent.append((block.size, int(np.count_nonzero(np.abs(block) >= FULL_SCALE))))
-        window = CLIP_WINDOW_S * self.rate * (block.size // max(len(block), 1))  # samples of all channels
+        window = CLIP_WINDOW_S * self.rate * (block.size // len(block))  # samples of all channels
         while sum(n for n, _ in self.recent) - self.recent[0][0] >= window:
             self.recent.popleft()  # the window without its oldest block is still full
         total, clipped = map(sum, zip(*self.recent))

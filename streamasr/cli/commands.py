@@ -413,7 +413,7 @@ def mic(args) -> int:
 
     def blocks(q, rate: int):
         """The device's blocks, for --seconds from the moment it opened (the model may take a while to load),
-        or until Ctrl-C; a line on stderr if they hold only silence, or nothing loud enough to be speech."""
+        or until Ctrl-C; a line on stderr if they hold only silence, nothing loud enough to be speech, or clip."""
         deadline = time.monotonic() + args.seconds if args.seconds else float("inf")
         print("listening" + (f" for {args.seconds:g} s" if args.seconds else " (Ctrl-C stops)"), file=sys.stderr,
               flush=True)
