@@ -30,7 +30,7 @@ from websockets.http11 import Request
 
 from streamasr.protocol import ProtocolError, error_message, to_text
 from streamasr.recognizer import Recognizer, Session
-from streamasr.server import backlog
+from streamasr.server import backlog, logs
 from streamasr.server.batcher import Batcher
 from streamasr.server.config import ServerConfig, tls_context
 from streamasr.server.connection import Connection
@@ -105,7 +105,9 @@ class Server:
         url = urlsplit(request.path)
         if url.path == "/healthz":
             if self.behind.any():
-                return conn.respond(HTTPStatus.SERVICE_UNAVAILABLE, "behind\n")
+                resp = conn.respond(HTTPStatus.SERVICE_UNAVAILABLE, "behind\n")
+                resp.reason_phrase = logs.BEHIND  # logged as the change of state, not at each poll
+                return resp
             return conn.respond(HTTPStatus.OK, "ok\n")
         if url.path == "/metrics":
             resp = conn.respond(HTTPStatus.OK, self.metrics.exposition())

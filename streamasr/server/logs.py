@@ -12,12 +12,14 @@ import logging
 QUIET = frozenset({"connection open", "connection closed", "server listening on %s", "server closing",
                    "server closed"})  # websockets' INFO lines that our own lines say better
 RESPONSES = frozenset({"HTTP response sent (%d %s)", "connection rejected (%d %s)"})  # (status, reason) args
+BEHIND = "Service Unavailable: behind"  # /healthz's reason while the server is behind: a load balancer's poll
+# every few seconds would be a line each, and the change of state has its own line (``app._watch_backlog``)
 
 
 def websockets_line_kept(record: logging.LogRecord) -> bool:
     """Whether a line of websockets' server logger goes to the log: none of its INFO lines of a connection
-    that opened and closed or a response that succeeded; every refusal (401, 403, 404, 503, ...), warning
-    and error.
+    that opened and closed, a response that succeeded, or /healthz's 503 while the server is behind
+    (``BEHIND``); every other refusal (401, 403, 404, 503, ...), warning and error.
 
     >>> line = lambda msg, *args, level=logging.INFO: logging.LogRecord("websockets.server", level, "", 0, msg,
     ...                                                                 args, None)
@@ -27,13 +29,15 @@ def websockets_line_kept(record: logging.LogRecord) -> bool:
     True
     >>> websockets_line_kept(line("opening handshake failed", level=logging.ERROR))
     True
+    >>> websockets_line_kept(line("HTTP response sent (%d %s)", 503, BEHIND))
+    False
     """
     if record.levelno > logging.INFO:
         return True
     if record.msg in QUIET:
         return False
     if record.msg in RESPONSES and record.args:
-        return record.args[0] >= 400
+        return record.args[0] >= 400 and record.args[1:2] != (BEHIND,)
     return True
 
 

@@ -4,6 +4,7 @@ have lost nothing. The server is made to fall behind as an overloaded one does: 
 taken (here by a task that waits on an event), so every stream's audio queues up unread."""
 
 import asyncio
+import logging
 import threading
 import time
 import urllib.error
@@ -15,6 +16,7 @@ from websockets.asyncio.client import connect
 from streamasr.client import stream_samples
 from streamasr.recognizer import Recognizer
 from streamasr.server.app import ServerConfig
+from streamasr.server.logs import websockets_line_kept
 from tests_server_util import START, Running, expect_error, noise
 
 
@@ -42,8 +44,9 @@ def one_thread_server(tiny_model_dir):
     srv.stop()
 
 
-def test_a_server_behind_refuses_new_streams_until_it_catches_up(one_thread_server):
+def test_a_server_behind_refuses_new_streams_until_it_catches_up(one_thread_server, caplog):
     srv, gate = one_thread_server
+    caplog.set_level(logging.INFO)
 
     async def main():
         live = [asyncio.create_task(stream_samples(srv.url(), noise(4, seed=seed), 16000, frame_ms=40, speed=1.0))
@@ -65,6 +68,12 @@ def test_a_server_behind_refuses_new_streams_until_it_catches_up(one_thread_serv
     body = urllib.request.urlopen(f"http://127.0.0.1:{srv.port}/metrics").read().decode()
     assert "streamasr_refused_behind_total 1.0" in body
     assert "streamasr_refused_total 0.0" in body
+    # the log: the change of state each way, once; websockets' line for each /healthz 503 polled is not kept
+    said = [r.getMessage() for r in caplog.records if r.name.startswith("streamasr")]
+    assert sum(m.startswith("behind, refusing new streams") for m in said) == 1, said
+    assert sum(m.startswith("caught up") for m in said) == 1, said
+    polls = [r for r in caplog.records if r.name == "websockets.server" and r.args and r.args[0] == 503]
+    assert polls and not any(map(websockets_line_kept, polls)), [r.getMessage() for r in polls]
 
 
 def test_a_bulk_upload_is_not_a_server_behind(one_thread_server):
