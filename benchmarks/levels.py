@@ -24,7 +24,7 @@ import torch
 from streamasr.audio import load_audio
 from streamasr.events import transcript
 from streamasr.metrics import error_rate
-from streamasr.mic import FULL_SCALE, QUIET_DBFS
+from streamasr.mic import FULL_SCALE, QUIET_DBFS, block_dbfs
 from streamasr.recognizer import Recognizer
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -37,15 +37,13 @@ BLOCK = 1600  # samples: the microphone's 100 ms blocks at 16 kHz
 
 
 def levels_dbfs(x: np.ndarray) -> tuple[float, float]:
-    """(RMS of the whole, RMS of the loudest 100 ms block) of samples x (S,), in dBFS.
+    """(RMS of the whole, RMS of the loudest whole 100 ms block) of samples x (S,), in dBFS, each measured as
+    ``mic``'s input check measures a block (``block_dbfs``).
 
     >>> [round(v, 1) for v in levels_dbfs(np.r_[np.full(1600, 0.1), np.zeros(1600)].astype(np.float32))]
     [-23.0, -20.0]
     """
-    n = max(len(x) // BLOCK, 1) * BLOCK
-    blocks = np.pad(x, (0, max(n - len(x), 0)))[:n].reshape(-1, BLOCK).astype(np.float64)  # (N, 100 ms)
-    whole, loudest = np.mean(np.square(x, dtype=np.float64)), np.max(np.mean(blocks**2, axis=1))
-    return tuple(10 * np.log10(v) if v > 0 else float("-inf") for v in (whole, loudest))
+    return block_dbfs(x), max(block_dbfs(x[i : i + BLOCK]) for i in range(0, max(len(x) - BLOCK + 1, 1), BLOCK))
 
 
 def main() -> None:

@@ -20,6 +20,19 @@ CLIPPED_SHARE = 0.001  # samples at full scale, of those of the last CLIP_WINDOW
 CLIP_WINDOW_S = 5.0
 
 
+def block_dbfs(block: np.ndarray) -> float:
+    """Level of a block of (S,) or (S, C) samples in dB against full scale (1.0): the mean square of its
+    loudest channel; -inf where every sample is 0.
+
+    >>> round(block_dbfs(np.full(4, 0.1, np.float32)), 3), block_dbfs(np.zeros((4, 2), np.float32))
+    (-20.0, -inf)
+    >>> round(block_dbfs(np.array([[0.1, 0.0], [0.1, 0.0]])), 3)  # two channels: the louder one's
+    -20.0
+    """
+    power = float(np.max(np.mean(np.square(block, dtype=np.float64), axis=0)))  # of the loudest channel
+    return 10 * np.log10(power) if power > 0 else float("-inf")
+
+
 class InputCheck:
     """Notices a microphone whose input cannot be recognized well, from the blocks it sends. Once it opens:
     only digital silence (every sample 0: muted, or this program may not record) for ``silent_s``, or nothing
@@ -65,9 +78,7 @@ class InputCheck:
         return self._clipped(block) or (None if self.heard else self._quiet(block))
 
     def _quiet(self, block: np.ndarray) -> str | None:
-        power = np.mean(np.square(block, dtype=np.float64), axis=0)  # () or (C,): each channel's mean square
-        level = 10 * np.log10(float(np.max(power))) if np.max(power) > 0 else float("-inf")  # dBFS
-        self.loudest = max(self.loudest, level)
+        self.loudest = max(self.loudest, block_dbfs(block))
         seconds = self.samples / self.rate
         if self.loudest >= self.quiet_dbfs:
             self.heard = True
