@@ -30,9 +30,9 @@ class _SegmentTap:
     def __getattr__(self, name: str):
         return getattr(self.search, name)
 
-    def init_state(self):
+    def init_state(self, frame: int = 0):
         self.fed = []
-        return self.search.init_state()
+        return self.search.init_state(frame)
 
     def step(self, log_probs: np.ndarray, state):
         self.fed.append(log_probs)

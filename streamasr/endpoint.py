@@ -1,6 +1,8 @@
 """Endpoint rules, after Kaldi/WeNet/sherpa, in seconds.
 
-Silence is judged from CTC blank posteriors of the encoded frames. The audio after the last
+Silence is judged from the CTC posteriors of the encoded frames: a frame is speech where the model is
+unsure of a blank and one token is likely (``speech_frames``), not where its doubt is spread thin over many
+tokens, as in noise. The audio after the last
 encoded chunk (at most one chunk of it) may add to that silence when it is quiet, judged from
 the level of its first difference (a high-pass that flattens hum and rumble, so the floor of
 most noises is steady) in 10 ms blocks against the segment's own noise floor, so a pause is not made to wait
@@ -13,6 +15,7 @@ hold the pause off.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,7 +29,9 @@ class EndpointConfig:
     silence_after_speech_s: float = 0.4  # trailing silence that ends an utterance holding speech
     silence_no_speech_s: float = 5.0  # trailing silence that ends (and drops) a segment without speech
     max_utterance_s: float = 20.0  # an utterance is cut here whatever it holds
-    blank_threshold: float = 0.9  # a frame counts as silence when P(blank) is at least this
+    blank_threshold: float = 0.9  # a frame is speech only where P(blank) is under this (``speech_frames``)
+    speech_posterior: float = 0.3  # ... and some token (not blank) is at least this likely; noise spreads the model's
+    # doubt over many tokens, none of them this likely (benchmarks/noise.py); chosen on dev streams and noise
     tail_floor_db: float = 6.0  # not-yet-encoded audio is silence while within this of the segment's floor (0: off)
     tail_snr_db: float = 20.0  # ... provided the segment's loudest block is this far above that floor
     hold_while_loud: bool = True  # audio clearly above that floor keeps an utterance with speech open (needs the tail rule)
@@ -55,6 +60,22 @@ def endpoint_cause(cfg: EndpointConfig, trailing_silence_s: float, utterance_s: 
     if trailing_silence_s >= (cfg.silence_after_speech_s if has_speech else cfg.silence_no_speech_s):
         return "pause"
     return None
+
+
+def speech_frames(cfg: EndpointConfig, log_probs: np.ndarray) -> np.ndarray:
+    """Which frames of (T, V) CTC log-posteriors (blank first) hear speech -> (T,) bool: the model is not sure
+    of a blank there, and one token is likely. Noise makes the model hesitate, its doubt spread thin over many
+    tokens, none of them likely (a beam search with an LM would spell words out of that doubt): not speech.
+
+    >>> p = np.array([[0.95, 0.05, 0.0], [0.6, 0.4, 0.0], [0.6, 0.2, 0.2], [0.1, 0.9, 0.0]])  # (T=4, V=3)
+    >>> with np.errstate(divide="ignore"):
+    ...     speech_frames(EndpointConfig(), np.log(p)).tolist()  # sure of a blank, a likely token, doubt, a spike
+    [False, True, False, True]
+    """
+    unsure_of_blank = log_probs[:, 0] < math.log(cfg.blank_threshold)  # (T,)
+    if cfg.speech_posterior <= 0:
+        return unsure_of_blank
+    return unsure_of_blank & (log_probs[:, 1:].max(axis=1, initial=-np.inf) >= math.log(cfg.speech_posterior))
 
 
 def is_tail_endpoint(cfg: EndpointConfig, encoded_silence_s: float, quiet_tail_s: float) -> bool:

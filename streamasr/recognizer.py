@@ -25,7 +25,7 @@ from streamasr.decoder.word_times import word_spans
 from streamasr.encoder import StreamingEncoder, StreamState
 from streamasr.encoder.masks import subsampled_length
 from streamasr.endpoint import (EndpointConfig, block_levels, endpoint_cause, is_loud, is_quiet, is_tail_endpoint,
-                                level_decides)
+                                level_decides, speech_frames)
 from streamasr.errors import ModelError
 from streamasr.events import Alternative, Event, Final, Partial, Word
 from streamasr.features import FeatureState, StreamingLogMel, num_frames
@@ -353,9 +353,9 @@ class Session:
         events: list[Event] = []
         ep, fms = self.cfg.endpoint, self.rec.frame_ms / 1000
         start, base = 0, self.frames_done
-        for i, p_blank in enumerate(np.exp(logp[:, 0]).tolist()):
+        for i, speech in enumerate(speech_frames(ep, logp).tolist()):
             frame = base + i + 1  # frames of the stream through this one
-            if p_blank < ep.blank_threshold or (self.last_speech >= 0 and self._loud(frame - 1)):
+            if speech or (self.last_speech >= 0 and self._loud(frame - 1)):
                 self.last_speech = frame - self.seg_start
             seg_len = frame - self.seg_start
             silence = seg_len - max(self.last_speech, 0)
@@ -369,6 +369,10 @@ class Session:
                 self._new_segment(cause)
         self.beam = self.decoder.step(logp[start:], self.beam)
         self.frames_done = base + len(logp)
+        if self.chunk and self.last_speech < 0:
+            # No speech in the segment yet: what the search made of these frames (noise, whose doubt an LM
+            # spells into words) is dropped. Its frame count stays, for the times of the words to come.
+            self.beam = self.decoder.init_state(self.beam.frame)
         # Settled words are the final's: a segment that has heard speech ends with a final (a segment without
         # any is dropped at its silence, final-less), and the final pass decodes the segment anew.
         settled = self.last_speech >= 0 and not self.final_pass

@@ -149,7 +149,7 @@ def test_partials_come_with_growing_audio_time(rec):
 
 def test_endpoint_splits_a_long_stream_into_segments(rec):
     samples = (np.random.default_rng(3).standard_normal(16000 * 10) * 0.01).astype(np.float32)  # not quiet
-    ep = EndpointConfig(max_utterance_s=2.0, blank_threshold=2.0)  # every frame counts as speech
+    ep = EndpointConfig(max_utterance_s=2.0, blank_threshold=2.0, speech_posterior=0.0)  # every frame counts as speech
     events = run(rec.session(chunk_ms=320, endpoint=ep), samples, [1600] * 99)
     finals = [e for e in events if isinstance(e, Final)]
     assert len(finals) >= 5
@@ -236,7 +236,7 @@ def test_final_pass_gives_each_segment_its_full_context_decoding(rec):
     """Finals of a 160 ms stream with the final pass equal whole-utterance decoding of each segment;
     partials are those of the plain stream."""
     samples = (np.random.default_rng(4).standard_normal(16000 * 7) * 0.3).astype(np.float32)
-    ep = EndpointConfig(max_utterance_s=2.0, blank_threshold=2.0)  # every frame is speech: cut every 2 s
+    ep = EndpointConfig(max_utterance_s=2.0, blank_threshold=2.0, speech_posterior=0.0)  # all speech: cut every 2 s
     sizes = np.random.default_rng(5).integers(100, 5000, 30).tolist()
     two_pass = run(rec.session(chunk_ms=160, search="greedy", endpoint=ep, final_pass=True), samples, sizes)
     plain = run(rec.session(chunk_ms=160, search="greedy", endpoint=ep), samples, sizes)
@@ -251,7 +251,7 @@ def test_final_pass_gives_each_segment_its_full_context_decoding(rec):
 
 def test_final_pass_of_one_segment_equals_offline_decoding(rec):
     samples = (np.random.default_rng(6).standard_normal(16000 * 3) * 0.3).astype(np.float32)
-    ep = EndpointConfig(blank_threshold=2.0)
+    ep = EndpointConfig(blank_threshold=2.0, speech_posterior=0.0)
     (offline,) = run(rec.session(chunk_ms=0, search="greedy", endpoint=ep), samples, [])
     *_, final = run(rec.session(chunk_ms=320, search="greedy", endpoint=ep, final_pass=True), samples, [777] * 50)
     assert final == offline
@@ -264,7 +264,7 @@ def test_final_pass_takes_a_long_segment_in_chunks_that_see_the_one_before(rec, 
 
     monkeypatch.setattr(recognizer, "FINAL_PASS_CHUNK_S", 1.0)  # 25 encoder frames
     samples = (np.random.default_rng(8).standard_normal(16000 * 5) * 0.3).astype(np.float32)
-    ep = EndpointConfig(blank_threshold=2.0)
+    ep = EndpointConfig(blank_threshold=2.0, speech_posterior=0.0)
     *_, final = run(rec.session(chunk_ms=320, search="greedy", endpoint=ep, final_pass=True), samples, [4000] * 19)
     chunked, frames = _greedy(rec, samples, chunk=25, left_chunks=1)
     assert final.end_ms == frames * 40
@@ -375,3 +375,33 @@ def test_final_word_times_are_where_the_synthesizer_spoke_the_words(bundled_rec,
                 end_err.append(words[j].end_ms - ref[i].end_ms)
     assert len(start_err) >= 12
     assert np.abs(start_err).mean() < 50 and np.abs(end_err).mean() < 50
+
+
+def noise(seconds: float, kind: int, dbfs: float, seed: int = 0) -> np.ndarray:
+    """Coloured noise (0 white, 1 pink) at an RMS of ``dbfs``: (S,) float32 at 16 kHz."""
+    from streamasr.data.augment import coloured_noise
+
+    return (coloured_noise(int(16000 * seconds), np.random.default_rng(seed), kind) * 10 ** (dbfs / 20)).astype(
+        np.float32)
+
+
+@pytest.mark.parametrize("kind", [0, 1])
+def test_noise_alone_gives_no_words(bundled_rec, kind):
+    """Steady noise at a quiet room's level: the model hesitates there, its doubt spread over many tokens, and
+    the search with the LM spelled words out of it (a dozen in these ten seconds) until frames without a likely
+    token stopped counting as speech (``endpoint.speech_frames``)."""
+    events = run(bundled_rec.session(), noise(10, kind, -40), [320] * 500)
+    assert [e.text for e in events if e.text] == []
+
+
+def test_words_after_noise_are_where_they_were_spoken(bundled_rec, paused_speech):
+    """Four seconds of noise before a sentence, and under it: no word is written before the 320 ms chunk the
+    sentence begins in (what the search makes of the noise in that chunk stays, but it is one chunk's doubt)."""
+    speech = paused_speech[: 3 * 16000]  # "go not up for the lord is not among you", then silence
+    x = noise(4 + len(speech) / 16000, 1, -45, seed=1)
+    x[4 * 16000 :] += speech
+    events = run(bundled_rec.session(), x, [320] * 1000)
+    assert all(e.audio_ms > 4000 for e in events if isinstance(e, Partial) and e.text)
+    words = [w for e in events if isinstance(e, Final) for w in e.words]
+    assert words and all(w.start_ms >= 3840 - 120 for w in words)  # the chunk from 3840 ms; a word's lead 120 ms
+    assert "the lord is not among you" in " ".join(w.word for w in words)

@@ -169,10 +169,11 @@ class CTCPrefixDecoder:
         self._lang_cache.clear()
         self._partial_cache.clear()
 
-    def init_state(self) -> BeamState:
+    def init_state(self, frame: int = 0) -> BeamState:
+        """A search with no text yet, ``frame`` frames into its segment (the frame its words' times count from)."""
         lm_state = self.lm.begin() if self.lm else None
         root = Hyp((), (), (), 0.0, NEG_INF, 0.0, lm_state if self.hot is None else (lm_state, NO_MATCH), "", 0.0, "")
-        return BeamState((root,), 0)
+        return BeamState((root,), frame)
 
     # --- scoring of words -------------------------------------------------
     def _partial_score(self, word: str, state) -> float:

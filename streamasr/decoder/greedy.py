@@ -27,8 +27,8 @@ class GreedyDecoder:
     def forget(self) -> None:
         """Nothing to drop: the greedy search keeps no caches (``CTCPrefixDecoder.forget``)."""
 
-    def init_state(self) -> GreedyState:
-        return GreedyState((), (), (), 0, 0)
+    def init_state(self, frame: int = 0) -> GreedyState:
+        return GreedyState((), (), (), 0, frame)
 
     def step(self, log_probs: np.ndarray, state: GreedyState) -> GreedyState:
         # log_probs: (T, V)
