@@ -38,7 +38,7 @@ test: setup .stamp-mbrola
 
 # Every figure in the README: evaluation corpus and ARPA LM if missing, then each benchmark, then the plots and the
 # targets table (about an hour here: 53 min on 2026-12-04 at commit 640b1cf; the corpus and LM already made;
-# benchmarks added since: confidence.py about 4 min, word_times.py about 10, levels.py about 8).
+# benchmarks added since: confidence.py about 4 min, word_times.py about 10, levels.py about 8, noise.py about 20).
 CORPUS := work/corpus-engines
 bench: setup $(CORPUS)/dev.jsonl $(CORPUS)/dev-unseen-voices.jsonl work/test-piper/test-seen-voices.jsonl work/lm/kjv.arpa
 	$(BIN)/pip install -q -e '.[test,piper,convert,bench]'
@@ -49,6 +49,7 @@ bench: setup $(CORPUS)/dev.jsonl $(CORPUS)/dev-unseen-voices.jsonl work/test-pip
 	$(BIN)/python benchmarks/neural_voice.py --manifest work/test-piper/test-seen-voices.jsonl
 	$(BIN)/python benchmarks/call_audio.py --corpus $(CORPUS)
 	$(BIN)/python benchmarks/levels.py --corpus $(CORPUS)
+	$(BIN)/python benchmarks/noise.py --corpus $(CORPUS)
 	$(BIN)/python benchmarks/hotwords.py --corpus $(CORPUS) --tune
 	$(BIN)/python benchmarks/hotwords.py --corpus $(CORPUS)
 	$(BIN)/python benchmarks/deploy.py --corpus $(CORPUS)
