@@ -367,12 +367,13 @@ class Session:
                 if self.last_speech >= 0:
                     events.append(self._final())
                 self._new_segment(cause)
-        self.beam = self.decoder.step(logp[start:], self.beam)
-        self.frames_done = base + len(logp)
         if self.chunk and self.last_speech < 0:
-            # No speech in the segment yet: what the search made of these frames (noise, whose doubt an LM
-            # spells into words) is dropped. Its frame count stays, for the times of the words to come.
-            self.beam = self.decoder.init_state(self.beam.frame)
+            # No speech in the segment yet: these frames are not searched (in noise an LM would spell words out
+            # of the model's doubt); the search's frame count moves on, for the times of the words to come.
+            self.beam = self.decoder.init_state(self.beam.frame + len(logp) - start)
+        else:
+            self.beam = self.decoder.step(logp[start:], self.beam)
+        self.frames_done = base + len(logp)
         # Settled words are the final's: a segment that has heard speech ends with a final (a segment without
         # any is dropped at its silence, final-less), and the final pass decodes the segment anew.
         settled = self.last_speech >= 0 and not self.final_pass
