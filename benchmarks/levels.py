@@ -4,7 +4,7 @@
 
 Each utterance is scaled by a gain, clipped at full scale as a device clips, and streamed through a
 session as ``streamasr mic`` runs one (torch encoder, 320 ms chunks, beam search + LM). Its level is
-measured as ``streamasr mic``'s input check measures a microphone's (``streamasr.mic.InputCheck``): the
+measured as ``streamasr mic``'s input check measures a microphone's (``streamasr.levels.InputCheck``): the
 RMS of 100 ms blocks in dB against full scale (dBFS). The table gives each gain's median utterance RMS,
 its median loudest block, the share of utterances whose loudest block stays under the check's line
 (``QUIET_DBFS``): those a microphone that quiet would be warned of, and the share of samples clipped.
@@ -24,7 +24,7 @@ import torch
 from streamasr.audio import load_audio
 from streamasr.events import transcript
 from streamasr.metrics import error_rate
-from streamasr.mic import FULL_SCALE, QUIET_DBFS, block_dbfs
+from streamasr.levels import FULL_SCALE, QUIET_DBFS, block_dbfs
 from streamasr.recognizer import Recognizer
 
 sys.path.insert(0, str(Path(__file__).parent))

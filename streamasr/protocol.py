@@ -4,7 +4,8 @@ Native dialect (path ``/``):
   client → {"type": "start", "sample_rate": 8000, "encoding": "mulaw", ...}   (StartMessage)
   client → binary audio frames of any whole number of samples
   client → {"type": "end"}
-  server → {"type": "ready"}, {"type": "partial"}, {"type": "final"}, {"type": "error", "code", "message"}
+  server → {"type": "ready"}, {"type": "partial"}, {"type": "final"}, {"type": "warning", "code", "message"},
+           {"type": "error", "code", "message"}
 Vosk dialect (path ``/vosk``): {"config": {"sample_rate": N, "words": bool, "max_alternatives": N,
   "phrase_list": [...] (hotwords), "hotword_weight": W (ours)}}, int16
   frames, {"eof" : 1}; replies {"partial": text} or {"text": text, "result": [{"word","start","end","conf"}]}
@@ -157,6 +158,8 @@ def _g711_table(alaw: bool) -> np.ndarray:
 
 
 _ULAW, _ALAW = _g711_table(False), _g711_table(True)
+PEAK = {"pcm_s16le": 1.0, "f32le": 1.0, "mulaw": float(np.abs(_ULAW).max()),  # the largest magnitude a sample
+        "alaw": float(np.abs(_ALAW).max())}                                    # of each encoding decodes to
 
 
 def decode_audio(data: bytes, encoding: str) -> np.ndarray:
@@ -300,6 +303,12 @@ def event_message(ev: Event, words: bool = True) -> dict:
 
 def error_message(code: str, message: str) -> dict:
     return {"type": "error", "code": code, "message": message}
+
+
+def warning_message(code: str, message: str) -> dict:
+    """What the input check noticed of a stream's audio (``streamasr.levels``: "silent", "quiet", "clipped"),
+    once each; the stream goes on."""
+    return {"type": "warning", "code": code, "message": message}
 
 
 def vosk_message(ev: Event | None, partial_text: str = "", words: bool = True) -> dict:

@@ -182,8 +182,8 @@ def test_first_use_export_says_so_once(tiny_model_dir, tmp_path):
     """The half-minute first-use export of a real model is announced in one line, and only the first time."""
     import soundfile as sf
 
-    wav = tmp_path / "quiet.wav"
-    sf.write(wav, np.zeros(16000, dtype=np.float32), 16000)
+    wav = tmp_path / "noise.wav"  # loud enough that the input check has nothing to say
+    sf.write(wav, (0.1 * np.random.default_rng(0).standard_normal(16000)).astype(np.float32), 16000)
     env = {"STREAMASR_CACHE": str(tmp_path / "cache"), "PATH": "/usr/bin:/bin"}
     runs = [subprocess.run([sys.executable, "-m", "streamasr.cli.main", "transcribe", str(wav), "--model",
                             str(tiny_model_dir), "--no-lm", "--backend", "onnx"], capture_output=True, text=True,

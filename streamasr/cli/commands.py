@@ -9,7 +9,7 @@ import itertools
 import json
 import sys
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterable
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -161,10 +161,35 @@ def transcribe_one(args, path: str, rate: int, session: Callable, ctrl_c: CtrlC,
             stream = stack.enter_context(open(out, "w", encoding="utf-8")) if out else sys.stdout
         except OSError as e:
             raise UserError(f"cannot write {out}: {e.strerror or e}") from None
-        _recognize(blocks, session, Display(args.format, out=stream, label=label), args.split_channels)
+        show = Display(args.format, out=stream, label=label)
+        _recognize(_checked(blocks, rate, "stdin" if path == "-" else path, show), session, show, args.split_channels)
     if out:
         print(f"{path} -> {out}", file=sys.stderr)
     _raise_if_failed(blocks, path)
+
+
+def _checked(blocks: Iterable, rate: int, source: str, show: Display) -> Iterator:
+    """``blocks`` as they are, their input check's warnings shown as they come (``streamasr.levels``; a check for
+    each channel of (S, C) blocks, whose warnings name it), and at their end those their whole length earned."""
+    from streamasr.levels import InputCheck
+    from streamasr.protocol import warning_message
+
+    checks: list[tuple[InputCheck, str, dict]] = []  # (check, source, tag) of each channel
+
+    def say(warnings, name: str, tag: dict) -> None:
+        for w in warnings:
+            show(warning_message(w.code, w.message(name)) | tag)
+
+    for block in blocks:
+        if not checks:
+            channels = range(block.shape[1]) if block.ndim == 2 else (None,)
+            checks = [(InputCheck(rate), source if c is None else f"channel {c} of {source}",
+                       {} if c is None else {"channel": c}) for c in channels]
+        for c, (check, name, tag) in enumerate(checks):
+            say(check.feed(block if block.ndim == 1 else block[:, c]), name, tag)
+        yield block
+    for check, name, tag in checks:
+        say(check.close(), name, tag)
 
 
 def out_paths(paths: list[str], folder: str, suffix: str) -> list[Path]:
@@ -403,11 +428,13 @@ def mic(args) -> int:
         raise UserError("--latency measures a server's answers: give --server too")
     _check_split_channels(args)
 
-    from streamasr.mic import InputCheck, microphone
+    from streamasr.levels import InputCheck
+    from streamasr.mic import describe, microphone
 
     device = int(args.device) if args.device and args.device.isdigit() else args.device
     channels = 2 if args.split_channels else 1  # two microphones on a stereo input, each its own speaker
-    show = Display(args.format, spoken_order=not args.server)  # a server sends each channel's events as they come
+    show = Display(args.format, spoken_order=not args.server,  # a server sends each channel's events as they come
+                   warnings=False)  # the input check below says them, with what to do about a microphone
 
     ctrl_c = CtrlC()  # the first ends the audio, the stream then ends (its last final printed)
 
@@ -423,8 +450,8 @@ def mic(args) -> int:
                 block = q.get(timeout=0.5)
             except queue.Empty:
                 continue
-            if warning := check.feed(block):
-                print(f"streamasr: warning: {warning}", file=sys.stderr, flush=True)
+            for warning in check.feed(block):
+                print(f"streamasr: warning: {describe(warning)}", file=sys.stderr, flush=True)
             yield block
 
     try:

@@ -33,8 +33,10 @@ class Display:
     <BLANKLINE>
     """
 
-    def __init__(self, fmt: str, spoken_order: bool = True, out: TextIO | None = None, label: str | None = None):
+    def __init__(self, fmt: str, spoken_order: bool = True, out: TextIO | None = None, label: str | None = None,
+                 warnings: bool = True):
         self.out = out or sys.stdout  # where the events go: stdout, or a file of --out-dir
+        self.warnings = warnings  # the input check's warnings on stderr (False: the command says them itself)
         self.label = label  # a file's name, on each of its lines where several files share stdout (text, json)
         self.format, self.tty = fmt, self.out.isatty()
         self.spoken_order = spoken_order  # finals of several channels come in the order they began (ChannelSessions)
@@ -47,6 +49,8 @@ class Display:
 
     def __call__(self, ev: dict) -> None:
         kind, label = ev.get("type"), (f"{self.label}: " if self.label else "") + channel_label(ev)
+        if kind == "warning" and self.warnings:  # on stderr whatever the format; its message names its source
+            print(f"streamasr: warning: {ev.get('message')}", file=sys.stderr, flush=True)
         if self.format == "json":  # as the server sends it
             print(to_text(ev | ({"file": self.label} if self.label else {})), file=self.out, flush=True)
         elif kind == "error":

@@ -17,9 +17,10 @@ import numpy as np
 import soxr
 
 from streamasr.events import Alternative, Event, Final
-from streamasr.protocol import (MAX_ALTERNATIVES, MEDIA_ENCODINGS, MEDIA_RATE, MEDIA_TRACKS, ProtocolError,
+from streamasr.levels import FULL_SCALE, InputCheck, LevelWarning
+from streamasr.protocol import (MAX_ALTERNATIVES, MEDIA_ENCODINGS, MEDIA_RATE, MEDIA_TRACKS, PEAK, ProtocolError,
                                 StartMessage, decode_audio, decode_base64, error_message, event_message, hotwords_of,
-                                parse_json, ready_message, vosk_message)
+                                parse_json, ready_message, vosk_message, warning_message)
 from streamasr.recognizer import Recognizer, Session
 
 DIALECTS = ("native", "vosk", "media")
@@ -34,6 +35,7 @@ class Track:
     name: str | int | None  # the media track's name, or the channel's number; None: the stream's only track
     session: Session
     resampler: soxr.ResampleStream | None  # to the model's rate, where the stream's differs
+    check: InputCheck  # of its audio as received: digital silence, too quiet, clipping
     seconds: float = 0.0  # audio received on it, at its own rate
     events: list[Event] = field(default_factory=list)  # of the audio received since the last ``run``
 
@@ -43,6 +45,17 @@ class Track:
         if self.name is None:
             return {}
         return {"channel": self.name} if isinstance(self.name, int) else {"track": self.name}
+
+    @property
+    def source(self) -> str:
+        """What its warnings call it.
+
+        >>> [Track(name, None, None, None).source for name in (None, 1, "inbound")]
+        ['the stream', 'channel 1', 'track inbound']
+        """
+        if self.name is None:
+            return "the stream"
+        return f"channel {self.name}" if isinstance(self.name, int) else f"track {self.name}"
 
 
 class Connection:
@@ -59,6 +72,7 @@ class Connection:
         self.wire_bytes = 0  # size of the frames received (their audio's bytes per second, for the backlog)
         self.last_compute_s = 0.0  # time spent on the last audio frame, receive and run (for metrics)
         self.finals = 0  # finals sent so far
+        self.warned: list[str] = []  # the input check's warnings so far, as "code" or "code on channel 1"
         self._replies: list[dict] = []  # replies that need no compute (ready), for the next ``run``
         self._audio = False  # audio arrived since the last ``run``
         self._closing = False  # the client ended the stream: the next ``run`` closes it
@@ -119,14 +133,24 @@ class Connection:
             tail = track.resampler.resample_chunk(np.zeros(0, np.float32), last=True) if track.resampler else None
             events, track.events = track.events, []
             events += track.session.accept(tail) if tail is not None and len(tail) else []
+            replies += self._warnings(track, track.check.close())
             replies += self._messages(track, events + track.session.finish(), closing=True)
         return replies
 
     def summary(self) -> str:
         """What the stream carried, for its line in the server's log (never its text)."""
-        return stream_summary(self.dialect, self.start, self.stream_seconds, self.finals, len(self.tracks))
+        return stream_summary(self.dialect, self.start, self.stream_seconds, self.finals, len(self.tracks),
+                              self.warned)
 
     # --- internals ----------------------------------------------------------------------
+    def _warnings(self, track: Track, warnings: list[LevelWarning]) -> list[dict]:
+        """The input check's warnings of ``track`` as replies (none on the vosk dialect, whose clients know no
+        such message: there the server's log has them), and in the stream's summary."""
+        self.warned += [w.code + (f" on {track.source}" if track.name is not None else "") for w in warnings]
+        if self.dialect == "vosk":
+            return []
+        return [warning_message(w.code, w.message(track.source)) | track.tag for w in warnings]
+
     def _messages(self, track: Track, events: list[Event], closing: bool = False) -> list[dict]:
         if self.dialect != "vosk":
             self.finals += sum(isinstance(e, Final) for e in events)
@@ -193,7 +217,8 @@ class Connection:
             resampler = None
             if start.sample_rate != self.rec.sample_rate:
                 resampler = soxr.ResampleStream(start.sample_rate, self.rec.sample_rate, 1, dtype="float32")
-            self.tracks[name] = Track(name, session, resampler)
+            check = InputCheck(start.sample_rate, full_scale=FULL_SCALE * PEAK[start.encoding])
+            self.tracks[name] = Track(name, session, resampler, check)
         self.start = start
         return start
 
@@ -202,6 +227,7 @@ class Connection:
         t0 = time.perf_counter()
         track = track or next(iter(self.tracks.values()))
         track.seconds += len(samples) / self.start.sample_rate
+        self._replies += self._warnings(track, track.check.feed(samples))
         if track.resampler is not None:
             samples = track.resampler.resample_chunk(samples)
         track.events += track.session.feed(samples)  # a quiet tail may close a segment here
@@ -344,8 +370,10 @@ def _merge(finals: list[Final]) -> Final:
     return Final(finals[0].segment, text, finals[0].start_ms, finals[-1].end_ms, words, alternatives)
 
 
-def stream_summary(dialect: str, start: StartMessage | None, seconds: float, finals: int, tracks: int = 1) -> str:
-    """A stream's dialect, audio (``seconds`` long: its tracks run side by side) and finals in words.
+def stream_summary(dialect: str, start: StartMessage | None, seconds: float, finals: int, tracks: int = 1,
+                   warned: list[str] = ()) -> str:
+    """A stream's dialect, audio (``seconds`` long: its tracks run side by side), finals and the input check's
+    warnings in words.
 
     >>> stream_summary("media", None, 0.0, 0)
     'media, no start'
@@ -353,14 +381,16 @@ def stream_summary(dialect: str, start: StartMessage | None, seconds: float, fin
     'native, 12.3 s of mulaw at 8000 Hz, 1 final'
     >>> stream_summary("media", StartMessage(8000, "mulaw"), 20.0, 4, tracks=2)
     'media, 20.0 s of mulaw at 8000 Hz on 2 tracks, 4 finals'
-    >>> stream_summary("native", StartMessage(8000, "mulaw", channels=2), 20.0, 4, tracks=2)
-    'native, 20.0 s of mulaw at 8000 Hz on 2 channels, 4 finals'
+    >>> stream_summary("native", StartMessage(8000, "mulaw", channels=2), 20.0, 4, tracks=2,
+    ...                warned=["quiet on channel 1"])
+    'native, 20.0 s of mulaw at 8000 Hz on 2 channels, 4 finals, warned: quiet on channel 1'
     """
     if start is None:
         return f"{dialect}, no start"
     kind = "channels" if start.channels > 1 else "tracks"
     return (f"{dialect}, {seconds:.1f} s of {start.encoding} at {start.sample_rate} Hz"
-            f"{f' on {tracks} {kind}' if tracks > 1 else ''}, {finals} final{'s' * (finals != 1)}")
+            f"{f' on {tracks} {kind}' if tracks > 1 else ''}, {finals} final{'s' * (finals != 1)}"
+            + (f", warned: {', '.join(warned)}" if warned else ""))
 
 
 __all__ = ["Connection", "error_message"]

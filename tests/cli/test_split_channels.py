@@ -70,3 +70,20 @@ def test_raw_stereo_from_a_pipe_gives_the_events_the_file_gives(call):
 def test_settled_is_refused_with_split_channels(call):
     out = transcribe(str(call[0]), "--split-channels", "--format", "settled")
     assert out.returncode == 2 and b"--format settled" in out.stderr and not out.stdout
+
+
+def test_a_dead_channel_is_warned_of_by_its_number_and_the_other_is_heard_as_before(call, tmp_path):
+    """A call whose second channel holds only digital silence: one warning on stderr, naming that channel of
+    the file (the loud channel beside it does not hide it); channel 0's finals as with both alive."""
+    path, samples = call
+    dead = samples.copy()
+    dead[:, 1] = 0
+    sf.write(tmp_path / "dead.wav", dead, 16000, subtype="PCM_16")
+    out = transcribe(str(tmp_path / "dead.wav"), "--split-channels", "--json")
+    got = events(out)
+    said = [line for line in out.stderr.decode().splitlines() if "warning" in line]
+    assert said == [f"streamasr: warning: channel 1 of {tmp_path / 'dead.wav'} has sent only digital silence "
+                    "(every sample 0) for 3 s: it may be muted"], said
+    assert [e["channel"] for e in got if e["type"] == "warning"] == [1]
+    finals = [e for e in events(transcribe(str(path), "--split-channels", "--json")) if e["type"] == "final"]
+    assert [e for e in got if e["type"] == "final" and e["channel"] == 0] == [e for e in finals if e["channel"] == 0]

@@ -164,3 +164,28 @@ def test_page_sends_the_hotword_weight_in_its_box(tiny_server, tmp_path):
         finally:
             browser.close()
     assert statuses == ["error: hotword_weight must be 0..20"] * 2 + ["listening"], statuses
+
+
+def test_page_shows_the_servers_warning_of_a_muted_microphone(tiny_server, tmp_path):
+    """A fake microphone that sends only digital silence (muted): after 3 s the page shows the server's input
+    check warning; the stream goes on, and stops cleanly."""
+    import numpy as np
+    import soundfile as sf
+
+    sf.write(tmp_path / "muted.wav", np.zeros(16000, np.float32), 16000, subtype="PCM_16")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                    args=FLAGS + [f"--use-file-for-fake-audio-capture={tmp_path / 'muted.wav'}"])
+        try:
+            page = browser.new_page()
+            page.goto(f"http://127.0.0.1:{tiny_server.port}/")
+            page.click("#toggle")
+            page.wait_for_function("document.body.dataset.status === 'listening'", timeout=20000)
+            page.wait_for_function("document.body.dataset.warnings === 'silent'", timeout=20000)
+            shown = page.inner_text("#warning")
+            page.click("#toggle")
+            page.wait_for_function("document.body.dataset.status === 'closed'", timeout=20000)
+            assert page.evaluate("document.body.dataset.warnings") == "silent"
+        finally:
+            browser.close()
+    assert shown.startswith("the stream has sent only digital silence (every sample 0) for 3 s"), shown

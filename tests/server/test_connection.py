@@ -200,3 +200,43 @@ def test_a_stereo_frame_of_half_a_sample_pair_and_too_many_channels_are_refused(
         with pytest.raises(ProtocolError, match="channels must be") as e:
             Connection(rec, "native", "n").receive(json.dumps({"type": "start", "channels": bad}))
         assert e.value.code == "bad_start"
+
+
+def test_a_dead_leg_of_a_call_is_warned_of_once_and_the_other_leg_goes_on_as_before(bundled_rec, call_8k):
+    """A stereo call whose second channel sends only digital silence (a muted or dead leg): one warning,
+    naming that channel, after 3 s of its audio, and in the stream's summary; the first channel's replies are
+    those of the call with both legs alive."""
+    rec = bundled_rec
+    dead = call_8k.copy()
+    dead[:, 1] = 0.0
+    replies = native_stream(rec, dead)
+    warnings = [r for r in replies if r["type"] == "warning"]
+    assert warnings == [{"type": "warning", "code": "silent", "channel": 1, "message": "channel 1 has sent only "
+                         "digital silence (every sample 0) for 3 s: it may be muted"}]
+    assert replies.index(warnings[0]) < max(i for i, r in enumerate(replies) if r.get("channel") == 0)  # as it came
+    first = [r for r in replies if r.get("channel") == 0]
+    assert first == [r for r in native_stream(rec, call_8k) if r.get("channel") == 0]
+    assert [r["type"] for r in native_stream(rec, call_8k)].count("warning") == 0
+
+
+def test_mulaw_speech_too_hot_is_warned_of_as_clipping_and_a_quiet_vosk_stream_only_in_the_log(bundled_rec, call_8k):
+    """G.711's loudest code is 0.98 of full scale, where its clipped speech sits: the check of a mu-law stream
+    knows it. A vosk client, whose protocol has no warnings, gets its usual replies; the server's log line of the
+    stream names the warning."""
+    rec = bundled_rec
+    caller = np.ascontiguousarray(call_8k[:, 0])
+    replies = native_stream(rec, np.clip(20 * caller, -1, 1))
+    (warning,) = [r for r in replies if r["type"] == "warning"]
+    assert warning["code"] == "clipped" and "lower the input volume" in warning["message"]
+
+    conn = Connection(rec, "vosk", "v")
+    conn.receive(json.dumps({"config": {"sample_rate": 8000}}))
+    quiet = encode_audio(caller / 300, "pcm_s16le")  # about -70 dBFS: too quiet
+    vosk = []
+    for pos in range(0, len(quiet), 640):
+        conn.receive(quiet[pos : pos + 640])
+        vosk += conn.run()
+    conn.receive(json.dumps({"eof": 1}))
+    vosk += conn.run()
+    assert all(set(r) <= {"partial", "text", "result"} for r in vosk) and "text" in vosk[-1]
+    assert conn.summary().endswith(", warned: quiet"), conn.summary()

@@ -222,3 +222,31 @@ def test_a_stereo_call_through_a_server_each_channel_apart(model_server, bundled
     assert [lines[0][:4] for _, _, lines in cues][:3] == ["ch0:", "ch1:", "ch0:"]
     refused = run(str(tmp_path / "call.wav"), "--server", model_server.url(), "--split-channels", "--latency")
     assert refused.returncode == 2 and "--latency measures a stream of one channel" in refused.stderr
+
+
+def test_a_file_too_quiet_is_warned_of_by_the_server_as_transcribe_warns_of_it(model_server, tmp_path):
+    """Speech 40 dB under its level (its loudest 100 ms under -45 dBFS) and shorter than the 10 s the quiet rule
+    waits for: at the stream's end the server sends a warning (before the last final), shown on stderr as one
+    line, the one `transcribe` writes of the same file but for the name of the source; at its own level, none."""
+    import numpy as np
+    import soundfile as sf
+
+    x = espeak(SENTENCE, tmp_path / "s.wav")
+    sf.write(tmp_path / "quiet.wav", x / 100, 16000, subtype="PCM_16")
+    streamed = run(str(tmp_path / "quiet.wav"), "--server", model_server.url(), "--speed", "0", "--json")
+    assert streamed.returncode == 0, streamed.stderr
+    events = [json.loads(line) for line in streamed.stdout.splitlines()]
+    (warning,) = [e for e in events if e["type"] == "warning"]
+    assert warning["code"] == "quiet" and events[-1]["type"] == "final" and events.index(warning) < len(events) - 1
+    line = f"streamasr: warning: {warning['message']}"
+    assert [s for s in streamed.stderr.splitlines() if "warning" in s] == [line]
+    assert line.startswith(f"streamasr: warning: the stream has been quiet for {len(x) / 16000:.1f} s, its loudest "
+                           "at -")
+    local = subprocess.run([sys.executable, "-m", "streamasr.cli.main", "transcribe", str(tmp_path / "quiet.wav")],
+                           capture_output=True, text=True, timeout=120)
+    assert local.returncode == 0, local.stderr
+    said = [s for s in local.stderr.splitlines() if "warning" in s]
+    assert said == [line.replace("the stream", str(tmp_path / "quiet.wav"))], (said, line)
+    assert np.max(np.abs(x)) > 0.1  # at its own level the file is loud enough: no warning
+    plain = run(str(tmp_path / "s.wav"), "--server", model_server.url(), "--speed", "0")
+    assert plain.returncode == 0 and "warning" not in plain.stderr, plain.stderr
