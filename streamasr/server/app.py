@@ -59,6 +59,9 @@ class Metrics:
         self.refused = prom.Counter("streamasr_refused", "connections refused at capacity", registry=self.registry)
         self.errors = prom.Counter("streamasr_client_errors", "streams closed for bad input", ["code"],
                                    registry=self.registry)
+        self.warnings = prom.Counter("streamasr_input_warnings", "input check warnings: a stream's (a channel's, a "
+                                     "track's) audio only digital silence, too quiet or clipping; once per code each",
+                                     ["code"], registry=self.registry)
         self.chunk = prom.Histogram("streamasr_chunk_seconds", "compute time per audio frame",
                                     buckets=(0.0001, 0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2),
                                     registry=self.registry)
@@ -154,11 +157,13 @@ class Server:
                                                            f"{self.cfg.idle_timeout_s:g} s", 1008))
                         return
                     ended = "server shutdown"
+                    warned = len(conn.warned)
                     for m in await loop.run_in_executor(self.pool, conn.finish):
                         await ws.send(to_text(m))
+                    self._count_warnings(conn, warned)
                     await ws.close(1001, "server shutting down")
                     return
-                before = conn.audio_seconds
+                before, warned = conn.audio_seconds, len(conn.warned)
                 try:
                     conn.receive(msg)  # parse and buffer: cheap, on the event loop
                     # model compute (a whole chunk, or the close) in a worker; the other frames answer inline
@@ -169,6 +174,7 @@ class Server:
                     await self._fail(ws, e)
                     return
                 self.metrics.audio.inc(conn.audio_seconds - before)
+                self._count_warnings(conn, warned)
                 if isinstance(msg, bytes) or conn.audio_seconds > before:
                     self.metrics.chunk.observe(conn.last_compute_s)
                 for m in out:
@@ -188,6 +194,11 @@ class Server:
             self.metrics.sessions.dec()
             log.info("stream %s from %s: %s, %.1f s open; %s", conn.id, _peer(ws), conn.summary(),
                      time.monotonic() - opened, ended)
+
+    def _count_warnings(self, conn: Connection, since: int) -> None:
+        """The input check's warnings of ``conn`` after its first ``since``, counted by code."""
+        for warning in conn.warned[since:]:
+            self.metrics.warnings.labels(warning.split()[0]).inc()
 
     async def _next(self, ws: ServerConnection):
         """The next frame, or None on shutdown or idle timeout."""

@@ -188,3 +188,34 @@ def test_a_calls_custom_parameter_hotwords_reach_its_stream(model_server, tmp_pa
 def test_a_media_start_of_the_wrong_shape_is_refused(tiny_server, start):
     asyncio.run(expect_error(tiny_server.url("/media"), [json.dumps({"event": "start", "start": start})],
                              "bad_start", 1008))
+
+
+def test_a_dead_track_of_a_call_is_warned_of_on_the_wire_and_counted_in_the_metrics(tiny_server):
+    """A call whose outbound track sends only digital silence (a dead leg): one warning message naming that
+    track, none for the live one; the server's /metrics counts it by its code."""
+    import re
+    import urllib.request
+
+    from tests_server_util import noise
+
+    def silent_count() -> float:
+        body = urllib.request.urlopen(f"http://127.0.0.1:{tiny_server.port}/metrics").read().decode()
+        found = re.search(r'^streamasr_input_warnings_total\{code="silent"\} (\S+)', body, re.M)
+        return float(found[1]) if found else 0.0
+
+    async def main():
+        async with connect(tiny_server.url("/media")) as ws:
+            for event in media_open_events("MZ9", tracks=["inbound", "outbound"]):
+                await ws.send(json.dumps(event))
+            tracks = {"inbound": noise(5, 8000), "outbound": np.zeros(5 * 8000, np.float32)}
+            for event in call_media_events(tracks, "MZ9"):
+                await ws.send(json.dumps(event))
+            await ws.send(json.dumps(media_stop_event("MZ9")))
+            return [json.loads(m) async for m in ws]
+
+    before = silent_count()
+    got = asyncio.run(main())
+    assert [m for m in got if m["type"] == "warning"] == [
+        {"type": "warning", "code": "silent", "track": "outbound",
+         "message": "track outbound has sent only digital silence (every sample 0) for 3 s: it may be muted"}]
+    assert got[-1]["type"] == "final" and silent_count() == before + 1
