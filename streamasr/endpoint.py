@@ -78,6 +78,22 @@ def speech_frames(cfg: EndpointConfig, log_probs: np.ndarray) -> np.ndarray:
     return unsure_of_blank & (log_probs[:, 1:].max(axis=1, initial=-np.inf) >= math.log(cfg.speech_posterior))
 
 
+def speech_span(cfg: EndpointConfig, log_probs: np.ndarray, margin: int) -> tuple[int, int]:
+    """The frames of a whole segment's (T, V) log-posteriors that a search reads: from ``margin`` frames before
+    the first frame that hears speech (``speech_frames``) to ``margin`` after the last, as (start, end); (0, 0)
+    where none does. The noise before and after a segment's speech, searched with an LM, is spelt into words.
+
+    >>> p = np.full((12, 3), [0.98, 0.01, 0.01])  # (T=12, V=3): sure of a blank, but at frames 5 and 7
+    >>> p[5], p[7] = [0.1, 0.89, 0.01], [0.6, 0.01, 0.39]
+    >>> speech_span(EndpointConfig(), np.log(p), margin=2), speech_span(EndpointConfig(), np.log(p[:5]), margin=2)
+    ((3, 10), (0, 0))
+    """
+    heard = np.flatnonzero(speech_frames(cfg, log_probs))
+    if len(heard) == 0:
+        return 0, 0
+    return max(0, int(heard[0]) - margin), min(len(log_probs), int(heard[-1]) + 1 + margin)
+
+
 def is_tail_endpoint(cfg: EndpointConfig, encoded_silence_s: float, quiet_tail_s: float) -> bool:
     """Whether a pause after speech ends the segment before the encoder has seen all of it.
 

@@ -25,7 +25,7 @@ from streamasr.decoder.word_times import word_spans
 from streamasr.encoder import StreamingEncoder, StreamState
 from streamasr.encoder.masks import subsampled_length
 from streamasr.endpoint import (EndpointConfig, block_levels, endpoint_cause, is_loud, is_quiet, is_tail_endpoint,
-                                level_decides, speech_frames)
+                                level_decides, speech_frames, speech_span)
 from streamasr.errors import ModelError
 from streamasr.events import Alternative, Event, Final, Partial, Word
 from streamasr.features import FeatureState, StreamingLogMel, num_frames
@@ -33,6 +33,7 @@ from streamasr.model import DEFAULT_LM, DEFAULT_MODEL, AcousticModel, load_model
 from streamasr.tokens import Tokenizer
 
 SUBSAMPLING = 4
+WHOLE_SEARCH_MARGIN = 4  # frames (160 ms) searched on either side of the speech of a whole segment (speech_span)
 FINAL_PASS_CHUNK_S = 20.0  # the final pass sees whole segments up to this long (EndpointConfig's max, by default)
 
 
@@ -266,8 +267,9 @@ class Session:
             pass  # too little audio left for one encoder frame
         elif self.chunk == 0:
             with torch.no_grad():
-                logp, _ = self.rec.model(self.feats[None], torch.tensor([self.feats.shape[0]]))
-            self._decode(logp[0].numpy())
+                logp, _ = self.rec.model(self.feats[None], torch.tensor([self.feats.shape[0]]))  # (1, n, V)
+            self.beam = self._search_whole(logp[0].numpy())
+            self.frames_done = logp.shape[1]
         else:
             events += self._encode(self.feats)
         self.feats = self.feats[:0]
@@ -415,8 +417,16 @@ class Session:
         feats = torch.cat(self.seg_feats)[lo : lo + SUBSAMPLING * n + 3]  # (4n+3, F): exactly n frames
         chunk = min(n, int(FINAL_PASS_CHUNK_S * 1000 / self.rec.frame_ms))  # encoder frames per chunk
         win, hop = self.rec.encoder.chunk_window(chunk)
-        state, beam = self.rec.encoder.init_state(chunk, 1), self.decoder.init_state()
+        state, rows = self.rec.encoder.init_state(chunk, 1), []
         for start in range(0, SUBSAMPLING * n, hop):  # the session's own encoder (torch or ONNX)
             logp, state = self.rec.encoder.forward_chunk(feats[None, start : start + win], state)  # (1, c, V)
-            beam = self.decoder.step(logp[0].numpy(), beam)
-        return beam
+            rows.append(logp[0].numpy())
+        return self._search_whole(np.concatenate(rows))  # (n, V)
+
+    def _search_whole(self, logp: np.ndarray):
+        # logp: (n, V) of a whole segment (the final pass's) or stream (offline) -> the search's state after it,
+        # its frames around the speech searched (``speech_span``), from a fresh state
+        lo, hi = speech_span(self.cfg.endpoint, logp, WHOLE_SEARCH_MARGIN)
+        beam = self.decoder.step(logp[lo:hi], self.decoder.init_state(lo))
+        return replace(beam, frame=len(logp))
+

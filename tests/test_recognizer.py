@@ -394,14 +394,20 @@ def test_noise_alone_gives_no_words(bundled_rec, kind):
     assert [e.text for e in events if e.text] == []
 
 
-def test_words_after_noise_are_where_they_were_spoken(bundled_rec, paused_speech):
+@pytest.mark.parametrize("kind, dbfs", [(1, -50), (0, -40)])
+@pytest.mark.parametrize("how", [{}, {"final_pass": True}, {"chunk_ms": 0}])
+def test_words_after_noise_are_where_they_were_spoken(bundled_rec, paused_speech, kind, dbfs, how):
     """Four seconds of noise before a sentence, and under it: no word is written before the 320 ms chunk the
-    sentence begins in (what the search makes of the noise in that chunk stays, but it is one chunk's doubt)."""
+    sentence begins in (what the search makes of the noise in that chunk stays, but it is one chunk's doubt),
+    nor after its last word, in the noise the segment's silence ends in. The final pass and whole-utterance
+    decoding search a whole segment at once: only from shortly before the first frame their posteriors hear
+    speech in to shortly after the last (``endpoint.speech_span``): pink noise at -50 dBFS made both write a word
+    before the sentence ("possessed"), white noise at -40 the final pass one after it ("and")."""
     speech = paused_speech[: 3 * 16000]  # "go not up for the lord is not among you", then silence
-    x = noise(4 + len(speech) / 16000, 1, -45, seed=1)
+    x = noise(4 + len(speech) / 16000, kind, dbfs, seed=1)
     x[4 * 16000 :] += speech
-    events = run(bundled_rec.session(), x, [320] * 1000)
+    events = run(bundled_rec.session(**how), x, [320] * 1000)
     assert all(e.audio_ms > 4000 for e in events if isinstance(e, Partial) and e.text)
     words = [w for e in events if isinstance(e, Final) for w in e.words]
     assert words and all(w.start_ms >= 3840 - 120 for w in words)  # the chunk from 3840 ms; a word's lead 120 ms
-    assert "the lord is not among you" in " ".join(w.word for w in words)
+    assert " ".join(w.word for w in words).endswith("the lord is not among you")
