@@ -18,17 +18,25 @@ CLIP_WINDOW_S = 5.0
 WARNINGS = ("silent", "quiet", "clipped")  # the codes of ``LevelWarning``
 
 
+def blocks_dbfs(blocks: np.ndarray) -> np.ndarray:
+    """Levels of (N, S, C) blocks of samples in dB against full scale (1.0): each block's loudest channel's mean
+    square; -inf where every sample of a block is 0.
+
+    >>> blocks_dbfs(np.array([[[0.1, 0.0], [0.1, 0.0]], [[0.0, 0.0], [0.0, 0.0]]])).round(3).tolist()
+    [-20.0, -inf]
+    """
+    power = np.square(blocks, dtype=np.float64).mean(axis=1).max(axis=1)  # (N,): the loudest channel's
+    with np.errstate(divide="ignore"):
+        return 10 * np.log10(power)
+
+
 def block_dbfs(block: np.ndarray) -> float:
-    """Level of a block of (S,) or (S, C) samples in dB against full scale (1.0): the mean square of its
-    loudest channel; -inf where every sample is 0.
+    """Level of one block of (S,) or (S, C) samples, as ``blocks_dbfs``.
 
     >>> round(block_dbfs(np.full(4, 0.1, np.float32)), 3), block_dbfs(np.zeros((4, 2), np.float32))
     (-20.0, -inf)
-    >>> round(block_dbfs(np.array([[0.1, 0.0], [0.1, 0.0]])), 3)  # two channels: the louder one's
-    -20.0
     """
-    power = float(np.max(np.mean(np.square(block, dtype=np.float64), axis=0)))  # of the loudest channel
-    return 10 * np.log10(power) if power > 0 else float("-inf")
+    return float(blocks_dbfs(block.reshape(1, len(block), -1))[0])  # (1, S, C)
 
 
 @dataclass(frozen=True)
@@ -105,13 +113,11 @@ class InputCheck:
         rest = x[n * self.block :]
         self.pending, self.pending_n = ([rest.copy()] if len(rest) else []), len(rest)
         blocks = x[: n * self.block].reshape(n, self.block, -1)  # (N, block, C)
-        power = np.square(blocks, dtype=np.float64).sum(axis=1).max(axis=1) / self.block  # (N,): the loudest channel's
         clipped = (np.abs(blocks) >= self.full_scale).sum(axis=(1, 2))  # (N,)
         per_block = self.block * blocks.shape[2]  # samples of all channels in a block
         warnings = []
-        for p, c in zip(power.tolist(), clipped.tolist()):
+        for level, c in zip(blocks_dbfs(blocks).tolist(), clipped.tolist()):
             self.samples += self.block
-            level = 10 * np.log10(p) if p > 0 else float("-inf")
             warnings += self._clipped(int(c), per_block) + ([] if self.heard else self._quiet(level))
         return warnings
 

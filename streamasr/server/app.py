@@ -197,8 +197,8 @@ class Server:
 
     def _count_warnings(self, conn: Connection, since: int) -> None:
         """The input check's warnings of ``conn`` after its first ``since``, counted by code."""
-        for warning in conn.warned[since:]:
-            self.metrics.warnings.labels(warning.split()[0]).inc()
+        for code, _ in conn.warned[since:]:
+            self.metrics.warnings.labels(code).inc()
 
     async def _next(self, ws: ServerConnection):
         """The next frame, or None on shutdown or idle timeout."""

@@ -53,9 +53,7 @@ class Track:
         >>> [Track(name, None, None, None).source for name in (None, 1, "inbound")]
         ['the stream', 'channel 1', 'track inbound']
         """
-        if self.name is None:
-            return "the stream"
-        return f"channel {self.name}" if isinstance(self.name, int) else f"track {self.name}"
+        return " ".join(f"{kind} {name}" for kind, name in self.tag.items()) or "the stream"
 
 
 class Connection:
@@ -72,7 +70,7 @@ class Connection:
         self.wire_bytes = 0  # size of the frames received (their audio's bytes per second, for the backlog)
         self.last_compute_s = 0.0  # time spent on the last audio frame, receive and run (for metrics)
         self.finals = 0  # finals sent so far
-        self.warned: list[str] = []  # the input check's warnings so far, as "code" or "code on channel 1"
+        self.warned: list[tuple[str, str | None]] = []  # the input check's warnings so far: (code, track's source)
         self._replies: list[dict] = []  # replies that need no compute (ready), for the next ``run``
         self._audio = False  # audio arrived since the last ``run``
         self._closing = False  # the client ended the stream: the next ``run`` closes it
@@ -146,7 +144,7 @@ class Connection:
     def _warnings(self, track: Track, warnings: list[LevelWarning]) -> list[dict]:
         """The input check's warnings of ``track`` as replies (none on the vosk dialect, whose clients know no
         such message: there the server's log has them), and in the stream's summary."""
-        self.warned += [w.code + (f" on {track.source}" if track.name is not None else "") for w in warnings]
+        self.warned += [(w.code, None if track.name is None else track.source) for w in warnings]
         if self.dialect == "vosk":
             return []
         return [warning_message(w.code, w.message(track.source)) | track.tag for w in warnings]
@@ -371,9 +369,9 @@ def _merge(finals: list[Final]) -> Final:
 
 
 def stream_summary(dialect: str, start: StartMessage | None, seconds: float, finals: int, tracks: int = 1,
-                   warned: list[str] = ()) -> str:
+                   warned: list[tuple[str, str | None]] = ()) -> str:
     """A stream's dialect, audio (``seconds`` long: its tracks run side by side), finals and the input check's
-    warnings in words.
+    warnings in words (``warned``: each one's code and source, None for a stream's only track).
 
     >>> stream_summary("media", None, 0.0, 0)
     'media, no start'
@@ -382,15 +380,16 @@ def stream_summary(dialect: str, start: StartMessage | None, seconds: float, fin
     >>> stream_summary("media", StartMessage(8000, "mulaw"), 20.0, 4, tracks=2)
     'media, 20.0 s of mulaw at 8000 Hz on 2 tracks, 4 finals'
     >>> stream_summary("native", StartMessage(8000, "mulaw", channels=2), 20.0, 4, tracks=2,
-    ...                warned=["quiet on channel 1"])
-    'native, 20.0 s of mulaw at 8000 Hz on 2 channels, 4 finals, warned: quiet on channel 1'
+    ...                warned=[("quiet", "channel 1"), ("clipped", None)])
+    'native, 20.0 s of mulaw at 8000 Hz on 2 channels, 4 finals, warned: quiet on channel 1, clipped'
     """
     if start is None:
         return f"{dialect}, no start"
     kind = "channels" if start.channels > 1 else "tracks"
     return (f"{dialect}, {seconds:.1f} s of {start.encoding} at {start.sample_rate} Hz"
             f"{f' on {tracks} {kind}' if tracks > 1 else ''}, {finals} final{'s' * (finals != 1)}"
-            + (f", warned: {', '.join(warned)}" if warned else ""))
+            + (f", warned: {', '.join(code + (f' on {source}' if source else '') for code, source in warned)}"
+               if warned else ""))
 
 
 __all__ = ["Connection", "error_message"]
