@@ -1,8 +1,9 @@
 """Replay a file as a telephony media stream: connected/start/media/stop JSON events carrying
 base64 8 kHz mu-law in 20 ms frames, at real time, as Twilio Media Streams sends them. A stereo file
 is a call with both tracks (left: inbound, right: outbound), each recognized on its own; its finals
-name their track. HOTWORDS, if given (words and phrases separated by commas), go out as the call's
-custom parameter (TwiML's <Parameter name="hotwords" value="..."/>).
+name their track. The server's warnings about a track's input (only silence, too quiet, clipped) go to
+stderr. HOTWORDS, if given (words and phrases separated by commas), go out as the call's custom parameter
+(TwiML's <Parameter name="hotwords" value="..."/>).
 
     python clients/media_stream.py speech.wav ws://127.0.0.1:2700 [HOTWORDS]
 """
@@ -41,6 +42,8 @@ async def main(path: str, url: str, hotwords: str = "") -> None:
                 event = json.loads(msg)
                 if event["type"] in ("final", "error"):
                     print(to_text(event))
+                elif event["type"] == "warning":  # the input check's: a dead track, audio too quiet, clipping
+                    print(f"warning: {event['message']}", file=sys.stderr)
 
         task = asyncio.create_task(reader())
         t0 = time.monotonic()

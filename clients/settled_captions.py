@@ -2,7 +2,8 @@
 is settled, and never taken back. A partial's first ``stable_words`` words are its segment's final's
 whatever audio comes, so they can go where text cannot be erased (a roll-up caption encoder, a chat
 message that may only grow, a log); the rest of each segment is written at its final. Each line says how
-much audio the server had heard when it sent the words.
+much audio the server had heard when it sent the words. The server's warnings about the input (only
+silence, too quiet, clipped) go to stderr.
 
     python clients/settled_captions.py speech.wav ws://127.0.0.1:2700
 """
@@ -37,6 +38,8 @@ async def main(path: str, url: str) -> None:
                     if rest := event["text"].split()[written:]:
                         print(f"{event['end_ms']:6d} ms  final:   {' '.join(rest)}", flush=True)
                     written = 0
+                elif event["type"] == "warning":  # the input check's: silence, audio too quiet, clipping
+                    print(f"warning: {event['message']}", file=sys.stderr, flush=True)
                 elif event["type"] == "error":
                     sys.exit(f"server error {event['code']}: {event['message']}")
 

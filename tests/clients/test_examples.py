@@ -91,3 +91,16 @@ def test_settled_captions_example_writes_the_finals_words_once_some_before_their
     assert written == finals, out  # every word of the finals, once, in order
     assert "settled" in kinds, out  # some of them before their final came
     assert error_rate([sentence], [written]) <= 0.35, out
+
+
+@pytest.mark.parametrize("name", ["media_stream.py", "settled_captions.py"])
+def test_an_example_shows_the_servers_warning_of_a_quiet_input_on_stderr(server, tmp_path, name):
+    import soundfile as sf
+
+    samples = espeak(SENTENCE, tmp_path / "a.wav")
+    quiet = samples / max(float(abs(samples).max()), 1e-9) * 10 ** (-60 / 20)  # peaks at -60 dBFS
+    sf.write(tmp_path / "quiet.wav", quiet, 16000)
+    r = subprocess.run([sys.executable, str(CLIENTS / name), str(tmp_path / "quiet.wav"), server.url("")],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "warning: " in r.stderr and "quiet" in r.stderr, r.stderr
