@@ -47,8 +47,7 @@ SETTINGS = {"now": EndpointConfig(), "before": EndpointConfig(speech_posterior=0
 
 def noise(seconds: float, kind: int, dbfs: float, seed: int) -> np.ndarray:
     """(S,) float32 coloured noise at an RMS of ``dbfs``."""
-    return (coloured_noise(int(RATE * seconds), np.random.default_rng(seed), kind) * 10 ** (dbfs / 20)).astype(
-        np.float32)
+    return coloured_noise(int(RATE * seconds), np.random.default_rng(seed), kind, dbfs)
 
 
 def with_noise(x: np.ndarray, lead_s: float | None, seed: int) -> np.ndarray:

@@ -381,8 +381,7 @@ def noise(seconds: float, kind: int, dbfs: float, seed: int = 0) -> np.ndarray:
     """Coloured noise (0 white, 1 pink) at an RMS of ``dbfs``: (S,) float32 at 16 kHz."""
     from streamasr.data.augment import coloured_noise
 
-    return (coloured_noise(int(16000 * seconds), np.random.default_rng(seed), kind) * 10 ** (dbfs / 20)).astype(
-        np.float32)
+    return coloured_noise(int(16000 * seconds), np.random.default_rng(seed), kind, dbfs)
 
 
 @pytest.mark.parametrize("kind", [0, 1])

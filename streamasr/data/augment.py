@@ -34,8 +34,9 @@ def speed(x: np.ndarray, factor: float, rate: int = 16000) -> np.ndarray:
     return y.numpy()
 
 
-def coloured_noise(n: int, rng: np.random.Generator, kind: int | None = None) -> np.ndarray:
-    """White (kind 0), pink-ish (1) or brown-ish (2, default: one at random) noise of n samples, unit RMS."""
+def coloured_noise(n: int, rng: np.random.Generator, kind: int | None = None, dbfs: float = 0.0) -> np.ndarray:
+    """White (kind 0), pink-ish (1) or brown-ish (2, default: one at random) noise of n samples, (n,) float32 at
+    an RMS of ``dbfs`` (dB against full scale; 0: unit RMS)."""
     white = rng.standard_normal(n).astype(np.float32)
     kind = rng.integers(3) if kind is None else kind
     if kind == 0:
@@ -44,7 +45,7 @@ def coloured_noise(n: int, rng: np.random.Generator, kind: int | None = None) ->
         spec = np.fft.rfft(white)
         f = np.arange(1, len(spec) + 1, dtype=np.float32)
         y = np.fft.irfft(spec / (f ** (0.5 * kind)), n).astype(np.float32)
-    return y / (np.sqrt(np.mean(y**2)) + 1e-9)
+    return y / (np.sqrt(np.mean(y**2)) + 1e-9) * 10 ** (dbfs / 20)
 
 
 def add_noise(x: np.ndarray, snr_db: float, rng: np.random.Generator, kind: int | None = None) -> np.ndarray:
