@@ -66,3 +66,15 @@ def test_stream_segments_decode_to_the_sessions_finals(bundled_rec, paused_speec
     assert [len(s) for s in other_segments] == [len(s) for s in segments]
     searched = texts_of(CTCPrefixDecoder(other, bundled_rec.tokenizer, bundled_rec.lm), [segments])
     assert searched == [" ".join(t for t in other_texts if t)] != [" ".join(t for t in texts if t)]
+
+
+def test_every_readme_block_is_its_committed_results_file():
+    """Each table the README quotes between <!-- NAME:begin/end --> is benchmarks/results/NAME.md as its
+    benchmark wrote it (``results_io.publish``): a figure edited by hand in one would show here."""
+    import re
+
+    root = Path(__file__).parents[1]
+    blocks = re.findall(r"<!-- (\S+):begin -->\n(.*?)<!-- \1:end -->", (root / "README.md").read_text(), re.S)
+    assert len(blocks) >= 20  # the README quotes each benchmark's table
+    for name, block in blocks:
+        assert block == (root / "benchmarks" / "results" / f"{name}.md").read_text(), name
