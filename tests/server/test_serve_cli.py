@@ -59,8 +59,7 @@ def test_serve_final_pass_is_the_default_of_streams_that_cannot_choose(bundled_r
     from streamasr.protocol import decode_audio
 
     speech = espeak(HELD_OUT_SENTENCES[0], tmp_path / "s.wav")
-    noise = coloured_noise(4 * 16000 + len(speech), np.random.default_rng(1), 1)  # pink, (S,)
-    audio = (noise * 10 ** (-45 / 20)).astype(np.float32)  # -45 dBFS
+    audio = coloured_noise(4 * 16000 + len(speech), np.random.default_rng(1), 1, -45)  # pink at -45 dBFS, (S,)
     audio[4 * 16000 :] += speech
     proc, base = serve_process("--backend", "torch", "--final-pass")  # the bundled model and LM
     try:
