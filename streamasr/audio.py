@@ -12,6 +12,7 @@ import torch
 import torchaudio
 
 from streamasr.errors import AudioError  # defined there for the CLI, which must not import torch
+from streamasr.pipe import RawFormat
 
 
 def to_mono_float(samples: np.ndarray) -> np.ndarray:
@@ -43,6 +44,23 @@ def resample(samples: np.ndarray, rate: int, target: int) -> np.ndarray:
 
 
 BLOCK_S = 1.0  # seconds of a file read at a time
+_HELD_AS = {"ULAW": "mulaw", "ALAW": "alaw", "PCM_16": "pcm_s16le", "PCM_S8": "pcm_s16le", "PCM_U8": "pcm_s16le"}
+# a libsndfile subtype -> the encoding of ours that holds its samples as they are (the rest: f32le)
+
+
+def file_format(path: str | Path, keep_channels: bool = False) -> RawFormat:
+    """The format to read a file's samples in, ``read_blocks(path, fmt.sample_rate, keep_channels)``: the file's
+    own rate, and the encoding of ours that holds its samples as they are (pcm_s16le for 16-bit and narrower PCM,
+    mulaw and alaw for G.711, f32le for wider PCM, floats and compressed audio, and for a mix of its channels);
+    channels: the file's with ``keep_channels``, else 1 (their mix). A rate no pipe takes (outside 1000..192000
+    Hz) is read at 16 kHz, as f32le. Raises AudioError where the file cannot be opened as audio (or
+    ``keep_channels`` has over 32 channels)."""
+    with _open(Path(path)) as f:
+        rate, subtype, channels = f.samplerate, f.subtype, f.channels
+    encoding = _HELD_AS.get(subtype, "f32le") if keep_channels or channels == 1 else "f32le"
+    if not 1000 <= rate <= 192000:
+        rate, encoding = 16000, "f32le"
+    return RawFormat(rate, encoding, channels if keep_channels else 1)
 
 
 def read_blocks(path: str | Path, target_rate: int = 16000, keep_channels: bool = False,
@@ -53,13 +71,18 @@ def read_blocks(path: str | Path, target_rate: int = 16000, keep_channels: bool 
     that memory stays bounded however long the file. Raises AudioError at once where the file cannot be
     opened as audio, and while iterating where its data turns out bad."""
     path = Path(path)
+    f = _open(path)
+    return _blocks(f, path, target_rate, keep_channels, max(1, round(block_s * f.samplerate)))
+
+
+def _open(path: Path) -> sf.SoundFile:
+    """``path`` opened for reading, or AudioError."""
     if not path.is_file():
         raise AudioError(f"{path} is a folder, not an audio file" if path.is_dir() else f"no such audio file: {path}")
     try:
-        f = sf.SoundFile(str(path))
+        return sf.SoundFile(str(path))
     except (sf.LibsndfileError, RuntimeError) as e:
         raise AudioError(f"cannot read {path}: {e}") from None
-    return _blocks(f, path, target_rate, keep_channels, max(1, round(block_s * f.samplerate)))
 
 
 def _blocks(f: sf.SoundFile, path: Path, target_rate: int, keep_channels: bool, frames: int) -> Iterator[np.ndarray]:

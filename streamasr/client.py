@@ -14,7 +14,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from streamasr.metrics import word_emergence, word_settling
-from streamasr.protocol import encode_audio, to_text
+from streamasr.protocol import ProtocolError, StartMessage, encode_audio, to_text
 
 
 @dataclass
@@ -36,11 +36,31 @@ class Timing:
         self.end_sent = time.monotonic()
 
 
+def wire_format(rate: int, encoding: str) -> tuple[int, str]:
+    """The sample rate and encoding to send samples of ``rate`` and ``encoding`` in: their own where a start
+    message may name them, so that the server hears the samples as they are (their levels as recorded; 8 kHz
+    mu-law at half the bytes of 16-bit PCM), but 16-bit PCM for f32le (wider PCM, floats, compressed audio: 16
+    bits hold what speech needs, at half the bytes); 16 kHz 16-bit PCM, resampled, where the rate is refused.
+
+    >>> wire_format(8000, "mulaw"), wire_format(44100, "f32le"), wire_format(16000, "alaw"), wire_format(4000, "mulaw")
+    ((8000, 'mulaw'), (44100, 'pcm_s16le'), (16000, 'pcm_s16le'), (16000, 'pcm_s16le'))
+    """
+    for wire in ((rate, "pcm_s16le" if encoding == "f32le" else encoding), (rate, "pcm_s16le")):
+        try:
+            StartMessage.from_dict({"sample_rate": wire[0], "encoding": wire[1]})
+            return wire
+        except ProtocolError:
+            continue
+    return 16000, "pcm_s16le"
+
+
 async def stream_frames(url: str, frames: AsyncIterator[np.ndarray], sample_rate: int,
                         start: dict | None = None, on_event: Callable[[dict], None] | None = None,
-                        token: str | None = None, timing: Timing | None = None) -> list[dict]:
-    """Open a stream, send each (S,) float32 frame as it comes as pcm_s16le, then the end message. (S, C) frames
-    are sent with their channels interleaved, for a start message that says ``"channels": C``.
+                        token: str | None = None, timing: Timing | None = None,
+                        encoding: str = "pcm_s16le") -> list[dict]:
+    """Open a stream, send each (S,) float32 frame as it comes in ``encoding`` (``sample_rate`` Hz), then the end
+    message. (S, C) frames are sent with their channels interleaved, for a start message that says
+    ``"channels": C``.
 
     ``frames`` is first asked for a frame once the start message is out. Returns every message the server
     sent, in order, the last final included; ``timing``, if given, is filled in as they go and come. A
@@ -63,10 +83,9 @@ async def stream_frames(url: str, frames: AsyncIterator[np.ndarray], sample_rate
         task = asyncio.create_task(reader())
         sent, closed = 0, None  # samples sent so far; the close, if it came before the stream's end
         try:  # a server at capacity may refuse (error message, close) before the start message is out
-            await ws.send(to_text({"type": "start", "sample_rate": sample_rate, "encoding": "pcm_s16le"}
-                                     | (start or {})))
+            await ws.send(to_text({"type": "start", "sample_rate": sample_rate, "encoding": encoding} | (start or {})))
             async for frame in frames:
-                await ws.send(encode_audio(frame.reshape(-1), "pcm_s16le"))  # (S * C,), interleaved
+                await ws.send(encode_audio(frame.reshape(-1), encoding))  # (S * C,), interleaved
                 sent += len(frame)
                 if timing is not None:
                     timing.frame_sent(sent * 1000 // sample_rate)

@@ -90,8 +90,8 @@ def _wav_format(body: bytes) -> RawFormat:
 
 
 class PipeDecoder:
-    """A pipe's bytes, in any pieces, -> (S,) float32 mono at ``rate`` (with ``keep_channels``: (S, C), a column
-    per channel); ``finish`` at the end of the pipe.
+    """A pipe's bytes, in any pieces, -> (S,) float32 mono at ``rate`` (None: the pipe's own, ``fmt.sample_rate``
+    once known; with ``keep_channels``: (S, C), a column per channel); ``finish`` at the end of the pipe.
 
     ``fmt``: the format of raw samples; None: the bytes are a WAV stream, whose header says. The samples are
     resampled as a stream (soxr), so the output is the same however the pipe cut the bytes.
@@ -101,10 +101,12 @@ class PipeDecoder:
     [0.5]
     >>> pipe.feed(b"\\xc0").tolist()
     [-0.5]
+    >>> PipeDecoder(RawFormat(8000, "mulaw"), None).rate  # None: the samples out at the pipe's own rate
+    8000
     """
 
-    def __init__(self, fmt: RawFormat | None, rate: int, keep_channels: bool = False):
-        self.rate = rate  # Hz of the samples out
+    def __init__(self, fmt: RawFormat | None, rate: int | None, keep_channels: bool = False):
+        self.rate = rate  # Hz of the samples out (None until the format is known, where it was None: its own)
         self.keep_channels = keep_channels  # (S, C) out, where False averages the channels into (S,)
         self.fmt: RawFormat | None = None  # the samples' format, once known
         self.trailing_bytes = 0  # after ``finish``: bytes at the end that made no whole sample (dropped)
@@ -142,6 +144,7 @@ class PipeDecoder:
 
     def _begin(self, fmt: RawFormat) -> None:
         self.fmt = fmt
+        self.rate = self.rate or fmt.sample_rate
         if fmt.sample_rate != self.rate:
             channels = fmt.channels if self.keep_channels else 1
             self._resampler = soxr.ResampleStream(fmt.sample_rate, self.rate, channels, dtype="float32")

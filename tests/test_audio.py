@@ -6,10 +6,12 @@ import soundfile as sf
 import soxr
 
 from speech import HELD_OUT_SENTENCES, espeak
-from streamasr.audio import load_audio, load_channels, read_blocks
+from streamasr.audio import file_format, load_audio, load_channels, read_blocks
 from streamasr.errors import AudioError
 from streamasr.events import transcript
 from streamasr.metrics import error_rate
+from streamasr.pipe import RawFormat
+from streamasr.protocol import decode_audio, encode_audio
 
 
 @pytest.mark.parametrize("fmt,subtype,suffix", [("MP3", None, "mp3"), ("OGG", "OPUS", "opus"),
@@ -71,3 +73,28 @@ def test_samples_that_are_no_numbers_midway_fail_while_reading(tmp_path):
     assert len(next(blocks)) == 16000  # the first second is read
     with pytest.raises(AudioError, match="nan.wav: audio contains NaN"):
         list(blocks)
+
+
+@pytest.mark.parametrize("rate, subtype, channels, keep, expected", [
+    (8000, "ULAW", 1, False, RawFormat(8000, "mulaw")),  # a call recording: its codes as they are
+    (8000, "ALAW", 2, True, RawFormat(8000, "alaw", 2)),
+    (8000, "ULAW", 2, False, RawFormat(8000, "f32le")),  # the mix of two channels is no mu-law code
+    (44100, "PCM_16", 1, False, RawFormat(44100, "pcm_s16le")),
+    (22050, "PCM_U8", 1, False, RawFormat(22050, "pcm_s16le")),
+    (48000, "PCM_24", 2, True, RawFormat(48000, "f32le", 2)),  # wider than 16 bits
+    (16000, "FLOAT", 1, False, RawFormat(16000, "f32le")),
+    (500, "PCM_16", 1, False, RawFormat(16000, "f32le")),  # a rate no pipe takes: read at 16 kHz
+])
+def test_the_format_a_file_is_read_in_holds_its_samples_as_they_are(tmp_path, rate, subtype, channels, keep,
+                                                                     expected):
+    """``file_format``: the file's rate and the encoding that holds its samples as ``read_blocks`` reads them at
+    that rate, so that they can be checked and sent as the file holds them; what it names does hold them."""
+    sf.write(tmp_path / "a.wav", tone(0.5, rate, channels), rate, subtype=subtype)
+    fmt = file_format(tmp_path / "a.wav", keep_channels=keep)
+    assert fmt == expected
+    x = np.concatenate(list(read_blocks(tmp_path / "a.wav", fmt.sample_rate, keep_channels=keep)))
+    assert x.shape[1:] == ((channels,) if keep else ())
+    if fmt.encoding != "f32le":
+        assert np.array_equal(decode_audio(encode_audio(x.reshape(-1), fmt.encoding), fmt.encoding), x.reshape(-1))
+    with pytest.raises(AudioError, match="no such audio file"):
+        file_format(tmp_path / "b.wav")

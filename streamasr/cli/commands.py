@@ -21,6 +21,7 @@ from streamasr.events import transcript
 
 if TYPE_CHECKING:  # the client is imported where a command needs it
     from streamasr.client import Timing
+    from streamasr.pipe import RawFormat
 
 
 class UserError(Exception):
@@ -59,12 +60,12 @@ def _recognizer(args):
         raise UserError(str(e)) from None
 
 
-def _audio_source(args, path: str, rate: int, piece_ms: int, speed: float, ctrl_c: CtrlC):
-    """The audio ``path`` names as blocks of (S,) float32 at ``rate`` ((S, C), a column per channel, where
+def _audio_source(args, path: str, piece_ms: int, speed: float, ctrl_c: CtrlC):
+    """The audio ``path`` names as blocks of (S,) float32 at its own rate ((S, C), a column per channel, where
     ``args.split_channels`` asks): a file, read as a stream and cut into ``piece_ms`` pieces, or stdin
     (``-``), read as it comes (``pipes.Stdin``). Paced at ``speed`` times real time (0: at once); Ctrl-C ends
     the blocks. A source that cannot be opened is a UserError now; one that fails midway ends the blocks,
-    and its ``error`` (``pipes.Guarded``) is to be checked once they end."""
+    and its ``error`` (``pipes.Guarded``) is to be checked once they end; its ``fmt``, once they have begun."""
     from streamasr.cli.pipes import Guarded, Stdin, paced, pieces, pipe_format, raw_flags
 
     if path == "-":
@@ -75,18 +76,30 @@ def _audio_source(args, path: str, rate: int, piece_ms: int, speed: float, ctrl_
             pipe_format(b"", args)  # the flags' format is checked before stdin is read
         except AudioError as e:
             raise UserError(str(e)) from None
-        return Guarded(Stdin(args, rate, min(piece_ms, 100), speed, stop=lambda: ctrl_c.pressed))
+        return Guarded(Stdin(args, min(piece_ms, 100), speed, stop=lambda: ctrl_c.pressed))
     if flags := raw_flags(args):
         raise UserError(f"{', '.join(flags)}: for raw audio on stdin (-); {path}'s header names its own format")
-    from streamasr.audio import read_blocks
+    from streamasr.audio import file_format, read_blocks
 
+    keep_channels = getattr(args, "split_channels", False)
     try:
-        blocks = read_blocks(path, rate, keep_channels=getattr(args, "split_channels", False))
+        fmt = file_format(path, keep_channels)
+        blocks = read_blocks(path, fmt.sample_rate, keep_channels)
     except AudioError as e:
         raise UserError(str(e)) from None
-    step = max(1, rate * piece_ms // 1000)
-    return Guarded(paced((p for block in blocks for p in pieces(block, step)), rate, speed,
-                         stop=lambda: ctrl_c.pressed))
+    step = max(1, fmt.sample_rate * piece_ms // 1000)
+    return Guarded(paced((p for block in blocks for p in pieces(block, step)), fmt.sample_rate, speed,
+                         stop=lambda: ctrl_c.pressed), fmt)
+
+
+def _begun(source) -> tuple[RawFormat, Iterable]:
+    """An ``_audio_source``'s format and its blocks, the first of them read (a pipe's format comes with its first
+    bytes); 16 kHz 16-bit PCM, mono, where no block came (no audio, or a pipe that failed at once)."""
+    from streamasr.pipe import RawFormat
+
+    blocks = iter(source)
+    first = next(blocks, None)
+    return source.fmt or RawFormat(), (itertools.chain([first], blocks) if first is not None else ())
 
 
 async def _off_the_loop(items: Iterable) -> AsyncIterator:
@@ -155,24 +168,29 @@ def transcribe_one(args, path: str, rate: int, session: Callable, ctrl_c: CtrlC,
                     label: str | None) -> None:
     """One file (or stdin) through new sessions (``session()``), its events shown on stdout, or written to
     ``out``; ``label``: the file's name, put on each line of stdout where several files share it."""
-    blocks = _audio_source(args, path, rate, max(args.chunk_ms, 100), 1.0 if args.realtime else 0.0, ctrl_c)
+    from streamasr.cli.pipes import at_rate
+
+    source = _audio_source(args, path, max(args.chunk_ms, 100), 1.0 if args.realtime else 0.0, ctrl_c)
+    fmt, blocks = _begun(source)
     with contextlib.ExitStack() as stack:  # the file is made once its audio could be read
         try:
             stream = stack.enter_context(open(out, "w", encoding="utf-8")) if out else sys.stdout
         except OSError as e:
             raise UserError(f"cannot write {out}: {e.strerror or e}") from None
         show = Display(args.format, out=stream, label=label)
-        _recognize(_checked(blocks, rate, "stdin" if path == "-" else path, show), session, show, args.split_channels)
+        checked = _checked(blocks, fmt, "stdin" if path == "-" else path, show)  # as the file or pipe holds them
+        _recognize(at_rate(checked, fmt.sample_rate, rate), session, show, args.split_channels)
     if out:
         print(f"{path} -> {out}", file=sys.stderr)
-    _raise_if_failed(blocks, path)
+    _raise_if_failed(source, path)
 
 
-def _checked(blocks: Iterable, rate: int, source: str, show: Display) -> Iterator:
-    """``blocks`` as they are, their input check's warnings shown as they come (``streamasr.levels``; a check for
+def _checked(blocks: Iterable, fmt: RawFormat, source: str, show: Display) -> Iterator:
+    """``blocks`` as they are, of samples in ``fmt`` (the rate and encoding a server hears them in from
+    ``streamasr stream``), their input check's warnings shown as they come (``streamasr.levels``; a check for
     each channel of (S, C) blocks, whose warnings name it), and at their end those their whole length earned."""
-    from streamasr.levels import InputCheck
-    from streamasr.protocol import warning_message
+    from streamasr.levels import FULL_SCALE, InputCheck
+    from streamasr.protocol import PEAK, warning_message
 
     checks: list[tuple[InputCheck, str, dict]] = []  # (check, source, tag) of each channel
 
@@ -183,7 +201,8 @@ def _checked(blocks: Iterable, rate: int, source: str, show: Display) -> Iterato
     for block in blocks:
         if not checks:
             channels = range(block.shape[1]) if block.ndim == 2 else (None,)
-            checks = [(InputCheck(rate), source if c is None else f"channel {c} of {source}",
+            checks = [(InputCheck(fmt.sample_rate, full_scale=FULL_SCALE * PEAK[fmt.encoding]),
+                        source if c is None else f"channel {c} of {source}",
                        {} if c is None else {"channel": c}) for c in channels]
         for c, (check, name, tag) in enumerate(checks):
             say(check.feed(block if block.ndim == 1 else block[:, c]), name, tag)
@@ -281,10 +300,10 @@ def evaluate(args) -> int:
     if args.json:
         print(json.dumps(result))
         return 0
+    silence = f", {args.lead_silence:g} s of silence before each" if args.lead_silence else ""
     print(f"WER {100 * result['wer']:.2f}%  CER {100 * result['cer']:.2f}%  "
           f"({len(utts)} utterances, chunk {args.chunk_ms} ms, {args.decoder}"
-          f"{', LM' if result['lm'] else ''}"
-          f"{f', {args.lead_silence:g} s of silence before each' if args.lead_silence else ''}, CPU RTF {result['rtf_cpu']})")
+          f"{', LM' if result['lm'] else ''}{silence}, CPU RTF {result['rtf_cpu']})")
     for voice, r in result.get("by_voice", {}).items():
         print(f"  {voice or '(no voice)'}: WER {100 * r['wer']:.2f}%  CER {100 * r['cer']:.2f}%  "
               f"({r['utterances']} utterances)")
@@ -359,26 +378,27 @@ def _run_client(url: str, client: Coroutine, timing: Timing | None) -> int:
 
 
 def stream(args) -> int:
-    from streamasr.client import Timing, stream_frames
+    from streamasr.cli.pipes import at_rate
+    from streamasr.client import Timing, stream_frames, wire_format
 
     if args.speed < 0:
         raise UserError("--speed must be 0 (at once) or more")
     speed = 1.0 if args.realtime else args.speed
     _check_split_channels(args)
     ctrl_c = CtrlC()  # the first ends the audio, the stream then ends as at the end of a file
-    source = _audio_source(args, args.audio, 16000, 100, speed, ctrl_c)
+    source = _audio_source(args, args.audio, 100, speed, ctrl_c)
     show = Display(args.format, spoken_order=False)  # a server sends each channel's events as soon as they come
     timing = Timing() if args.latency else None
     start = _start_fields(args)
 
     with ctrl_c:  # each block read off the event loop: stdin waits for its pipe, a paced file for its time
-        blocks = source
-        if args.split_channels:  # the start message says how many channels: the first block (a WAV header) tells
-            first, rest = _first_and_rest(source)
-            blocks = itertools.chain([first], rest) if first is not None else ()
-            start |= {"channels": first.shape[1] if first is not None else 1}
-        code = _run_client(args.server, stream_frames(args.server, _off_the_loop(blocks), 16000, on_event=show,
-                                                       token=args.token, start=start, timing=timing),
+        fmt, blocks = _begun(source)  # the start message says the samples' format: a pipe's first bytes tell
+        rate, encoding = wire_format(fmt.sample_rate, fmt.encoding)  # their own, where the protocol takes it
+        if args.split_channels:
+            start |= {"channels": fmt.channels}
+        frames = _off_the_loop(at_rate(blocks, fmt.sample_rate, rate))
+        code = _run_client(args.server, stream_frames(args.server, frames, rate, on_event=show, token=args.token,
+                                                       start=start, timing=timing, encoding=encoding),
                            timing)
         show.finish()
     _raise_if_failed(source, args.audio)
@@ -390,12 +410,6 @@ def _raise_if_failed(source, path: str) -> None:
     file's error names the file already)."""
     if source.error:
         raise UserError(f"stdin: {source.error}" if path == "-" else str(source.error))
-
-
-def _first_and_rest(blocks: Iterable) -> tuple:
-    """The first item of ``blocks`` (None where there is none) and an iterator over the rest."""
-    it = iter(blocks)
-    return next(it, None), it
 
 
 def _check_split_channels(args) -> None:

@@ -87,7 +87,8 @@ def _serve(sub: argparse._SubParsersAction) -> None:
 
 def _stream(sub: argparse._SubParsersAction) -> None:
     st = sub.add_parser("stream", help="send an audio file to a server as a live stream")
-    st.add_argument("audio", help="audio file, any rate and channel count; - reads stdin as it comes")
+    st.add_argument("audio", help="audio file, any rate and channel count, sent at its own rate (mu-law and A-law "
+                    "as such, other samples as 16-bit PCM); - reads stdin as it comes")
     _raw_args(st, "averaged unless --split-channels")
     st.add_argument("--server", default="ws://127.0.0.1:2700/", help="server URL")
     pace = st.add_mutually_exclusive_group()

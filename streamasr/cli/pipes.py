@@ -3,12 +3,14 @@ blocks of samples, paced at a multiple of real time."""
 
 from __future__ import annotations
 
+import itertools
 import os
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
 
 import numpy as np
+import soxr
 
 from streamasr.errors import AudioError
 from streamasr.pipe import PipeDecoder, RawFormat
@@ -41,6 +43,27 @@ def pieces(samples: np.ndarray, step: int) -> Iterator[np.ndarray]:
         yield samples[pos : pos + step]
 
 
+def at_rate(blocks: Iterable[np.ndarray], rate: int, target: int) -> Iterator[np.ndarray]:
+    """(S,) or (S, C) blocks at ``rate`` -> the same at ``target``, resampled as a stream (soxr, as files and pipes
+    are read), the resampler's tail after the last; none of them empty.
+
+    >>> sum(len(b) for b in at_rate([np.zeros(800, np.float32)] * 3, 8000, 16000))  # 0.3 s
+    4800
+    """
+    if rate == target:
+        yield from blocks
+        return
+    resampler, empty = None, None
+    for block in blocks:
+        if resampler is None:
+            resampler = soxr.ResampleStream(rate, target, 1 if block.ndim == 1 else block.shape[1], dtype="float32")
+            empty = block[:0]
+        if len(out := resampler.resample_chunk(block)):
+            yield out
+    if resampler is not None and len(tail := resampler.resample_chunk(empty, last=True)):
+        yield tail
+
+
 def paced(blocks: Iterable[np.ndarray], rate: int, speed: float, stop: Callable[[], bool] = lambda: False
           ) -> Iterator[np.ndarray]:
     """``blocks`` of samples at ``rate``, each when its start is due at ``speed`` times real time (0: as they
@@ -58,11 +81,17 @@ def paced(blocks: Iterable[np.ndarray], rate: int, speed: float, stop: Callable[
 class Guarded:
     """Blocks of a source that may fail midway (a file whose data turns out bad, a pipe): an AudioError ends
     them and is kept in ``error``, so that the caller can close its stream (a final for what came before)
-    and then report it."""
+    and then report it. ``fmt``: the format of the source's samples, where it is known before they are read
+    (a file's); else that of ``blocks`` once they have begun (``Stdin``'s)."""
 
-    def __init__(self, blocks: Iterable[np.ndarray]):
+    def __init__(self, blocks: Iterable[np.ndarray], fmt: RawFormat | None = None):
         self.blocks = blocks
+        self._fmt = fmt
         self.error: AudioError | None = None
+
+    @property
+    def fmt(self) -> RawFormat | None:
+        return self._fmt or getattr(self.blocks, "fmt", None)
 
     def __iter__(self) -> Iterator[np.ndarray]:
         try:
@@ -72,25 +101,39 @@ class Guarded:
 
 
 class Stdin:
-    """stdin's audio as (S,) float32 blocks at ``rate`` ((S, C) where ``args.split_channels`` asks), each as
-    soon as the pipe has delivered it, at most ``block_ms`` long and never empty; paced at ``speed`` times
-    real time (0: as they come); until the pipe ends or ``stop()`` says so (Ctrl-C, checked after each read:
-    the resampler's tail still comes). A read or format error raises AudioError (``Guarded`` keeps it)."""
+    """stdin's audio as (S,) float32 blocks at its own rate ((S, C) where ``args.split_channels`` asks), each as
+    soon as the pipe has delivered it, at most ``block_ms`` long and never empty; paced at ``speed`` times real
+    time (0: as they come); until the pipe ends or ``stop()`` says so (Ctrl-C, checked after each read).
+    ``fmt``: their format, once they have begun (the pipe's; of one channel, f32le, where they mix several). A
+    read or format error raises AudioError (``Guarded`` keeps it)."""
 
-    def __init__(self, args, rate: int, block_ms: int = 100, speed: float = 0.0,
-                 stop: Callable[[], bool] = lambda: False):
-        self.args, self.rate, self.speed, self.stop = args, rate, speed, stop
-        self.step = max(1, rate * block_ms // 1000)  # samples per block at most
+    def __init__(self, args, block_ms: int = 100, speed: float = 0.0, stop: Callable[[], bool] = lambda: False):
+        self.args, self.block_ms, self.speed, self.stop = args, block_ms, speed, stop
+        self._pipe: PipeDecoder | None = None
+
+    @property
+    def fmt(self) -> RawFormat | None:
+        fmt = self._pipe.fmt if self._pipe else None
+        if fmt is None or self._pipe.keep_channels or fmt.channels == 1:
+            return fmt
+        return RawFormat(fmt.sample_rate, "f32le")  # a mix of its channels, which f32le holds
 
     def __iter__(self) -> Iterator[np.ndarray]:
-        return paced((p for samples in self._decoded() for p in pieces(samples, self.step)), self.rate, self.speed)
+        decoded, head = self._decoded(), []
+        while self.fmt is None:  # the blocks' rate is the pipe's: its header (or flags) first
+            head.append(next(decoded))  # (a pipe that ends before it raises AudioError)
+        rate = self.fmt.sample_rate
+        step = max(1, rate * self.block_ms // 1000)  # samples per block at most
+        return paced((p for samples in itertools.chain(head, decoded) for p in pieces(samples, step)), rate,
+                     self.speed)
 
     def _decoded(self) -> Iterator[np.ndarray]:
         fd = sys.stdin.buffer.fileno()
         first = b""
         while len(first) < 4 and (data := os.read(fd, 4 - len(first))):  # enough to tell a WAV header
             first += data
-        pipe = PipeDecoder(pipe_format(first, self.args), self.rate, getattr(self.args, "split_channels", False))
+        keep_channels = getattr(self.args, "split_channels", False)
+        pipe = self._pipe = PipeDecoder(pipe_format(first, self.args), None, keep_channels)  # at the pipe's own rate
         data = first
         while data and not self.stop():
             yield pipe.feed(data)

@@ -250,3 +250,74 @@ def test_a_file_too_quiet_is_warned_of_by_the_server_as_transcribe_warns_of_it(m
     assert np.max(np.abs(x)) > 0.1  # at its own level the file is loud enough: no warning
     plain = run(str(tmp_path / "s.wav"), "--server", model_server.url(), "--speed", "0")
     assert plain.returncode == 0 and "warning" not in plain.stderr, plain.stderr
+
+
+def transcribe(*args, stdin: bytes | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "streamasr.cli.main", "transcribe", *args], input=stdin,
+                          capture_output=True, timeout=120)
+
+
+def test_call_audio_goes_to_the_server_as_the_file_holds_it(model_server, tmp_path):
+    """An 8 kHz mu-law WAV (as phone systems record calls) is streamed as the file holds it: the start message
+    names 8 kHz mu-law (the ready message says what the server took), its codes go as they are (a quarter of the
+    bytes of 16 kHz PCM), and the server's finals are those `transcribe` makes of the file; the same codes raw on
+    stdin, named by flags, go the same way. A 44.1 kHz float WAV goes as 16-bit PCM at 44.1 kHz; a file at a rate
+    the protocol refuses (6 kHz), resampled to 16 kHz."""
+    import numpy as np
+    import soundfile as sf
+    import soxr
+
+    from streamasr.protocol import decode_audio, encode_audio
+
+    x = espeak(SENTENCE, tmp_path / "s.wav")
+    codes = encode_audio(soxr.resample(x, 16000, 8000), "mulaw")
+    sf.write(tmp_path / "call.wav", decode_audio(codes, "mulaw"), 8000, subtype="ULAW")
+    assert np.array_equal(sf.read(tmp_path / "call.wav", dtype="float32")[0], decode_audio(codes, "mulaw"))
+
+    def ready_and_finals(out):
+        assert out.returncode == 0, out.stderr
+        events = [json.loads(line) for line in out.stdout.splitlines()]
+        assert events[0]["type"] == "ready"
+        return (events[0]["sample_rate"], events[0]["encoding"]), [e for e in events if e["type"] == "final"]
+
+    wire, finals = ready_and_finals(run(str(tmp_path / "call.wav"), "--server", model_server.url(), "--json"))
+    assert wire == (8000, "mulaw") and error_rate([SENTENCE], [" ".join(e["text"] for e in finals)]) <= 0.5
+    local = transcribe(str(tmp_path / "call.wav"), "--json")
+    assert local.returncode == 0, local.stderr
+    assert [e for e in map(json.loads, local.stdout.decode().splitlines()) if e["type"] == "final"] == finals
+    piped = subprocess.run([sys.executable, "-m", "streamasr.cli.main", "stream", "-", "--rate", "8000",
+                            "--encoding", "mulaw", "--server", model_server.url(), "--json"], input=codes,
+                           capture_output=True, timeout=120)
+    piped.stdout = piped.stdout.decode()
+    assert ready_and_finals(piped) == ((8000, "mulaw"), finals)
+
+    sf.write(tmp_path / "wide.wav", soxr.resample(x, 16000, 44100), 44100, subtype="FLOAT")
+    assert ready_and_finals(run(str(tmp_path / "wide.wav"), "--server", model_server.url(), "--json"))[0] == \
+        (44100, "pcm_s16le")
+    sf.write(tmp_path / "low.wav", soxr.resample(x, 16000, 6000), 6000, subtype="PCM_16")
+    wire, finals = ready_and_finals(run(str(tmp_path / "low.wav"), "--server", model_server.url(), "--json"))
+    assert wire == (16000, "pcm_s16le") and error_rate([SENTENCE], [" ".join(e["text"] for e in finals)]) <= 0.5
+
+
+def test_clipped_call_audio_is_warned_of_by_the_server_as_transcribe_warns_of_it(model_server, tmp_path):
+    """Speech 5 dB too hot in an 8 kHz mu-law file: about 0.2% of its samples sit at G.711's loudest code, 0.98 of
+    full scale, twice the share the clipping rule asks. The server, hearing the codes themselves, warns of it,
+    and `transcribe`, checking the file's samples as they are, writes the same line but for the name of the
+    source. (Resampled to 16 kHz PCM, as `stream` once sent it, only the resampler's overshoot reaches full
+    scale, 0.05% of the samples, and no rule spoke.)"""
+    import numpy as np
+    import soundfile as sf
+    import soxr
+
+    x = espeak(SENTENCE, tmp_path / "s.wav")
+    hot = np.clip(1.75 * soxr.resample(np.tile(x, 3), 16000, 8000), -1, 1)  # (S,) 6.7 s: longer than the 5 s window
+    sf.write(tmp_path / "hot.wav", hot, 8000, subtype="ULAW")
+    streamed = run(str(tmp_path / "hot.wav"), "--server", model_server.url(), "--speed", "0", "--json")
+    assert streamed.returncode == 0, streamed.stderr
+    (warning,) = [e for e in map(json.loads, streamed.stdout.splitlines()) if e["type"] == "warning"]
+    assert warning["code"] == "clipped" and "lower the input volume" in warning["message"]
+    line = f"streamasr: warning: {warning['message']}"
+    local = transcribe(str(tmp_path / "hot.wav"))
+    assert local.returncode == 0, local.stderr
+    said = [s for s in local.stderr.decode().splitlines() if "warning" in s]
+    assert said == [line.replace("the stream", str(tmp_path / "hot.wav"))], (said, line)
