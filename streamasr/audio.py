@@ -12,7 +12,7 @@ import torch
 import torchaudio
 
 from streamasr.errors import AudioError  # defined there for the CLI, which must not import torch
-from streamasr.pipe import RawFormat
+from streamasr.pipe import MAX_RAW_RATE, MIN_RAW_RATE, RawFormat, read_encoding
 
 
 def to_mono_float(samples: np.ndarray) -> np.ndarray:
@@ -57,8 +57,8 @@ def file_format(path: str | Path, keep_channels: bool = False) -> RawFormat:
     ``keep_channels`` has over 32 channels)."""
     with _open(Path(path)) as f:
         rate, subtype, channels = f.samplerate, f.subtype, f.channels
-    encoding = _HELD_AS.get(subtype, "f32le") if keep_channels or channels == 1 else "f32le"
-    if not 1000 <= rate <= 192000:
+    encoding = read_encoding(_HELD_AS.get(subtype, "f32le"), channels, keep_channels)
+    if not MIN_RAW_RATE <= rate <= MAX_RAW_RATE:
         rate, encoding = 16000, "f32le"
     return RawFormat(rate, encoding, channels if keep_channels else 1)
 

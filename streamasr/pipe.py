@@ -17,6 +17,7 @@ MAX_WAV_HEADER = 1 << 20  # bytes a WAV stream may take to reach its audio (meta
 _WAV_TAGS = {(1, 16): "pcm_s16le", (3, 32): "f32le", (6, 8): "alaw", (7, 8): "mulaw"}  # (format tag, bits) -> ours
 _WAV_EXTENSIBLE = 0xFFFE  # its real tag is the first two bytes of the subformat GUID
 _WAV_UNKNOWN_SIZE = (0, 0xFFFFFFFF)  # what writers put in the data chunk's size when they cannot know it
+MIN_RAW_RATE, MAX_RAW_RATE = 1000, 192000  # Hz of raw samples a pipe takes (a file of another rate is resampled)
 
 
 @dataclass(frozen=True)
@@ -28,8 +29,8 @@ class RawFormat:
     def __post_init__(self):
         if self.encoding not in SAMPLE_WIDTH:
             raise AudioError(f"unknown encoding {self.encoding!r}; use one of {', '.join(SAMPLE_WIDTH)}")
-        if not 1000 <= self.sample_rate <= 192000:
-            raise AudioError(f"sample rate {self.sample_rate} Hz is outside 1000..192000")
+        if not MIN_RAW_RATE <= self.sample_rate <= MAX_RAW_RATE:
+            raise AudioError(f"sample rate {self.sample_rate} Hz is outside {MIN_RAW_RATE}..{MAX_RAW_RATE}")
         if not 1 <= self.channels <= 32:
             raise AudioError(f"{self.channels} channels is outside 1..32")
 
@@ -37,6 +38,16 @@ class RawFormat:
     def frame_bytes(self) -> int:
         """Bytes of one sample of every channel."""
         return SAMPLE_WIDTH[self.encoding] * self.channels
+
+
+def read_encoding(encoding: str, channels: int, keep_channels: bool) -> str:
+    """The encoding that holds a source's samples as they are read: its own, or, where its channels are mixed
+    into one (not kept apart), f32le, for their mean is no sample of a narrower encoding.
+
+    >>> read_encoding("mulaw", 2, keep_channels=False), read_encoding("mulaw", 2, keep_channels=True)
+    ('f32le', 'mulaw')
+    """
+    return encoding if keep_channels or channels == 1 else "f32le"
 
 
 def wav_header(data: bytes) -> tuple[RawFormat, int, int | None] | None:

@@ -13,7 +13,7 @@ import numpy as np
 import soxr
 
 from streamasr.errors import AudioError
-from streamasr.pipe import PipeDecoder, RawFormat
+from streamasr.pipe import PipeDecoder, RawFormat, read_encoding
 
 READ_BYTES = 1 << 14  # the most one read takes; a live pipe returns what it has
 RAW_FLAGS = ("rate", "encoding", "channels")  # the flags that describe raw samples on stdin
@@ -114,9 +114,9 @@ class Stdin:
     @property
     def fmt(self) -> RawFormat | None:
         fmt = self._pipe.fmt if self._pipe else None
-        if fmt is None or self._pipe.keep_channels or fmt.channels == 1:
+        if fmt is None or self._pipe.keep_channels:
             return fmt
-        return RawFormat(fmt.sample_rate, "f32le")  # a mix of its channels, which f32le holds
+        return RawFormat(fmt.sample_rate, read_encoding(fmt.encoding, fmt.channels, False))  # their mix: one channel
 
     def __iter__(self) -> Iterator[np.ndarray]:
         decoded, head = self._decoded(), []
