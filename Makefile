@@ -7,13 +7,13 @@ BIN := $(VENV)/bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PACKAGES := python3-venv python3-dev espeak-ng flite festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts \
 	festvox-italp16k festvox-itapc16k festvox-suopuhe-lj festvox-suopuhe-mv \
-	bible-kjv bible-kjv-text chromium pulseaudio libportaudio2 libasound2-plugins g++ cmake zlib1g-dev libbz2-dev liblzma-dev libboost-program-options-dev \
+	bible-kjv bible-kjv-text chromium pulseaudio jackd2 libportaudio2 libasound2-plugins g++ cmake zlib1g-dev libbz2-dev liblzma-dev libboost-program-options-dev \
 	libboost-system-dev libboost-thread-dev libboost-test-dev
 
 .PHONY: setup demo test bench clean
 setup: .stamp-apt $(VENV)/.stamp
 
-.stamp-apt:
+.stamp-apt: Makefile  # the package list above: installed again when it (or anything here) changes
 	$(SUDO) apt-get update -q
 	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q $(APT_PACKAGES)
 	touch $@

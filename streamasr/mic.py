@@ -28,11 +28,35 @@ def describe(warning: LevelWarning) -> str:
             "Settings > Privacy & Security > Microphone); `streamasr mic --list-devices` lists the inputs")
 
 
+INVALID_SAMPLE_RATE = -9997  # PortAudio's paInvalidSampleRate
+
+
+def input_rate(wanted: int, device: str | int | None = None, channels: int = 1) -> int:
+    """The rate to record from ``device`` at: ``wanted`` where the device takes it, else the device's own default
+    rate (a JACK server runs at one rate, and Windows' shared mode and Linux's hw devices take only their own),
+    which the caller resamples from. Opens nothing; a device that cannot be queried gets ``wanted``, so that
+    ``microphone`` says what is wrong with it."""
+    sd = _sounddevice()
+    try:
+        sd.check_input_settings(device=device, channels=channels, dtype="float32", samplerate=wanted)
+        return wanted
+    except sd.PortAudioError as e:
+        if len(e.args) < 2 or e.args[1] != INVALID_SAMPLE_RATE:
+            return wanted
+    except ValueError:  # no such device
+        return wanted
+    try:
+        return int(sd.query_devices(device, "input")["default_samplerate"])
+    except (sd.PortAudioError, ValueError):
+        return wanted
+
+
 @contextmanager
 def microphone(sample_rate: int = 16000, block_ms: int = 100, device: str | int | None = None,
                max_blocks: int = 600, channels: int = 1) -> Iterator["queue.Queue[np.ndarray]"]:
     """Yield a queue that receives (S,) float32 mono blocks from the input device until exit ((S, C) blocks of
-    its first ``channels`` where more than one is asked for: two microphones on a stereo input). ``device``: a
+    its first ``channels`` where more than one is asked for: two microphones on a stereo input), recorded at
+    ``sample_rate`` (``input_rate`` says which one the device takes). ``device``: a
     PortAudio device index or (part of a) name; None: the system's default input. Raises ``DeviceError`` where
     the device cannot be opened. A consumer more than ``max_blocks`` behind (a minute of 100 ms blocks) loses
     the blocks that do not fit, which a warning at exit counts."""

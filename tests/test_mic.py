@@ -39,16 +39,54 @@ def pulse(tmp_path):
         subprocess.run(["pulseaudio", "-k"], env=env, capture_output=True)
 
 
-def mic_hearing(args: list[str], pulse: dict, wav) -> subprocess.Popen:
+@pytest.fixture
+def jack(tmp_path):
+    """A JACK server on its dummy driver at 48 kHz, the only rate its PortAudio device ("system") records at, as a
+    Windows device in shared mode or a Linux hw device may do: the environment that reaches it."""
+    if shutil.which("jackd") is None:
+        pytest.fail("jackd is not installed (the README's set-up installs it)")
+    name = f"streamasr-test-{os.getpid()}"
+    env = dict(os.environ, JACK_DEFAULT_SERVER=name, JACK_NO_AUDIO_RESERVATION="1", JACK_NO_START_SERVER="1")
+    server = subprocess.Popen(["jackd", "--no-realtime", "-n", name, "-d", "dummy", "-r", "48000", "-p", "1024"],
+                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        subprocess.run(["jack_wait", "-w", "-t", "20"], env=env, check=True, capture_output=True)
+        yield env
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+
+
+# Plays a WAV into the JACK server's device at 48 kHz, its output connected to every input there is (the mic's)
+# once it is playing, half a second of quiet before the speech and a second after (PortAudio's blocking write
+# crashes on JACK: sounddevice's play is its callback).
+JACK_PLAY = """
+import subprocess, sys
+import numpy as np, sounddevice as sd, soundfile as sf, soxr
+x, rate = sf.read(sys.argv[1], dtype="float32")
+quiet = np.zeros(24000, np.float32)
+sd.play(np.concatenate([quiet, soxr.resample(x, rate, 48000), quiet, quiet]), 48000, device="system")
+ports = subprocess.run(["jack_lsp"], capture_output=True, text=True, check=True).stdout.split()
+for src in [p for p in ports if ":out_" in p]:
+    for dst in [p for p in ports if ":in_" in p]:
+        subprocess.run(["jack_connect", src, dst], check=True)
+sd.wait()
+"""
+
+
+def mic_hearing(args: list[str], env: dict, wav, play: tuple[str, ...] = ("paplay", "-d", "virt")
+                ) -> subprocess.Popen:
     """``streamasr mic ARGS`` started, ``wav`` played into the device once it listens (after its model has
-    loaded): the process, still running."""
-    mic = subprocess.Popen([sys.executable, "-m", "streamasr.cli.main", "mic", *args], env=pulse,
+    loaded) by ``play`` (a command, the path after it): the process, still running, its first line of stderr
+    (the one that says it listens) in ``.listening``."""
+    mic = subprocess.Popen([sys.executable, "-m", "streamasr.cli.main", "mic", *args], env=env,
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     said = []  # stderr up to the line that says the device is open
     while not said or not said[-1].startswith("listening"):
         said.append(mic.stderr.readline())
         assert said[-1], "".join(said)  # the command ended without listening
-    subprocess.run(["paplay", "-d", "virt", str(wav)], env=pulse, check=True)
+    mic.listening = said[-1]
+    subprocess.run([*play, str(wav)], env=env, check=True)
     return mic
 
 
@@ -74,6 +112,27 @@ def test_mic_captions_speech_played_into_the_device(pulse, tmp_path, where, requ
         n = sum(e["type"] == "partial" for e in events)
         assert re.search(r"latency: word -> partial p50 \d+ ms, p95 \d+ ms \(\d+ words\); ", err), err[-2000:]
         assert f"({n} partials); end message -> final" in err, err[-2000:]
+
+
+@pytest.mark.parametrize("where", ["local", "server"])
+def test_a_device_that_records_at_its_own_rate_only_is_heard_at_that_rate(jack, tmp_path, where, request):
+    """A device that refuses 16 kHz (before: "cannot open input device ... Invalid sample rate") is opened at
+    its own rate, 48 kHz: resampled for the local recognizer, sent to a server as recorded (16-bit PCM at
+    48 kHz, which the server resamples)."""
+    wav = tmp_path / "speech.wav"
+    espeak(SENTENCE, wav)
+    args = ["--json", "--seconds", "9", "--device", "system"]
+    if where == "server":
+        args += ["--server", request.getfixturevalue("model_server").url()]
+    mic = mic_hearing(args, jack, wav, play=(sys.executable, "-c", JACK_PLAY))
+    out, err = mic.communicate(timeout=120)
+    assert mic.returncode == 0, err[-2000:]
+    assert mic.listening == "listening for 9 s at 48000 Hz, the device's own rate\n"
+    events = [json.loads(line) for line in out.splitlines()]
+    text = " ".join(e["text"] for e in events if e["type"] == "final" and e["text"])
+    assert error_rate([SENTENCE], [text], chars=True) <= 0.3, text
+    if where == "server":  # the ready message says what the server took
+        assert (events[0]["type"], events[0]["sample_rate"], events[0]["encoding"]) == ("ready", 48000, "pcm_s16le")
 
 
 def test_a_device_that_is_not_there_is_a_one_line_error_naming_those_that_are(pulse):

@@ -442,8 +442,9 @@ def mic(args) -> int:
         raise UserError("--latency measures a server's answers: give --server too")
     _check_split_channels(args)
 
+    from streamasr.cli.pipes import at_rate
     from streamasr.levels import InputCheck
-    from streamasr.mic import describe, microphone
+    from streamasr.mic import describe, input_rate, microphone
 
     device = int(args.device) if args.device and args.device.isdigit() else args.device
     channels = 2 if args.split_channels else 1  # two microphones on a stereo input, each its own speaker
@@ -452,12 +453,13 @@ def mic(args) -> int:
 
     ctrl_c = CtrlC()  # the first ends the audio, the stream then ends (its last final printed)
 
-    def blocks(q, rate: int):
-        """The device's blocks, for --seconds from the moment it opened (the model may take a while to load),
-        or until Ctrl-C; a line on stderr if they hold only silence, nothing loud enough to be speech, or clip."""
+    def blocks(q, rate: int, wanted: int):
+        """The device's blocks (at ``rate``), for --seconds from the moment it opened (the model may take a while
+        to load), or until Ctrl-C; a line on stderr if they hold only silence, nothing loud enough to be speech, or
+        clip. The line that says the device listens says its rate too, where it is not the ``wanted`` one."""
         deadline = time.monotonic() + args.seconds if args.seconds else float("inf")
-        print("listening" + (f" for {args.seconds:g} s" if args.seconds else " (Ctrl-C stops)"), file=sys.stderr,
-              flush=True)
+        print("listening" + (f" for {args.seconds:g} s" if args.seconds else " (Ctrl-C stops)")
+              + (f" at {rate} Hz, the device's own rate" if rate != wanted else ""), file=sys.stderr, flush=True)
         check = InputCheck(rate)
         while time.monotonic() < deadline and not ctrl_c.pressed:
             try:
@@ -479,8 +481,10 @@ def mic(args) -> int:
             session()  # the settings checked before the device opens
         except ValueError as e:  # a chunk this model or backend cannot take
             raise UserError(str(e)) from None
-        with ctrl_c, microphone(rec.sample_rate, device=device, channels=channels) as q:
-            _recognize(blocks(q, rec.sample_rate), session, show, args.split_channels)
+        rate = input_rate(rec.sample_rate, device, channels)  # the device's own where it takes no other
+        with ctrl_c, microphone(rate, device=device, channels=channels) as q:
+            _recognize(at_rate(blocks(q, rate, rec.sample_rate), rate, rec.sample_rate), session, show,
+                       args.split_channels)
     except DeviceError as e:
         raise UserError(f"microphone: {e}") from None
     return 0
@@ -489,22 +493,25 @@ def mic(args) -> int:
 def _mic_via_server(args, device, channels: int, blocks, show) -> int:
     from contextlib import aclosing
 
-    from streamasr.client import Timing, stream_frames
-    from streamasr.mic import microphone
+    from streamasr.cli.pipes import at_rate
+    from streamasr.client import Timing, stream_frames, wire_format
+    from streamasr.mic import input_rate, microphone
 
     timing = Timing() if args.latency else None
+    rate = input_rate(16000, device, channels)  # the device's own where it takes no other
+    wire_rate, encoding = wire_format(rate, "f32le")  # as recorded, where the protocol takes the rate
 
     async def device_blocks():
         """The device's blocks; it opens once the start message is out."""
-        with microphone(16000, device=device, channels=channels) as q:
-            async for block in _off_the_loop(blocks(q, 16000)):
+        with microphone(rate, device=device, channels=channels) as q:
+            async for block in _off_the_loop(at_rate(blocks(q, rate, 16000), rate, wire_rate)):
                 yield block
 
     async def main() -> list[dict]:
         async with aclosing(device_blocks()) as frames:
             start = _start_fields(args) | ({"channels": channels} if channels > 1 else {})
-            return await stream_frames(args.server, frames, 16000, start=start, on_event=show, token=args.token,
-                                       timing=timing)
+            return await stream_frames(args.server, frames, wire_rate, start=start, on_event=show, token=args.token,
+                                       timing=timing, encoding=encoding)
 
     code = _run_client(args.server, main(), timing)
     show.finish()
