@@ -26,6 +26,8 @@ class AugmentConfig:
     p_gsm: float = 0.0  # chance that a round trip also passes a mobile leg's GSM 06.10 codec (before mu-law)
     p_gain: float = 0.5  # chance of a random gain
     gain_db: tuple[float, float] = (-20.0, 3.0)  # gain range
+    p_lead_noise: float = 0.0  # chance that added noise starts before the speech, as a room's does (0: off)
+    lead_noise_s: tuple[float, float] = (0.5, 6.0)  # range of how long before, seconds
 
 
 def speed(x: np.ndarray, factor: float, rate: int = 16000) -> np.ndarray:
@@ -48,10 +50,18 @@ def coloured_noise(n: int, rng: np.random.Generator, kind: int | None = None, db
     return y / (np.sqrt(np.mean(y**2)) + 1e-9) * 10 ** (dbfs / 20)
 
 
-def add_noise(x: np.ndarray, snr_db: float, rng: np.random.Generator, kind: int | None = None) -> np.ndarray:
-    """``x`` with ``coloured_noise`` of ``kind`` (default: drawn) at ``snr_db`` below its RMS."""
+def add_noise(x: np.ndarray, snr_db: float, rng: np.random.Generator, kind: int | None = None,
+              lead: int = 0) -> np.ndarray:
+    """``x`` with ``coloured_noise`` of ``kind`` (default: drawn) at ``snr_db`` below its RMS, the noise starting
+    ``lead`` samples before it (the result that much longer).
+
+    >>> y = add_noise(np.ones(4, np.float32), 0.0, np.random.default_rng(0), kind=0, lead=2)
+    >>> len(y), bool(np.all(y[2:] != 1.0)), round(float(np.sqrt(np.mean((y - [0, 0, 1, 1, 1, 1]) ** 2))), 3)
+    (6, True, 1.0)
+    """
     rms = np.sqrt(np.mean(x**2)) + 1e-9
-    return x + coloured_noise(len(x), rng, kind) * rms / (10 ** (snr_db / 20))
+    noise = coloured_noise(lead + len(x), rng, kind) * rms / (10 ** (snr_db / 20))  # (lead + S,)
+    return np.concatenate([np.zeros(lead, np.float32), x]) + noise
 
 
 def reverb(x: np.ndarray, rng: np.random.Generator, rate: int = 16000) -> np.ndarray:
@@ -126,7 +136,11 @@ def augment_waveform(x: np.ndarray, cfg: AugmentConfig, rng: np.random.Generator
     if rng.random() < cfg.p_reverb:
         x = reverb(x, rng)
     if rng.random() < cfg.p_noise:
-        x = add_noise(x, rng.uniform(*cfg.snr_db), rng)
+        snr_db = rng.uniform(*cfg.snr_db)
+        lead = 0  # (no draw at p_lead_noise 0, so recipes made before it keep their augmentation)
+        if cfg.p_lead_noise > 0 and rng.random() < cfg.p_lead_noise:
+            lead = round(rng.uniform(*cfg.lead_noise_s) * 16000)
+        x = add_noise(x, snr_db, rng, lead=lead)
     if rng.random() < cfg.p_gain:
         x = x * 10 ** (rng.uniform(*cfg.gain_db) / 20)
     x = np.clip(x, -1.0, 1.0).astype(np.float32)

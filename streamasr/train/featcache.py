@@ -67,7 +67,7 @@ def _extract(args: tuple[str, int, FeatureConfig, AugmentConfig, float]) -> np.n
 
 # AugmentConfig's fields added after caches were made, at the values that leave the features as they were:
 # left out of the fingerprint at those values, so that the caches made before them still match
-_ADDED_LATER = {"p_gsm": 0.0}
+_ADDED_LATER = {"p_gsm": 0.0, "p_lead_noise": 0.0, "lead_noise_s": (0.5, 6.0)}
 
 
 def _fingerprint(utts: list[Utterance], fcfg: FeatureConfig, acfg: AugmentConfig, p_augment: float, seed: int) -> str:

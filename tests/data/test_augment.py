@@ -56,6 +56,24 @@ def test_augmentation_without_a_band_is_what_it_was():
     assert after == rng.random()
 
 
+def test_lead_noise_starts_before_the_speech_at_the_level_it_has_under_it():
+    cfg = AugmentConfig(p_speed=0, p_noise=1, p_reverb=0, p_gain=0, p_telephone=0, snr_db=(20.0, 20.0),
+                        p_lead_noise=1, lead_noise_s=(2.0, 2.0))
+    x = tone()
+    y = augment_waveform(x, cfg, np.random.default_rng(7))
+    assert len(y) == 3 * 16000  # two seconds of noise, then the second of speech
+    rms = lambda a: float(np.sqrt(np.mean(a**2)))  # noqa: E731
+    level = rms(x) / 10  # 20 dB under the speech
+    assert abs(rms(y[:32000]) / level - 1) < 0.1 and abs(rms(y[32000:] - x) / level - 1) < 0.1
+    # off (its default), the noise is drawn as before: no extra draw
+    plain = dataclasses.replace(cfg, p_lead_noise=0.0)
+    rng = np.random.default_rng(7)
+    for _ in range(3):  # speed, reverb, noise
+        rng.random()
+    expected = np.clip(add_noise(x, rng.uniform(20.0, 20.0), rng), -1, 1)
+    assert np.array_equal(augment_waveform(x, plain, np.random.default_rng(7)), expected)
+
+
 def test_reverb_keeps_length_and_spreads_energy():
     x = np.zeros(16000, dtype=np.float32)
     x[0] = 1.0

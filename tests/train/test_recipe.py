@@ -112,6 +112,16 @@ def test_ddp_with_two_cpu_processes(corpus, tmp_path):
     load_model(out / "model")
 
 
+def test_every_recipe_in_the_repository_loads():
+    """The recipes kept in recipes/ (the GPU's among them, which only a lent machine runs) name only options the
+    recipe has, with values its configs take."""
+    repo = Path(__file__).parents[2]
+    configs = {p.name: TrainConfig.load(p) for p in sorted((repo / "recipes").glob("*.json"))}
+    assert {"default.json", "gpu-finetune.json", "gpu-grow.json", "gpu-robust.json"} <= set(configs)
+    robust = configs["gpu-robust.json"].augment
+    assert robust.p_lead_noise == 0.5 and robust.lead_noise_s == (0.5, 6.0) and robust.gain_db == (-40.0, 3.0)
+
+
 def test_bad_config_is_one_clear_line(tmp_path):
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"train_manifests": [], "out": "x", "learning_rate": 1}))
