@@ -101,6 +101,7 @@ def test_mic_captions_speech_played_into_the_device(pulse, tmp_path, where, requ
     mic = mic_hearing(args, pulse, wav)
     out, err = mic.communicate(timeout=120)
     assert mic.returncode == 0, err[-2000:]
+    assert mic.listening == "listening for 9 s\n"  # the pulse device takes 16 kHz: opened at it, as before
     events = [json.loads(line) for line in out.splitlines()]
     text = " ".join(e["text"] for e in events if e["type"] == "final" and e["text"])
     assert any(e["type"] == "partial" for e in events)
