@@ -7,12 +7,11 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
-import soxr
 import torch
 import torchaudio
 
 from streamasr.errors import AudioError  # defined there for the CLI, which must not import torch
-from streamasr.pipe import MAX_RAW_RATE, MIN_RAW_RATE, RawFormat, read_encoding
+from streamasr.pipe import MAX_RAW_RATE, MIN_RAW_RATE, RawFormat, at_rate, read_encoding
 
 
 def to_mono_float(samples: np.ndarray) -> np.ndarray:
@@ -48,19 +47,26 @@ _HELD_AS = {"ULAW": "mulaw", "ALAW": "alaw", "PCM_16": "pcm_s16le", "PCM_S8": "p
 # a libsndfile subtype -> the encoding of ours that holds its samples as they are (the rest: f32le)
 
 
-def file_format(path: str | Path, keep_channels: bool = False) -> RawFormat:
-    """The format to read a file's samples in, ``read_blocks(path, fmt.sample_rate, keep_channels)``: the file's
-    own rate, and the encoding of ours that holds its samples as they are (pcm_s16le for 16-bit and narrower PCM,
-    mulaw and alaw for G.711, f32le for wider PCM, floats and compressed audio, and for a mix of its channels);
-    channels: the file's with ``keep_channels``, else 1 (their mix). A rate no pipe takes (outside 1000..192000
-    Hz) is read at 16 kHz, as f32le. Raises AudioError where the file cannot be opened as audio (or
-    ``keep_channels`` has over 32 channels)."""
-    with _open(Path(path)) as f:
-        rate, subtype, channels = f.samplerate, f.subtype, f.channels
-    encoding = read_encoding(_HELD_AS.get(subtype, "f32le"), channels, keep_channels)
+def read_as_held(path: str | Path, keep_channels: bool = False, block_s: float = BLOCK_S
+                 ) -> tuple[RawFormat, Iterator[np.ndarray]]:
+    """A file read as ``read_blocks`` reads it, at its own rate, and the format that holds its samples as they are:
+    the file's rate, and the encoding of ours that holds them (pcm_s16le for 16-bit and narrower PCM, mulaw and
+    alaw for G.711, f32le for wider PCM, floats and compressed audio, and for a mix of its channels); channels:
+    the file's with ``keep_channels``, else 1 (their mix). A rate no pipe takes (outside 1000..192000 Hz) is
+    read at 16 kHz, as f32le. Raises AudioError at once where the file cannot be opened as audio (or
+    ``keep_channels`` has over 32 channels), and while iterating where its data turns out bad."""
+    path = Path(path)
+    f = _open(path)
+    rate, channels = f.samplerate, f.channels
+    encoding = read_encoding(_HELD_AS.get(f.subtype, "f32le"), channels, keep_channels)
     if not MIN_RAW_RATE <= rate <= MAX_RAW_RATE:
         rate, encoding = 16000, "f32le"
-    return RawFormat(rate, encoding, channels if keep_channels else 1)
+    try:
+        fmt = RawFormat(rate, encoding, channels if keep_channels else 1)
+    except AudioError:
+        f.close()
+        raise
+    return fmt, _blocks(f, path, rate, keep_channels, max(1, round(block_s * f.samplerate)))
 
 
 def read_blocks(path: str | Path, target_rate: int = 16000, keep_channels: bool = False,
@@ -86,21 +92,20 @@ def _open(path: Path) -> sf.SoundFile:
 
 
 def _blocks(f: sf.SoundFile, path: Path, target_rate: int, keep_channels: bool, frames: int) -> Iterator[np.ndarray]:
-    channels = f.channels if keep_channels else 1
-    resampler = None if f.samplerate == target_rate else soxr.ResampleStream(f.samplerate, target_rate, channels,
-                                                                             dtype="float32")
+    return at_rate(_read(f, path, keep_channels, frames), f.samplerate, target_rate)
+
+
+def _read(f: sf.SoundFile, path: Path, keep_channels: bool, frames: int) -> Iterator[np.ndarray]:
+    """``f``'s samples, ``frames`` at a time, (S,) float32 mono or (S, C) with ``keep_channels``; closes it."""
     with f:
         try:
             for data in f.blocks(blocksize=frames, dtype="float32", always_2d=True):  # (S, C)
-                x = (np.stack([to_mono_float(data[:, c]) for c in range(f.channels)], axis=1) if keep_channels
-                     else to_mono_float(data))  # (S, C) or (S,)
-                yield x if resampler is None else resampler.resample_chunk(x)
+                yield (np.stack([to_mono_float(data[:, c]) for c in range(f.channels)], axis=1) if keep_channels
+                       else to_mono_float(data))  # (S, C) or (S,)
         except (sf.LibsndfileError, RuntimeError) as e:
             raise AudioError(f"cannot read {path}: {e}") from None
         except AudioError as e:  # samples that are no numbers
             raise AudioError(f"{path}: {e}") from None
-    if resampler is not None:
-        yield resampler.resample_chunk(np.zeros((0, channels) if keep_channels else 0, np.float32), last=True)
 
 
 def load_audio(path: str | Path, target_rate: int = 16000) -> np.ndarray:

@@ -5,6 +5,7 @@ mono float32 at the rate asked for out, the same however the bytes were cut. No 
 from __future__ import annotations
 
 import struct
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -48,6 +49,27 @@ def read_encoding(encoding: str, channels: int, keep_channels: bool) -> str:
     ('f32le', 'mulaw')
     """
     return encoding if keep_channels or channels == 1 else "f32le"
+
+
+def at_rate(blocks: Iterable[np.ndarray], rate: int, target: int) -> Iterator[np.ndarray]:
+    """(S,) or (S, C) blocks at ``rate`` -> the same at ``target``, resampled as a stream (soxr, as files and pipes
+    are read), the resampler's tail after the last; none of them empty.
+
+    >>> sum(len(b) for b in at_rate([np.zeros(800, np.float32)] * 3, 8000, 16000))  # 0.3 s
+    4800
+    """
+    if rate == target:
+        yield from blocks
+        return
+    resampler, empty = None, None
+    for block in blocks:
+        if resampler is None:
+            resampler = soxr.ResampleStream(rate, target, 1 if block.ndim == 1 else block.shape[1], dtype="float32")
+            empty = block[:0]
+        if len(out := resampler.resample_chunk(block)):
+            yield out
+    if resampler is not None and len(tail := resampler.resample_chunk(empty, last=True)):
+        yield tail
 
 
 def wav_header(data: bytes) -> tuple[RawFormat, int, int | None] | None:

@@ -6,7 +6,7 @@ import soundfile as sf
 import soxr
 
 from speech import HELD_OUT_SENTENCES, espeak
-from streamasr.audio import file_format, load_audio, load_channels, read_blocks
+from streamasr.audio import load_audio, load_channels, read_as_held, read_blocks
 from streamasr.errors import AudioError
 from streamasr.events import transcript
 from streamasr.metrics import error_rate
@@ -87,14 +87,16 @@ def test_samples_that_are_no_numbers_midway_fail_while_reading(tmp_path):
 ])
 def test_the_format_a_file_is_read_in_holds_its_samples_as_they_are(tmp_path, rate, subtype, channels, keep,
                                                                      expected):
-    """``file_format``: the file's rate and the encoding that holds its samples as ``read_blocks`` reads them at
-    that rate, so that they can be checked and sent as the file holds them; what it names does hold them."""
+    """``read_as_held``: the file's rate and the encoding that holds its samples as it reads them at that rate,
+    so that they can be checked and sent as the file holds them; what it names does hold them."""
     sf.write(tmp_path / "a.wav", tone(0.5, rate, channels), rate, subtype=subtype)
-    fmt = file_format(tmp_path / "a.wav", keep_channels=keep)
+    fmt, blocks = read_as_held(tmp_path / "a.wav", keep_channels=keep)
     assert fmt == expected
-    x = np.concatenate(list(read_blocks(tmp_path / "a.wav", fmt.sample_rate, keep_channels=keep)))
+    x = np.concatenate(list(blocks))
+    again = read_blocks(tmp_path / "a.wav", fmt.sample_rate, keep_channels=keep)
+    assert np.array_equal(x, np.concatenate(list(again)))  # as read_blocks reads it at that rate
     assert x.shape[1:] == ((channels,) if keep else ())
     if fmt.encoding != "f32le":
         assert np.array_equal(decode_audio(encode_audio(x.reshape(-1), fmt.encoding), fmt.encoding), x.reshape(-1))
     with pytest.raises(AudioError, match="no such audio file"):
-        file_format(tmp_path / "b.wav")
+        read_as_held(tmp_path / "b.wav")

@@ -79,12 +79,10 @@ def _audio_source(args, path: str, piece_ms: int, speed: float, ctrl_c: CtrlC):
         return Guarded(Stdin(args, min(piece_ms, 100), speed, stop=lambda: ctrl_c.pressed))
     if flags := raw_flags(args):
         raise UserError(f"{', '.join(flags)}: for raw audio on stdin (-); {path}'s header names its own format")
-    from streamasr.audio import file_format, read_blocks
+    from streamasr.audio import read_as_held
 
-    keep_channels = getattr(args, "split_channels", False)
     try:
-        fmt = file_format(path, keep_channels)
-        blocks = read_blocks(path, fmt.sample_rate, keep_channels)
+        fmt, blocks = read_as_held(path, keep_channels=getattr(args, "split_channels", False))
     except AudioError as e:
         raise UserError(str(e)) from None
     step = max(1, fmt.sample_rate * piece_ms // 1000)
@@ -168,7 +166,7 @@ def transcribe_one(args, path: str, rate: int, session: Callable, ctrl_c: CtrlC,
                     label: str | None) -> None:
     """One file (or stdin) through new sessions (``session()``), its events shown on stdout, or written to
     ``out``; ``label``: the file's name, put on each line of stdout where several files share it."""
-    from streamasr.cli.pipes import at_rate
+    from streamasr.pipe import at_rate
 
     source = _audio_source(args, path, max(args.chunk_ms, 100), 1.0 if args.realtime else 0.0, ctrl_c)
     fmt, blocks = _begun(source)
@@ -378,8 +376,8 @@ def _run_client(url: str, client: Coroutine, timing: Timing | None) -> int:
 
 
 def stream(args) -> int:
-    from streamasr.cli.pipes import at_rate
     from streamasr.client import Timing, stream_frames, wire_format
+    from streamasr.pipe import at_rate
 
     if args.speed < 0:
         raise UserError("--speed must be 0 (at once) or more")
@@ -442,9 +440,9 @@ def mic(args) -> int:
         raise UserError("--latency measures a server's answers: give --server too")
     _check_split_channels(args)
 
-    from streamasr.cli.pipes import at_rate
     from streamasr.levels import InputCheck
     from streamasr.mic import describe, input_rate, microphone
+    from streamasr.pipe import at_rate
 
     device = int(args.device) if args.device and args.device.isdigit() else args.device
     channels = 2 if args.split_channels else 1  # two microphones on a stereo input, each its own speaker
@@ -493,9 +491,9 @@ def mic(args) -> int:
 def _mic_via_server(args, device, channels: int, blocks, show) -> int:
     from contextlib import aclosing
 
-    from streamasr.cli.pipes import at_rate
     from streamasr.client import Timing, stream_frames, wire_format
     from streamasr.mic import input_rate, microphone
+    from streamasr.pipe import at_rate
 
     timing = Timing() if args.latency else None
     rate = input_rate(16000, device, channels)  # the device's own where it takes no other

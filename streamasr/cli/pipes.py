@@ -10,7 +10,6 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 
 import numpy as np
-import soxr
 
 from streamasr.errors import AudioError
 from streamasr.pipe import PipeDecoder, RawFormat, read_encoding
@@ -41,27 +40,6 @@ def pieces(samples: np.ndarray, step: int) -> Iterator[np.ndarray]:
     """(S,) samples in pieces of ``step`` (the last shorter); none of an empty array."""
     for pos in range(0, len(samples), step):
         yield samples[pos : pos + step]
-
-
-def at_rate(blocks: Iterable[np.ndarray], rate: int, target: int) -> Iterator[np.ndarray]:
-    """(S,) or (S, C) blocks at ``rate`` -> the same at ``target``, resampled as a stream (soxr, as files and pipes
-    are read), the resampler's tail after the last; none of them empty.
-
-    >>> sum(len(b) for b in at_rate([np.zeros(800, np.float32)] * 3, 8000, 16000))  # 0.3 s
-    4800
-    """
-    if rate == target:
-        yield from blocks
-        return
-    resampler, empty = None, None
-    for block in blocks:
-        if resampler is None:
-            resampler = soxr.ResampleStream(rate, target, 1 if block.ndim == 1 else block.shape[1], dtype="float32")
-            empty = block[:0]
-        if len(out := resampler.resample_chunk(block)):
-            yield out
-    if resampler is not None and len(tail := resampler.resample_chunk(empty, last=True)):
-        yield tail
 
 
 def paced(blocks: Iterable[np.ndarray], rate: int, speed: float, stop: Callable[[], bool] = lambda: False
