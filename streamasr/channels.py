@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from streamasr.events import Event, Final, Partial
-from streamasr.recognizer import Session
+from streamasr.recognizer import Session, float_samples
 
 
 @dataclass(frozen=True)
@@ -69,8 +69,10 @@ class ChannelSessions:
         return len(self.sessions)
 
     def accept(self, samples: np.ndarray) -> list[ChannelEvent]:
-        """Feed (S, C) float32 samples at the model rate, a column per channel; return the events they produce.
-        No samples (of any shape: a ``PipeDecoder`` before its WAV header is complete) are no events."""
+        """Feed (S, C) samples at the model rate, a column per channel (float in [-1, 1] or int16/int32 PCM:
+        ``float_samples``); return the events they produce. No samples (of any shape: a ``PipeDecoder`` before
+        its WAV header is complete) are no events."""
+        samples = float_samples(samples)
         if len(samples) == 0:
             return []
         if samples.ndim != 2 or samples.shape[1] != self.channels:

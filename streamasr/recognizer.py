@@ -2,7 +2,7 @@
 
     rec = Recognizer.from_pretrained()            # bundled model and LM
     s = rec.session(chunk_ms=320, hotwords=["jerusalem"])
-    events = s.accept(samples)                     # float32 mono at 16 kHz, any length
+    events = s.accept(samples)                     # mono at 16 kHz (float, or int16/int32 PCM), any length
     events += s.finish()
     rec.session(final_pass=True)                  # partials as above; each final re-decoded at full context
 
@@ -35,6 +35,33 @@ from streamasr.tokens import Tokenizer
 SUBSAMPLING = 4
 WHOLE_SEARCH_MARGIN = 4  # frames (160 ms) searched on either side of the speech of a whole segment (speech_span)
 FINAL_PASS_CHUNK_S = 20.0  # the final pass sees whole segments up to this long (EndpointConfig's max, by default)
+
+
+PCM_FULL_SCALE = {np.dtype(np.int16): 32768.0, np.dtype(np.int32): 2147483648.0}  # integer samples' full scale
+
+
+def float_samples(samples) -> np.ndarray:
+    """Samples as float32 in [-1, 1] where full scale is 1: floats as they are; int16 and int32 arrays (PCM, as
+    ``sounddevice``, ``soundfile`` and WAV readers give it) scaled from their full scale. Other integers are
+    refused: taken as floats they would sit thousands of times over full scale, clip, and recognize as noise.
+
+    >>> float_samples(np.array([-32768, 16384], np.int16))
+    array([-1. ,  0.5], dtype=float32)
+    >>> float_samples([0.25, -0.5])
+    array([ 0.25, -0.5 ], dtype=float32)
+    >>> float_samples([1, 2])
+    Traceback (most recent call last):
+    ...
+    ValueError: int64 samples: pass floats in [-1, 1], or int16 or int32 PCM
+    """
+    x = np.asarray(samples)
+    if x.dtype.kind == "f":
+        return x.astype(np.float32, copy=False)
+    if x.dtype in PCM_FULL_SCALE:
+        return x.astype(np.float32) / np.float32(PCM_FULL_SCALE[x.dtype])
+    if x.size == 0:  # np.asarray([]) is float64; an empty integer array says nothing about its scale
+        return x.astype(np.float32)
+    raise ValueError(f"{x.dtype} samples: pass floats in [-1, 1], or int16 or int32 PCM")
 
 
 @dataclass(frozen=True)
@@ -177,7 +204,8 @@ class Session:
         return int(self.seg_start * self.rec.frame_ms)
 
     def accept(self, samples: np.ndarray) -> list[Event]:
-        """Feed (S,) float32 mono samples at the model rate; return the events they produce."""
+        """Feed (S,) mono samples at the model rate, float in [-1, 1] or int16/int32 PCM (``float_samples``);
+        return the events they produce."""
         events = self.feed(samples)
         return events + self.encode_pending()
 
@@ -191,12 +219,12 @@ class Session:
 
     # The three steps of ``accept``, for servers that encode the chunks of many sessions in one call.
     def feed(self, samples: np.ndarray) -> list[Event]:
-        """Take (S,) float32 samples; they become features once a chunk's worth has arrived.
+        """Take (S,) samples (as ``float_samples`` reads them); they become features once a chunk's worth has arrived.
 
         Returns the final of a segment that a quiet tail ends (see ``endpoint.is_tail_endpoint``)."""
         if self.finished:
             raise RuntimeError("session already finished")
-        x = np.asarray(samples, dtype=np.float32)
+        x = float_samples(samples)
         if x.ndim != 1:
             raise ValueError(f"expected mono samples of shape (S,), got {x.shape}")
         if not np.isfinite(x).all():

@@ -79,6 +79,18 @@ def test_the_wrong_number_of_channels_is_refused(bundled_rec):
         ChannelSessions([])
 
 
+def test_int16_pcm_gives_what_its_float_samples_give(bundled_rec, call):
+    pcm = np.round(np.clip(call[: 16000 * 4], -1, 32767 / 32768) * 32768).astype(np.int16)  # (S, 2)
+
+    def events(samples):
+        channels = ChannelSessions([bundled_rec.session() for _ in range(2)])
+        return [e.to_dict() for e in channels.accept(samples) + channels.finish()]
+
+    expected = events(pcm.astype(np.float32) / 32768)
+    assert any(e["type"] == "final" and e["text"] for e in expected)
+    assert events(pcm) == expected
+
+
 def test_to_dict_carries_the_channel(together):
     d = next(ev for ev in together if ev.event.type == "final" and ev.channel == 1).to_dict()
     assert d["channel"] == 1 and d["type"] == "final" and d["text"]

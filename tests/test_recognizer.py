@@ -175,6 +175,23 @@ def test_bad_samples_are_refused_clearly(rec, bad, message):
         rec.session().accept(bad)
 
 
+def test_int16_and_int32_pcm_are_read_at_their_full_scale(bundled_rec, paused_speech):
+    """PCM arrays as a sound card or WAV reader gives them recognize as their float samples do; taken as floats
+    they would clip at every sample and read as noise."""
+    pcm16 = np.round(np.clip(paused_speech, -1, 32767 / 32768) * 32768).astype(np.int16)
+    as_float = pcm16.astype(np.float32) / 32768
+    expected = run(bundled_rec.session(), as_float, [])
+    assert [e for e in expected if isinstance(e, Final) and e.words]  # speech was heard
+    assert run(bundled_rec.session(), pcm16, [3000]) == expected
+    assert run(bundled_rec.session(), pcm16.astype(np.int32) << 16, [3000]) == expected
+
+
+@pytest.mark.parametrize("bad", [np.array([1, 2, 3]), np.array([1, 2], np.uint8), np.array([True, False])])
+def test_integers_of_no_pcm_width_are_refused(rec, bad):
+    with pytest.raises(ValueError, match=f"{bad.dtype} samples: pass floats in \\[-1, 1\\], or int16 or int32 PCM"):
+        rec.session().accept(bad)
+
+
 def test_clipping_is_tolerated(rec):
     s = rec.session()
     s.accept(np.full(16000, 5.0, dtype=np.float32))
