@@ -206,7 +206,8 @@ def latencies(events: list[dict], timing: Timing) -> dict[str, list[float]]:
     and to the one that settled it ("settled", see ``settled_latencies``); each partial, from the moment the
     audio it covers (its ``audio_ms``) had been sent to its arrival ("partial"); and the last final, the one
     the end message asks for, from that message ("end_final": empty if it came before, the stream having
-    ended on its own).
+    ended on its own). A stream of two channels has a segment open on each: the words of a channel's final
+    are timed by that channel's partials, and "end_final" is the last final of either.
 
     >>> t = Timing(sent=[(100, 0.0), (200, 0.1), (300, 0.2), (400, 0.3)], received=[0.45, 0.5, 0.9], end_sent=0.35)
     >>> events = [{"type": "partial", "audio_ms": 320, "text": "in", "stable_words": 0},
@@ -214,24 +215,29 @@ def latencies(events: list[dict], timing: Timing) -> dict[str, list[float]]:
     ...           {"type": "final", "text": "", "words": []}]
     >>> latencies(events, t)
     {'word': [300.0], 'unchanged': [300.0], 'settled': [350.0], 'partial': [150.0], 'end_final': [550.0]}
+    >>> stereo = [{**events[0], "channel": 0}, {"type": "partial", "audio_ms": 320, "text": "a", "channel": 1},
+    ...           {**events[1], "channel": 0}, {"type": "final", "text": "", "words": [], "channel": 1}]
+    >>> latencies(stereo, Timing(t.sent, [0.45, 0.46, 0.5, 0.9], t.end_sent))  # channel 1's "a" took back no "in"
+    {'word': [300.0], 'unchanged': [300.0], 'settled': [350.0], 'partial': [150.0, 160.0], 'end_final': [550.0]}
     """
     sent_ms = [ms for ms, _ in timing.sent]
     out: dict[str, list[float]] = {"word": [], "unchanged": [], "settled": [], "partial": [], "end_final": []}
-    partials: list[tuple[float, list[str]]] = []  # (arrival, words) of the open segment's partials
-    settled: list[tuple[float, int]] = []  # (arrival, stable_words) of the same
+    partials: dict[int, list[tuple[float, list[str]]]] = {}  # channel -> its open segment's partials' (arrival, words)
+    settled: dict[int, list[tuple[float, int]]] = {}  # channel -> the same partials' (arrival, stable_words)
     last_final = None  # arrival of the last final so far
     for ev, arrived in zip(events, timing.received):
+        channel = ev.get("channel", 0)
         if ev.get("type") == "partial":
-            partials.append((arrived, ev["text"].split()))
-            settled.append((arrived, ev.get("stable_words", 0)))
+            partials.setdefault(channel, []).append((arrived, ev["text"].split()))
+            settled.setdefault(channel, []).append((arrived, ev.get("stable_words", 0)))
             i = bisect.bisect_left(sent_ms, ev["audio_ms"])  # the frame that completed that audio
             if i < len(sent_ms):
                 out["partial"].append(round((arrived - timing.sent[i][1]) * 1000, 1))
         elif ev.get("type") == "final":
-            out["word"] += [round(s * 1000, 1) for s in word_latencies(partials, ev, timing.sent)]
-            out["unchanged"] += [round(s * 1000, 1) for s in word_latencies(partials, ev, timing.sent, arrived)]
-            out["settled"] += [round(s * 1000, 1) for s in settled_latencies(settled, ev, timing.sent, arrived)]
-            partials, settled = [], []
+            shown, marks = partials.pop(channel, []), settled.pop(channel, [])
+            out["word"] += [round(s * 1000, 1) for s in word_latencies(shown, ev, timing.sent)]
+            out["unchanged"] += [round(s * 1000, 1) for s in word_latencies(shown, ev, timing.sent, arrived)]
+            out["settled"] += [round(s * 1000, 1) for s in settled_latencies(marks, ev, timing.sent, arrived)]
             last_final = arrived
     if last_final is not None and timing.end_sent is not None and last_final >= timing.end_sent:
         out["end_final"].append(round((last_final - timing.end_sent) * 1000, 1))

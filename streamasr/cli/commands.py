@@ -417,8 +417,6 @@ def _check_split_channels(args) -> None:
     if args.format == "settled":
         raise UserError("--format settled writes one segment at a time, and --split-channels has one open on "
                         "each channel: use text, json, srt or vtt")
-    if getattr(args, "latency", False):
-        raise UserError("--latency measures a stream of one channel; leave out --split-channels")
 
 
 def mic(args) -> int:

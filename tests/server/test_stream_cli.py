@@ -1,6 +1,7 @@
 """`streamasr stream FILE --server URL`, a real client process against the real server."""
 
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -198,7 +199,7 @@ def test_stream_a_pipe_as_it_comes(model_server, tmp_path):
 def test_a_stereo_call_through_a_server_each_channel_apart(model_server, bundled_rec, tmp_path):
     """`stream --split-channels`: the call's channels in one stream ("channels": 2, samples interleaved); each
     channel's finals are those a session of its own gives, marked with its number; subtitle cues of both come
-    at the end in the order of their starts."""
+    at the end in the order of their starts; --latency times the words of both channels' finals."""
     import numpy as np
     import soundfile as sf
 
@@ -220,8 +221,15 @@ def test_a_stereo_call_through_a_server_each_channel_apart(model_server, bundled
     cues = parse(srt.stdout, numbered=True)
     assert [start for start, _, _ in cues] == sorted(start for start, _, _ in cues) and len(cues) >= 4
     assert [lines[0][:4] for _, _, lines in cues][:3] == ["ch0:", "ch1:", "ch0:"]
-    refused = run(str(tmp_path / "call.wav"), "--server", model_server.url(), "--split-channels", "--latency")
-    assert refused.returncode == 2 and "--latency measures a stream of one channel" in refused.stderr
+    timed = run(str(tmp_path / "call.wav"), "--server", model_server.url(), "--split-channels", "--latency",
+                "--json", "--speed", "4")
+    assert timed.returncode == 0, timed.stderr
+    finals = [e for e in map(json.loads, timed.stdout.splitlines()) if e["type"] == "final"]
+    m = re.search(r"word -> partial p50 \d+ ms, p95 \d+ ms \((\d+) words\); word -> unchanged p50 \d+ ms, p95 \d+ ms "
+                  r"\((\d+) words\); .* end message -> final \d+ ms", timed.stderr)
+    assert m, timed.stderr
+    assert {f["channel"] for f in finals if f["words"]} == {0, 1}
+    assert 1 <= int(m[1]) <= int(m[2]) == sum(len(f["words"]) for f in finals)  # both channels' words timed
 
 
 def test_a_file_too_quiet_is_warned_of_by_the_server_as_transcribe_warns_of_it(model_server, tmp_path):
