@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from streamasr.events import Event, Final, Partial
-from streamasr.recognizer import Session, float_samples
+from streamasr.recognizer import Session
+from streamasr.samples import float_samples
 
 
 @dataclass(frozen=True)

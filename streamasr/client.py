@@ -58,9 +58,9 @@ async def stream_frames(url: str, frames: AsyncIterator[np.ndarray], sample_rate
                         start: dict | None = None, on_event: Callable[[dict], None] | None = None,
                         token: str | None = None, timing: Timing | None = None,
                         encoding: str = "pcm_s16le") -> list[dict]:
-    """Open a stream, send each (S,) float32 frame as it comes in ``encoding`` (``sample_rate`` Hz), then the end
-    message. (S, C) frames are sent with their channels interleaved, for a start message that says
-    ``"channels": C``.
+    """Open a stream, send each (S,) frame (float, or int16/int32 PCM: ``samples.float_samples``) as it comes in
+    ``encoding`` (``sample_rate`` Hz), then the end message. (S, C) frames are sent with their channels
+    interleaved, for a start message that says ``"channels": C``.
 
     ``frames`` is first asked for a frame once the start message is out. Returns every message the server
     sent, in order, the last final included; ``timing``, if given, is filled in as they go and come. A
@@ -110,8 +110,8 @@ async def stream_samples(url: str, samples: np.ndarray, sample_rate: int, frame_
                          speed: float = 0.0, start: dict | None = None,
                          on_event: Callable[[dict], None] | None = None, token: str | None = None,
                          timing: Timing | None = None) -> list[dict]:
-    """``stream_frames`` of (S,) float32 samples cut into ``frame_ms`` frames; ``speed`` 1.0 paces them at
-    real time (each sent when its start is due), 0 sends them at once."""
+    """``stream_frames`` of (S,) samples (float or int16/int32 PCM) cut into ``frame_ms`` frames; ``speed`` 1.0
+    paces them at real time (each sent when its start is due), 0 sends them at once."""
     step = max(1, sample_rate * frame_ms // 1000)
 
     async def frames():

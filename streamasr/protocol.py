@@ -27,6 +27,7 @@ import numpy as np
 
 from streamasr.endpoint import SILENCE_RANGE_S, EndpointConfig
 from streamasr.events import Event, Final
+from streamasr.samples import float_samples
 
 SAMPLE_WIDTH = {"pcm_s16le": 2, "f32le": 4, "mulaw": 1, "alaw": 1}  # bytes per sample
 MAX_TEXT_BYTES = 64 * 1024  # a control message larger than this is refused
@@ -200,14 +201,15 @@ _ENCODE_G711 = {"mulaw": _nearest_code(_ULAW), "alaw": _nearest_code(_ALAW)}
 
 
 def encode_audio(samples: np.ndarray, encoding: str) -> bytes:
-    """(S,) float32 in [-1, 1] -> bytes of one frame; G.711 codes are the nearest level.
+    """(S,) samples (float in [-1, 1], or int16/int32 PCM: ``float_samples``) -> bytes of one frame; G.711
+    codes are the nearest level.
 
     >>> decode_audio(encode_audio(np.array([0.5, -0.25], np.float32), "pcm_s16le"), "pcm_s16le").tolist()
     [0.5, -0.25]
     >>> float(abs(decode_audio(encode_audio(np.array([0.3], np.float32), "alaw"), "alaw")[0] - 0.3)) < 0.01
     True
     """
-    x = np.clip(np.asarray(samples, dtype=np.float32), -1.0, 1.0)
+    x = np.clip(float_samples(samples), -1.0, 1.0)
     if encoding == "pcm_s16le":
         return np.round(x * 32768).clip(-32768, 32767).astype("<i2").tobytes()
     if encoding == "f32le":

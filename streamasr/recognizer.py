@@ -30,38 +30,12 @@ from streamasr.errors import ModelError
 from streamasr.events import Alternative, Event, Final, Partial, Word
 from streamasr.features import FeatureState, StreamingLogMel, num_frames
 from streamasr.model import DEFAULT_LM, DEFAULT_MODEL, AcousticModel, load_model
+from streamasr.samples import float_samples
 from streamasr.tokens import Tokenizer
 
 SUBSAMPLING = 4
 WHOLE_SEARCH_MARGIN = 4  # frames (160 ms) searched on either side of the speech of a whole segment (speech_span)
 FINAL_PASS_CHUNK_S = 20.0  # the final pass sees whole segments up to this long (EndpointConfig's max, by default)
-
-
-PCM_FULL_SCALE = {np.dtype(np.int16): 32768.0, np.dtype(np.int32): 2147483648.0}  # integer samples' full scale
-
-
-def float_samples(samples) -> np.ndarray:
-    """Samples as float32 in [-1, 1] where full scale is 1: floats as they are; int16 and int32 arrays (PCM, as
-    ``sounddevice``, ``soundfile`` and WAV readers give it) scaled from their full scale. Other integers are
-    refused: taken as floats they would sit thousands of times over full scale, clip, and recognize as noise.
-
-    >>> float_samples(np.array([-32768, 16384], np.int16))
-    array([-1. ,  0.5], dtype=float32)
-    >>> float_samples([0.25, -0.5])
-    array([ 0.25, -0.5 ], dtype=float32)
-    >>> float_samples([1, 2])
-    Traceback (most recent call last):
-    ...
-    ValueError: int64 samples: pass floats in [-1, 1], or int16 or int32 PCM
-    """
-    x = np.asarray(samples)
-    if x.dtype.kind == "f":
-        return x.astype(np.float32, copy=False)
-    if x.dtype in PCM_FULL_SCALE:
-        return x.astype(np.float32) / np.float32(PCM_FULL_SCALE[x.dtype])
-    if x.size == 0:  # np.asarray([]) is float64; an empty integer array says nothing about its scale
-        return x.astype(np.float32)
-    raise ValueError(f"{x.dtype} samples: pass floats in [-1, 1], or int16 or int32 PCM")
 
 
 @dataclass(frozen=True)

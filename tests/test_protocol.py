@@ -19,6 +19,19 @@ def test_encode_then_decode_is_close(enc, tol):
     assert np.abs(y - x).max() <= tol + 1e-7
 
 
+@pytest.mark.parametrize("enc", ["pcm_s16le", "f32le", "mulaw", "alaw"])
+def test_pcm_arrays_encode_as_their_float_samples(enc):
+    """An int16 or int32 frame (a sound card's, a WAV reader's) goes out as the floats it stands for; 16-bit PCM
+    out of int16 PCM is the same bytes."""
+    pcm = np.random.default_rng(1).integers(-32768, 32768, 1000).astype(np.int16)
+    as_float = pcm.astype(np.float32) / 32768
+    assert encode_audio(pcm, enc) == encode_audio(as_float, enc) == encode_audio(pcm.astype(np.int32) << 16, enc)
+    if enc == "pcm_s16le":
+        assert encode_audio(pcm, enc) == pcm.astype("<i2").tobytes()
+    with pytest.raises(ValueError, match="int64 samples"):
+        encode_audio(pcm.astype(np.int64), enc)
+
+
 def test_g711_encoding_picks_the_nearest_level():
     x = np.random.default_rng(0).uniform(-1, 1, 1000).astype(np.float32)
     for enc in ("mulaw", "alaw"):
