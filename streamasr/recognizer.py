@@ -5,6 +5,7 @@
     events = s.accept(samples)                     # mono at 16 kHz (float, or int16/int32 PCM), any length
     events += s.finish()
     rec.session(final_pass=True)                  # partials as above; each final re-decoded at full context
+    rec.session(sample_rate=8000)                 # samples at their own rate, resampled as a stream
 
 No I/O happens here: samples in, events out.
 """
@@ -16,6 +17,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
+import soxr
 import torch
 
 from streamasr.backends import load_encoder
@@ -30,6 +32,7 @@ from streamasr.errors import ModelError
 from streamasr.events import Alternative, Event, Final, Partial, Word
 from streamasr.features import FeatureState, StreamingLogMel, num_frames
 from streamasr.model import DEFAULT_LM, DEFAULT_MODEL, AcousticModel, load_model
+from streamasr.pipe import MAX_RAW_RATE, MIN_RAW_RATE
 from streamasr.samples import float_samples
 from streamasr.tokens import Tokenizer
 
@@ -49,6 +52,7 @@ class SessionConfig:
     final_pass: bool = False  # each final re-decodes its segment at full context (partials stay streaming)
     alternatives: int = 0  # finals carry up to this many ranked texts of the search, best first (0: none)
     fresh_after_pause: bool = True  # after a pause, skip its quiet chunks and start the encoder afresh at the next sound
+    sample_rate: int | None = None  # Hz of the samples given to accept (None: the model's); others resampled as a stream
 
 
 class Recognizer:
@@ -89,9 +93,9 @@ class Recognizer:
     def session(self, chunk_ms: int = 320, left_chunks: int = 8, search: str = "beam",
                 hotwords: tuple[str, ...] | list[str] = (), endpoint: EndpointConfig = EndpointConfig(),
                 final_pass: bool = False, alternatives: int = 0, fresh_after_pause: bool = True,
-                hotword_weight: float | None = None) -> "Session":
+                hotword_weight: float | None = None, sample_rate: int | None = None) -> "Session":
         return Session(self, SessionConfig(chunk_ms, left_chunks, search, tuple(hotwords), hotword_weight, endpoint,
-                                           final_pass, alternatives, fresh_after_pause))
+                                           final_pass, alternatives, fresh_after_pause, sample_rate))
 
 
 class Session:
@@ -108,7 +112,14 @@ class Session:
             raise ValueError(f"alternatives must be 0 or more, got {cfg.alternatives}")
         if cfg.hotword_weight is not None and not (math.isfinite(cfg.hotword_weight) and cfg.hotword_weight >= 0):
             raise ValueError(f"hotword_weight must be a number 0 or more, got {cfg.hotword_weight}")
+        rate = cfg.sample_rate
+        if rate is not None and not (isinstance(rate, (int, np.integer)) and not isinstance(rate, bool)
+                                     and MIN_RAW_RATE <= rate <= MAX_RAW_RATE):
+            raise ValueError(f"sample_rate must be a whole number of Hz in {MIN_RAW_RATE}..{MAX_RAW_RATE}, got {rate!r}")
         self.rec, self.cfg = rec, cfg
+        # the samples' own rate to the model's, as a stream: any split of them gives the same samples out
+        self.resampler = (soxr.ResampleStream(int(rate), rec.sample_rate, 1, dtype="float32")
+                          if rate is not None and rate != rec.sample_rate else None)
         self.chunk = cfg.chunk_ms // int(rec.frame_ms)  # encoder frames per chunk, 0 = offline
         if cfg.search == "greedy":
             self.decoder = GreedyDecoder(rec.tokenizer, rec.decoder_cfg.confidence_power)
@@ -193,7 +204,8 @@ class Session:
 
     # The three steps of ``accept``, for servers that encode the chunks of many sessions in one call.
     def feed(self, samples: np.ndarray) -> list[Event]:
-        """Take (S,) samples (as ``float_samples`` reads them); they become features once a chunk's worth has arrived.
+        """Take (S,) samples (as ``float_samples`` reads them, at ``SessionConfig.sample_rate``); they become
+        features once a chunk's worth has arrived.
 
         Returns the final of a segment that a quiet tail ends (see ``endpoint.is_tail_endpoint``)."""
         if self.finished:
@@ -203,6 +215,10 @@ class Session:
             raise ValueError(f"expected mono samples of shape (S,), got {x.shape}")
         if not np.isfinite(x).all():
             raise ValueError("samples contain NaN or infinity")
+        return self._take(x if self.resampler is None else self.resampler.resample_chunk(x))
+
+    def _take(self, x: np.ndarray) -> list[Event]:
+        # (S,) samples at the model's rate: kept for features, and their levels judged by the tail rule
         x = np.clip(x, -1.0, 1.0)
         self.samples.append(x)
         self.num_samples += len(x)
@@ -262,9 +278,12 @@ class Session:
         """Flush the last partial chunk and close the stream with a final for the open segment."""
         if self.finished:
             return []
+        events: list[Event] = []
+        if self.resampler is not None:  # the resampler's tail, as the last samples of the stream
+            events += self._take(self.resampler.resample_chunk(np.zeros(0, np.float32), last=True))
+            events += self.encode_pending()
         self._featurize()
         self.finished = True
-        events: list[Event] = []
         if subsampled_length(self.feats.shape[0]) == 0:
             pass  # too little audio left for one encoder frame
         elif self.chunk == 0:

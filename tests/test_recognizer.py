@@ -186,6 +186,28 @@ def test_int16_and_int32_pcm_are_read_at_their_full_scale(bundled_rec, paused_sp
     assert run(bundled_rec.session(), pcm16.astype(np.int32) << 16, [3000]) == expected
 
 
+@pytest.mark.parametrize("rate", [8000, 44100])
+def test_samples_at_their_own_rate_give_what_they_give_resampled_first(bundled_rec, paused_speech, rate):
+    """``sample_rate``: a session resamples what it is given as a stream, so 8 kHz (or 44.1 kHz) samples in any
+    pieces give the events of the same samples resampled whole to 16 kHz first (as a file is read: soxr)."""
+    import soxr
+
+    own = soxr.resample(paused_speech, 16000, rate)  # the speech as a source at that rate holds it
+    expected = run(bundled_rec.session(), soxr.resample(own, rate, 16000), [])
+    assert [e for e in expected if isinstance(e, Final) and e.words]
+    sizes = np.random.default_rng(2).integers(1, rate // 2, 30).tolist()
+    assert run(bundled_rec.session(sample_rate=rate), own, sizes) == expected
+    assert run(bundled_rec.session(sample_rate=np.int64(rate)), own, []) == expected  # as numpy gives a rate
+    assert run(bundled_rec.session(sample_rate=16000), paused_speech, sizes) == run(bundled_rec.session(),
+                                                                                       paused_speech, [])
+
+
+@pytest.mark.parametrize("rate", [0, 999, 192001, 8000.0, "8000", True])
+def test_a_sample_rate_out_of_range_is_refused(rec, rate):
+    with pytest.raises(ValueError, match="sample_rate must be a whole number of Hz in 1000..192000"):
+        rec.session(sample_rate=rate)
+
+
 @pytest.mark.parametrize("bad", [np.array([1, 2, 3]), np.array([1, 2], np.uint8), np.array([True, False])])
 def test_integers_of_no_pcm_width_are_refused(rec, bad):
     with pytest.raises(ValueError, match=f"{bad.dtype} samples: pass floats in \\[-1, 1\\], or int16 or int32 PCM"):
