@@ -189,8 +189,8 @@ class Session:
         return int(self.seg_start * self.rec.frame_ms)
 
     def accept(self, samples: np.ndarray) -> list[Event]:
-        """Feed (S,) mono samples at the model rate, float in [-1, 1] or int16/int32 PCM (``float_samples``);
-        return the events they produce."""
+        """Feed (S,) mono samples at ``SessionConfig.sample_rate`` (the model's unless set), float in [-1, 1] or
+        int16/int32 PCM (``float_samples``); return the events they produce."""
         events = self.feed(samples)
         return events + self.encode_pending()
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-PCM_FULL_SCALE = {np.dtype(np.int16): 32768.0, np.dtype(np.int32): 2147483648.0}  # integer samples' full scale
+PCM_WIDTHS = (2, 4)  # bytes of the integer samples taken as PCM: int16 and int32, full scale 2**15 and 2**31
 
 
 def float_samples(samples) -> np.ndarray:
@@ -13,8 +13,8 @@ def float_samples(samples) -> np.ndarray:
     ``sounddevice``, ``soundfile`` and WAV readers give it) scaled from their full scale. Other integers are
     refused: taken as floats they would sit thousands of times over full scale, clip, and recognize as noise.
 
-    >>> float_samples(np.array([-32768, 16384], np.int16))
-    array([-1. ,  0.5], dtype=float32)
+    >>> float_samples(np.array([-32768, 16384], np.int16)), float_samples(np.array([2 ** 30], ">i4"))
+    (array([-1. ,  0.5], dtype=float32), array([0.5], dtype=float32))
     >>> float_samples([0.25, -0.5])
     array([ 0.25, -0.5 ], dtype=float32)
     >>> float_samples([1, 2])
@@ -25,8 +25,8 @@ def float_samples(samples) -> np.ndarray:
     x = np.asarray(samples)
     if x.dtype.kind == "f":
         return x.astype(np.float32, copy=False)
-    if x.dtype in PCM_FULL_SCALE:
-        return x.astype(np.float32) / np.float32(PCM_FULL_SCALE[x.dtype])
-    if x.size == 0:  # np.asarray([]) is float64; an empty integer array says nothing about its scale
+    if x.dtype.kind == "i" and x.dtype.itemsize in PCM_WIDTHS:  # either byte order
+        return x.astype(np.float32) / np.float32(2 ** (8 * x.dtype.itemsize - 1))
+    if x.size == 0:  # no samples, whatever their type says of a scale
         return x.astype(np.float32)
     raise ValueError(f"{x.dtype} samples: pass floats in [-1, 1], or int16 or int32 PCM")
