@@ -21,7 +21,14 @@ def float_samples(samples) -> np.ndarray:
     Traceback (most recent call last):
     ...
     ValueError: int64 samples: pass floats in [-1, 1], or int16 or int32 PCM
+    >>> float_samples(b"\\x00\\x01")
+    Traceback (most recent call last):
+    ...
+    ValueError: bytes, not samples: decode them (streamasr.PipeDecoder; np.frombuffer(data, '<i2') for 16-bit PCM)
     """
+    if isinstance(samples, (bytes, bytearray, memoryview)):
+        raise ValueError("bytes, not samples: decode them (streamasr.PipeDecoder; np.frombuffer(data, '<i2') for "
+                         "16-bit PCM)")
     x = np.asarray(samples)
     if x.dtype.kind == "f":
         return x.astype(np.float32, copy=False)

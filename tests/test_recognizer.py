@@ -214,6 +214,11 @@ def test_integers_of_no_pcm_width_are_refused(rec, bad):
         rec.session().accept(bad)
 
 
+def test_bytes_are_refused_with_the_way_to_decode_them(rec):
+    with pytest.raises(ValueError, match="bytes, not samples: decode them"):
+        rec.session().accept(b"\x00\x01" * 800)
+
+
 def test_clipping_is_tolerated(rec):
     s = rec.session()
     s.accept(np.full(16000, 5.0, dtype=np.float32))
