@@ -1,5 +1,6 @@
-"""Every `streamasr ...` command line in the README's and docs' shell blocks parses: a flag renamed or dropped
-fails here, not in a reader's terminal."""
+"""Every `streamasr ...` command line in the README's and docs' shell blocks parses, and every `python
+benchmarks/NAME.py --flags` they name (the README's figures say which made them) names a script and flags
+it has: a flag renamed or dropped fails here, not in a reader's terminal."""
 
 import re
 import shlex
@@ -48,3 +49,26 @@ def test_a_documented_command_line_parses(doc, argv, capsys):
     assert callable(args.func)
     if argv[0] == "train":  # the recipes the docs train with are in the repository
         assert (ROOT / args.config).is_file(), f"{doc}: no recipe {args.config}"
+
+
+def benchmark_commands() -> list[tuple[str, str, list[str]]]:
+    """(file name, script, its --flags) of each `python benchmarks/NAME.py ...` the docs name, in prose or blocks."""
+    found = []
+    for doc in DOCS:
+        for script, args in re.findall(r"python (benchmarks/\w+\.py)([^`)#\n]*)", doc.read_text()):
+            found.append((doc.name, script, re.findall(r"--[a-z][a-z0-9-]*", args)))
+    return found
+
+
+def test_the_benchmarks_the_docs_name_exist_with_their_flags():
+    commands = benchmark_commands()
+    assert len({script for _, script, _ in commands}) >= 20
+    for doc, script, flags in commands:
+        path = ROOT / script
+        assert path.is_file(), f"{doc} names {script}, which is not there"
+        source = path.read_text()
+        helpers = re.findall(r"^from (\w+) import", source, re.M)  # the benchmarks' own modules add flags too
+        source += "".join((ROOT / "benchmarks" / f"{h}.py").read_text() for h in helpers
+                          if (ROOT / "benchmarks" / f"{h}.py").is_file())
+        for flag in flags:
+            assert f'"{flag}"' in source, f"{doc}: {script} has no {flag}"
