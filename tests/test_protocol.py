@@ -1,7 +1,14 @@
+import dataclasses
+import json
+import re
+from pathlib import Path
+
 import numpy as np
 import pytest
 
-from streamasr.protocol import ProtocolError, StartMessage, decode_audio, encode_audio
+from streamasr.endpoint import SILENCE_RANGE_S
+from streamasr.protocol import (MAX_ALTERNATIVES, MAX_CHANNELS, MAX_HOTWORD_WEIGHT, MAX_LEFT_CHUNKS, MAX_RATE, MIN_RATE,
+                                ProtocolError, StartMessage, decode_audio, encode_audio)
 
 
 def test_g711_tables_match_the_standard_library_reference():
@@ -61,3 +68,41 @@ def test_start_message_sets_the_endpoint_rules():
     ep = StartMessage.from_dict({"type": "start", "silence_after_speech_s": 0.8, "quiet_tail": False}).endpoint()
     assert ep.silence_after_speech_s == 0.8 and ep.tail_floor_db == 0
     assert StartMessage.from_dict({"type": "start"}).endpoint().tail_floor_db > 0
+
+
+def _start_table() -> tuple[dict, dict[str, str]]:
+    """docs/protocol.md's start message: its JSON example, and each field of its table with the default and the
+    meaning it states."""
+    doc = (Path(__file__).parent.parent / "docs" / "protocol.md").read_text()
+    part = doc[doc.index("1. A start message") : doc.index("\n2. ")]
+    example = json.loads(re.search(r"```json\n(.*?)```", part, re.S)[1])
+    rows = re.findall(r"^   \| `(\w+)` \| ([^|]*) \| (.*) \|$", part, re.M)
+    return example, {name: (default.strip(), meaning) for name, default, meaning in rows}
+
+
+def test_the_protocol_docs_table_is_the_start_message():
+    """Every field of StartMessage has a row in docs/protocol.md, and no row names another; the defaults the rows
+    state as values are the dataclass's, the ranges they state are the ones from_dict checks, and the example
+    parses."""
+    example, rows = _start_table()
+    StartMessage.from_dict(example)
+    defaults = {f.name: f.default for f in dataclasses.fields(StartMessage)}
+    assert set(rows) == set(defaults)
+    stated = {"encoding": rows["encoding"][0].strip("`")}
+    for name, (default, _) in rows.items():
+        try:
+            stated.setdefault(name, json.loads(default.strip("`")))
+        except json.JSONDecodeError:  # prose, as "the server's (7.5)"
+            pass
+    assert len(stated) >= 10
+    for name, value in stated.items():
+        expected = list(defaults[name]) if isinstance(defaults[name], tuple) else defaults[name]
+        assert value == expected, f"docs/protocol.md says {name} defaults to {value!r}; StartMessage has {expected!r}"
+    ranges = {"sample_rate": (MIN_RATE, MAX_RATE), "left_chunks": (-1, MAX_LEFT_CHUNKS),
+              "hotword_weight": (0, MAX_HOTWORD_WEIGHT), "alternatives": (0, MAX_ALTERNATIVES),
+              "channels": (1, MAX_CHANNELS), "silence_after_speech_s": SILENCE_RANGE_S, "max_utterance_s": (1, 120)}
+    for name, (lo, hi) in ranges.items():
+        assert f"{lo:g}..{hi:g}" in rows[name][1], f"docs/protocol.md's {name}: {rows[name][1]!r}, not {lo:g}..{hi:g}"
+        for bad in (lo - 1e-3 if isinstance(lo, float) else lo - 1, hi + 1):  # and from_dict refuses past them
+            with pytest.raises(ProtocolError):
+                StartMessage.from_dict({name: bad})
