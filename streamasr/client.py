@@ -222,19 +222,18 @@ def latencies(events: list[dict], timing: Timing) -> dict[str, list[float]]:
     """
     sent_ms = [ms for ms, _ in timing.sent]
     out: dict[str, list[float]] = {"word": [], "unchanged": [], "settled": [], "partial": [], "end_final": []}
-    partials: dict[int, list[tuple[float, list[str]]]] = {}  # channel -> its open segment's partials' (arrival, words)
-    settled: dict[int, list[tuple[float, int]]] = {}  # channel -> the same partials' (arrival, stable_words)
+    open_partials: dict[int, list[tuple[float, dict]]] = {}  # channel -> (arrival, partial) of its open segment
     last_final = None  # arrival of the last final so far
     for ev, arrived in zip(events, timing.received):
-        channel = ev.get("channel", 0)
         if ev.get("type") == "partial":
-            partials.setdefault(channel, []).append((arrived, ev["text"].split()))
-            settled.setdefault(channel, []).append((arrived, ev.get("stable_words", 0)))
+            open_partials.setdefault(ev.get("channel", 0), []).append((arrived, ev))
             i = bisect.bisect_left(sent_ms, ev["audio_ms"])  # the frame that completed that audio
             if i < len(sent_ms):
                 out["partial"].append(round((arrived - timing.sent[i][1]) * 1000, 1))
         elif ev.get("type") == "final":
-            shown, marks = partials.pop(channel, []), settled.pop(channel, [])
+            partials = open_partials.pop(ev.get("channel", 0), [])
+            shown = [(a, p["text"].split()) for a, p in partials]
+            marks = [(a, p.get("stable_words", 0)) for a, p in partials]
             out["word"] += [round(s * 1000, 1) for s in word_latencies(shown, ev, timing.sent)]
             out["unchanged"] += [round(s * 1000, 1) for s in word_latencies(shown, ev, timing.sent, arrived)]
             out["settled"] += [round(s * 1000, 1) for s in settled_latencies(marks, ev, timing.sent, arrived)]

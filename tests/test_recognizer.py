@@ -5,6 +5,7 @@ import pytest
 
 from streamasr.endpoint import EndpointConfig
 from streamasr.events import Final, Partial
+from streamasr.protocol import encode_audio
 from streamasr.recognizer import Recognizer
 
 
@@ -178,7 +179,7 @@ def test_bad_samples_are_refused_clearly(rec, bad, message):
 def test_int16_and_int32_pcm_are_read_at_their_full_scale(bundled_rec, paused_speech):
     """PCM arrays as a sound card or WAV reader gives them recognize as their float samples do; taken as floats
     they would clip at every sample and read as noise."""
-    pcm16 = np.round(np.clip(paused_speech, -1, 32767 / 32768) * 32768).astype(np.int16)
+    pcm16 = np.frombuffer(encode_audio(paused_speech, "pcm_s16le"), "<i2")  # (S,) as 16-bit PCM holds them
     as_float = pcm16.astype(np.float32) / 32768
     expected = run(bundled_rec.session(), as_float, [])
     assert [e for e in expected if isinstance(e, Final) and e.words]  # speech was heard
