@@ -70,7 +70,7 @@ def test_start_message_sets_the_endpoint_rules():
     assert StartMessage.from_dict({"type": "start"}).endpoint().tail_floor_db > 0
 
 
-def _start_table() -> tuple[dict, dict[str, str]]:
+def _start_table() -> tuple[dict, dict[str, tuple[str, str]]]:
     """docs/protocol.md's start message: its JSON example, and each field of its table with the default and the
     meaning it states."""
     doc = (Path(__file__).parent.parent / "docs" / "protocol.md").read_text()

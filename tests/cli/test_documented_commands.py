@@ -14,7 +14,7 @@ ROOT = Path(__file__).parent.parent.parent
 DOCS = [ROOT / "README.md", ROOT / "clients" / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 
 
-def documented_commands() -> list[tuple[str, str]]:
+def documented_commands() -> list[tuple[str, list[str]]]:
     """(file name, command line) of each `streamasr` command in a ```sh block, its comment, redirections and
     the other commands of its pipeline left out."""
     found = []
